@@ -1,0 +1,79 @@
+//! The command line, as clap parses it. `--help` on each command is the user's manual.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+use tessera_engine::grid::Year;
+
+/// Keep GeoTessera tile stores in sync without listing them: tessera keeps an index of what
+/// each store holds, so a sync is a set difference on metadata, not a filesystem walk.
+///
+/// Start with `tessera init --demo demo && tessera --inventory demo status`.
+#[derive(Debug, Parser)]
+#[command(name = "tessera", version, max_term_width = 100)]
+pub struct Cli {
+    /// The inventory directory (tessera.toml, registry.parquet, stores/).
+    #[arg(long, global = true, env = "TESSERA_INVENTORY", default_value = "inventory", value_name = "DIR")]
+    pub inventory: PathBuf,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create an inventory. With --demo, a generated one of about 3.8M tiles and 3 stores.
+    Init(InitArgs),
+    /// Show what the registry lists, what each store holds, and what each store is missing.
+    Status(StatusArgs),
+    /// Print the tiles SOURCE holds and TARGET lacks, one copy-list key per line, in id order.
+    #[command(after_help = "Examples:\n  \
+        tessera diff okavango scaleway --count\n  \
+        tessera diff okavango s3 --year 2024 --bbox 0,45,10,55\n  \
+        tessera diff okavango s3 | xargs -P 32 -I{} s5cmd cp \"/data/{}/*\" \"s3://bucket/{}/\"")]
+    Diff(DiffArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// Write the demo inventory into DIR (created if missing; existing files are replaced).
+    #[arg(long, value_name = "DIR", required = true)]
+    pub demo: PathBuf,
+
+    /// A few thousand tiles instead of 3.8 million: for tests and quick looks.
+    #[arg(long)]
+    pub small: bool,
+
+    /// Seed of the generator: the same seed writes the same inventory.
+    #[arg(long, value_name = "N")]
+    pub seed: Option<u64>,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Print JSON for scripts instead of the report.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DiffArgs {
+    /// The store that holds the tiles (usually the primary).
+    pub source: String,
+
+    /// The store that should hold them too.
+    pub target: String,
+
+    /// Print only the number of missing tiles.
+    #[arg(long)]
+    pub count: bool,
+
+    /// Only these years (repeat the flag or separate with commas).
+    #[arg(long, value_name = "YEAR", value_delimiter = ',')]
+    pub year: Vec<Year>,
+
+    /// Only tiles whose footprint overlaps this box: west,south,east,north in degrees
+    /// (west > east crosses the antimeridian).
+    #[arg(long, value_name = "W,S,E,N", allow_hyphen_values = true)]
+    pub bbox: Option<String>,
+}

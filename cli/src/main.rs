@@ -1,0 +1,41 @@
+//! `tessera`: keep tile stores in sync from an index of what each one holds.
+//!
+//! This file only parses arguments, runs a command, and maps the outcome to an exit code:
+//! 0 success, 2 error (a message on stderr, one line per cause). A closed pipe on stdout
+//! (`tessera diff a b | head`) is a success.
+
+mod args;
+mod diff;
+mod init;
+mod status;
+
+use std::io;
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::args::{Cli, Command};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let outcome = match &cli.command {
+        Command::Init(init) => init::run(init),
+        Command::Status(status) => status::run(&cli.inventory, status),
+        Command::Diff(diff) => diff::run(&cli.inventory, diff),
+    };
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) if is_broken_pipe(&err) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("tessera: error: {err}");
+            for cause in err.chain().skip(1) {
+                eprintln!("  caused by: {cause}");
+            }
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn is_broken_pipe(err: &anyhow::Error) -> bool {
+    err.chain().any(|cause| cause.downcast_ref::<io::Error>().is_some_and(|io| io.kind() == io::ErrorKind::BrokenPipe))
+}

@@ -1,0 +1,378 @@
+//! A zero-copy reader of the portable Roaring format (RoaringFormatSpec) over any byte slice.
+//!
+//! [`RoaringView::open`] checks the structure in O(containers): the cookie, the descriptive
+//! header, the offset header (offsets must equal the sequential positions), that every
+//! container lies inside the bytes and that no bytes trail the last one. It builds a small
+//! directory (key, kind, cardinality, byte range per container; ~700 entries for a 3.8M-tile
+//! store) and never copies or decodes the payload. The set kernels in [`crate::bitmap::kernels`]
+//! read the little-endian words in place.
+//!
+//! Contents (array order, run bounds, bitset popcounts) are checked by
+//! [`RoaringView::validate`], which is O(bytes): do it once per file, or trust a checksum that
+//! covers the bytes. Kernels never panic or read out of bounds on content that passed only the
+//! structural checks; they may then give a wrong answer, which is why index files carry a checksum.
+//!
+//! ```
+//! use tessera_engine::bitmap::RoaringView;
+//!
+//! let mut bitmap = roaring::RoaringBitmap::from_iter([1u32, 2, 3, 100_000]);
+//! bitmap.optimize();
+//! let mut bytes = Vec::new();
+//! bitmap.serialize_into(&mut bytes).unwrap();
+//! let view = RoaringView::open(bytes).unwrap();
+//! assert_eq!(view.cardinality(), 4);
+//! assert!(view.contains(100_000));
+//! ```
+
+pub mod kernels;
+pub mod sink;
+
+use std::fmt;
+
+use crate::error::{Error, Result};
+
+/// Cookie of a bitmap with run containers; the high 16 bits hold `containers - 1`.
+const SERIAL_COOKIE: u32 = 12347;
+/// Cookie of a bitmap without run containers; a `u32` container count follows.
+const SERIAL_COOKIE_NO_RUNCONTAINER: u32 = 12346;
+/// With the run cookie and fewer containers than this, there is no offset header.
+const NO_OFFSET_THRESHOLD: usize = 4;
+/// Containers with more values than this are bitsets (unless they are runs).
+const ARRAY_MAX: u32 = 4096;
+/// Bytes of a bitset container: 65536 bits.
+pub(crate) const BITSET_BYTES: usize = 8192;
+
+/// How a container stores its values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// Sorted `u16` values.
+    Array,
+    /// 1024 little-endian `u64` words.
+    Bitset,
+    /// Sorted `(start, length - 1)` pairs of `u16`.
+    Run,
+}
+
+/// Where one container sits in the bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Container {
+    /// The high 16 bits shared by every value in the container.
+    pub key: u16,
+    pub kind: Kind,
+    /// Number of values, 1..=65536, from the descriptive header.
+    pub cardinality: u32,
+    /// Byte offset of the values (for runs, of the first run, after the run count).
+    start: u32,
+    /// Byte length of the values.
+    len: u32,
+}
+
+impl Container {
+    /// The first id this container can hold.
+    pub fn base(&self) -> u32 {
+        u32::from(self.key) << 16
+    }
+
+    fn range(&self) -> std::ops::Range<usize> {
+        self.start as usize..(self.start + self.len) as usize
+    }
+}
+
+/// A portable Roaring bitmap read in place from `B` (a memory map, a `Vec<u8>`, a `&[u8]`).
+pub struct RoaringView<B> {
+    bytes: B,
+    containers: Vec<Container>,
+    cardinality: u64,
+}
+
+impl<B: AsRef<[u8]>> fmt::Debug for RoaringView<B> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RoaringView")
+            .field("bytes", &self.bytes.as_ref().len())
+            .field("containers", &self.containers.len())
+            .field("cardinality", &self.cardinality)
+            .finish()
+    }
+}
+
+impl<B: AsRef<[u8]>> RoaringView<B> {
+    /// Opens `bytes` after the structural checks described in the module docs.
+    pub fn open(bytes: B) -> Result<RoaringView<B>> {
+        let containers = read_directory(bytes.as_ref())?;
+        let cardinality = containers.iter().map(|c| u64::from(c.cardinality)).sum();
+        Ok(RoaringView { bytes, containers, cardinality })
+    }
+
+    /// Number of values, from the headers (O(1)).
+    pub fn cardinality(&self) -> u64 {
+        self.cardinality
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.cardinality == 0
+    }
+
+    /// The container directory, sorted by key.
+    pub fn containers(&self) -> &[Container] {
+        &self.containers
+    }
+
+    /// The serialized bytes, exactly as opened.
+    pub fn bytes(&self) -> &[u8] {
+        self.bytes.as_ref()
+    }
+
+    /// The raw bytes of a container's values.
+    pub fn payload(&self, container: &Container) -> &[u8] {
+        // Every range was checked against the length of these same bytes in `open`.
+        self.bytes.as_ref().get(container.range()).unwrap_or_default()
+    }
+
+    /// Whether `value` is in the bitmap: a binary search over the directory and the container.
+    pub fn contains(&self, value: u32) -> bool {
+        let key = (value >> 16) as u16;
+        let Ok(index) = self.containers.binary_search_by_key(&key, |c| c.key) else {
+            return false;
+        };
+        let container = &self.containers[index];
+        let low = value as u16;
+        let payload = self.payload(container);
+        match container.kind {
+            Kind::Array => {
+                let (values, _) = payload.as_chunks::<2>();
+                values.binary_search_by_key(&low, |v| u16::from_le_bytes(*v)).is_ok()
+            }
+            Kind::Bitset => {
+                let byte = payload.get(usize::from(low / 8)).copied().unwrap_or(0);
+                byte & (1 << (low % 8)) != 0
+            }
+            Kind::Run => {
+                let (runs, _) = payload.as_chunks::<4>();
+                let after = runs.partition_point(|run| run_start(run) <= u32::from(low));
+                after > 0 && run_end(&runs[after - 1]) >= u32::from(low)
+            }
+        }
+    }
+
+    /// Calls `each` with every maximal range `[lo, hi]` of values, in increasing order.
+    pub fn for_each_range(&self, each: impl FnMut(u32, u32)) {
+        let mut sink = sink::FnSink(each);
+        for container in &self.containers {
+            kernels::emit_container(container, self.payload(container), &mut sink);
+        }
+    }
+
+    /// Every value, in increasing order (allocates one `u32` per value).
+    pub fn to_vec(&self) -> Vec<u32> {
+        let mut ids = sink::Ids::default();
+        for container in &self.containers {
+            kernels::emit_container(container, self.payload(container), &mut ids);
+        }
+        ids.into_inner()
+    }
+
+    /// Checks the contents, O(bytes): arrays strictly increasing, runs sorted and disjoint and
+    /// inside 0..=65535, every container's cardinality equal to its header's.
+    pub fn validate(&self) -> Result<()> {
+        for container in &self.containers {
+            let corrupt = |reason| Error::CorruptBitmap { offset: container.start as usize, reason };
+            let payload = self.payload(container);
+            let counted = match container.kind {
+                Kind::Array => validate_array(payload).ok_or(corrupt("array values are not strictly increasing"))?,
+                Kind::Run => validate_runs(payload).ok_or(corrupt("runs overlap, are unsorted or pass 65535"))?,
+                Kind::Bitset => payload.iter().map(|b| u64::from(b.count_ones())).sum(),
+            };
+            if counted != u64::from(container.cardinality) {
+                return Err(corrupt("a container's values disagree with its header's cardinality"));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Serialises sorted, disjoint id ranges as a run-optimised portable bitmap: a kernel result
+/// handed to another program or sent over HTTP.
+pub fn encode_ranges(ranges: &[crate::grid::IdRange]) -> Vec<u8> {
+    let mut bitmap = roaring::RoaringBitmap::new();
+    for range in ranges {
+        bitmap.insert_range(range.lo..=range.hi);
+    }
+    bitmap.optimize();
+    let mut bytes = Vec::with_capacity(bitmap.serialized_size());
+    bitmap.serialize_into(&mut bytes).expect("writing to a Vec cannot fail");
+    bytes
+}
+
+/// First value of a run word.
+#[inline(always)]
+pub(crate) fn run_start(run: &[u8; 4]) -> u32 {
+    u32::from(u16::from_le_bytes([run[0], run[1]]))
+}
+
+/// Last value of a run word, clamped to 65535 so corrupt lengths never index past a container.
+#[inline(always)]
+pub(crate) fn run_end(run: &[u8; 4]) -> u32 {
+    (run_start(run) + u32::from(u16::from_le_bytes([run[2], run[3]]))).min(0xFFFF)
+}
+
+fn validate_array(payload: &[u8]) -> Option<u64> {
+    let (values, _) = payload.as_chunks::<2>();
+    let increasing = values.windows(2).all(|pair| u16::from_le_bytes(pair[0]) < u16::from_le_bytes(pair[1]));
+    increasing.then_some(values.len() as u64)
+}
+
+fn validate_runs(payload: &[u8]) -> Option<u64> {
+    let (runs, _) = payload.as_chunks::<4>();
+    let mut next_free = 0u32;
+    let mut count = 0u64;
+    for run in runs {
+        let (start, length) = (run_start(run), u32::from(u16::from_le_bytes([run[2], run[3]])));
+        if start < next_free || start + length > 0xFFFF {
+            return None;
+        }
+        next_free = start + length + 1;
+        count += u64::from(length) + 1;
+    }
+    Some(count)
+}
+
+/// Little-endian reads with the byte offset in every error.
+struct Reader<'a> {
+    bytes: &'a [u8],
+}
+
+impl Reader<'_> {
+    fn u16(&self, at: usize) -> Result<u16> {
+        let word = self.bytes.get(at..at + 2).ok_or(truncated(at))?;
+        Ok(u16::from_le_bytes([word[0], word[1]]))
+    }
+
+    fn u32(&self, at: usize) -> Result<u32> {
+        let word = self.bytes.get(at..at + 4).ok_or(truncated(at))?;
+        Ok(u32::from_le_bytes([word[0], word[1], word[2], word[3]]))
+    }
+}
+
+fn truncated(offset: usize) -> Error {
+    Error::CorruptBitmap { offset, reason: "the bytes end inside the bitmap" }
+}
+
+/// The cookie: container count, whether there is a run-flag bitset, and where the header starts.
+struct Cookie {
+    containers: usize,
+    run_flags: Option<usize>,
+    header: usize,
+}
+
+fn read_cookie(reader: &Reader) -> Result<Cookie> {
+    let cookie = reader.u32(0)?;
+    if cookie & 0xFFFF == SERIAL_COOKIE {
+        let containers = (cookie >> 16) as usize + 1;
+        let flag_bytes = containers.div_ceil(8);
+        Ok(Cookie { containers, run_flags: Some(4), header: 4 + flag_bytes })
+    } else if cookie == SERIAL_COOKIE_NO_RUNCONTAINER {
+        let containers = reader.u32(4)? as usize;
+        if containers > 1 << 16 {
+            return Err(Error::CorruptBitmap { offset: 4, reason: "more than 65536 containers" });
+        }
+        Ok(Cookie { containers, run_flags: None, header: 8 })
+    } else {
+        Err(Error::CorruptBitmap { offset: 0, reason: "not a portable Roaring bitmap (unknown cookie)" })
+    }
+}
+
+fn read_directory(bytes: &[u8]) -> Result<Vec<Container>> {
+    let reader = Reader { bytes };
+    let cookie = read_cookie(&reader)?;
+    let n = cookie.containers;
+    let has_offsets = cookie.run_flags.is_none() || n >= NO_OFFSET_THRESHOLD;
+    let offsets_at = cookie.header + 4 * n;
+    let mut position = offsets_at + if has_offsets { 4 * n } else { 0 };
+    if position > bytes.len() {
+        return Err(truncated(bytes.len()));
+    }
+    let mut containers = Vec::with_capacity(n);
+    for i in 0..n {
+        let key = reader.u16(cookie.header + 4 * i)?;
+        let cardinality = u32::from(reader.u16(cookie.header + 4 * i + 2)?) + 1;
+        if containers.last().is_some_and(|last: &Container| last.key >= key) {
+            return Err(Error::CorruptBitmap { offset: cookie.header + 4 * i, reason: "container keys are not increasing" });
+        }
+        if has_offsets && reader.u32(offsets_at + 4 * i)? as usize != position {
+            return Err(Error::CorruptBitmap { offset: offsets_at + 4 * i, reason: "a container offset is not where the previous container ends" });
+        }
+        let is_run = cookie.run_flags.is_some_and(|flags| bytes[flags + i / 8] & (1 << (i % 8)) != 0);
+        let container = read_container(&reader, key, cardinality, is_run, position)?;
+        position = (container.start + container.len) as usize;
+        containers.push(container);
+    }
+    if position != bytes.len() {
+        return Err(Error::CorruptBitmap { offset: position, reason: "bytes trail the last container" });
+    }
+    Ok(containers)
+}
+
+fn read_container(reader: &Reader, key: u16, cardinality: u32, is_run: bool, at: usize) -> Result<Container> {
+    let (kind, start, len) = if is_run {
+        let runs = usize::from(reader.u16(at)?);
+        (Kind::Run, at + 2, 4 * runs)
+    } else if cardinality <= ARRAY_MAX {
+        (Kind::Array, at, 2 * cardinality as usize)
+    } else {
+        (Kind::Bitset, at, BITSET_BYTES)
+    };
+    let end = start + len;
+    if end > reader.bytes.len() || end > u32::MAX as usize {
+        return Err(truncated(at));
+    }
+    Ok(Container { key, kind, cardinality, start: start as u32, len: len as u32 })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use roaring::RoaringBitmap;
+
+    fn portable(values: impl IntoIterator<Item = u32>, runs: bool) -> Vec<u8> {
+        let mut bitmap: RoaringBitmap = values.into_iter().collect();
+        if runs {
+            bitmap.optimize();
+        }
+        let mut bytes = Vec::new();
+        bitmap.serialize_into(&mut bytes).unwrap();
+        bytes
+    }
+
+    #[test]
+    fn reads_every_container_kind_with_both_cookies() {
+        let values: Vec<u32> = (0..100).chain(70_000..80_000).chain((200_000..260_000).step_by(3)).collect();
+        for runs in [false, true] {
+            let view = RoaringView::open(portable(values.clone(), runs)).unwrap();
+            view.validate().unwrap();
+            assert_eq!(view.to_vec(), values);
+            assert!(view.contains(70_500) && !view.contains(80_000) && view.contains(200_003));
+        }
+    }
+
+    #[test]
+    fn empty_bitmap_opens() {
+        let view = RoaringView::open(portable([], true)).unwrap();
+        assert!(view.is_empty() && view.containers().is_empty());
+    }
+
+    #[test]
+    fn every_truncation_is_an_error() {
+        let bytes = portable((0..5000).chain(100_000..100_010).chain(300_000..360_000), true);
+        for cut in 0..bytes.len() {
+            assert!(RoaringView::open(&bytes[..cut]).is_err(), "cut at {cut} opened");
+        }
+    }
+
+    #[test]
+    fn trailing_bytes_and_bad_cookies_are_errors() {
+        let mut bytes = portable(0..10, true);
+        bytes.push(0);
+        assert!(RoaringView::open(&bytes).unwrap_err().to_string().contains("trail"));
+        assert!(RoaringView::open(b"TSRB\0\0\0\0").unwrap_err().to_string().contains("cookie"));
+    }
+}

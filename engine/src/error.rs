@@ -1,0 +1,86 @@
+//! The engine's one error type. Every variant carries the offending value, path or line, so a
+//! message can be printed as it is and tell the user what to fix.
+
+use std::path::PathBuf;
+
+use crate::grid::{Year, YearRange};
+
+/// Shorthand for results whose error is [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong in the engine.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A tile name, coordinate or id that is not on the 0.1-degree grid.
+    #[error("`{input}` is not on the tile grid: {reason}")]
+    OffGrid { input: String, reason: &'static str },
+
+    /// A year range that is empty or too long for `u32` ids.
+    #[error("year range {first}..={last} is invalid: it must be non-empty and at most 662 years")]
+    BadYearRange { first: Year, last: Year },
+
+    /// A year outside the inventory's configured range.
+    #[error("year {year} is outside this inventory's years {years}")]
+    YearOutOfRange { year: Year, years: YearRange },
+
+    /// A tile id past the inventory's last year.
+    #[error("tile id {id} is past the last year of {years}")]
+    IdOutOfRange { id: u32, years: YearRange },
+
+    /// A bounding box whose values are out of range.
+    #[error("bbox {bbox:?} is invalid: {reason}")]
+    BadBbox { bbox: [f64; 4], reason: &'static str },
+
+    /// A bounding box that is not four comma-separated numbers.
+    #[error("bbox `{text}` is invalid: expected four numbers `west,south,east,north` in degrees")]
+    BadBboxText { text: String },
+
+    /// Bytes that are not a valid portable Roaring bitmap.
+    #[error("corrupt Roaring bitmap at byte {offset}: {reason}")]
+    CorruptBitmap { offset: usize, reason: &'static str },
+
+    /// An index file that cannot be used: truncated, corrupt, foreign, for another grid, or stale.
+    #[error("index file {path} cannot be used: {reason}")]
+    BadIndex { path: PathBuf, reason: String },
+
+    /// An I/O failure on a file the engine was reading or writing.
+    #[error("{action} {path}: {source}")]
+    Io { action: &'static str, path: PathBuf, source: std::io::Error },
+
+    /// A parquet file that cannot be read or written.
+    #[error("parquet file {path}: {message}")]
+    Parquet { path: PathBuf, message: String },
+
+    /// A parquet file without a column the engine needs.
+    #[error("parquet file {path} has no column `{column}`{hint}")]
+    MissingColumn { path: PathBuf, column: &'static str, hint: &'static str },
+
+    /// A parquet column whose type the engine cannot read.
+    #[error("parquet file {path}: column `{column}` has type {found}, expected {expected}")]
+    ColumnType { path: PathBuf, column: &'static str, found: String, expected: &'static str },
+
+    /// A value in a parquet file that is out of range (row numbers start at 0).
+    #[error("parquet file {path}, row {row}: {message}")]
+    BadRow { path: PathBuf, row: usize, message: String },
+
+    /// A `tessera.toml` that cannot be read or is inconsistent.
+    #[error("config {path}: {message}")]
+    Config { path: PathBuf, message: String },
+
+    /// A store name that the inventory does not declare.
+    #[error("unknown store `{name}`; this inventory has: {known}")]
+    UnknownStore { name: String, known: String },
+
+    /// A directory that is not a tessera inventory.
+    #[error("{path} is not a tessera inventory (no tessera.toml); create one with `tessera init`")]
+    NotAnInventory { path: PathBuf },
+}
+
+impl Error {
+    /// Wraps an I/O error with what was being done and to which path.
+    pub fn io(action: &'static str, path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> Error {
+        let path = path.into();
+        move |source| Error::Io { action, path, source }
+    }
+}

@@ -1,0 +1,33 @@
+//! The tessera engine: the tile grid, store manifests, zero-copy Roaring views and the diff
+//! engine that turns "what does each store hold" into set operations.
+//!
+//! - [`grid`]: cells, years, dense [`grid::TileId`]s, names and bounding boxes (exact integers).
+//! - [`bitmap`]: [`bitmap::RoaringView`], a reader of the portable Roaring format over any byte
+//!   slice (a memory map, a `Vec`, a download in the browser) that never copies or deserialises,
+//!   and the set kernels over two views (andnot, and, counts) written for near-identical mirrors.
+//! - [`copylist`]: copy-list keys rendered from precomputed coordinate strings.
+//! - With the default `disk` feature: [`registry`] and [`manifest`] (parquet), [`index`] (the
+//!   memory-mapped `.tbm` files) and [`inventory`] (a directory of stores, opened in microseconds).
+//!
+//! The crate has no async runtime, no HTTP and no terminal output: it returns values, writes to
+//! a caller's `io::Write`, and reports problems through one [`Error`] type.
+
+pub mod bitmap;
+pub mod copylist;
+pub mod error;
+pub mod grid;
+
+#[cfg(feature = "disk")]
+pub mod fsutil;
+#[cfg(feature = "disk")]
+pub mod index;
+#[cfg(feature = "disk")]
+pub mod inventory;
+#[cfg(feature = "disk")]
+pub mod manifest;
+#[cfg(feature = "disk")]
+mod parquet_io;
+#[cfg(feature = "disk")]
+pub mod registry;
+
+pub use error::{Error, Result};

@@ -1,0 +1,519 @@
+//! Column access shared by the [`registry`](crate::registry) and [`manifest`](crate::manifest)
+//! readers: open a parquet file, find columns by name (with aliases), check their Arrow types,
+//! read only the columns asked for, turn `(year, lon, lat)` rows into [`TileId`]s, and put the
+//! rows in id order with duplicates dropped and reported.
+//!
+//! Types are checked against the file's Arrow schema before any data is read, so a wrong type
+//! fails fast with [`Error::ColumnType`]; the per-batch accessors check again (cheaply) rather
+//! than trusting that invariant with a panic.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use arrow_array::cast::AsArray;
+use arrow_array::types::{
+    ArrowPrimitiveType, Float32Type, Float64Type, Int32Type, Int64Type, TimestampMicrosecondType,
+    TimestampMillisecondType, TimestampNanosecondType, TimestampSecondType,
+};
+use arrow_array::{Array, ArrayRef, RecordBatch};
+use arrow_schema::{DataType, TimeUnit};
+use parquet::arrow::ProjectionMask;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+
+use crate::error::{Error, Result};
+use crate::grid::{Cell, Tile, TileId, YearRange};
+
+/// Rows per decoded batch: large enough that per-batch overhead vanishes on 3.8M rows, small
+/// enough that a batch of the widest projection (two hash strings) stays a few MB.
+const BATCH_ROWS: usize = 64 * 1024;
+
+/// At most this many duplicate rows are kept as examples in a report.
+pub(crate) const DUPLICATE_EXAMPLES: usize = 10;
+
+/// The kinds of column the readers understand, each accepting a few Arrow types.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    /// Int32 or Int64.
+    Int,
+    /// Float64 or Float32.
+    Float,
+    /// Utf8, LargeUtf8 or Utf8View: pandas 3 writes `large_string`, older writers `string`.
+    Text,
+    /// A timestamp of any unit and time zone, read as nanoseconds since the Unix epoch.
+    Timestamp,
+}
+
+impl Kind {
+    fn accepts(self, data_type: &DataType) -> bool {
+        match self {
+            Kind::Int => matches!(data_type, DataType::Int32 | DataType::Int64),
+            Kind::Float => matches!(data_type, DataType::Float64 | DataType::Float32),
+            Kind::Text => matches!(data_type, DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View),
+            Kind::Timestamp => matches!(data_type, DataType::Timestamp(..)),
+        }
+    }
+
+    fn expected(self) -> &'static str {
+        match self {
+            Kind::Int => "int32 or int64",
+            Kind::Float => "float64",
+            Kind::Text => "a string (utf8, large_utf8 or utf8_view)",
+            Kind::Timestamp => "a timestamp",
+        }
+    }
+}
+
+/// A top-level column found in a file, under the first of its accepted names that is present.
+#[derive(Debug, Clone)]
+pub(crate) struct Column {
+    /// The name the file uses (one of the aliases asked for).
+    pub name: &'static str,
+    index: usize,
+    kind: Kind,
+}
+
+/// An open parquet file whose schema is known and whose data is not read yet.
+pub(crate) struct ParquetFile {
+    path: PathBuf,
+    builder: ParquetRecordBatchReaderBuilder<File>,
+}
+
+impl ParquetFile {
+    /// Opens `path` and reads its footer (schema and row groups), not its data.
+    pub fn open(path: &Path) -> Result<ParquetFile> {
+        let file = File::open(path).map_err(Error::io("opening", path))?;
+        let builder = ParquetRecordBatchReaderBuilder::try_new(file)
+            .map_err(|err| parquet_error(path, err.to_string()))?;
+        Ok(ParquetFile { path: path.to_owned(), builder })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Rows in the file, from its footer.
+    pub fn rows(&self) -> usize {
+        usize::try_from(self.builder.metadata().file_metadata().num_rows()).unwrap_or(0)
+    }
+
+    /// Whether any of `names` is a top-level column, whatever its type.
+    pub fn has(&self, names: &[&'static str]) -> bool {
+        self.position(names).is_some()
+    }
+
+    /// The first of `names` present in the file, checked to be of `kind`; `None` when absent.
+    pub fn find(&self, names: &[&'static str], kind: Kind) -> Result<Option<Column>> {
+        let Some((name, index)) = self.position(names) else { return Ok(None) };
+        let found = self.builder.schema().field(index).data_type();
+        if !kind.accepts(found) {
+            return Err(Error::ColumnType {
+                path: self.path.clone(),
+                column: name,
+                found: found.to_string(),
+                expected: kind.expected(),
+            });
+        }
+        Ok(Some(Column { name, index, kind }))
+    }
+
+    /// Like [`ParquetFile::find`] for a single required column; `hint` completes the error.
+    pub fn require(&self, name: &'static str, kind: Kind, hint: &'static str) -> Result<Column> {
+        self.find(&[name], kind)?.ok_or_else(|| self.missing(name, hint))
+    }
+
+    /// The error for a required column that is absent.
+    pub fn missing(&self, column: &'static str, hint: &'static str) -> Error {
+        Error::MissingColumn { path: self.path.clone(), column, hint }
+    }
+
+    fn position(&self, names: &[&'static str]) -> Option<(&'static str, usize)> {
+        let schema = self.builder.schema();
+        names.iter().find_map(|&name| schema.index_of(name).ok().map(|index| (name, index)))
+    }
+
+    /// Decodes only `columns` and calls `each` with every batch and the number of its first row.
+    pub fn read(
+        self,
+        columns: &[&Column],
+        mut each: impl FnMut(&RecordBatch, usize) -> Result<()>,
+    ) -> Result<()> {
+        let path = self.path;
+        let mask = ProjectionMask::roots(self.builder.parquet_schema(), columns.iter().map(|c| c.index));
+        let reader = self
+            .builder
+            .with_projection(mask)
+            .with_batch_size(BATCH_ROWS)
+            .build()
+            .map_err(|err| parquet_error(&path, err.to_string()))?;
+        let mut first_row = 0;
+        for batch in reader {
+            let batch = batch.map_err(|err| parquet_error(&path, err.to_string()))?;
+            each(&batch, first_row)?;
+            first_row += batch.num_rows();
+        }
+        Ok(())
+    }
+}
+
+fn parquet_error(path: &Path, message: String) -> Error {
+    Error::Parquet { path: path.to_owned(), message }
+}
+
+/// The array of `column` in a batch read with it in the projection.
+fn array<'b>(path: &Path, column: &Column, batch: &'b RecordBatch) -> Result<&'b ArrayRef> {
+    batch.column_by_name(column.name).ok_or_else(|| {
+        parquet_error(path, format!("column `{}` vanished from a decoded batch", column.name))
+    })
+}
+
+fn type_error(path: &Path, column: &Column, array: &ArrayRef) -> Error {
+    Error::ColumnType {
+        path: path.to_owned(),
+        column: column.name,
+        found: array.data_type().to_string(),
+        expected: column.kind.expected(),
+    }
+}
+
+/// Calls `each(row, value)` for every value of an integer column; `None` is a null.
+pub(crate) fn for_each_int(
+    path: &Path,
+    column: &Column,
+    batch: &RecordBatch,
+    first_row: usize,
+    mut each: impl FnMut(usize, Option<i64>) -> Result<()>,
+) -> Result<()> {
+    let array = array(path, column, batch)?;
+    if let Some(ints) = array.as_primitive_opt::<Int64Type>() {
+        for (i, value) in ints.iter().enumerate() {
+            each(first_row + i, value)?;
+        }
+    } else if let Some(ints) = array.as_primitive_opt::<Int32Type>() {
+        for (i, value) in ints.iter().enumerate() {
+            each(first_row + i, value.map(i64::from))?;
+        }
+    } else {
+        return Err(type_error(path, column, array));
+    }
+    Ok(())
+}
+
+/// Calls `each(row, value)` for every value of a string column of any of the three Arrow
+/// string types; `None` is a null.
+pub(crate) fn for_each_text(
+    path: &Path,
+    column: &Column,
+    batch: &RecordBatch,
+    first_row: usize,
+    mut each: impl FnMut(usize, Option<&str>) -> Result<()>,
+) -> Result<()> {
+    let array = array(path, column, batch)?;
+    let mut visit = |values: &mut dyn Iterator<Item = Option<&str>>| -> Result<()> {
+        values.enumerate().try_for_each(|(i, value)| each(first_row + i, value))
+    };
+    match array.data_type() {
+        DataType::Utf8 => visit(&mut array.as_string::<i32>().iter()),
+        DataType::LargeUtf8 => visit(&mut array.as_string::<i64>().iter()),
+        DataType::Utf8View => visit(&mut array.as_string_view().iter()),
+        _ => Err(type_error(path, column, array)),
+    }
+}
+
+/// Calls `each(row, nanoseconds)` for every value of a timestamp column of any unit.
+pub(crate) fn for_each_timestamp_ns(
+    path: &Path,
+    column: &Column,
+    batch: &RecordBatch,
+    first_row: usize,
+    each: impl FnMut(usize, Option<i64>) -> Result<()>,
+) -> Result<()> {
+    let array = array(path, column, batch)?;
+    match array.data_type() {
+        DataType::Timestamp(TimeUnit::Second, _) => {
+            scaled::<TimestampSecondType>(array, 1_000_000_000, first_row, each)
+        }
+        DataType::Timestamp(TimeUnit::Millisecond, _) => {
+            scaled::<TimestampMillisecondType>(array, 1_000_000, first_row, each)
+        }
+        DataType::Timestamp(TimeUnit::Microsecond, _) => {
+            scaled::<TimestampMicrosecondType>(array, 1_000, first_row, each)
+        }
+        DataType::Timestamp(TimeUnit::Nanosecond, _) => {
+            scaled::<TimestampNanosecondType>(array, 1, first_row, each)
+        }
+        _ => Err(type_error(path, column, array)),
+    }
+}
+
+fn scaled<T: ArrowPrimitiveType<Native = i64>>(
+    array: &ArrayRef,
+    scale: i64,
+    first_row: usize,
+    mut each: impl FnMut(usize, Option<i64>) -> Result<()>,
+) -> Result<()> {
+    let values = array.as_primitive::<T>();
+    values.iter().enumerate().try_for_each(|(i, v)| each(first_row + i, v.map(|v| v.saturating_mul(scale))))
+}
+
+/// A size column value: non-negative, or an error naming the row. `None` stays `None`.
+pub(crate) fn size_value(path: &Path, column: &Column, row: usize, value: Option<i64>) -> Result<Option<u64>> {
+    match value {
+        None => Ok(None),
+        Some(v) => u64::try_from(v).map(Some).map_err(|_| Error::BadRow {
+            path: path.to_owned(),
+            row,
+            message: format!("`{}` is {v}; a size cannot be negative", column.name),
+        }),
+    }
+}
+
+/// The error for a null in a column that must not have nulls.
+pub(crate) fn null_error(path: &Path, column: &Column, row: usize) -> Error {
+    Error::BadRow { path: path.to_owned(), row, message: format!("`{}` is null", column.name) }
+}
+
+/// Where a file says which cell a row is in.
+#[derive(Debug, Clone)]
+enum Coords {
+    /// `lon_i`, `lat_i`: integer hundredths of a degree (preferred: exact).
+    Centi { lon: Column, lat: Column },
+    /// `lon`, `lat`: float degrees, rounded to hundredths like upstream's `round(x * 100)`.
+    Degrees { lon: Column, lat: Column },
+}
+
+/// The columns that locate a tile: `year` and the cell's coordinates.
+#[derive(Debug, Clone)]
+pub(crate) struct KeyColumns {
+    year: Column,
+    coords: Coords,
+}
+
+const YEAR_HINT: &str = ": every row needs the tile's year (int64 or int32)";
+const COORD_HINT: &str =
+    ": tiles are located by `lon_i`/`lat_i` (int32 hundredths of a degree) or `lon`/`lat` (float64 degrees)";
+
+impl KeyColumns {
+    /// Finds `year` and either `lon_i`/`lat_i` (preferred) or `lon`/`lat`.
+    pub fn find(file: &ParquetFile) -> Result<KeyColumns> {
+        let year = file.require("year", Kind::Int, YEAR_HINT)?;
+        let coords = if file.has(&["lon_i"]) && file.has(&["lat_i"]) {
+            let lon = file.require("lon_i", Kind::Int, COORD_HINT)?;
+            Coords::Centi { lon, lat: file.require("lat_i", Kind::Int, COORD_HINT)? }
+        } else if file.has(&["lon"]) && file.has(&["lat"]) {
+            let lon = file.require("lon", Kind::Float, COORD_HINT)?;
+            Coords::Degrees { lon, lat: file.require("lat", Kind::Float, COORD_HINT)? }
+        } else {
+            return Err(file.missing(missing_coordinate(file), COORD_HINT));
+        };
+        Ok(KeyColumns { year, coords })
+    }
+
+    /// The three columns to decode.
+    pub fn columns(&self) -> [&Column; 3] {
+        match &self.coords {
+            Coords::Centi { lon, lat } | Coords::Degrees { lon, lat } => [&self.year, lon, lat],
+        }
+    }
+
+    /// Appends the id of every row of `batch` to `ids`.
+    ///
+    /// Hot path (3.8M rows on every start-up that reads a registry): typed slices, no
+    /// allocation per row; errors are built only for a bad row.
+    pub fn append_ids(
+        &self,
+        path: &Path,
+        years: YearRange,
+        batch: &RecordBatch,
+        first_row: usize,
+        ids: &mut Vec<TileId>,
+    ) -> Result<()> {
+        let year = int_values(path, &self.year, batch)?;
+        ids.reserve(batch.num_rows());
+        match &self.coords {
+            Coords::Centi { lon, lat } => {
+                let (lon, lat) = (int_values(path, lon, batch)?, int_values(path, lat, batch)?);
+                for i in 0..batch.num_rows() {
+                    let row = first_row + i;
+                    let (lon_i, lat_i) = (centi_value(path, &lon, row, i)?, centi_value(path, &lat, row, i)?);
+                    let cell = Cell::from_centi(lon_i, lat_i)
+                        .map_err(|err| off_grid(path, row, format_args!("lon_i = {lon_i}, lat_i = {lat_i}"), err))?;
+                    ids.push(tile_id(path, years, row, year.get(path, row, i)?, cell)?);
+                }
+            }
+            Coords::Degrees { lon, lat } => {
+                let (lon, lat) = (float_values(path, lon, batch)?, float_values(path, lat, batch)?);
+                for i in 0..batch.num_rows() {
+                    let row = first_row + i;
+                    let (x, y) = (lon.get(path, row, i)?, lat.get(path, row, i)?);
+                    let cell = Cell::from_degrees(x, y)
+                        .map_err(|err| off_grid(path, row, format_args!("lon = {x}, lat = {y}"), err))?;
+                    ids.push(tile_id(path, years, row, year.get(path, row, i)?, cell)?);
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Names the coordinate column to ask for: the missing half of a pair that is half present,
+/// else `lon_i`.
+fn missing_coordinate(file: &ParquetFile) -> &'static str {
+    match (file.has(&["lon_i"]), file.has(&["lat_i"]), file.has(&["lon"]), file.has(&["lat"])) {
+        (true, false, ..) => "lat_i",
+        (false, true, ..) => "lon_i",
+        (_, _, true, false) => "lat",
+        (_, _, false, true) => "lon",
+        _ => "lon_i",
+    }
+}
+
+fn off_grid(path: &Path, row: usize, what: std::fmt::Arguments<'_>, err: Error) -> Error {
+    let reason = match err {
+        Error::OffGrid { reason, .. } => reason,
+        _ => "not a tile centre",
+    };
+    Error::BadRow { path: path.to_owned(), row, message: format!("{what} is not on the tile grid: {reason}") }
+}
+
+fn tile_id(path: &Path, years: YearRange, row: usize, year: i64, cell: Cell) -> Result<TileId> {
+    let tile = u16::try_from(year).ok().filter(|&y| years.contains(y)).map(|y| Tile::new(y, cell));
+    tile.and_then(|tile| years.id(tile).ok()).ok_or_else(|| Error::BadRow {
+        path: path.to_owned(),
+        row,
+        message: format!(
+            "year {year} is outside this inventory's years {years}; widen `years` in tessera.toml to load it"
+        ),
+    })
+}
+
+/// An integer column's values in one batch, as a typed slice with its column for errors.
+struct IntValues<'a> {
+    column: &'a Column,
+    array: &'a ArrayRef,
+    values: IntSlice<'a>,
+}
+
+enum IntSlice<'a> {
+    I32(&'a [i32]),
+    I64(&'a [i64]),
+}
+
+fn int_values<'a>(path: &Path, column: &'a Column, batch: &'a RecordBatch) -> Result<IntValues<'a>> {
+    let array = array(path, column, batch)?;
+    let values = if let Some(ints) = array.as_primitive_opt::<Int64Type>() {
+        IntSlice::I64(ints.values())
+    } else if let Some(ints) = array.as_primitive_opt::<Int32Type>() {
+        IntSlice::I32(ints.values())
+    } else {
+        return Err(type_error(path, column, array));
+    };
+    Ok(IntValues { column, array, values })
+}
+
+impl IntValues<'_> {
+    fn get(&self, path: &Path, row: usize, i: usize) -> Result<i64> {
+        if self.array.is_null(i) {
+            return Err(null_error(path, self.column, row));
+        }
+        Ok(match self.values {
+            IntSlice::I32(values) => i64::from(values[i]),
+            IntSlice::I64(values) => values[i],
+        })
+    }
+}
+
+/// A coordinate in hundredths: far out-of-range values become `i32::MAX`, which the grid rejects.
+fn centi_value(path: &Path, values: &IntValues<'_>, row: usize, i: usize) -> Result<i32> {
+    Ok(i32::try_from(values.get(path, row, i)?).unwrap_or(i32::MAX))
+}
+
+/// A float column's values in one batch.
+struct FloatValues<'a> {
+    column: &'a Column,
+    array: &'a ArrayRef,
+    values: FloatSlice<'a>,
+}
+
+enum FloatSlice<'a> {
+    F32(&'a [f32]),
+    F64(&'a [f64]),
+}
+
+fn float_values<'a>(path: &Path, column: &'a Column, batch: &'a RecordBatch) -> Result<FloatValues<'a>> {
+    let array = array(path, column, batch)?;
+    let values = if let Some(floats) = array.as_primitive_opt::<Float64Type>() {
+        FloatSlice::F64(floats.values())
+    } else if let Some(floats) = array.as_primitive_opt::<Float32Type>() {
+        FloatSlice::F32(floats.values())
+    } else {
+        return Err(type_error(path, column, array));
+    };
+    Ok(FloatValues { column, array, values })
+}
+
+impl FloatValues<'_> {
+    fn get(&self, path: &Path, row: usize, i: usize) -> Result<f64> {
+        if self.array.is_null(i) {
+            return Err(null_error(path, self.column, row));
+        }
+        Ok(match self.values {
+            FloatSlice::F32(values) => f64::from(values[i]),
+            FloatSlice::F64(values) => values[i],
+        })
+    }
+}
+
+/// How the rows of a file map to output rows sorted by id with duplicates dropped.
+#[derive(Debug)]
+pub(crate) struct Order {
+    /// The file row of each output row, or `None` when the file was already sorted and unique.
+    rows: Option<Vec<usize>>,
+    /// Rows dropped because an earlier row had the same tile.
+    pub duplicates: usize,
+    /// The first few dropped rows: their tile and row number.
+    pub examples: Vec<(Tile, usize)>,
+}
+
+impl Order {
+    /// Sorts `ids` (one per file row) and drops repeated ids, keeping the first occurrence in
+    /// file order. Costs one comparison per row when the file is already in id order.
+    pub fn sort_unique(ids: &mut Vec<TileId>, years: YearRange) -> Order {
+        if ids.windows(2).all(|pair| pair[0] < pair[1]) {
+            return Order { rows: None, duplicates: 0, examples: Vec::new() };
+        }
+        let mut pairs: Vec<(TileId, usize)> = ids.iter().copied().zip(0..).collect();
+        // (id, row) pairs are unique, so an unstable sort is deterministic, and within one id
+        // the smallest row, the first occurrence, comes first and is the one kept.
+        pairs.sort_unstable();
+        let mut order = Order { rows: None, duplicates: 0, examples: Vec::new() };
+        let mut rows = Vec::with_capacity(pairs.len());
+        ids.clear();
+        for (id, row) in pairs {
+            if ids.last() == Some(&id) {
+                order.note_duplicate(years, id, row);
+            } else {
+                ids.push(id);
+                rows.push(row);
+            }
+        }
+        order.rows = Some(rows);
+        order
+    }
+
+    fn note_duplicate(&mut self, years: YearRange, id: TileId, row: usize) {
+        self.duplicates += 1;
+        if self.examples.len() < DUPLICATE_EXAMPLES {
+            // Every id here was made by `years.id`, so it maps back to a tile.
+            let tile = years.tile(id).expect("ids built from this year range map back to tiles");
+            self.examples.push((tile, row));
+        }
+    }
+
+    /// Puts per-row `values` (in file order) into output order.
+    pub fn apply<T: Copy>(&self, values: Vec<T>) -> Vec<T> {
+        match &self.rows {
+            None => values,
+            Some(rows) => rows.iter().map(|&row| values[row]).collect(),
+        }
+    }
+}

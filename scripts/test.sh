@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# The whole test suite, exactly as CI runs it (`.ci/run` calls this script).
+# Installs what the tests need, then: format check, tests (unit, integration, property, CLI,
+# benches once in test mode), doc tests, clippy, and the engine's wasm32 build.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}" CARGO_INCREMENTAL=0
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "toolchain: rustfmt, clippy, wasm32-unknown-unknown"
+rustup component add rustfmt clippy >/dev/null 2>&1 || true
+rustup target list --installed | grep -qx wasm32-unknown-unknown || rustup target add wasm32-unknown-unknown
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "cargo test --workspace --all-targets"
+cargo test --workspace --all-targets
+
+step "doc tests"
+cargo test --workspace --doc
+
+step "clippy -D warnings"
+cargo clippy --workspace --all-targets -- -D warnings
+
+step "engine without default features for wasm32-unknown-unknown (what the web app links)"
+cargo build -p tessera-web --target wasm32-unknown-unknown
+if cargo tree -p tessera-engine -e normal --prefix none | grep -Eq '^(tokio|hyper|axum) '; then
+  echo "engine must not depend on an async runtime or HTTP" >&2
+  exit 1
+fi
+echo "all checks passed"
