@@ -23,7 +23,7 @@ use crate::bitmap::kernels;
 use crate::bitmap::sink::{Clip, Count, Ranges, Sink};
 use crate::bitmap::RoaringView;
 use crate::error::{Error, Result};
-use crate::grid::{Bbox, IdRange, Year, YearRange};
+use crate::grid::{Bbox, IdRange, TileId, Year, YearRange};
 use crate::index::{self, Index, Mapped, SourceStamp};
 use crate::{manifest, registry};
 
@@ -191,7 +191,7 @@ impl Inventory {
             let path = manifest_path(&dir, &store.name);
             let has_manifest = path.exists();
             let tiles = if has_manifest {
-                open_or_rebuild(&path, config.years, &mut notices, manifest::read_manifest_ids)?.view
+                open_or_rebuild(&path, config.years, &mut notices, read_manifest_ids)?.view
             } else {
                 notices.push(format!("store `{}` has no manifest yet: it holds no tiles", store.name));
                 empty_set(&dir, config.years, &store.name)?
@@ -301,17 +301,26 @@ pub fn index_path(source: &Path) -> PathBuf {
     source.with_extension("tbm")
 }
 
-fn read_registry_ids(path: &Path, years: YearRange) -> Result<Vec<crate::grid::TileId>> {
-    let options = registry::ReadOptions { hashes: false };
-    Ok(registry::read_registry(path, years, options)?.0.ids)
+/// Ids of a parquet source, with the reader's warnings (duplicates, absent columns).
+type IdsAndWarnings = (Vec<TileId>, Vec<String>);
+
+fn read_registry_ids(path: &Path, years: YearRange) -> Result<IdsAndWarnings> {
+    let (tiles, report) = registry::read_registry(path, years, registry::ReadOptions { hashes: false })?;
+    Ok((tiles.ids, report.warnings()))
+}
+
+fn read_manifest_ids(path: &Path, years: YearRange) -> Result<IdsAndWarnings> {
+    let (rows, report) = manifest::read_manifest(path, years)?;
+    Ok((rows.into_iter().map(|row| row.id).collect(), report.warnings()))
 }
 
 /// Opens the index of `source`; if it cannot be used, rebuilds it from `source` and says why.
+/// The reader's warnings are shown whenever the index is built, so they are not lost.
 fn open_or_rebuild(
     source: &Path,
     years: YearRange,
     notices: &mut Vec<String>,
-    read_ids: impl Fn(&Path, YearRange) -> Result<Vec<crate::grid::TileId>>,
+    read_ids: fn(&Path, YearRange) -> Result<IdsAndWarnings>,
 ) -> Result<Index> {
     let path = index_path(source);
     let stamp = SourceStamp::of(source)?;
@@ -322,7 +331,8 @@ fn open_or_rebuild(
     if path.exists() {
         notices.push(format!("rebuilt {}: {}", path.display(), reason_of(&problem)));
     }
-    let ids = read_ids(source, years)?;
+    let (ids, warnings) = read_ids(source, years)?;
+    notices.extend(warnings);
     index::write(&path, &index::encode(years, ids, stamp)?)?;
     index::open(&path, years, Some(stamp))
 }

@@ -1,1 +1,330 @@
-//! manifest
+//! Store manifests, `stores/{name}.parquet`: which tiles a store holds, with the sizes seen.
+//!
+//! Format (parquet, zstd, one row per tile, rows sorted by tile id and unique):
+//!
+//! | column | parquet / Arrow type | meaning |
+//! |---|---|---|
+//! | `year` | INT64, required | the tile's year |
+//! | `lon_i` | INT32, required | centre longitude in hundredths of a degree, `round(lon * 100)` |
+//! | `lat_i` | INT32, required | centre latitude in hundredths of a degree |
+//! | `file_size` | INT64, nullable | bytes of the embedding `.npy`; null = not known |
+//! | `scales_size` | INT64, nullable | bytes of the `_scales.npy`; null = not known |
+//!
+//! Id order is `year, lat_i, lon_i` (recorded as the row groups' sorting columns), and
+//! `year, lon_i, lat_i` join with the upstream registry in DuckDB or polars:
+//!
+//! ```sql
+//! SELECT r.* FROM 'registry.parquet' r
+//! ANTI JOIN 'stores/s3.parquet' s USING (year, lon_i, lat_i);
+//! ```
+//!
+//! A size is null when the listing that produced the manifest did not show it (a bare `find`).
+//! Files are replaced atomically ([`crate::fsutil::replace_atomically`]): a reader sees the old
+//! manifest or the new one, never a torn file. Reading is tolerant like the
+//! [registry](crate::registry) reader: `lon`/`lat` floats instead of `lon_i`/`lat_i`, `grid_size`
+//! for `file_size`, int32 years, any row order; duplicates are dropped and reported.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use arrow_array::{ArrayRef, Int32Array, Int64Array, RecordBatch};
+use arrow_schema::{DataType, Field, Schema, SchemaRef};
+use parquet::arrow::ArrowWriter;
+use parquet::basic::{Compression, ZstdLevel};
+use parquet::file::metadata::SortingColumn;
+use parquet::file::properties::WriterProperties;
+use parquet::schema::types::ColumnPath;
+
+use crate::error::{Error, Result};
+use crate::fsutil;
+use crate::grid::{TileId, YearRange};
+use crate::parquet_io::{self, Column, KeyColumns, Kind, Order, ParquetFile};
+use crate::registry::ReadReport;
+
+/// The optional manifest columns, each with the names it may have, in order of preference.
+const OPTIONAL: [&[&str]; 2] = [&["file_size", "grid_size"], &["scales_size"]];
+
+/// Rows per written record batch: bounds the writer's memory on a 3.8M-tile store.
+const WRITE_BATCH_ROWS: usize = 128 * 1024;
+
+/// One tile a store holds, with the sizes seen (`None` = not known).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ManifestRow {
+    pub id: TileId,
+    /// Bytes of the embedding `.npy`.
+    pub file_size: Option<u64>,
+    /// Bytes of the `_scales.npy`.
+    pub scales_size: Option<u64>,
+}
+
+/// Replaces the manifest at `path` with `rows`, atomically and durably.
+///
+/// `rows` may come in any order (they are written sorted by id) but each tile must appear once:
+/// a repeated id is [`Error::BadRow`] naming the tile and the index of its second occurrence in
+/// `rows`, and nothing is written. An id past the last of `years` is [`Error::IdOutOfRange`].
+pub fn write_manifest(path: &Path, years: YearRange, rows: &[ManifestRow]) -> Result<()> {
+    let sorted = sorted_rows(path, years, rows)?;
+    let rows = sorted.as_deref().unwrap_or(rows);
+    fsutil::replace_atomically(path, |out| {
+        let parquet = |err: parquet::errors::ParquetError| parquet_error(path, err);
+        let mut writer = ArrowWriter::try_new(out, schema(), Some(writer_properties())).map_err(parquet)?;
+        for chunk in rows.chunks(WRITE_BATCH_ROWS) {
+            writer.write(&batch(path, years, chunk)?).map_err(parquet)?;
+        }
+        writer.close().map_err(parquet)?;
+        Ok(())
+    })
+}
+
+/// `None` when `rows` are already sorted and unique (the usual case, checked in one pass), else
+/// a sorted copy; a duplicate is an error.
+fn sorted_rows(path: &Path, years: YearRange, rows: &[ManifestRow]) -> Result<Option<Vec<ManifestRow>>> {
+    if rows.windows(2).all(|pair| pair[0].id < pair[1].id) {
+        return Ok(None);
+    }
+    let mut order: Vec<usize> = (0..rows.len()).collect();
+    order.sort_by_key(|&i| rows[i].id); // stable: of two equal ids the later index comes second
+    if let Some(pair) = order.windows(2).find(|pair| rows[pair[0]].id == rows[pair[1]].id) {
+        let tile = years.tile(rows[pair[1]].id)?;
+        return Err(Error::BadRow {
+            path: path.to_owned(),
+            row: pair[1],
+            message: format!("tile {} is given twice (rows {} and {}); a manifest lists each tile once", tile.key(), pair[0], pair[1]),
+        });
+    }
+    Ok(Some(order.into_iter().map(|i| rows[i]).collect()))
+}
+
+fn schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new("year", DataType::Int64, false),
+        Field::new("lon_i", DataType::Int32, false),
+        Field::new("lat_i", DataType::Int32, false),
+        Field::new("file_size", DataType::Int64, true),
+        Field::new("scales_size", DataType::Int64, true),
+    ]))
+}
+
+fn writer_properties() -> WriterProperties {
+    // Id order is year, lat_i, lon_i: columns 0, 2, 1.
+    let sorting = [0, 2, 1].map(|column_idx| SortingColumn { column_idx, descending: false, nulls_first: false });
+    WriterProperties::builder()
+        .set_compression(Compression::ZSTD(ZstdLevel::default()))
+        .set_sorting_columns(Some(sorting.to_vec()))
+        // Sizes are nearly unique per tile: a dictionary would only overflow and fall back.
+        .set_column_dictionary_enabled(ColumnPath::from("file_size"), false)
+        .set_column_dictionary_enabled(ColumnPath::from("scales_size"), false)
+        .build()
+}
+
+fn batch(path: &Path, years: YearRange, rows: &[ManifestRow]) -> Result<RecordBatch> {
+    let mut year = Vec::with_capacity(rows.len());
+    let mut lon_i = Vec::with_capacity(rows.len());
+    let mut lat_i = Vec::with_capacity(rows.len());
+    for row in rows {
+        let tile = years.tile(row.id)?;
+        year.push(i64::from(tile.year));
+        lon_i.push(tile.cell.lon_centi());
+        lat_i.push(tile.cell.lat_centi());
+    }
+    let sizes = |size: fn(&ManifestRow) -> Option<u64>| -> Result<ArrayRef> {
+        let values: Result<Vec<Option<i64>>> = rows.iter().map(|row| size(row).map(|s| to_i64(path, s)).transpose()).collect();
+        Ok(Arc::new(Int64Array::from(values?)))
+    };
+    let columns: Vec<ArrayRef> = vec![
+        Arc::new(Int64Array::from(year)),
+        Arc::new(Int32Array::from(lon_i)),
+        Arc::new(Int32Array::from(lat_i)),
+        sizes(|row| row.file_size)?,
+        sizes(|row| row.scales_size)?,
+    ];
+    RecordBatch::try_new(schema(), columns).map_err(|err| Error::Parquet { path: path.to_owned(), message: err.to_string() })
+}
+
+fn to_i64(path: &Path, size: u64) -> Result<i64> {
+    i64::try_from(size).map_err(|_| Error::Parquet {
+        path: path.to_owned(),
+        message: format!("size {size} does not fit the int64 column"),
+    })
+}
+
+fn parquet_error(path: &Path, err: parquet::errors::ParquetError) -> Error {
+    Error::Parquet { path: path.to_owned(), message: err.to_string() }
+}
+
+/// Reads the manifest at `path`: rows sorted by id, one per tile, whose years must lie in
+/// `years`. Errors and the report are as for the [registry](crate::registry).
+pub fn read_manifest(path: &Path, years: YearRange) -> Result<(Vec<ManifestRow>, ReadReport)> {
+    let file = ParquetFile::open(path)?;
+    let keys = KeyColumns::find(&file)?;
+    let file_size = file.find(OPTIONAL[0], Kind::Int)?;
+    let scales_size = file.find(OPTIONAL[1], Kind::Int)?;
+    let mut report = ReadReport::new(&file, &OPTIONAL);
+    let mut columns: Vec<&Column> = keys.columns().to_vec();
+    columns.extend(file_size.iter().chain(scales_size.iter()));
+    let (mut ids, mut files, mut scales) = (Vec::new(), Vec::new(), Vec::new());
+    file.read(&columns, |batch, first_row| {
+        keys.append_ids(&report.path, years, batch, first_row, &mut ids)?;
+        append_sizes(&report.path, file_size.as_ref(), batch, first_row, &mut files)?;
+        append_sizes(&report.path, scales_size.as_ref(), batch, first_row, &mut scales)
+    })?;
+    let order = Order::sort_unique(&mut ids, years);
+    report.note_duplicates(&order);
+    let (files, scales) = (order.apply(files), order.apply(scales));
+    let rows = (ids.into_iter().zip(files).zip(scales))
+        .map(|((id, file_size), scales_size)| ManifestRow { id, file_size, scales_size })
+        .collect();
+    Ok((rows, report))
+}
+
+/// Appends one size per row of `batch`: the column's value, or `None` for a null or when the
+/// file has no such column.
+fn append_sizes(
+    path: &Path,
+    column: Option<&Column>,
+    batch: &RecordBatch,
+    first_row: usize,
+    out: &mut Vec<Option<u64>>,
+) -> Result<()> {
+    let Some(column) = column else {
+        out.resize(out.len() + batch.num_rows(), None);
+        return Ok(());
+    };
+    out.reserve(batch.num_rows());
+    parquet_io::for_each_int(path, column, batch, first_row, |row, value| {
+        out.push(parquet_io::size_value(path, column, row, value)?);
+        Ok(())
+    })
+}
+
+/// The ids of the manifest at `path`, sorted and unique, decoding only `year` and the
+/// coordinates: the fast path for building a store's bitmap index.
+///
+/// Duplicates are dropped without a report; [`read_manifest`] reports them.
+pub fn read_manifest_ids(path: &Path, years: YearRange) -> Result<Vec<TileId>> {
+    let file = ParquetFile::open(path)?;
+    let keys = KeyColumns::find(&file)?;
+    let path = file.path().to_owned();
+    let mut ids = Vec::with_capacity(file.rows());
+    file.read(&keys.columns(), |batch, first_row| keys.append_ids(&path, years, batch, first_row, &mut ids))?;
+    Order::sort_unique(&mut ids, years);
+    Ok(ids)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use arrow_array::{ArrayRef, Int32Array, Int64Array};
+
+    use super::*;
+    use crate::grid::{Cell, DEFAULT_YEARS, Tile};
+    use crate::parquet_io::testing::write;
+
+    fn id(year: u16, name: &str) -> TileId {
+        DEFAULT_YEARS.id(Tile::new(year, Cell::parse_name(name).unwrap())).unwrap()
+    }
+
+    fn row(year: u16, name: &str, file_size: Option<u64>, scales_size: Option<u64>) -> ManifestRow {
+        ManifestRow { id: id(year, name), file_size, scales_size }
+    }
+
+    fn sample() -> Vec<ManifestRow> {
+        vec![
+            row(2025, "grid_179.95_89.95", Some(300), Some(3)),
+            row(2017, "grid_-0.05_-0.05", None, None),
+            row(2024, "grid_0.85_49.95", Some(108_527_232), None),
+            row(2024, "grid_-179.95_-89.95", None, Some(2)),
+        ]
+    }
+
+    #[test]
+    fn manifest_round_trips_sorted_with_nulls_and_leaves_no_temporary_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s3.parquet");
+        write_manifest(&path, DEFAULT_YEARS, &sample()).unwrap();
+        let (rows, report) = read_manifest(&path, DEFAULT_YEARS).unwrap();
+        let mut expected = sample();
+        expected.sort();
+        assert_eq!(rows, expected);
+        assert!(report.is_clean(), "{report}");
+        assert_eq!(read_manifest_ids(&path, DEFAULT_YEARS).unwrap(), expected.iter().map(|r| r.id).collect::<Vec<_>>());
+        let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(names, ["s3.parquet"]);
+    }
+
+    #[test]
+    fn manifest_schema_is_the_documented_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s3.parquet");
+        write_manifest(&path, DEFAULT_YEARS, &sample()).unwrap();
+        let file = std::fs::File::open(&path).unwrap();
+        let builder = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file).unwrap();
+        let fields: Vec<_> = builder.schema().fields().iter().map(|f| (f.name().clone(), f.data_type().clone())).collect();
+        let expected = [
+            ("year", DataType::Int64),
+            ("lon_i", DataType::Int32),
+            ("lat_i", DataType::Int32),
+            ("file_size", DataType::Int64),
+            ("scales_size", DataType::Int64),
+        ];
+        assert_eq!(fields, expected.map(|(name, data_type)| (name.to_owned(), data_type)));
+        let group = builder.metadata().row_group(0);
+        assert_eq!(group.sorting_columns().map(|s| s.len()), Some(3));
+        assert_eq!(group.column(0).compression(), Compression::ZSTD(ZstdLevel::default()));
+    }
+
+    #[test]
+    fn empty_manifest_round_trips() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("empty.parquet");
+        write_manifest(&path, DEFAULT_YEARS, &[]).unwrap();
+        assert_eq!(read_manifest(&path, DEFAULT_YEARS).unwrap().0, []);
+    }
+
+    #[test]
+    fn writing_a_tile_twice_is_refused_and_keeps_the_old_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s3.parquet");
+        write_manifest(&path, DEFAULT_YEARS, &sample()).unwrap();
+        let mut rows = sample();
+        rows.push(row(2024, "grid_0.85_49.95", Some(1), Some(1)));
+        let err = write_manifest(&path, DEFAULT_YEARS, &rows).unwrap_err();
+        assert!(matches!(err, Error::BadRow { row: 4, .. }), "{err:?}");
+        assert!(err.to_string().contains("2024/grid_0.85_49.95 is given twice"), "{err}");
+        assert_eq!(read_manifest(&path, DEFAULT_YEARS).unwrap().0.len(), 4);
+    }
+
+    #[test]
+    fn duplicate_rows_in_a_manifest_are_reported_and_kept_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("odd.parquet");
+        let years: ArrayRef = Arc::new(Int64Array::from(vec![2024, 2024, 2017, 2024]));
+        let lon: ArrayRef = Arc::new(Int32Array::from(vec![85, 95, -5, 85]));
+        let lat: ArrayRef = Arc::new(Int32Array::from(vec![4995, 4995, -5, 4995]));
+        let sizes: ArrayRef = Arc::new(Int64Array::from(vec![Some(1), None, Some(3), Some(4)]));
+        write(&path, vec![("year", years), ("lon_i", lon), ("lat_i", lat), ("file_size", sizes)]);
+        let (rows, report) = read_manifest(&path, DEFAULT_YEARS).unwrap();
+        let expected = [
+            row(2017, "grid_-0.05_-0.05", Some(3), None),
+            row(2024, "grid_0.85_49.95", Some(1), None),
+            row(2024, "grid_0.95_49.95", None, None),
+        ];
+        assert_eq!(rows, expected);
+        assert_eq!((report.duplicates, report.missing_optional.clone()), (1, vec!["scales_size"]));
+        assert_eq!(report.duplicate_examples[0].1, 3);
+        assert_eq!(read_manifest_ids(&path, DEFAULT_YEARS).unwrap().len(), 3);
+    }
+
+    #[test]
+    fn manifest_without_lat_i_names_the_column() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bad.parquet");
+        let years: ArrayRef = Arc::new(Int64Array::from(vec![2024]));
+        let lon: ArrayRef = Arc::new(Int32Array::from(vec![85]));
+        write(&path, vec![("year", years), ("lon_i", lon)]);
+        let err = read_manifest_ids(&path, DEFAULT_YEARS).unwrap_err();
+        assert!(matches!(err, Error::MissingColumn { column: "lat_i", .. }), "{err:?}");
+        assert!(err.to_string().contains("bad.parquet"));
+    }
+}

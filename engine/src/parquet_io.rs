@@ -517,3 +517,21 @@ impl Order {
         }
     }
 }
+
+/// Writing small parquet files with arbitrary columns, for the readers' tests.
+#[cfg(test)]
+pub(crate) mod testing {
+    use std::fs::File;
+    use std::path::Path;
+
+    use arrow_array::{ArrayRef, RecordBatch};
+    use parquet::arrow::ArrowWriter;
+
+    /// Writes `columns` (all nullable) as one row group, keeping their Arrow types in the file.
+    pub fn write(path: &Path, columns: Vec<(&str, ArrayRef)>) {
+        let batch = RecordBatch::try_from_iter(columns).unwrap();
+        let mut writer = ArrowWriter::try_new(File::create(path).unwrap(), batch.schema(), None).unwrap();
+        writer.write(&batch).unwrap();
+        writer.close().unwrap();
+    }
+}

@@ -54,28 +54,20 @@ use crate::parquet_io::{self, Column, KeyColumns, Kind, Order, ParquetFile};
 const OPTIONAL: [&[&str]; 5] =
     [&["file_size", "grid_size"], &["scales_size"], &["hash"], &["scales_hash"], &["mtime", "grid_mtime"]];
 
-/// Which optional columns to decode besides the tile ids. The default reads ids only.
+/// Which optional columns to decode besides ids, sizes and modification times.
+///
+/// For ids alone (the fast path that builds bitmap indexes), use [`read_registry_ids`].
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ReadOptions {
-    /// Read `file_size` (or `grid_size`) and `scales_size`.
-    pub sizes: bool,
     /// Read and parse `hash` and `scales_hash` (the slowest columns: 128 hex digits a row).
     pub hashes: bool,
-    /// Read `mtime` (or `grid_mtime`).
-    pub mtime: bool,
-}
-
-impl ReadOptions {
-    /// Tile ids only: the fast path for building bitmap indexes.
-    pub const IDS: ReadOptions = ReadOptions { sizes: false, hashes: false, mtime: false };
-    /// Every column the registry can have.
-    pub const ALL: ReadOptions = ReadOptions { sizes: true, hashes: true, mtime: true };
 }
 
 /// The tiles of a registry, sorted by id and unique. Every `Some` vector is parallel to `ids`.
 ///
-/// A field is `None` when it was not asked for in [`ReadOptions`] or the file has no such
-/// column (then [`ReadReport::missing_optional`] names it).
+/// A field is `None` when the file has no such column (then [`ReadReport::missing_optional`]
+/// names it), when it was not asked for (hashes without [`ReadOptions::hashes`]), or when only
+/// ids were read ([`read_registry_ids`]).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RegistryTiles {
     pub ids: Vec<TileId>,
@@ -187,35 +179,51 @@ impl fmt::Display for ReadReport {
     }
 }
 
-/// Reads the tiles of the registry at `path` whose years must lie in `years`, decoding only the
-/// columns `options` asks for. See the [module docs](self) for what is accepted and reported.
+/// Reads the tiles of the registry at `path`, whose years must lie in `years`: ids, sizes,
+/// modification times, and hashes when `options` asks for them. See the [module docs](self)
+/// for what is accepted and reported.
 pub fn read_registry(path: &Path, years: YearRange, options: ReadOptions) -> Result<(RegistryTiles, ReadReport)> {
+    let wanted = Wanted { sizes: true, hashes: options.hashes, mtime: true };
+    read(path, years, wanted)
+}
+
+/// The ids of the registry at `path`, sorted and unique, decoding only `year` and the
+/// coordinates: the fast path for building bitmap indexes.
+///
+/// Duplicates and missing optional columns are not reported; [`read_registry`] reports them.
+pub fn read_registry_ids(path: &Path, years: YearRange) -> Result<Vec<TileId>> {
+    let (tiles, _) = read(path, years, Wanted { sizes: false, hashes: false, mtime: false })?;
+    Ok(tiles.ids)
+}
+
+/// Which groups of optional columns to decode.
+#[derive(Debug, Clone, Copy)]
+struct Wanted {
+    sizes: bool,
+    hashes: bool,
+    mtime: bool,
+}
+
+fn read(path: &Path, years: YearRange, wanted: Wanted) -> Result<(RegistryTiles, ReadReport)> {
     let file = ParquetFile::open(path)?;
     let keys = KeyColumns::find(&file)?;
-    let wanted = Wanted::find(&file, options)?;
+    let extras = Extras::find(&file, wanted)?;
     let mut report = ReadReport::new(&file, &OPTIONAL);
     let mut columns: Vec<&Column> = keys.columns().to_vec();
-    columns.extend(wanted.columns());
+    columns.extend(extras.columns());
     let mut raw = Raw::default();
     file.read(&columns, |batch, first_row| {
         keys.append_ids(&report.path, years, batch, first_row, &mut raw.ids)?;
-        raw.append(&report.path, &wanted, batch, first_row)
+        raw.append(&report.path, &extras, batch, first_row)
     })?;
     let order = Order::sort_unique(&mut raw.ids, years);
     report.note_duplicates(&order);
-    Ok((raw.into_tiles(&wanted, &order), report))
-}
-
-/// The ids of the registry at `path`, sorted and unique: [`read_registry`] with
-/// [`ReadOptions::IDS`].
-pub fn read_registry_ids(path: &Path, years: YearRange) -> Result<(Vec<TileId>, ReadReport)> {
-    let (tiles, report) = read_registry(path, years, ReadOptions::IDS)?;
-    Ok((tiles.ids, report))
+    Ok((raw.into_tiles(&extras, &order), report))
 }
 
 /// The optional columns to decode: asked for and present.
 #[derive(Debug, Default)]
-struct Wanted {
+struct Extras {
     file_size: Option<Column>,
     scales_size: Option<Column>,
     hash: Option<Column>,
@@ -223,16 +231,16 @@ struct Wanted {
     mtime: Option<Column>,
 }
 
-impl Wanted {
-    fn find(file: &ParquetFile, options: ReadOptions) -> Result<Wanted> {
-        let find = |wanted: bool, names: &[&'static str], kind| if wanted { file.find(names, kind) } else { Ok(None) };
+impl Extras {
+    fn find(file: &ParquetFile, wanted: Wanted) -> Result<Extras> {
+        let find = |asked: bool, names: &[&'static str], kind| if asked { file.find(names, kind) } else { Ok(None) };
         let [sizes, scales, hash, scales_hash, mtime] = OPTIONAL;
-        Ok(Wanted {
-            file_size: find(options.sizes, sizes, Kind::Int)?,
-            scales_size: find(options.sizes, scales, Kind::Int)?,
-            hash: find(options.hashes, hash, Kind::Text)?,
-            scales_hash: find(options.hashes, scales_hash, Kind::Text)?,
-            mtime: find(options.mtime, mtime, Kind::Timestamp)?,
+        Ok(Extras {
+            file_size: find(wanted.sizes, sizes, Kind::Int)?,
+            scales_size: find(wanted.sizes, scales, Kind::Int)?,
+            hash: find(wanted.hashes, hash, Kind::Text)?,
+            scales_hash: find(wanted.hashes, scales_hash, Kind::Text)?,
+            mtime: find(wanted.mtime, mtime, Kind::Timestamp)?,
         })
     }
 
@@ -253,20 +261,20 @@ struct Raw {
 }
 
 impl Raw {
-    fn append(&mut self, path: &Path, wanted: &Wanted, batch: &RecordBatch, first_row: usize) -> Result<()> {
-        if let Some(column) = &wanted.file_size {
+    fn append(&mut self, path: &Path, extras: &Extras, batch: &RecordBatch, first_row: usize) -> Result<()> {
+        if let Some(column) = &extras.file_size {
             append_sizes(path, column, batch, first_row, &mut self.file_size)?;
         }
-        if let Some(column) = &wanted.scales_size {
+        if let Some(column) = &extras.scales_size {
             append_sizes(path, column, batch, first_row, &mut self.scales_size)?;
         }
-        if let Some(column) = &wanted.hash {
+        if let Some(column) = &extras.hash {
             append_hashes(path, column, batch, first_row, &mut self.hash)?;
         }
-        if let Some(column) = &wanted.scales_hash {
+        if let Some(column) = &extras.scales_hash {
             append_hashes(path, column, batch, first_row, &mut self.scales_hash)?;
         }
-        if let Some(column) = &wanted.mtime {
+        if let Some(column) = &extras.mtime {
             parquet_io::for_each_timestamp_ns(path, column, batch, first_row, |row, value| {
                 self.mtime.push(value.ok_or_else(|| parquet_io::null_error(path, column, row))?);
                 Ok(())
@@ -275,14 +283,14 @@ impl Raw {
         Ok(())
     }
 
-    fn into_tiles(self, wanted: &Wanted, order: &Order) -> RegistryTiles {
+    fn into_tiles(self, extras: &Extras, order: &Order) -> RegistryTiles {
         RegistryTiles {
             ids: self.ids,
-            file_size: wanted.file_size.as_ref().map(|_| order.apply(self.file_size)),
-            scales_size: wanted.scales_size.as_ref().map(|_| order.apply(self.scales_size)),
-            hash: wanted.hash.as_ref().map(|_| order.apply(self.hash)),
-            scales_hash: wanted.scales_hash.as_ref().map(|_| order.apply(self.scales_hash)),
-            mtime_ns: wanted.mtime.as_ref().map(|_| order.apply(self.mtime)),
+            file_size: extras.file_size.as_ref().map(|_| order.apply(self.file_size)),
+            scales_size: extras.scales_size.as_ref().map(|_| order.apply(self.scales_size)),
+            hash: extras.hash.as_ref().map(|_| order.apply(self.hash)),
+            scales_hash: extras.scales_hash.as_ref().map(|_| order.apply(self.scales_hash)),
+            mtime_ns: extras.mtime.as_ref().map(|_| order.apply(self.mtime)),
         }
     }
 }
@@ -341,5 +349,246 @@ fn hex_digit(byte: u8) -> Option<u8> {
         b'a'..=b'f' => Some(byte - b'a' + 10),
         b'A'..=b'F' => Some(byte - b'A' + 10),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use arrow_array::{
+        ArrayRef, BinaryArray, Float64Array, Int32Array, Int64Array, LargeStringArray, StringArray,
+        StringViewArray, TimestampMicrosecondArray, TimestampNanosecondArray,
+    };
+
+    use super::*;
+    use crate::grid::{Cell, DEFAULT_YEARS};
+    use crate::parquet_io::testing::write;
+
+    /// `(year, lon_i, lat_i)` of the sample rows, deliberately not in id order.
+    const ROWS: [(i64, i32, i32); 4] = [(2024, 85, 4995), (2017, -5, -5), (2025, 17995, 8995), (2024, -17995, -8995)];
+
+    fn id(year: i64, lon_i: i32, lat_i: i32) -> TileId {
+        let tile = Tile::new(year as u16, Cell::from_centi(lon_i, lat_i).unwrap());
+        DEFAULT_YEARS.id(tile).unwrap()
+    }
+
+    fn hex(byte: u8) -> String {
+        format!("{byte:02x}").repeat(32)
+    }
+
+    fn ints64(values: impl IntoIterator<Item = i64>) -> ArrayRef {
+        Arc::new(Int64Array::from_iter_values(values))
+    }
+
+    fn ints32(values: impl IntoIterator<Item = i32>) -> ArrayRef {
+        Arc::new(Int32Array::from_iter_values(values))
+    }
+
+    fn key_columns(rows: &[(i64, i32, i32)]) -> Vec<(&'static str, ArrayRef)> {
+        vec![
+            ("year", ints64(rows.iter().map(|r| r.0))),
+            ("lon_i", ints32(rows.iter().map(|r| r.1))),
+            ("lat_i", ints32(rows.iter().map(|r| r.2))),
+        ]
+    }
+
+    /// The upstream schema, with the hash columns built by `strings`.
+    fn upstream(strings: fn(Vec<String>) -> ArrayRef) -> Vec<(&'static str, ArrayRef)> {
+        let lon: Vec<f64> = ROWS.iter().map(|r| f64::from(r.1) / 100.0).collect();
+        let lat: Vec<f64> = ROWS.iter().map(|r| f64::from(r.2) / 100.0).collect();
+        let wkb: Vec<Vec<u8>> = lon.iter().zip(&lat).map(|(x, y)| point_wkb(*x, *y)).collect();
+        let mut columns = vec![
+            ("lat", Arc::new(Float64Array::from(lat)) as ArrayRef),
+            ("lon", Arc::new(Float64Array::from(lon)) as ArrayRef),
+            ("year", ints64(ROWS.iter().map(|r| r.0))),
+            ("hash", strings((0..4).map(hex).collect())),
+            ("scales_hash", strings((10..14).map(hex).collect())),
+            ("mtime", Arc::new(TimestampNanosecondArray::from_iter_values([40, 10, 30, 20])) as ArrayRef),
+            ("file_size", ints64([400, 100, 300, 200])),
+            ("scales_size", ints64([4, 1, 3, 2])),
+        ];
+        columns.extend(key_columns(&ROWS).into_iter().skip(1));
+        columns.push(("geometry", Arc::new(BinaryArray::from_iter_values(wkb)) as ArrayRef));
+        columns
+    }
+
+    fn point_wkb(x: f64, y: f64) -> Vec<u8> {
+        let mut wkb = vec![1, 1, 0, 0, 0];
+        wkb.extend(x.to_le_bytes());
+        wkb.extend(y.to_le_bytes());
+        wkb
+    }
+
+    fn large(values: Vec<String>) -> ArrayRef {
+        Arc::new(LargeStringArray::from(values))
+    }
+
+    fn utf8(values: Vec<String>) -> ArrayRef {
+        Arc::new(StringArray::from(values))
+    }
+
+    fn view(values: Vec<String>) -> ArrayRef {
+        Arc::new(StringViewArray::from_iter_values(values))
+    }
+
+    fn read_all(columns: Vec<(&str, ArrayRef)>) -> Result<(RegistryTiles, ReadReport)> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("registry.parquet");
+        write(&path, columns);
+        read_registry(&path, DEFAULT_YEARS, ReadOptions { hashes: true })
+    }
+
+    #[test]
+    fn upstream_schema_with_large_utf8_hashes_round_trips_in_id_order() {
+        let (tiles, report) = read_all(upstream(large)).unwrap();
+        // Id order: 2017 first, then 2024 south before north, then 2025.
+        let expected_ids: Vec<TileId> = [1, 3, 0, 2].map(|i| id(ROWS[i].0, ROWS[i].1, ROWS[i].2)).to_vec();
+        assert_eq!(tiles.ids, expected_ids);
+        assert_eq!(tiles.file_size, Some(vec![100, 200, 400, 300]));
+        assert_eq!(tiles.scales_size, Some(vec![1, 2, 4, 3]));
+        assert_eq!(tiles.mtime_ns, Some(vec![10, 20, 40, 30]));
+        assert_eq!(tiles.hash.unwrap()[2], [0; 32]);
+        assert_eq!(tiles.scales_hash.unwrap()[0], [11; 32]);
+        assert!(report.is_clean(), "{report}");
+        assert_eq!(report.rows, 4);
+    }
+
+    #[test]
+    fn utf8_and_utf8_view_hashes_are_accepted() {
+        for strings in [utf8 as fn(Vec<String>) -> ArrayRef, view] {
+            let (tiles, _) = read_all(upstream(strings)).unwrap();
+            assert_eq!(tiles.hash.unwrap()[0], [1; 32]);
+        }
+    }
+
+    #[test]
+    fn hashes_are_read_only_when_asked_for() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("registry.parquet");
+        write(&path, upstream(large));
+        let (tiles, report) = read_registry(&path, DEFAULT_YEARS, ReadOptions::default()).unwrap();
+        assert_eq!((tiles.hash, tiles.scales_hash), (None, None));
+        assert!(tiles.file_size.is_some() && report.missing_optional.is_empty());
+        assert_eq!(read_registry_ids(&path, DEFAULT_YEARS).unwrap(), tiles.ids);
+    }
+
+    #[test]
+    fn int32_years_are_accepted() {
+        let mut columns = key_columns(&ROWS);
+        columns[0].1 = ints32(ROWS.iter().map(|r| r.0 as i32));
+        let (tiles, _) = read_all(columns).unwrap();
+        assert_eq!(tiles.ids[0], id(2017, -5, -5));
+    }
+
+    #[test]
+    fn newer_manifest_loads_with_grid_size_and_grid_mtime() {
+        let mut columns = key_columns(&ROWS);
+        columns.push(("grid_size", ints64([400, 100, 300, 200])));
+        columns.push(("scales_size", ints64([4, 1, 3, 2])));
+        let mtime = TimestampMicrosecondArray::from_iter_values([4, 1, 3, 2]).with_timezone("UTC");
+        columns.push(("grid_mtime", Arc::new(mtime)));
+        columns.push(("grid_path", utf8(vec!["s3://x".into(); 4])));
+        let (tiles, report) = read_all(columns).unwrap();
+        assert_eq!(tiles.file_size, Some(vec![100, 200, 400, 300]));
+        assert_eq!(tiles.mtime_ns, Some(vec![1000, 2000, 4000, 3000]));
+        assert_eq!((tiles.hash, tiles.scales_hash), (None, None));
+        assert_eq!(report.missing_optional, ["hash", "scales_hash"]);
+    }
+
+    #[test]
+    fn missing_optional_column_is_reported_once_and_left_none() {
+        let columns = upstream(large).into_iter().filter(|(name, _)| *name != "hash").collect();
+        let (tiles, report) = read_all(columns).unwrap();
+        assert_eq!(tiles.hash, None);
+        assert!(tiles.scales_hash.is_some());
+        assert_eq!(report.missing_optional, ["hash"]);
+        let warnings = report.warnings();
+        assert_eq!(warnings.len(), 1);
+        assert!(warnings[0].ends_with("registry.parquet has no column `hash`: stale-by-hash checks are off"));
+    }
+
+    #[test]
+    fn missing_year_names_the_file_and_the_column() {
+        let columns = upstream(large).into_iter().filter(|(name, _)| *name != "year").collect();
+        let err = read_all(columns).unwrap_err();
+        assert!(matches!(err, Error::MissingColumn { column: "year", .. }), "{err:?}");
+        let message = err.to_string();
+        assert!(message.contains("registry.parquet") && message.contains("`year`"), "{message}");
+    }
+
+    #[test]
+    fn missing_coordinates_name_the_absent_column() {
+        let columns = upstream(large).into_iter().filter(|(name, _)| !["lat_i", "lat"].contains(name)).collect();
+        let err = read_all(columns).unwrap_err();
+        assert!(matches!(err, Error::MissingColumn { column: "lat_i", .. }), "{err:?}");
+    }
+
+    #[test]
+    fn float_coordinates_are_used_without_lon_i_and_lat_i() {
+        let columns = upstream(large).into_iter().filter(|(name, _)| !["lon_i", "lat_i"].contains(name)).collect();
+        let (tiles, _) = read_all(columns).unwrap();
+        assert_eq!(tiles.ids[0], id(2017, -5, -5));
+        assert_eq!(tiles.ids.len(), 4);
+    }
+
+    #[test]
+    fn wrong_column_type_says_what_was_expected() {
+        let mut columns = key_columns(&ROWS);
+        columns[0].1 = utf8(vec!["2024".into(); 4]);
+        let err = read_all(columns).unwrap_err();
+        assert!(matches!(err, Error::ColumnType { column: "year", .. }), "{err:?}");
+        assert!(err.to_string().contains("int32 or int64"));
+    }
+
+    #[test]
+    fn off_grid_row_is_a_bad_row_naming_the_row_and_value() {
+        let rows = [(2024, 85, 4995), (2024, 95, 4995), (2024, 80, 4995)];
+        let err = read_all(key_columns(&rows)).unwrap_err();
+        assert!(matches!(err, Error::BadRow { row: 2, .. }), "{err:?}");
+        assert!(err.to_string().contains("lon_i = 80"), "{err}");
+    }
+
+    #[test]
+    fn year_outside_the_range_says_to_widen_years() {
+        let err = read_all(key_columns(&[(2024, 85, 4995), (2026, 85, 4995)])).unwrap_err();
+        assert!(matches!(err, Error::BadRow { row: 1, .. }), "{err:?}");
+        let message = err.to_string();
+        assert!(message.contains("year 2026") && message.contains("widen `years` in tessera.toml"), "{message}");
+    }
+
+    #[test]
+    fn malformed_hash_is_a_bad_row_only_when_hashes_are_read() {
+        let mut columns = upstream(large);
+        columns[3].1 = large(vec![hex(0), hex(1), "not a hash".into(), hex(3)]);
+        let err = read_all(columns.clone()).unwrap_err();
+        assert!(matches!(err, Error::BadRow { row: 2, .. }) && err.to_string().contains("not a hash"), "{err:?}");
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("registry.parquet");
+        write(&path, columns);
+        assert!(read_registry(&path, DEFAULT_YEARS, ReadOptions { hashes: false }).is_ok());
+    }
+
+    #[test]
+    fn duplicates_are_reported_and_the_first_row_is_kept() {
+        let rows = [(2024, 85, 4995), (2017, -5, -5), (2024, 85, 4995), (2017, -5, -5), (2024, 85, 4995)];
+        let mut columns = key_columns(&rows);
+        columns.push(("file_size", ints64([1, 2, 3, 4, 5])));
+        let (tiles, report) = read_all(columns).unwrap();
+        assert_eq!(tiles.ids, [id(2017, -5, -5), id(2024, 85, 4995)]);
+        assert_eq!(tiles.file_size, Some(vec![2, 1]));
+        assert_eq!((report.rows, report.duplicates), (5, 3));
+        let tile = |year, name| Tile::new(year, Cell::parse_name(name).unwrap());
+        let examples = [(tile(2017, "grid_-0.05_-0.05"), 3), (tile(2024, "grid_0.85_49.95"), 2), (tile(2024, "grid_0.85_49.95"), 4)];
+        assert_eq!(report.duplicate_examples, examples);
+        let warning = report.warnings().pop().unwrap();
+        assert!(warning.contains("3 duplicate") && warning.contains("2024/grid_0.85_49.95 (row 2)"), "{warning}");
+    }
+
+    #[test]
+    fn sha256_parsing_accepts_both_cases_and_nothing_else() {
+        assert_eq!(parse_sha256(&"aB".repeat(32)), Some([0xab; 32]));
+        assert_eq!(parse_sha256(&"a".repeat(63)), None);
+        assert_eq!(parse_sha256(&"g".repeat(64)), None);
     }
 }

@@ -1,0 +1,48 @@
+//! Times tessera's in-process diff for the peer harness (`benches/peers/run.sh`) and prints
+//! one JSON object: median microseconds per call for opening the inventory, the count-only
+//! diff and the materialised diff (ids), over the same parquet data the peers read.
+//!
+//! Usage: `diff-timer INVENTORY SOURCE TARGET`
+
+use std::hint::black_box;
+use std::time::Instant;
+
+use tessera_engine::bitmap::kernels;
+use tessera_engine::inventory::Inventory;
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let [dir, source, target] = &args[..] else {
+        return Err("usage: diff-timer INVENTORY SOURCE TARGET".into());
+    };
+    let open_us = median_us(|| black_box(Inventory::open(dir).map(|i| i.stores().len())).is_ok());
+    let inventory = Inventory::open(dir)?;
+    let (a, b) = (&inventory.store(source)?.tiles, &inventory.store(target)?.tiles);
+    let count = kernels::andnot_count(a, b);
+    let count_us = median_us(|| black_box(kernels::andnot_count(black_box(a), black_box(b))) > 0);
+    let ids_us = median_us(|| !black_box(kernels::andnot_ids(black_box(a), black_box(b))).is_empty());
+    println!(r#"{{"missing": {count}, "open_us": {open_us:.1}, "count_us": {count_us:.1}, "ids_us": {ids_us:.1}}}"#);
+    Ok(())
+}
+
+/// Median over 11 batches of the microseconds per call; each batch lasts at least 20 ms.
+fn median_us(mut call: impl FnMut() -> bool) -> f64 {
+    let mut per_batch = 1u32;
+    loop {
+        let started = Instant::now();
+        (0..per_batch).for_each(|_| _ = black_box(call()));
+        if started.elapsed().as_millis() >= 20 {
+            break;
+        }
+        per_batch *= 2;
+    }
+    let mut samples: Vec<f64> = (0..11)
+        .map(|_| {
+            let started = Instant::now();
+            (0..per_batch).for_each(|_| _ = black_box(call()));
+            started.elapsed().as_secs_f64() * 1e6 / f64::from(per_batch)
+        })
+        .collect();
+    samples.sort_by(f64::total_cmp);
+    samples[samples.len() / 2]
+}

@@ -1,0 +1,210 @@
+//! The real `tessera` binary on a small demo inventory in a temporary directory.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+use tessera_engine::grid::{Bbox, DEFAULT_YEARS, Tile};
+
+fn tessera(inventory: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_tessera"))
+        .arg("--inventory")
+        .arg(inventory)
+        .args(args)
+        .env_remove("TESSERA_INVENTORY")
+        .output()
+        .expect("the tessera binary runs")
+}
+
+fn stdout(output: &Output) -> String {
+    assert!(output.status.success(), "failed: {}", String::from_utf8_lossy(&output.stderr));
+    String::from_utf8(output.stdout.clone()).expect("utf-8 output")
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// A fresh small demo inventory.
+fn demo() -> (tempfile::TempDir, PathBuf) {
+    let temp = tempfile::tempdir().expect("temp dir");
+    let dir = temp.path().join("demo");
+    let init = Command::new(env!("CARGO_BIN_EXE_tessera"))
+        .args(["init", "--small", "--demo"])
+        .arg(&dir)
+        .output()
+        .expect("init runs");
+    assert!(init.status.success(), "init failed: {}", stderr(&init));
+    (temp, dir)
+}
+
+/// Every file below `dir` with its bytes, to prove a failed command changed nothing.
+fn snapshot(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    let mut files = Vec::new();
+    for entry in walk(dir) {
+        files.push((entry.clone(), fs::read(&entry).expect("readable")));
+    }
+    files.sort();
+    files
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut paths = Vec::new();
+    for entry in fs::read_dir(dir).expect("readable dir").flatten() {
+        let path = entry.path();
+        if path.is_dir() { paths.extend(walk(&path)) } else { paths.push(path) }
+    }
+    paths
+}
+
+fn assert_one_line_error(output: &Output, expected: &[&str]) {
+    assert_eq!(output.status.code(), Some(2), "stderr: {}", stderr(output));
+    let message = stderr(output);
+    let first = message.lines().next().unwrap_or_default();
+    for part in expected {
+        assert!(first.contains(part), "`{part}` not in the first line of: {message}");
+    }
+    assert!(!message.contains("panicked"), "{message}");
+}
+
+#[test]
+fn status_json_agrees_with_diff_and_per_year_counts() {
+    let (_temp, dir) = demo();
+    let status: Value = serde_json::from_str(&stdout(&tessera(&dir, &["status", "--json"]))).expect("json");
+    let stores = status["stores"].as_array().expect("stores");
+    let names: Vec<&str> = stores.iter().map(|s| s["name"].as_str().unwrap_or_default()).collect();
+    assert_eq!(names, ["okavango", "s3", "scaleway"]);
+    assert_eq!(stores[0]["role"], "primary");
+    assert_eq!(stores[0]["tiles"], status["registry"]["tiles"]);
+    for store in stores {
+        let per_year: u64 = store["years"].as_object().expect("years").values().map(|n| n.as_u64().unwrap_or(0)).sum();
+        assert_eq!(Some(per_year), store["tiles"].as_u64());
+    }
+    assert!(stores[1]["not_in_registry"].as_u64() > Some(0), "s3 holds tiles the registry lacks");
+
+    let missing = status["missing"].as_array().expect("missing");
+    let pair = missing.iter().find(|m| m["source"] == "okavango" && m["target"] == "scaleway").expect("pair");
+    let count = stdout(&tessera(&dir, &["diff", "okavango", "scaleway", "--count"]));
+    assert_eq!(count.trim().parse::<u64>().ok(), pair["tiles"].as_u64());
+    let keys = stdout(&tessera(&dir, &["diff", "okavango", "scaleway"]));
+    assert_eq!(Some(keys.lines().count() as u64), pair["tiles"].as_u64());
+    assert!(pair["tiles"].as_u64() > Some(0));
+}
+
+#[test]
+fn diff_prints_sorted_keys_inside_the_filters() {
+    let (_temp, dir) = demo();
+    let all = stdout(&tessera(&dir, &["diff", "okavango", "scaleway"]));
+    let ids: Vec<u32> = all
+        .lines()
+        .map(|key| DEFAULT_YEARS.id(Tile::parse_key(key).expect("a key")).expect("in range").0)
+        .collect();
+    assert!(ids.windows(2).all(|w| w[0] < w[1]), "keys are sorted by id and unique");
+
+    let bbox_text = "-180,-90,20.5,90";
+    let bbox = Bbox::parse(bbox_text).expect("bbox");
+    let filtered = stdout(&tessera(&dir, &["diff", "okavango", "scaleway", "--year", "2021,2024", "--bbox", bbox_text]));
+    let expected: Vec<&str> = all
+        .lines()
+        .filter(|key| {
+            let tile = Tile::parse_key(key).expect("a key");
+            [2021, 2024].contains(&tile.year) && bbox.contains_cell(tile.cell)
+        })
+        .collect();
+    assert_eq!(filtered.lines().collect::<Vec<_>>(), expected);
+}
+
+#[test]
+fn bad_arguments_give_one_clear_line() {
+    let (_temp, dir) = demo();
+    let before = snapshot(&dir);
+    let unknown = tessera(&dir, &["diff", "okavango", "nope"]);
+    assert_one_line_error(&unknown, &["unknown store `nope`", "okavango, s3, scaleway"]);
+    let polar = tessera(&dir, &["diff", "okavango", "s3", "--bbox", "0,0,10,91"]);
+    assert_one_line_error(&polar, &["bbox", "latitudes must lie in -90..=90"]);
+    let year = tessera(&dir, &["diff", "okavango", "s3", "--year", "2031"]);
+    assert_one_line_error(&year, &["2031", "2017..=2025"]);
+    let nowhere = tessera(&dir.join("missing"), &["status"]);
+    assert_one_line_error(&nowhere, &["not a tessera inventory", "tessera init"]);
+    assert_eq!(snapshot(&dir), before, "a failed command changed the inventory");
+}
+
+#[test]
+fn damaged_indexes_are_rebuilt_and_say_why() {
+    let (_temp, dir) = demo();
+    let expected = stdout(&tessera(&dir, &["status", "--json"]));
+    let index = dir.join("stores/scaleway.tbm");
+    let good = fs::read(&index).expect("index exists");
+
+    fs::write(&index, &good[..good.len() / 2]).expect("truncate");
+    let truncated = tessera(&dir, &["status", "--json"]);
+    assert_eq!(stdout(&truncated), expected);
+    assert!(stderr(&truncated).contains("rebuilt") && stderr(&truncated).contains("truncated"), "{}", stderr(&truncated));
+    assert_eq!(fs::read(&index).expect("rebuilt"), good);
+
+    let mut flipped = good.clone();
+    let middle = flipped.len() - 100;
+    flipped[middle] ^= 0x04;
+    fs::write(&index, &flipped).expect("flip");
+    let corrupt = tessera(&dir, &["status", "--json"]);
+    assert_eq!(stdout(&corrupt), expected);
+    assert!(stderr(&corrupt).contains("checksum"), "{}", stderr(&corrupt));
+
+    fs::write(&index, b"this is not an index").expect("foreign");
+    let foreign = tessera(&dir, &["status", "--json"]);
+    assert_eq!(stdout(&foreign), expected);
+    assert!(stderr(&foreign).contains("magic") || stderr(&foreign).contains("truncated"), "{}", stderr(&foreign));
+
+    let tmp_files: Vec<_> = walk(&dir).into_iter().filter(|p| p.to_string_lossy().contains(".tmp-")).collect();
+    assert!(tmp_files.is_empty(), "temporary files left: {tmp_files:?}");
+}
+
+#[test]
+fn a_stale_index_is_rebuilt_from_its_manifest() {
+    let (_temp, dir) = demo();
+    let expected = stdout(&tessera(&dir, &["status", "--json"]));
+    // Replace scaleway's manifest with okavango's: the old index no longer describes it.
+    fs::copy(dir.join("stores/okavango.parquet"), dir.join("stores/scaleway.parquet")).expect("copy");
+    let after = tessera(&dir, &["diff", "okavango", "scaleway", "--count"]);
+    assert_eq!(stdout(&after).trim(), "0");
+    assert!(stderr(&after).contains("stale"), "{}", stderr(&after));
+    assert_ne!(stdout(&tessera(&dir, &["status", "--json"])), expected);
+}
+
+/// Writes a parquet file with the given int columns (all of the same length).
+fn write_parquet(path: &Path, columns: Vec<(&str, arrow_array::ArrayRef)>) {
+    let batch = arrow_array::RecordBatch::try_from_iter(columns).expect("a batch");
+    let file = fs::File::create(path).expect("create");
+    let mut writer = parquet::arrow::ArrowWriter::try_new(file, batch.schema(), None).expect("writer");
+    writer.write(&batch).expect("write");
+    writer.close().expect("close");
+}
+
+#[test]
+fn a_registry_without_a_required_column_is_refused_and_nothing_changes() {
+    use std::sync::Arc;
+    let (_temp, dir) = demo();
+    let registry = dir.join("registry.parquet");
+    let lon: arrow_array::ArrayRef = Arc::new(arrow_array::Float64Array::from(vec![0.85, 0.95]));
+    let lat: arrow_array::ArrayRef = Arc::new(arrow_array::Float64Array::from(vec![49.95, 49.95]));
+    write_parquet(&registry, vec![("lon", lon), ("lat", lat)]);
+    let before = snapshot(&dir);
+    let refused = tessera(&dir, &["status"]);
+    assert_one_line_error(&refused, &["registry.parquet", "`year`"]);
+    assert_eq!(snapshot(&dir), before, "the failed rebuild changed files");
+}
+
+#[test]
+fn duplicate_manifest_rows_are_reported_and_counted_once() {
+    use std::sync::Arc;
+    let (_temp, dir) = demo();
+    let years: arrow_array::ArrayRef = Arc::new(arrow_array::Int64Array::from(vec![2024, 2024, 2024]));
+    let lon: arrow_array::ArrayRef = Arc::new(arrow_array::Int32Array::from(vec![85, 95, 85]));
+    let lat: arrow_array::ArrayRef = Arc::new(arrow_array::Int32Array::from(vec![4995, 4995, 4995]));
+    write_parquet(&dir.join("stores/scaleway.parquet"), vec![("year", years), ("lon_i", lon), ("lat_i", lat)]);
+    let status = tessera(&dir, &["status", "--json"]);
+    let json: Value = serde_json::from_str(&stdout(&status)).expect("json");
+    assert_eq!(json["stores"][2]["tiles"], 2);
+    assert!(stderr(&status).contains("duplicate"), "{}", stderr(&status));
+}

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# The main job on the bundled demo inventory: generate it (about 3.8M tiles, 3 stores) into
+# demo/ unless it is there, print the sync status, and show what the scaleway mirror lacks.
+# Pass --small for a few thousand tiles.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+dir=demo
+size_flag=()
+if [ "${1:-}" = "--small" ]; then dir=demo-small; size_flag=(--small); fi
+
+cargo build --release -q -p tessera-cli
+tessera=target/release/tessera
+[ -f "$dir/tessera.toml" ] || "$tessera" init --demo "$dir" "${size_flag[@]}"
+export TESSERA_INVENTORY="$dir"
+
+"$tessera" status
+echo
+echo "scaleway lacks $("$tessera" diff okavango scaleway --count) tiles; the first ten:"
+"$tessera" diff okavango scaleway | head -n 10
