@@ -3,7 +3,7 @@
 use std::io::{self, Write};
 use std::path::Path;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use serde_json::{Map, Value, json};
 use tessera_engine::bitmap::kernels;
 use tessera_engine::grid::Year;
@@ -13,7 +13,8 @@ use crate::args::StatusArgs;
 
 /// Opens the inventory and prints what opening it had to do (rebuilt indexes) on stderr.
 pub fn open_inventory(dir: &Path) -> Result<Inventory> {
-    let inventory = Inventory::open(dir).with_context(|| format!("cannot open the inventory {}", dir.display()))?;
+    // Engine errors name the file and the fault, so they are printed as they are: one line.
+    let inventory = Inventory::open(dir)?;
     for notice in inventory.notices() {
         eprintln!("tessera: note: {notice}");
     }
