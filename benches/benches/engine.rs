@@ -33,12 +33,18 @@ fn croaring_view(bytes: &[u8]) -> BitmapView<'_> {
 
 fn diff(c: &mut Criterion) {
     let inventory = demo_inventory();
-    let (okavango, scaleway, s3) = (tiles(&inventory, "okavango"), tiles(&inventory, "scaleway"), tiles(&inventory, "s3"));
-    let (c_okavango, c_scaleway, c_s3) = (croaring_view(okavango.bytes()), croaring_view(scaleway.bytes()), croaring_view(s3.bytes()));
+    let (okavango, scaleway, s3) =
+        (tiles(&inventory, "okavango"), tiles(&inventory, "scaleway"), tiles(&inventory, "s3"));
+    let (c_okavango, c_scaleway, c_s3) =
+        (croaring_view(okavango.bytes()), croaring_view(scaleway.bytes()), croaring_view(s3.bytes()));
     let mut group = c.benchmark_group("diff okavango-scaleway");
     group.bench_function("tessera ids", |b| b.iter(|| kernels::andnot_ids(black_box(okavango), black_box(scaleway))));
-    group.bench_function("tessera ranges", |b| b.iter(|| kernels::andnot_ranges(black_box(okavango), black_box(scaleway))));
-    group.bench_function("tessera count", |b| b.iter(|| kernels::andnot_count(black_box(okavango), black_box(scaleway))));
+    group.bench_function("tessera ranges", |b| {
+        b.iter(|| kernels::andnot_ranges(black_box(okavango), black_box(scaleway)))
+    });
+    group.bench_function("tessera count", |b| {
+        b.iter(|| kernels::andnot_count(black_box(okavango), black_box(scaleway)))
+    });
     group.bench_function("croaring view andnot", |b| b.iter(|| black_box(&c_okavango).andnot(black_box(&c_scaleway))));
     group.bench_function("croaring view andnot_cardinality", |b| {
         b.iter(|| black_box(&c_okavango).andnot_cardinality(black_box(&c_scaleway)))
@@ -85,7 +91,9 @@ fn open(c: &mut Criterion) {
     group.bench_function("view of one store (structural checks)", |b| {
         b.iter(|| RoaringView::open(black_box(&bytes[..])).expect("valid"))
     });
-    group.bench_function("croaring view of one store", |b| b.iter(|| croaring_view(black_box(&bytes[..])).cardinality()));
+    group.bench_function("croaring view of one store", |b| {
+        b.iter(|| croaring_view(black_box(&bytes[..])).cardinality())
+    });
     let dir = demo_dir();
     group.bench_function("cold inventory: map and verify every index", |b| {
         b.iter(|| Inventory::open(black_box(&dir)).expect("opens"))

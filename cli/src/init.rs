@@ -15,7 +15,11 @@ pub fn run(args: &InitArgs) -> Result<()> {
         spec.seed = seed;
     }
     let started = Instant::now();
-    eprintln!("tessera: writing the {} demo inventory to {} ...", if args.small { "small" } else { "full" }, args.demo.display());
+    eprintln!(
+        "tessera: writing the {} demo inventory to {} ...",
+        if args.small { "small" } else { "full" },
+        args.demo.display()
+    );
     let summary = tessera_fixtures::write_demo(&args.demo, &spec)
         .with_context(|| format!("cannot write the demo inventory to {}", args.demo.display()))?;
     let inventory = open_inventory(&args.demo)?;

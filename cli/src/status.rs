@@ -134,9 +134,10 @@ impl Report {
     }
 
     fn to_json(&self) -> Value {
-        let registry = self.registry.as_ref().map(|r| {
-            json!({ "tiles": r.tiles, "years": r.nonempty_years(), "per_year": r.year_map() })
-        });
+        let registry = self
+            .registry
+            .as_ref()
+            .map(|r| json!({ "tiles": r.tiles, "years": r.nonempty_years(), "per_year": r.year_map() }));
         let stores: Vec<Value> = self
             .stores
             .iter()

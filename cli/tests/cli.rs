@@ -96,15 +96,14 @@ fn status_json_agrees_with_diff_and_per_year_counts() {
 fn diff_prints_sorted_keys_inside_the_filters() {
     let (_temp, dir) = demo();
     let all = stdout(&tessera(&dir, &["diff", "okavango", "scaleway"]));
-    let ids: Vec<u32> = all
-        .lines()
-        .map(|key| DEFAULT_YEARS.id(Tile::parse_key(key).expect("a key")).expect("in range").0)
-        .collect();
+    let ids: Vec<u32> =
+        all.lines().map(|key| DEFAULT_YEARS.id(Tile::parse_key(key).expect("a key")).expect("in range").0).collect();
     assert!(ids.windows(2).all(|w| w[0] < w[1]), "keys are sorted by id and unique");
 
     let bbox_text = "-180,-90,20.5,90";
     let bbox = Bbox::parse(bbox_text).expect("bbox");
-    let filtered = stdout(&tessera(&dir, &["diff", "okavango", "scaleway", "--year", "2021,2024", "--bbox", bbox_text]));
+    let filtered =
+        stdout(&tessera(&dir, &["diff", "okavango", "scaleway", "--year", "2021,2024", "--bbox", bbox_text]));
     let expected: Vec<&str> = all
         .lines()
         .filter(|key| {
@@ -140,7 +139,11 @@ fn damaged_indexes_are_rebuilt_and_say_why() {
     fs::write(&index, &good[..good.len() / 2]).expect("truncate");
     let truncated = tessera(&dir, &["status", "--json"]);
     assert_eq!(stdout(&truncated), expected);
-    assert!(stderr(&truncated).contains("rebuilt") && stderr(&truncated).contains("truncated"), "{}", stderr(&truncated));
+    assert!(
+        stderr(&truncated).contains("rebuilt") && stderr(&truncated).contains("truncated"),
+        "{}",
+        stderr(&truncated)
+    );
     assert_eq!(fs::read(&index).expect("rebuilt"), good);
 
     let mut flipped = good.clone();

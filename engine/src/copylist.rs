@@ -115,7 +115,9 @@ mod tests {
         for (n, cell) in cells.enumerate() {
             let tile = Tile::new(2017 + (n % 9) as u16, cell);
             let id = DEFAULT_YEARS.id(tile).unwrap().0;
-            for (style, expected) in [(KeyStyle::Key, tile.key().to_string()), (KeyStyle::ItemId, tile.item_id().to_string())] {
+            for (style, expected) in
+                [(KeyStyle::Key, tile.key().to_string()), (KeyStyle::ItemId, tile.item_id().to_string())]
+            {
                 let mut line = Vec::new();
                 writer.push(&mut line, id, style);
                 assert_eq!(String::from_utf8(line).unwrap(), expected);

@@ -11,14 +11,10 @@ use crate::error::{Error, Result};
 /// Replaces `path` with whatever `write` produces, atomically and durably.
 ///
 /// If `write` fails, the temporary file is removed and `path` is untouched.
-pub fn replace_atomically(
-    path: &Path,
-    write: impl FnOnce(&mut BufWriter<File>) -> Result<()>,
-) -> Result<()> {
+pub fn replace_atomically(path: &Path, write: impl FnOnce(&mut BufWriter<File>) -> Result<()>) -> Result<()> {
     let temp = temp_path(path);
-    let result = write_and_sync(&temp, write).and_then(|()| {
-        fs::rename(&temp, path).map_err(Error::io("renaming a temporary file to", path))
-    });
+    let result = write_and_sync(&temp, write)
+        .and_then(|()| fs::rename(&temp, path).map_err(Error::io("renaming a temporary file to", path)));
     if result.is_err() {
         let _ = fs::remove_file(&temp);
         return result;

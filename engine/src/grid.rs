@@ -57,6 +57,7 @@ impl Cell {
     /// The cell whose centre is `(lon_i, lat_i)` hundredths of a degree, e.g. `(85, 4995)`.
     ///
     /// Centres end in 5 (`x.x5`): anything else is not on the grid and is rejected.
+    #[inline]
     pub fn from_centi(lon_i: i32, lat_i: i32) -> Result<Cell> {
         let col = axis_index(lon_i, MAX_LON_CENTI, "longitude")?;
         let row = axis_index(lat_i, MAX_LAT_CENTI, "latitude")?;
@@ -149,6 +150,7 @@ pub fn write_centi(out: &mut impl fmt::Write, centi: i32) -> fmt::Result {
     write!(out, "{sign}{}.{:02}", abs / 100, abs % 100)
 }
 
+#[inline]
 fn axis_index(centi: i32, max: i32, axis: &'static str) -> Result<u16> {
     if centi.abs() > max {
         return Err(Error::OffGrid {

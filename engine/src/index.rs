@@ -113,7 +113,10 @@ pub fn encode(years: YearRange, ids: impl IntoIterator<Item = TileId>, source: S
     let unsorted = |_| Error::BadIndex { path: "<memory>".into(), reason: "ids are not sorted and unique".into() };
     bitmap.append(ids.into_iter().map(|id| id.0)).map_err(unsorted)?;
     if bitmap.max().is_some_and(|max| u64::from(max) >= years.id_limit()) {
-        return Err(Error::BadIndex { path: "<memory>".into(), reason: format!("an id is past the last year of {years}") });
+        return Err(Error::BadIndex {
+            path: "<memory>".into(),
+            reason: format!("an id is past the last year of {years}"),
+        });
     }
     Ok(encode_bitmap(years, &mut bitmap, source))
 }
@@ -178,9 +181,18 @@ pub fn open(path: &Path, years: YearRange, source: Option<SourceStamp>) -> Resul
     Ok(Index { header, view })
 }
 
-fn check_payload(header: &Header, payload: &[u8], years: YearRange, source: Option<SourceStamp>) -> std::result::Result<(), String> {
+fn check_payload(
+    header: &Header,
+    payload: &[u8],
+    years: YearRange,
+    source: Option<SourceStamp>,
+) -> std::result::Result<(), String> {
     if payload.len() as u64 != header.payload_len {
-        return Err(format!("truncated or padded: payload is {} bytes, header says {}", payload.len(), header.payload_len));
+        return Err(format!(
+            "truncated or padded: payload is {} bytes, header says {}",
+            payload.len(),
+            header.payload_len
+        ));
     }
     if header.years != years {
         return Err(format!("built for years {}, the inventory has {years}", header.years));

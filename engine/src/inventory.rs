@@ -19,9 +19,9 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use crate::bitmap::RoaringView;
 use crate::bitmap::kernels;
 use crate::bitmap::sink::{Clip, Count, Ranges, Sink};
-use crate::bitmap::RoaringView;
 use crate::error::{Error, Result};
 use crate::grid::{Bbox, IdRange, TileId, Year, YearRange};
 use crate::index::{self, Index, Mapped, SourceStamp};
@@ -305,13 +305,13 @@ pub fn index_path(source: &Path) -> PathBuf {
 type IdsAndWarnings = (Vec<TileId>, Vec<String>);
 
 fn read_registry_ids(path: &Path, years: YearRange) -> Result<IdsAndWarnings> {
-    let (tiles, report) = registry::read_registry(path, years, registry::ReadOptions { hashes: false })?;
-    Ok((tiles.ids, report.warnings()))
+    let (ids, report) = registry::read_registry_ids(path, years)?;
+    Ok((ids, report.warnings()))
 }
 
 fn read_manifest_ids(path: &Path, years: YearRange) -> Result<IdsAndWarnings> {
-    let (rows, report) = manifest::read_manifest(path, years)?;
-    Ok((rows.into_iter().map(|row| row.id).collect(), report.warnings()))
+    let (ids, report) = manifest::read_manifest_ids(path, years)?;
+    Ok((ids, report.warnings()))
 }
 
 /// Opens the index of `source`; if it cannot be used, rebuilds it from `source` and says why.

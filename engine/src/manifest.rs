@@ -89,7 +89,12 @@ fn sorted_rows(path: &Path, years: YearRange, rows: &[ManifestRow]) -> Result<Op
         return Err(Error::BadRow {
             path: path.to_owned(),
             row: pair[1],
-            message: format!("tile {} is given twice (rows {} and {}); a manifest lists each tile once", tile.key(), pair[0], pair[1]),
+            message: format!(
+                "tile {} is given twice (rows {} and {}); a manifest lists each tile once",
+                tile.key(),
+                pair[0],
+                pair[1]
+            ),
         });
     }
     Ok(Some(order.into_iter().map(|i| rows[i]).collect()))
@@ -128,7 +133,8 @@ fn batch(path: &Path, years: YearRange, rows: &[ManifestRow]) -> Result<RecordBa
         lat_i.push(tile.cell.lat_centi());
     }
     let sizes = |size: fn(&ManifestRow) -> Option<u64>| -> Result<ArrayRef> {
-        let values: Result<Vec<Option<i64>>> = rows.iter().map(|row| size(row).map(|s| to_i64(path, s)).transpose()).collect();
+        let values: Result<Vec<Option<i64>>> =
+            rows.iter().map(|row| size(row).map(|s| to_i64(path, s)).transpose()).collect();
         Ok(Arc::new(Int64Array::from(values?)))
     };
     let columns: Vec<ArrayRef> = vec![
@@ -138,7 +144,8 @@ fn batch(path: &Path, years: YearRange, rows: &[ManifestRow]) -> Result<RecordBa
         sizes(|row| row.file_size)?,
         sizes(|row| row.scales_size)?,
     ];
-    RecordBatch::try_new(schema(), columns).map_err(|err| Error::Parquet { path: path.to_owned(), message: err.to_string() })
+    RecordBatch::try_new(schema(), columns)
+        .map_err(|err| Error::Parquet { path: path.to_owned(), message: err.to_string() })
 }
 
 fn to_i64(path: &Path, size: u64) -> Result<i64> {
@@ -198,17 +205,17 @@ fn append_sizes(
 }
 
 /// The ids of the manifest at `path`, sorted and unique, decoding only `year` and the
-/// coordinates: the fast path for building a store's bitmap index.
-///
-/// Duplicates are dropped without a report; [`read_manifest`] reports them.
-pub fn read_manifest_ids(path: &Path, years: YearRange) -> Result<Vec<TileId>> {
+/// coordinates: the fast path for building a store's bitmap index. The report is the same as
+/// [`read_manifest`]'s.
+pub fn read_manifest_ids(path: &Path, years: YearRange) -> Result<(Vec<TileId>, ReadReport)> {
     let file = ParquetFile::open(path)?;
     let keys = KeyColumns::find(&file)?;
-    let path = file.path().to_owned();
-    let mut ids = Vec::with_capacity(file.rows());
-    file.read(&keys.columns(), |batch, first_row| keys.append_ids(&path, years, batch, first_row, &mut ids))?;
-    Order::sort_unique(&mut ids, years);
-    Ok(ids)
+    let mut report = ReadReport::new(&file, &OPTIONAL);
+    let mut ids = Vec::with_capacity(report.rows);
+    file.read(&keys.columns(), |batch, first_row| keys.append_ids(&report.path, years, batch, first_row, &mut ids))?;
+    let order = Order::sort_unique(&mut ids, years);
+    report.note_duplicates(&order);
+    Ok((ids, report))
 }
 
 #[cfg(test)]
@@ -248,7 +255,7 @@ mod tests {
         expected.sort();
         assert_eq!(rows, expected);
         assert!(report.is_clean(), "{report}");
-        assert_eq!(read_manifest_ids(&path, DEFAULT_YEARS).unwrap(), expected.iter().map(|r| r.id).collect::<Vec<_>>());
+        assert_eq!(read_manifest_ids(&path, DEFAULT_YEARS).unwrap(), (expected.iter().map(|r| r.id).collect(), report));
         let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
         assert_eq!(names, ["s3.parquet"]);
     }
@@ -260,7 +267,8 @@ mod tests {
         write_manifest(&path, DEFAULT_YEARS, &sample()).unwrap();
         let file = std::fs::File::open(&path).unwrap();
         let builder = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file).unwrap();
-        let fields: Vec<_> = builder.schema().fields().iter().map(|f| (f.name().clone(), f.data_type().clone())).collect();
+        let fields: Vec<_> =
+            builder.schema().fields().iter().map(|f| (f.name().clone(), f.data_type().clone())).collect();
         let expected = [
             ("year", DataType::Int64),
             ("lon_i", DataType::Int32),
@@ -313,7 +321,7 @@ mod tests {
         assert_eq!(rows, expected);
         assert_eq!((report.duplicates, report.missing_optional.clone()), (1, vec!["scales_size"]));
         assert_eq!(report.duplicate_examples[0].1, 3);
-        assert_eq!(read_manifest_ids(&path, DEFAULT_YEARS).unwrap().len(), 3);
+        assert_eq!(read_manifest_ids(&path, DEFAULT_YEARS).unwrap(), (rows.iter().map(|r| r.id).collect(), report));
     }
 
     #[test]

@@ -14,7 +14,7 @@
 //! | `mtime` (alias `grid_mtime`) | timestamp of any unit | optional |
 //!
 //! Other columns (`geometry`, `grid_path`, `version`, ...) are ignored and never decoded: only
-//! the columns a caller asks for are read, so reading ids alone touches three integer columns.
+//! the columns a caller needs are read, so [`read_registry_ids`] touches three integer columns.
 //! The newer upstream `manifest.parquet` (no hashes, `grid_size`) loads too.
 //!
 //! What the reader promises:
@@ -31,13 +31,15 @@
 //! ```no_run
 //! use std::path::Path;
 //! use tessera_engine::grid::DEFAULT_YEARS;
-//! use tessera_engine::registry::{read_registry, ReadOptions};
+//! use tessera_engine::registry::{read_registry, read_registry_ids, ReadOptions};
 //!
-//! let (tiles, report) = read_registry(Path::new("registry.parquet"), DEFAULT_YEARS, ReadOptions::IDS)?;
+//! let path = Path::new("registry.parquet");
+//! let (tiles, report) = read_registry(path, DEFAULT_YEARS, ReadOptions { hashes: true })?;
 //! for line in report.warnings() {
 //!     eprintln!("warning: {line}");
 //! }
-//! println!("{} tiles", tiles.len());
+//! println!("{} tiles, sizes known: {}", tiles.len(), tiles.file_size.is_some());
+//! let (ids, _report) = read_registry_ids(path, DEFAULT_YEARS)?; // ids only: fast
 //! # Ok::<(), tessera_engine::Error>(())
 //! ```
 
@@ -188,12 +190,11 @@ pub fn read_registry(path: &Path, years: YearRange, options: ReadOptions) -> Res
 }
 
 /// The ids of the registry at `path`, sorted and unique, decoding only `year` and the
-/// coordinates: the fast path for building bitmap indexes.
-///
-/// Duplicates and missing optional columns are not reported; [`read_registry`] reports them.
-pub fn read_registry_ids(path: &Path, years: YearRange) -> Result<Vec<TileId>> {
-    let (tiles, _) = read(path, years, Wanted { sizes: false, hashes: false, mtime: false })?;
-    Ok(tiles.ids)
+/// coordinates: the fast path for building bitmap indexes (about 50 ms for 3.8M rows in a
+/// release build). The report is the same as [`read_registry`]'s.
+pub fn read_registry_ids(path: &Path, years: YearRange) -> Result<(Vec<TileId>, ReadReport)> {
+    let (tiles, report) = read(path, years, Wanted { sizes: false, hashes: false, mtime: false })?;
+    Ok((tiles.ids, report))
 }
 
 /// Which groups of optional columns to decode.
@@ -233,7 +234,9 @@ struct Extras {
 
 impl Extras {
     fn find(file: &ParquetFile, wanted: Wanted) -> Result<Extras> {
-        let find = |asked: bool, names: &[&'static str], kind| if asked { file.find(names, kind) } else { Ok(None) };
+        let find = |asked: bool, names: &[&'static str], kind| {
+            if asked { file.find(names, kind) } else { Ok(None) }
+        };
         let [sizes, scales, hash, scales_hash, mtime] = OPTIONAL;
         Ok(Extras {
             file_size: find(wanted.sizes, sizes, Kind::Int)?,
@@ -332,33 +335,43 @@ fn bad_hash(path: &Path, column: &Column, row: usize, text: &str) -> Error {
 
 /// Parses 64 hexadecimal digits (either case) into 32 bytes.
 pub fn parse_sha256(text: &str) -> Option<[u8; 32]> {
-    let bytes = text.as_bytes();
-    if bytes.len() != 64 {
-        return None;
-    }
+    let bytes: &[u8; 64] = text.as_bytes().try_into().ok()?;
     let mut hash = [0u8; 32];
     for (out, pair) in hash.iter_mut().zip(bytes.chunks_exact(2)) {
-        *out = (hex_digit(pair[0])? << 4) | hex_digit(pair[1])?;
+        let (high, low) = (HEX[usize::from(pair[0])], HEX[usize::from(pair[1])]);
+        if (high | low) > 0xF {
+            return None;
+        }
+        *out = (high << 4) | low;
     }
     Some(hash)
 }
 
-fn hex_digit(byte: u8) -> Option<u8> {
-    match byte {
-        b'0'..=b'9' => Some(byte - b'0'),
-        b'a'..=b'f' => Some(byte - b'a' + 10),
-        b'A'..=b'F' => Some(byte - b'A' + 10),
-        _ => None,
+/// The value of each hex digit byte, `0xFF` for any other byte: a table because registries
+/// hold 3.8M rows of 128 digits.
+const HEX: [u8; 256] = {
+    let mut table = [0xFF; 256];
+    let mut i = 0;
+    while i < 10 {
+        table[b'0' as usize + i] = i as u8;
+        i += 1;
     }
-}
+    let mut i = 0;
+    while i < 6 {
+        table[b'a' as usize + i] = 10 + i as u8;
+        table[b'A' as usize + i] = 10 + i as u8;
+        i += 1;
+    }
+    table
+};
 
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;
 
     use arrow_array::{
-        ArrayRef, BinaryArray, Float64Array, Int32Array, Int64Array, LargeStringArray, StringArray,
-        StringViewArray, TimestampMicrosecondArray, TimestampNanosecondArray,
+        ArrayRef, BinaryArray, Float64Array, Int32Array, Int64Array, LargeStringArray, StringArray, StringViewArray,
+        TimestampMicrosecondArray, TimestampNanosecondArray,
     };
 
     use super::*;
@@ -470,7 +483,7 @@ mod tests {
         let (tiles, report) = read_registry(&path, DEFAULT_YEARS, ReadOptions::default()).unwrap();
         assert_eq!((tiles.hash, tiles.scales_hash), (None, None));
         assert!(tiles.file_size.is_some() && report.missing_optional.is_empty());
-        assert_eq!(read_registry_ids(&path, DEFAULT_YEARS).unwrap(), tiles.ids);
+        assert_eq!(read_registry_ids(&path, DEFAULT_YEARS).unwrap(), (tiles.ids, report));
     }
 
     #[test]
@@ -579,10 +592,22 @@ mod tests {
         assert_eq!(tiles.file_size, Some(vec![2, 1]));
         assert_eq!((report.rows, report.duplicates), (5, 3));
         let tile = |year, name| Tile::new(year, Cell::parse_name(name).unwrap());
-        let examples = [(tile(2017, "grid_-0.05_-0.05"), 3), (tile(2024, "grid_0.85_49.95"), 2), (tile(2024, "grid_0.85_49.95"), 4)];
+        let examples = [
+            (tile(2017, "grid_-0.05_-0.05"), 3),
+            (tile(2024, "grid_0.85_49.95"), 2),
+            (tile(2024, "grid_0.85_49.95"), 4),
+        ];
         assert_eq!(report.duplicate_examples, examples);
         let warning = report.warnings().pop().unwrap();
         assert!(warning.contains("3 duplicate") && warning.contains("2024/grid_0.85_49.95 (row 2)"), "{warning}");
+    }
+
+    #[test]
+    fn null_key_is_a_bad_row_naming_the_row() {
+        let mut columns = key_columns(&ROWS);
+        columns[1].1 = Arc::new(Int32Array::from(vec![Some(85), Some(-5), None, Some(85)]));
+        let err = read_all(columns).unwrap_err();
+        assert!(matches!(err, Error::BadRow { row: 2, .. }) && err.to_string().contains("`lon_i` is null"), "{err:?}");
     }
 
     #[test]

@@ -36,12 +36,7 @@ fn python_style_names_agree_with_float_formatting() {
 /// A coordinate that is often on a grid line or a cell centre, sometimes anywhere.
 fn coordinate(max: f64) -> impl Strategy<Value = f64> {
     let steps = (max * 20.0) as i32;
-    prop_oneof![
-        (-steps..=steps).prop_map(|k| f64::from(k) * 0.05),
-        (-max..=max),
-        Just(max),
-        Just(-max),
-    ]
+    prop_oneof![(-steps..=steps).prop_map(|k| f64::from(k) * 0.05), (-max..=max), Just(max), Just(-max),]
 }
 
 fn bbox() -> impl Strategy<Value = Bbox> {

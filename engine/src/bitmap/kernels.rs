@@ -84,23 +84,32 @@ where
 }
 
 /// Values of `a` inside sorted, disjoint inclusive `ranges` (a bbox's rows, a year), into `sink`.
+///
+/// Walks containers and ranges together, forwards only: a range is clipped against each
+/// container it touches, and within a container a cursor carries over from one range to the
+/// next (a bbox's rows are 3600 ids apart, a few runs), so there is no per-range search.
 pub fn and_ranges<A: AsRef<[u8]>, S: Sink>(a: &RoaringView<A>, ranges: &[IdRange], sink: &mut S) {
     let containers = a.containers();
-    let mut first = 0;
-    for range in ranges {
-        let (key_lo, key_hi) = (range.lo >> 16, range.hi >> 16);
-        first += containers[first..].partition_point(|c| u32::from(c.key) < key_lo);
-        for container in containers[first..].iter().take_while(|c| u32::from(c.key) <= key_hi) {
-            let key = u32::from(container.key);
-            let lo = if key == key_lo { range.lo & 0xFFFF } else { 0 };
-            let hi = if key == key_hi { range.hi & 0xFFFF } else { 0xFFFF };
-            let payload = a.payload(container);
-            if lo == 0 && hi == 0xFFFF {
-                emit_whole(container, payload, sink);
-            } else {
-                clip_container(container, payload, lo, hi, sink);
-            }
+    let (mut c, mut r) = (0, 0);
+    while let (Some(container), Some(range)) = (containers.get(c), ranges.get(r)) {
+        let (low, high) = (container.base(), container.base() | 0xFFFF);
+        if range.hi < low {
+            r += ranges[r..].partition_point(|range| range.hi < low);
+            continue;
         }
+        if range.lo > high {
+            c += containers[c..].partition_point(|c| c.base() | 0xFFFF < range.lo);
+            continue;
+        }
+        let payload = a.payload(container);
+        if range.lo <= low && range.hi >= high {
+            emit_whole(container, payload, sink);
+        } else {
+            let touching = ranges[r..].iter().take_while(|range| range.lo <= high);
+            let local = touching.map(|range| (range.lo.max(low) - low, range.hi.min(high) - low));
+            clip_container(container, payload, local, sink);
+        }
+        c += 1;
     }
 }
 
@@ -144,49 +153,67 @@ fn emit_whole<S: Sink>(container: &Container, payload: &[u8], sink: &mut S) {
 
 /// Sends every value of one container, in increasing order.
 pub(crate) fn emit_container<S: Sink>(container: &Container, payload: &[u8], sink: &mut S) {
-    clip_container(container, payload, 0, 0xFFFF, sink);
+    clip_container(container, payload, std::iter::once((0, 0xFFFF)), sink);
 }
 
-/// Sends the values of one container that lie in `[lo, hi]` (low 16 bits).
-fn clip_container<S: Sink>(container: &Container, payload: &[u8], lo: u32, hi: u32, sink: &mut S) {
+/// Sends the values of one container inside each of `windows`: sorted, disjoint inclusive
+/// `(lo, hi)` pairs of low 16 bits. A cursor moves forward through the values across windows.
+fn clip_container<S: Sink>(
+    container: &Container,
+    payload: &[u8],
+    windows: impl Iterator<Item = (u32, u32)>,
+    sink: &mut S,
+) {
     let base = container.base();
     match container.kind {
         Kind::Array => {
             let (values, _) = payload.as_chunks::<2>();
             let value = |v: &[u8; 2]| u32::from(u16::from_le_bytes(*v));
-            let from = values.partition_point(|v| value(v) < lo);
-            let inside = values[from..].iter().take_while(|v| value(v) <= hi);
-            if S::COUNT_ONLY {
-                sink.count(inside.count() as u64);
-            } else {
-                inside.for_each(|v| sink.range(base + value(v), base + value(v)));
+            let mut cursor = 0;
+            for (lo, hi) in windows {
+                cursor += values[cursor..].iter().take_while(|v| value(v) < lo).count();
+                let inside = values[cursor..].iter().take_while(|v| value(v) <= hi);
+                if S::COUNT_ONLY {
+                    sink.count(inside.count() as u64);
+                } else {
+                    inside.for_each(|v| sink.range(base + value(v), base + value(v)));
+                }
             }
         }
         Kind::Run => {
             let (runs, _) = payload.as_chunks::<4>();
-            let from = runs.partition_point(|run| run_end(run) < lo);
-            for run in runs[from..].iter().take_while(|run| run_start(run) <= hi) {
-                let (start, end) = (run_start(run).max(lo), run_end(run).min(hi));
-                if start <= end {
-                    sink.range(base + start, base + end);
+            let mut cursor = 0;
+            for (lo, hi) in windows {
+                cursor += runs[cursor..].iter().take_while(|run| run_end(run) < lo).count();
+                for run in runs[cursor..].iter().take_while(|run| run_start(run) <= hi) {
+                    let (start, end) = (run_start(run).max(lo), run_end(run).min(hi));
+                    if start <= end {
+                        sink.range(base + start, base + end);
+                    }
                 }
             }
         }
         Kind::Bitset => {
             let (words, _) = payload.as_chunks::<8>();
-            let (first, last) = ((lo / 64) as usize, (hi / 64) as usize);
-            for (index, word) in words.iter().enumerate().take(last + 1).skip(first) {
-                let mut bits = u64::from_le_bytes(*word);
-                if index == first {
-                    bits &= u64::MAX << (lo % 64);
-                }
-                if index == last {
-                    bits &= u64::MAX >> (63 - hi % 64);
-                }
-                if bits != 0 {
-                    sink.bits(base + 64 * index as u32, bits);
-                }
+            for (lo, hi) in windows {
+                clip_bitset(base, words, lo, hi, sink);
             }
+        }
+    }
+}
+
+fn clip_bitset<S: Sink>(base: u32, words: &[[u8; 8]], lo: u32, hi: u32, sink: &mut S) {
+    let (first, last) = ((lo / 64) as usize, (hi / 64) as usize);
+    for (index, word) in words.iter().enumerate().take(last + 1).skip(first) {
+        let mut bits = u64::from_le_bytes(*word);
+        if index == first {
+            bits &= u64::MAX << (lo % 64);
+        }
+        if index == last {
+            bits &= u64::MAX >> (63 - hi % 64);
+        }
+        if bits != 0 {
+            sink.bits(base + 64 * index as u32, bits);
         }
     }
 }
@@ -275,10 +302,16 @@ fn andnot_runs<S: Sink>(base: u32, a: &[u8], b: &[u8], sink: &mut S) {
     let (b_runs, _) = b.as_chunks::<4>();
     let (mut i, mut j) = (0, 0);
     'scan: loop {
-        let equal = equal_prefix(&a[4 * i.min(a_runs.len())..], &b[4 * j.min(b_runs.len())..]);
+        let equal = equal_prefix(a_runs, b_runs, i, j);
         i += equal;
         j += equal;
         let Some(run) = a_runs.get(i) else { return };
+        if let Some(hole_end) = single_hole(run, b_runs, j, sink, base) {
+            // The most common difference between mirrors: one tile missing inside a run.
+            i += 1;
+            j = hole_end;
+            continue 'scan;
+        }
         let mut cur = run_start(run);
         loop {
             let a_end = run_end(&a_runs[i]);
@@ -315,6 +348,22 @@ fn andnot_runs<S: Sink>(base: u32, a: &[u8], b: &[u8], sink: &mut S) {
     }
 }
 
+/// The hole fast path: `a_run` is `[s, e]` and `b` continues with `[s, x], [y, e]`, so exactly
+/// `[x + 1, y - 1]` is missing. Emits it and returns the index of `b`'s next run, or `None`
+/// (emitting nothing) when the runs have any other shape.
+#[inline(always)]
+fn single_hole<S: Sink>(a_run: &[u8; 4], b_runs: &[[u8; 4]], j: usize, sink: &mut S, base: u32) -> Option<usize> {
+    let (left, right) = (b_runs.get(j)?, b_runs.get(j + 1)?);
+    let (start, end) = (run_start(a_run), run_end(a_run));
+    let (hole_start, hole_end) = (run_end(left) + 1, run_start(right));
+    let shaped = run_start(left) == start && run_end(right) == end && hole_start < hole_end && hole_end <= end;
+    if !shaped {
+        return None;
+    }
+    sink.range(base + hole_start, base + hole_end - 1);
+    Some(j + 2)
+}
+
 fn emit_rest<S: Sink>(base: u32, cur: u32, end: u32, rest: &[[u8; 4]], sink: &mut S) {
     if cur <= end {
         sink.range(base + cur, base + end);
@@ -340,24 +389,33 @@ fn and_runs<S: Sink>(base: u32, a: &[u8], b: &[u8], sink: &mut S) {
     }
 }
 
-/// How many leading 4-byte run words of `a` and `b` are equal, compared 32 bytes at a time.
-#[inline]
-fn equal_prefix(a: &[u8], b: &[u8]) -> usize {
-    let len = a.len().min(b.len());
-    let (a, b) = (&a[..len], &b[..len]);
-    let (a_blocks, a_tail) = a.as_chunks::<32>();
-    let (b_blocks, b_tail) = b.as_chunks::<32>();
-    for (block, (x, y)) in a_blocks.iter().zip(b_blocks).enumerate() {
+/// How many run words of `a` from `i` and of `b` from `j` are equal in a row, compared 32 bytes
+/// (8 runs) at a time as four `u64` XORs. Branch-light on purpose: between mirrors a mismatch
+/// comes every ten runs or so, so the cost of leaving this loop is most of a diff's cost.
+#[inline(always)]
+fn equal_prefix(a: &[[u8; 4]], b: &[[u8; 4]], i: usize, j: usize) -> usize {
+    let (a_bytes, b_bytes) = (a.as_flattened(), b.as_flattened());
+    let mut equal = 0;
+    loop {
+        let (at_a, at_b) = (4 * (i + equal), 4 * (j + equal));
+        let (Some(x), Some(y)) = (block(a_bytes, at_a), block(b_bytes, at_b)) else { break };
         let diff = [0, 1, 2, 3].map(|k| word(x, k) ^ word(y, k));
-        if diff != [0; 4] {
-            let k = diff.iter().position(|&d| d != 0).unwrap_or(0);
-            let byte = 32 * block + 8 * k + (diff[k].trailing_zeros() / 8) as usize;
-            return byte / 4;
+        let nonzero = diff.iter().enumerate().fold(0u32, |mask, (k, d)| mask | (u32::from(*d != 0) << k));
+        if nonzero != 0 {
+            let k = nonzero.trailing_zeros() as usize;
+            return equal + 2 * k + (diff[k & 3].trailing_zeros() / 32) as usize;
         }
+        equal += 8;
     }
-    let done = 32 * a_blocks.len();
-    let tail = a_tail.iter().zip(b_tail).take_while(|(x, y)| x == y).count();
-    (done + tail) / 4
+    let tail_a = a.get(i + equal..).unwrap_or_default();
+    let tail_b = b.get(j + equal..).unwrap_or_default();
+    equal + tail_a.iter().zip(tail_b).take_while(|(x, y)| x == y).count()
+}
+
+/// The 32 bytes at `at`, if there are that many.
+#[inline(always)]
+fn block(bytes: &[u8], at: usize) -> Option<&[u8; 32]> {
+    bytes.get(at..at + 32)?.try_into().ok()
 }
 
 #[inline(always)]
@@ -373,14 +431,17 @@ mod tests {
 
     #[test]
     fn equal_prefix_counts_whole_runs() {
-        let a: Vec<u8> = (0..100u8).collect();
+        let a: Vec<[u8; 4]> = (0..25u8).map(|k| [k, k, k, k]).collect();
         let mut b = a.clone();
-        assert_eq!(equal_prefix(&a, &b), 25);
-        b[41] ^= 1;
-        assert_eq!(equal_prefix(&a, &b), 10);
-        b[1] ^= 1;
-        assert_eq!(equal_prefix(&a, &b), 0);
-        assert_eq!(equal_prefix(&a[..7], &a[..9]), 1);
+        assert_eq!(equal_prefix(&a, &b, 0, 0), 25);
+        b[10][1] ^= 1;
+        assert_eq!(equal_prefix(&a, &b, 0, 0), 10);
+        assert_eq!(equal_prefix(&a, &b, 3, 3), 7);
+        assert_eq!(equal_prefix(&a, &b, 11, 11), 14);
+        b[0][0] ^= 1;
+        assert_eq!(equal_prefix(&a, &b, 0, 0), 0);
+        assert_eq!(equal_prefix(&a[..1], &a[..2], 0, 0), 1);
+        assert_eq!(equal_prefix(&a, &b, 30, 0), 0);
     }
 
     #[test]
