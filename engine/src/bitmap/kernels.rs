@@ -43,7 +43,7 @@ where
     let b_containers = b.containers();
     let mut j = 0;
     for ca in a.containers() {
-        j += b_containers[j..].partition_point(|cb| cb.key < ca.key);
+        j = advance_to(b_containers, j, ca.key);
         let pa = a.payload(ca);
         match b_containers.get(j).filter(|cb| cb.key == ca.key) {
             Some(cb) => {
@@ -59,6 +59,16 @@ where
     }
 }
 
+/// The first container at or after `from` whose key is at least `key`. A linear step, not a
+/// binary search: between stores of one inventory the keys nearly always match one to one.
+#[inline]
+fn advance_to(containers: &[Container], mut from: usize, key: u16) -> usize {
+    while containers.get(from).is_some_and(|c| c.key < key) {
+        from += 1;
+    }
+    from
+}
+
 /// Values of `a` that are also in `b`, in increasing order, into `sink`.
 pub fn and<A, B, S>(a: &RoaringView<A>, b: &RoaringView<B>, sink: &mut S)
 where
@@ -69,7 +79,7 @@ where
     let b_containers = b.containers();
     let mut j = 0;
     for ca in a.containers() {
-        j += b_containers[j..].partition_point(|cb| cb.key < ca.key);
+        j = advance_to(b_containers, j, ca.key);
         let Some(cb) = b_containers.get(j).filter(|cb| cb.key == ca.key) else { continue };
         let (pa, pb) = (a.payload(ca), b.payload(cb));
         if ca.kind == cb.kind && pa == pb {
@@ -77,8 +87,7 @@ where
         } else if ca.kind == Kind::Run && cb.kind == Kind::Run {
             and_runs(ca.base(), pa, pb, sink);
         } else {
-            let (bits_a, bits_b) = (to_bitset(ca, pa), to_bitset(cb, pb));
-            emit_words(ca.base(), &bits_a, &bits_b, |x, y| x & y, sink);
+            and_mixed(ca, pa, cb, pb, sink);
         }
     }
 }
@@ -219,23 +228,37 @@ fn clip_bitset<S: Sink>(base: u32, words: &[[u8; 8]], lo: u32, hi: u32, sink: &m
 }
 
 fn andnot_container<S: Sink>(ca: &Container, pa: &[u8], cb: &Container, pb: &[u8], sink: &mut S) {
+    if ca.kind == Kind::Run && cb.kind == Kind::Run {
+        andnot_runs(ca.base(), pa, pb, sink);
+    } else {
+        andnot_mixed(ca, pa, cb, pb, sink);
+    }
+}
+
+/// Every pairing but run minus run, through 8 KiB bitsets. Kept out of line so the hot run
+/// kernel's frame stays small (rare between run-optimised stores).
+#[cold]
+#[inline(never)]
+fn andnot_mixed<S: Sink>(ca: &Container, pa: &[u8], cb: &Container, pb: &[u8], sink: &mut S) {
     let base = ca.base();
-    match (ca.kind, cb.kind) {
-        (Kind::Run, Kind::Run) => andnot_runs(base, pa, pb, sink),
-        (Kind::Array, _) => {
-            let bits_b = to_bitset(cb, pb);
-            let (values, _) = pa.as_chunks::<2>();
-            for value in values.iter().map(|v| u16::from_le_bytes(*v)) {
-                if bits_b[usize::from(value / 64)] & (1 << (value % 64)) == 0 {
-                    sink.range(base + u32::from(value), base + u32::from(value));
-                }
+    let bits_b = to_bitset(cb, pb);
+    if ca.kind == Kind::Array {
+        let (values, _) = pa.as_chunks::<2>();
+        for value in values.iter().map(|v| u16::from_le_bytes(*v)) {
+            if bits_b[usize::from(value / 64)] & (1 << (value % 64)) == 0 {
+                sink.range(base + u32::from(value), base + u32::from(value));
             }
         }
-        _ => {
-            let (bits_a, bits_b) = (to_bitset(ca, pa), to_bitset(cb, pb));
-            emit_words(base, &bits_a, &bits_b, |x, y| x & !y, sink);
-        }
+    } else {
+        emit_words(base, &to_bitset(ca, pa), &bits_b, |x, y| x & !y, sink);
     }
+}
+
+/// `a and b` for every pairing but run and run, through 8 KiB bitsets.
+#[cold]
+#[inline(never)]
+fn and_mixed<S: Sink>(ca: &Container, pa: &[u8], cb: &Container, pb: &[u8], sink: &mut S) {
+    emit_words(ca.base(), &to_bitset(ca, pa), &to_bitset(cb, pb), |x, y| x & y, sink);
 }
 
 fn emit_words<S: Sink>(base: u32, a: &[u64; WORDS], b: &[u64; WORDS], op: impl Fn(u64, u64) -> u64, sink: &mut S) {
@@ -390,8 +413,8 @@ fn and_runs<S: Sink>(base: u32, a: &[u8], b: &[u8], sink: &mut S) {
 }
 
 /// How many run words of `a` from `i` and of `b` from `j` are equal in a row, compared 32 bytes
-/// (8 runs) at a time as four `u64` XORs. Branch-light on purpose: between mirrors a mismatch
-/// comes every ten runs or so, so the cost of leaving this loop is most of a diff's cost.
+/// (8 runs) at a time as four `u64` XORs. Between mirrors a mismatch comes every ten runs or
+/// so, so one block usually finds it and leaving this loop is most of a diff's cost.
 #[inline(always)]
 fn equal_prefix(a: &[[u8; 4]], b: &[[u8; 4]], i: usize, j: usize) -> usize {
     let (a_bytes, b_bytes) = (a.as_flattened(), b.as_flattened());
@@ -399,27 +422,33 @@ fn equal_prefix(a: &[[u8; 4]], b: &[[u8; 4]], i: usize, j: usize) -> usize {
     loop {
         let (at_a, at_b) = (4 * (i + equal), 4 * (j + equal));
         let (Some(x), Some(y)) = (block(a_bytes, at_a), block(b_bytes, at_b)) else { break };
-        let diff = [0, 1, 2, 3].map(|k| word(x, k) ^ word(y, k));
-        let nonzero = diff.iter().enumerate().fold(0u32, |mask, (k, d)| mask | (u32::from(*d != 0) << k));
+        let mut nonzero = 0u32;
+        for k in 0..BLOCK_WORDS {
+            nonzero |= u32::from(word(x, k) != word(y, k)) << k;
+        }
         if nonzero != 0 {
             let k = nonzero.trailing_zeros() as usize;
-            return equal + 2 * k + (diff[k & 3].trailing_zeros() / 32) as usize;
+            let diff = word(x, k % BLOCK_WORDS) ^ word(y, k % BLOCK_WORDS);
+            return equal + 2 * k + (diff.trailing_zeros() / 32) as usize;
         }
-        equal += 8;
+        equal += 2 * BLOCK_WORDS;
     }
     let tail_a = a.get(i + equal..).unwrap_or_default();
     let tail_b = b.get(j + equal..).unwrap_or_default();
     equal + tail_a.iter().zip(tail_b).take_while(|(x, y)| x == y).count()
 }
 
-/// The 32 bytes at `at`, if there are that many.
+/// `u64` words compared per step of [`equal_prefix`].
+const BLOCK_WORDS: usize = 4;
+
+/// The `8 * BLOCK_WORDS` bytes at `at`, if there are that many.
 #[inline(always)]
-fn block(bytes: &[u8], at: usize) -> Option<&[u8; 32]> {
-    bytes.get(at..at + 32)?.try_into().ok()
+fn block(bytes: &[u8], at: usize) -> Option<&[u8; 8 * BLOCK_WORDS]> {
+    bytes.get(at..at + 8 * BLOCK_WORDS)?.try_into().ok()
 }
 
 #[inline(always)]
-fn word(block: &[u8; 32], k: usize) -> u64 {
+fn word(block: &[u8; 8 * BLOCK_WORDS], k: usize) -> u64 {
     let mut bytes = [0u8; 8];
     bytes.copy_from_slice(&block[8 * k..8 * k + 8]);
     u64::from_le_bytes(bytes)
