@@ -418,6 +418,17 @@ fn and_runs<S: Sink>(base: u32, a: &[u8], b: &[u8], sink: &mut S) {
 #[inline(always)]
 fn equal_prefix(a: &[[u8; 4]], b: &[[u8; 4]], i: usize, j: usize) -> usize {
     let (a_bytes, b_bytes) = (a.as_flattened(), b.as_flattened());
+    // After a difference the next one is often close (a hole's other half, a general step):
+    // two runs alone decide that without setting up the block loop.
+    // After a difference the next one is often close (a hole's other half, a general step):
+    // two runs alone decide that without setting up the block loop.
+    if let (Some(x), Some(y)) = (a_bytes.get(4 * i..4 * i + 8), b_bytes.get(4 * j..4 * j + 8)) {
+        let diff =
+            u64::from_le_bytes(x.try_into().unwrap_or_default()) ^ u64::from_le_bytes(y.try_into().unwrap_or_default());
+        if diff != 0 {
+            return (diff.trailing_zeros() / 32) as usize;
+        }
+    }
     let mut equal = 0;
     loop {
         let (at_a, at_b) = (4 * (i + equal), 4 * (j + equal));
