@@ -2,7 +2,8 @@
 //! out-of-bounds read; and whenever the bytes pass the full content check, every kernel agrees
 //! with roaring-rs on them.
 //!
-//! Run: `cd engine/fuzz && cargo fuzz run view -- -max_total_time=600`
+//! Run (cargo-fuzz needs nightly flags; `RUSTC_BOOTSTRAP=1` lets the stable toolchain take them):
+//! `cd engine/fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz run view -- -max_total_time=600 -max_len=70000`
 
 #![no_main]
 
