@@ -32,6 +32,39 @@ pub enum Command {
         tessera diff okavango s3 --year 2024 --bbox 0,45,10,55\n  \
         tessera diff okavango s3 | xargs -P 32 -I{} s5cmd cp \"/data/{}/*\" \"s3://bucket/{}/\"")]
     Diff(DiffArgs),
+    /// Build STORE's manifest and index from listing text (files, `-` for stdin, gzip or not).
+    ///
+    /// The format of each listing is detected: `s5cmd ls` (any columns, --show-fullpath),
+    /// `s5cmd --json ls`, `find -printf '%s %p\n'`, bare `find` paths, `aws s3 ls --recursive`,
+    /// `rclone ls`, `lsl`, `lsf` and `lsjson`. A tile is present when both .npy files are
+    /// listed with non-zero sizes, and its SHA256 file too when the listing shows SHA256 files.
+    #[command(after_help = "Examples:\n  \
+        s5cmd ls 's3://tessera-embeddings/v1/global_0.1_degree_representation/*' | tessera scan s3\n  \
+        find /data/tessera/v1 -type f -printf '%s %p\\n' | gzip > okavango.txt.gz && tessera scan okavango okavango.txt.gz\n  \
+        s5cmd ls 's3://bucket/v1/global_0.1_degree_representation/2024/grid_*' | tessera scan s3 --year 2024 --merge")]
+    Scan(ScanArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ScanArgs {
+    /// The store the listing describes, as named in tessera.toml.
+    pub store: String,
+
+    /// Listing files (plain or gzip); none or `-` reads standard input.
+    pub listings: Vec<String>,
+
+    /// Add to the store's existing manifest instead of replacing it.
+    #[arg(long)]
+    pub merge: bool,
+
+    /// Fail, writing nothing, on any unreadable line, zero-size or misfiled file, partial tile
+    /// or size that differs from the registry (the message names the first offending line).
+    #[arg(long)]
+    pub strict: bool,
+
+    /// The year of keys that have none (a listing made inside one year's folder).
+    #[arg(long, value_name = "YEAR")]
+    pub year: Option<Year>,
 }
 
 #[derive(Debug, Args)]

@@ -7,6 +7,7 @@
 mod args;
 mod diff;
 mod init;
+mod scan;
 mod status;
 
 use std::io;
@@ -22,6 +23,7 @@ fn main() -> ExitCode {
         Command::Init(init) => init::run(init),
         Command::Status(status) => status::run(&cli.inventory, status),
         Command::Diff(diff) => diff::run(&cli.inventory, diff),
+        Command::Scan(scan) => scan::run(&cli.inventory, scan),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

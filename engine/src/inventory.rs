@@ -291,6 +291,20 @@ impl Inventory {
     }
 }
 
+/// Replaces store `store`'s manifest in the inventory at `dir` with `rows`, and its index with
+/// one built from them, both atomically: a crash leaves the old pair or the new manifest with
+/// an index that the next open sees is stale and rebuilds.
+pub fn write_store(dir: &Path, years: YearRange, store: &str, rows: &[manifest::ManifestRow]) -> Result<()> {
+    let path = manifest_path(dir, store);
+    fs::create_dir_all(dir.join("stores")).map_err(Error::io("creating", dir.join("stores")))?;
+    manifest::write_manifest(&path, years, rows)?;
+    let stamp = SourceStamp::of(&path)?;
+    let mut ids: Vec<TileId> = rows.iter().map(|row| row.id).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    index::write(&index_path(&path), &index::encode(years, ids, stamp)?)
+}
+
 /// `stores/NAME.parquet` inside `dir`.
 pub fn manifest_path(dir: &Path, store: &str) -> PathBuf {
     dir.join("stores").join(format!("{store}.parquet"))

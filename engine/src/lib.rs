@@ -6,6 +6,7 @@
 //!   slice (a memory map, a `Vec`, a download in the browser) that never copies or deserialises,
 //!   and the set kernels over two views (andnot, and, counts) written for near-identical mirrors.
 //! - [`copylist`]: copy-list keys rendered from precomputed coordinate strings.
+//! - [`listing`]: the tiles a store holds, from `s5cmd`, `find`, `rclone` or `aws s3` listings.
 //! - With the default `disk` feature: [`registry`] and [`manifest`] (parquet), [`index`] (the
 //!   memory-mapped `.tbm` files) and [`inventory`] (a directory of stores, opened in microseconds).
 //!
@@ -16,6 +17,7 @@ pub mod bitmap;
 pub mod copylist;
 pub mod error;
 pub mod grid;
+pub mod listing;
 
 #[cfg(feature = "disk")]
 pub mod fsutil;

@@ -1,0 +1,146 @@
+//! `tessera scan STORE [LISTING...|-]`: a store's manifest and index from listing text.
+
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, Read};
+use std::path::Path;
+
+use anyhow::{Context, Result, bail};
+use flate2::read::MultiGzDecoder;
+use tessera_engine::inventory::{self, Inventory};
+use tessera_engine::listing::{Problem, ScanReport, ScannedTile, Scanner};
+use tessera_engine::manifest::{self, ManifestRow};
+
+use crate::args::ScanArgs;
+use crate::status::open_inventory;
+
+pub fn run(dir: &Path, args: &ScanArgs) -> Result<()> {
+    let inventory = open_inventory(dir)?;
+    let store = inventory.store(&args.store)?.config.name.clone();
+    let mut scanner = Scanner::new(inventory.years(), args.year);
+    let inputs = if args.listings.is_empty() { vec!["-".to_owned()] } else { args.listings.clone() };
+    for input in &inputs {
+        scanner.start_input();
+        read_input(input, &mut scanner).with_context(|| format!("cannot read listing {input}"))?;
+    }
+    let (tiles, report) = scanner.finish();
+    let mismatches = size_mismatches(&inventory, &tiles)?;
+    print_report(&report, mismatches);
+    if args.strict {
+        refuse_problems(&report, mismatches)?;
+    }
+    let rows = if args.merge { merged_rows(&inventory, &store, &tiles)? } else { rows_of(&tiles) };
+    inventory::write_store(inventory.dir(), inventory.years(), &store, &rows)?;
+    eprintln!("tessera: wrote {} ({} tiles)", inventory::manifest_path(inventory.dir(), &store).display(), rows.len());
+    Ok(())
+}
+
+/// Feeds one input (a file, or `-` for stdin; gzip detected by its magic bytes) to `scanner`.
+fn read_input(input: &str, scanner: &mut Scanner) -> Result<()> {
+    let raw: Box<dyn Read> = if input == "-" { Box::new(io::stdin().lock()) } else { Box::new(File::open(input)?) };
+    let mut buffered = BufReader::with_capacity(1 << 20, raw);
+    let gzip = buffered.fill_buf()?.starts_with(&[0x1f, 0x8b]);
+    let reader: Box<dyn BufRead> = if gzip {
+        Box::new(BufReader::with_capacity(1 << 20, MultiGzDecoder::new(buffered)))
+    } else {
+        Box::new(buffered)
+    };
+    feed_lines(reader, scanner)
+}
+
+/// Splits a stream into lines without allocating per line: whole lines are handed over from
+/// the reader's buffer; only a line that straddles two buffers is copied.
+fn feed_lines(mut reader: impl BufRead, scanner: &mut Scanner) -> Result<()> {
+    let mut straddling = Vec::new();
+    loop {
+        let chunk = reader.fill_buf()?;
+        if chunk.is_empty() {
+            break;
+        }
+        let mut consumed = 0;
+        let mut rest = chunk;
+        while let Some(end) = rest.iter().position(|&b| b == b'\n') {
+            if straddling.is_empty() {
+                scanner.line(&rest[..end]);
+            } else {
+                straddling.extend_from_slice(&rest[..end]);
+                scanner.line(&straddling);
+                straddling.clear();
+            }
+            consumed += end + 1;
+            rest = &rest[end + 1..];
+        }
+        straddling.extend_from_slice(rest);
+        consumed += rest.len();
+        reader.consume(consumed);
+    }
+    if !straddling.is_empty() {
+        scanner.line(&straddling);
+    }
+    Ok(())
+}
+
+/// Present tiles whose listed sizes differ from the registry's.
+fn size_mismatches(inventory: &Inventory, tiles: &[ScannedTile]) -> Result<u64> {
+    let path = inventory.dir().join(inventory::REGISTRY_FILE);
+    if !path.exists() {
+        return Ok(0);
+    }
+    let (registry, _) = tessera_engine::registry::read_registry(&path, inventory.years(), Default::default())?;
+    let mut mismatches = 0;
+    for tile in tiles {
+        let Ok(at) = registry.ids.binary_search(&tile.id) else { continue };
+        let differs = |seen: Option<u64>, expected: &Option<Vec<u64>>| matches!((seen, expected), (Some(seen), Some(sizes)) if sizes[at] != seen);
+        if differs(tile.file_size, &registry.file_size) || differs(tile.scales_size, &registry.scales_size) {
+            mismatches += 1;
+        }
+    }
+    Ok(mismatches)
+}
+
+fn print_report(report: &ScanReport, mismatches: u64) {
+    eprintln!(
+        "tessera: scanned {} lines: {} tiles present, {} partial tiles, {} sizes differ from the registry",
+        report.lines, report.present_tiles, report.partial_tiles, mismatches
+    );
+    for (what, problem) in problems(report) {
+        if let Some(line) = problem.first_line {
+            eprintln!("tessera: note: {} {what} (first at line {line})", problem.count);
+        }
+    }
+}
+
+fn problems(report: &ScanReport) -> [(&'static str, Problem); 4] {
+    [
+        ("unreadable lines", report.unreadable),
+        ("zero-size tile files", report.zero_size),
+        ("misfiled .npy names", report.misfiled),
+        ("files that are not tile files", report.other_files),
+    ]
+}
+
+fn refuse_problems(report: &ScanReport, mismatches: u64) -> Result<()> {
+    if let Some((what, problem)) = problems(report).into_iter().find(|(_, p)| p.count > 0) {
+        let line = problem.first_line.unwrap_or_default();
+        bail!("--strict: {} {what}, the first at line {line}; nothing was written", problem.count);
+    }
+    if report.partial_tiles > 0 || mismatches > 0 {
+        bail!("--strict: {} partial tiles, {mismatches} size mismatches; nothing was written", report.partial_tiles);
+    }
+    Ok(())
+}
+
+fn rows_of(tiles: &[ScannedTile]) -> Vec<ManifestRow> {
+    tiles.iter().map(|t| ManifestRow { id: t.id, file_size: t.file_size, scales_size: t.scales_size }).collect()
+}
+
+/// The existing manifest's rows with the scanned ones added (a scanned tile's sizes win).
+fn merged_rows(inventory: &Inventory, store: &str, tiles: &[ScannedTile]) -> Result<Vec<ManifestRow>> {
+    let path = inventory::manifest_path(inventory.dir(), store);
+    let existing = if path.exists() { manifest::read_manifest(&path, inventory.years())?.0 } else { Vec::new() };
+    let mut rows = rows_of(tiles);
+    rows.extend(existing);
+    // Stable sort keeps the scanned row first for each id; dedup keeps the first.
+    rows.sort_by_key(|row| row.id);
+    rows.dedup_by_key(|row| row.id);
+    Ok(rows)
+}

@@ -1,0 +1,140 @@
+//! `tessera scan` on listings of the small demo's tiles, in the shapes the real tools print.
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use tessera_engine::copylist::{KeyStyle, KeyWriter};
+use tessera_engine::inventory::Inventory;
+use tessera_engine::registry::{ReadOptions, read_registry};
+
+fn tessera(inventory: &Path, args: &[&str], stdin: Option<&[u8]>) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tessera"))
+        .arg("--inventory")
+        .arg(inventory)
+        .args(args)
+        .env_remove("TESSERA_INVENTORY")
+        .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("tessera runs");
+    if let Some(bytes) = stdin {
+        child.stdin.take().expect("stdin").write_all(bytes).expect("write stdin");
+    }
+    child.wait_with_output().expect("tessera finishes")
+}
+
+fn demo() -> (tempfile::TempDir, PathBuf) {
+    let temp = tempfile::tempdir().expect("temp dir");
+    let dir = temp.path().join("demo");
+    let init = Command::new(env!("CARGO_BIN_EXE_tessera")).args(["init", "--small", "--demo"]).arg(&dir).output();
+    assert!(init.expect("init runs").status.success());
+    (temp, dir)
+}
+
+/// The okavango tiles as `(key, embeddings size, scales size)`, every `skip`-th one left out.
+fn tiles(dir: &Path, skip: usize) -> (Vec<(String, u64, u64)>, Vec<String>) {
+    let inventory = Inventory::open(dir).expect("opens");
+    let (registry, _) =
+        read_registry(&dir.join("registry.parquet"), inventory.years(), ReadOptions::default()).unwrap();
+    let writer = KeyWriter::new(inventory.years());
+    let (mut kept, mut left_out) = (Vec::new(), Vec::new());
+    for (n, id) in registry.ids.iter().enumerate() {
+        let mut key = Vec::new();
+        writer.push(&mut key, id.0, KeyStyle::Key);
+        let key = String::from_utf8(key).expect("ascii");
+        let sizes = (registry.file_size.as_ref().unwrap()[n], registry.scales_size.as_ref().unwrap()[n]);
+        if n % skip == 3 { left_out.push(key) } else { kept.push((key, sizes.0, sizes.1)) }
+    }
+    (kept, left_out)
+}
+
+fn name_of(key: &str) -> &str {
+    key.split('/').nth(1).expect("a key has a folder")
+}
+
+fn find_listing(tiles: &[(String, u64, u64)]) -> String {
+    let mut out = String::new();
+    for (key, embeddings, scales) in tiles {
+        let name = name_of(key);
+        out += &format!("{embeddings} /data/tessera/v1/global_0.1_degree_representation/{key}/{name}.npy\n");
+        out += &format!("{scales} /data/tessera/v1/global_0.1_degree_representation/{key}/{name}_scales.npy\n");
+        out += &format!("179 /data/tessera/v1/global_0.1_degree_representation/{key}/SHA256\n");
+    }
+    out
+}
+
+fn s5cmd_listing(tiles: &[(String, u64, u64)]) -> String {
+    let mut out = String::from("                                  DIR  2017/\r\n");
+    for (key, embeddings, scales) in tiles {
+        let name = name_of(key);
+        out += &format!("2026/11/24 21:20:14 {:>12}  {key}/{name}.npy\r\n", embeddings);
+        out += &format!("2026/11/24 21:20:14 {:>12}  {key}/{name}_scales.npy\r\n", scales);
+    }
+    out
+}
+
+fn diff_keys(dir: &Path, target: &str) -> Vec<String> {
+    let output = tessera(dir, &["diff", "okavango", target], None);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    String::from_utf8(output.stdout).expect("utf-8").lines().map(str::to_owned).collect()
+}
+
+#[test]
+fn a_find_listing_on_stdin_becomes_the_manifest() {
+    let (_temp, dir) = demo();
+    let (kept, left_out) = tiles(&dir, 50);
+    let scan = tessera(&dir, &["scan", "scaleway"], Some(find_listing(&kept).as_bytes()));
+    let stderr = String::from_utf8_lossy(&scan.stderr);
+    assert!(scan.status.success(), "{stderr}");
+    assert!(stderr.contains(&format!("{} tiles present", kept.len())), "{stderr}");
+    assert_eq!(diff_keys(&dir, "scaleway"), left_out);
+}
+
+#[test]
+fn gzip_s5cmd_listings_with_crlf_are_read_and_merged() {
+    let (_temp, dir) = demo();
+    let (kept, left_out) = tiles(&dir, 20);
+    let (first, second) = kept.split_at(kept.len() / 2);
+    let listing = dir.join("part1.txt.gz");
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(s5cmd_listing(first).as_bytes()).unwrap();
+    fs::write(&listing, gz.finish().unwrap()).unwrap();
+    assert!(tessera(&dir, &["scan", "s3", listing.to_str().unwrap()], None).status.success());
+    let merged = tessera(&dir, &["scan", "s3", "--merge", "-"], Some(s5cmd_listing(second).as_bytes()));
+    assert!(merged.status.success(), "{}", String::from_utf8_lossy(&merged.stderr));
+    assert_eq!(diff_keys(&dir, "s3"), left_out);
+}
+
+#[test]
+fn a_truncated_gzip_stream_fails_and_writes_nothing() {
+    let (_temp, dir) = demo();
+    let (kept, _) = tiles(&dir, 20);
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(find_listing(&kept).as_bytes()).unwrap();
+    let bytes = gz.finish().unwrap();
+    let listing = dir.join("cut.gz");
+    fs::write(&listing, &bytes[..bytes.len() / 2]).unwrap();
+    let manifest = fs::read(dir.join("stores/s3.parquet")).unwrap();
+    let scan = tessera(&dir, &["scan", "s3", listing.to_str().unwrap()], None);
+    assert_eq!(scan.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&scan.stderr).contains("cut.gz"));
+    assert_eq!(fs::read(dir.join("stores/s3.parquet")).unwrap(), manifest);
+}
+
+#[test]
+fn strict_names_the_first_offending_line() {
+    let (_temp, dir) = demo();
+    let (kept, _) = tiles(&dir, 20);
+    let mut listing = find_listing(&kept[..5]);
+    listing.insert_str(0, "179 /data/2024/grid_0.85_49.95/SHA256\nthis is garbage\n");
+    let scan = tessera(&dir, &["scan", "scaleway", "--strict"], Some(listing.as_bytes()));
+    let stderr = String::from_utf8_lossy(&scan.stderr);
+    assert_eq!(scan.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("line 2") && stderr.contains("unreadable"), "{stderr}");
+    let lenient = tessera(&dir, &["scan", "scaleway"], Some(listing.as_bytes()));
+    assert!(lenient.status.success());
+    assert_eq!(diff_keys(&dir, "scaleway").len(), kept.len() + tiles(&dir, 20).1.len() - 5);
+}

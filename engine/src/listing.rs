@@ -1,0 +1,656 @@
+//! Listing parsers: which tiles a store holds, from the text that `s5cmd ls`, `find`,
+//! `rclone ls/lsl/lsf/lsjson` and `aws s3 ls` print (shapes in `research/formats.md`).
+//!
+//! A listing is read line by line. Its [`Format`] is detected from its first meaningful line;
+//! each line then yields a path and, where the format shows it, a size. Paths are matched
+//! anywhere against `{year}/grid_{lon}_{lat}/{file}`, so any prefix (a bucket, a mount point, a
+//! dataset version) is fine. A tile counts as present when both `.npy` files are listed with
+//! non-zero sizes, and its `SHA256` file too whenever the listing shows `SHA256` files at all.
+//! Everything else is counted in a [`ScanReport`], with the first line of each kind of problem.
+//!
+//! Written for throughput (millions of lines a second): lines are borrowed slices, tokens are
+//! found by byte scans, and nothing is allocated per line.
+
+use crate::grid::{Cell, TileId, Year, YearRange};
+
+/// A listing format, detected from the first meaningful line of each input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// `s5cmd ls`: `date time [class] [etag] size  key` (also `DIR` lines).
+    S5cmd,
+    /// `s5cmd --json ls`: one object per line, `size` omitted when 0.
+    S5cmdJson,
+    /// `aws s3 ls --recursive`: `date time size key`, `PRE` lines without `--recursive`.
+    AwsS3,
+    /// `rclone lsl`: `size date time path`.
+    RcloneLsl,
+    /// `rclone lsf` with `;`-separated fields (`--format sp`, `tsp`, `psh`, ...).
+    RcloneLsf,
+    /// `rclone lsjson`: a JSON array, one object per line.
+    RcloneLsjson,
+    /// `size path`: `find -printf '%s %p\n'` (or `%s\t%P`) and `rclone ls`.
+    SizePath,
+    /// Bare paths, sizes unknown: `find` without `-printf`, `rclone lsf -R`, `s5cmd ls --show-fullpath`.
+    Paths,
+}
+
+impl Format {
+    /// Detects the format of a listing from one of its lines; `None` for lines that decide
+    /// nothing (blank, `[`, `]`).
+    pub fn detect(line: &[u8]) -> Option<Format> {
+        let line = trim(line);
+        if line.is_empty() || line == b"[" || line == b"]" {
+            return None;
+        }
+        if line.starts_with(b"{") {
+            return Some(if contains(line, b"\"Path\"") { Format::RcloneLsjson } else { Format::S5cmdJson });
+        }
+        if is_s5cmd_date(line) || trim_start(line).starts_with(b"DIR ") {
+            return Some(Format::S5cmd);
+        }
+        if line.contains(&b';') {
+            return Some(Format::RcloneLsf);
+        }
+        if is_dash_date(line) || trim_start(line).starts_with(b"PRE ") {
+            return Some(Format::AwsS3);
+        }
+        let (first, rest) = split_token(line);
+        if is_digits(first) {
+            let (second, _) = split_token(rest);
+            return Some(if is_dash_date(second) { Format::RcloneLsl } else { Format::SizePath });
+        }
+        Some(Format::Paths)
+    }
+
+    /// Parses one line of this format.
+    pub fn parse_line(self, line: &[u8]) -> Line<'_> {
+        let line = trim(line);
+        if line.is_empty() {
+            return Line::Skip;
+        }
+        match self {
+            Format::S5cmd => parse_s5cmd(line),
+            Format::S5cmdJson => parse_json(line, b"\"key\":\"", b"\"size\":", b"\"type\":\"directory\""),
+            Format::RcloneLsjson => parse_json(line, b"\"Path\":\"", b"\"Size\":", b"\"IsDir\":true"),
+            Format::AwsS3 => parse_aws(line),
+            Format::RcloneLsl => parse_size_first(line, 2),
+            Format::SizePath => parse_size_first(line, 0),
+            Format::RcloneLsf => parse_lsf(line),
+            Format::Paths => entry(line, Size::Unknown),
+        }
+    }
+}
+
+/// A size as a listing shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Size {
+    Bytes(u64),
+    /// Not shown (bare paths) or rounded (`-H`, `--human-readable`): only "not zero" is known.
+    Unknown,
+}
+
+/// What one line holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Line<'a> {
+    /// A file: its path (as printed) and size.
+    Entry { path: &'a [u8], size: Size },
+    /// A line with nothing to count: directories, prefixes, summaries, brackets, blanks.
+    Skip,
+    /// A line this format cannot read.
+    Garbage,
+}
+
+fn entry(path: &[u8], size: Size) -> Line<'_> {
+    if path.is_empty() || path.ends_with(b"/") { Line::Skip } else { Line::Entry { path, size } }
+}
+
+fn parse_s5cmd(line: &[u8]) -> Line<'_> {
+    if trim_start(line).starts_with(b"DIR ") {
+        return Line::Skip;
+    }
+    // date, time, then optional storage class and etag, then the size, two spaces, the key.
+    let (_, rest) = split_token(line);
+    let (_, mut rest) = split_token(rest);
+    for _ in 0..3 {
+        let (token, after) = split_token(rest);
+        if token.is_empty() {
+            return Line::Garbage;
+        }
+        if let Some(size) = size_token(token) {
+            return entry(trim_start(after), size);
+        }
+        rest = after;
+    }
+    Line::Garbage
+}
+
+fn parse_aws(line: &[u8]) -> Line<'_> {
+    let trimmed = trim_start(line);
+    if trimmed.starts_with(b"PRE ") || trimmed.starts_with(b"Total Objects:") || trimmed.starts_with(b"Total Size:") {
+        return Line::Skip;
+    }
+    let (_, rest) = split_token(line);
+    let (_, rest) = split_token(rest);
+    let (size, rest) = split_token(rest);
+    match size_token(size) {
+        Some(size) => entry(trim_start(rest), size),
+        // `--human-readable`: `103.5 MiB`, `179 Bytes`.
+        None => {
+            let (_, path) = split_token(rest);
+            if is_human(size) { entry(trim_start(path), Size::Unknown) } else { Line::Garbage }
+        }
+    }
+}
+
+/// `size [date time] path`, skipping `skip` tokens after the size (rclone lsl's time).
+fn parse_size_first(line: &[u8], skip: usize) -> Line<'_> {
+    let (size, mut rest) = split_token(line);
+    let Some(size) = size_token(size).filter(|_| is_digits(size)) else { return Line::Garbage };
+    for _ in 0..skip {
+        rest = split_token(rest).1;
+    }
+    entry(trim_start(rest), size)
+}
+
+fn parse_lsf(line: &[u8]) -> Line<'_> {
+    let mut path = None;
+    let mut size = Size::Unknown;
+    for field in line.split(|&b| b == b';') {
+        if contains(field, b"grid_") || field.contains(&b'/') {
+            path = Some(field);
+        } else if is_digits(field) && !field.is_empty() {
+            size = size_token(field).unwrap_or(Size::Unknown);
+        }
+    }
+    path.map_or(Line::Garbage, |path| entry(path, size))
+}
+
+/// One object of a JSON-lines listing, read by its keys without a JSON parser: the values
+/// tessera needs are a string without escapes (tile paths never have any) and an integer.
+fn parse_json<'a>(line: &'a [u8], path_key: &[u8], size_key: &[u8], directory: &[u8]) -> Line<'a> {
+    let line = line.strip_suffix(b",").unwrap_or(line);
+    if !line.starts_with(b"{") || !line.ends_with(b"}") {
+        return Line::Garbage;
+    }
+    if contains(line, directory) {
+        return Line::Skip;
+    }
+    let Some(start) = find(line, path_key).map(|at| at + path_key.len()) else { return Line::Garbage };
+    let Some(len) = line[start..].iter().position(|&b| b == b'"') else { return Line::Garbage };
+    let path = &line[start..start + len];
+    if path.contains(&b'\\') {
+        return Line::Garbage;
+    }
+    // s5cmd omits `size` for empty objects (Go's omitempty).
+    let size = match find(line, size_key) {
+        Some(at) => {
+            let digits = &line[at + size_key.len()..];
+            let end = digits.iter().position(|b| !b.is_ascii_digit()).unwrap_or(digits.len());
+            match parse_u64(&digits[..end]) {
+                Some(bytes) => Size::Bytes(bytes),
+                None => return Line::Garbage,
+            }
+        }
+        None => Size::Bytes(0),
+    };
+    entry(path, size)
+}
+
+/// Which file of a tile folder a path names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// `grid_X_Y.npy`
+    Embeddings,
+    /// `grid_X_Y_scales.npy`
+    Scales,
+    /// `SHA256`
+    Sha256,
+}
+
+/// A tile file found in a path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TilePath {
+    File {
+        year: Year,
+        cell: Cell,
+        role: Role,
+    },
+    /// A `grid_*.npy` whose name does not match its folder's tile (a misfiled tile).
+    Misfiled,
+    /// Not a tile file: another file, or no `{year}/grid_{lon}_{lat}/` in the path.
+    Other,
+}
+
+/// Finds `{year}/grid_{lon}_{lat}/{file}` at the end of `path`; `default_year` stands in when
+/// the listing's keys start at the tile folder (`s5cmd ls .../2024/grid_*`).
+pub fn parse_tile_path(path: &[u8], default_year: Option<Year>) -> TilePath {
+    let mut parts = path.rsplit(|&b| b == b'/');
+    let (Some(file), Some(folder)) = (parts.next(), parts.next()) else { return TilePath::Other };
+    let year = match parts.next() {
+        Some(year) if year.len() == 4 && is_digits(year) => parse_u64(year).map(|y| y as Year),
+        _ => default_year,
+    };
+    let (Some(year), Ok(folder)) = (year, std::str::from_utf8(folder)) else { return TilePath::Other };
+    let Ok(cell) = Cell::parse_name(folder) else { return TilePath::Other };
+    let role = if file == b"SHA256" {
+        Role::Sha256
+    } else if let Some(stem) = file.strip_suffix(b"_scales.npy") {
+        if stem != folder.as_bytes() {
+            return TilePath::Misfiled;
+        }
+        Role::Scales
+    } else if let Some(stem) = file.strip_suffix(b".npy") {
+        if stem != folder.as_bytes() {
+            return if stem.starts_with(b"grid_") { TilePath::Misfiled } else { TilePath::Other };
+        }
+        Role::Embeddings
+    } else {
+        return TilePath::Other;
+    };
+    TilePath::File { year, cell, role }
+}
+
+/// What a scan noticed, with the first line (from 1, across inputs) of each kind of problem.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ScanReport {
+    pub lines: u64,
+    /// Lines naming a tile file.
+    pub tile_files: u64,
+    /// Directory, prefix, summary and blank lines.
+    pub skipped: u64,
+    /// Lines the detected format cannot read.
+    pub unreadable: Problem,
+    /// Files that are not tile files (other names, no `{year}/grid_*/` folder, outside the years).
+    pub other_files: Problem,
+    /// `.npy` names that do not match their folder.
+    pub misfiled: Problem,
+    /// Tile files listed with size 0.
+    pub zero_size: Problem,
+    /// Tiles with some files listed but not all that make a tile present.
+    pub partial_tiles: u64,
+    /// Tiles present.
+    pub present_tiles: u64,
+    /// Whether any `SHA256` file was listed (then every present tile needs one).
+    pub lists_sha256: bool,
+}
+
+/// A count of one kind of problem and where it first happened.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Problem {
+    pub count: u64,
+    /// The first offending line, numbered from 1 across all inputs.
+    pub first_line: Option<u64>,
+}
+
+impl Problem {
+    fn note(&mut self, line: u64) {
+        self.count += 1;
+        self.first_line.get_or_insert(line);
+    }
+}
+
+/// A present tile with the sizes listed (`None` when the listing shows none).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ScannedTile {
+    pub id: TileId,
+    pub file_size: Option<u64>,
+    pub scales_size: Option<u64>,
+}
+
+/// Sizes seen for one tile: `ABSENT`, `UNKNOWN` or bytes.
+#[derive(Debug, Clone, Copy)]
+struct Seen {
+    id: u32,
+    embeddings: u64,
+    scales: u64,
+    sha256: bool,
+}
+
+const ABSENT: u64 = u64::MAX;
+const UNKNOWN: u64 = u64::MAX - 1;
+
+impl Seen {
+    fn new(id: u32) -> Seen {
+        Seen { id, embeddings: ABSENT, scales: ABSENT, sha256: false }
+    }
+
+    fn merge(&mut self, other: &Seen) {
+        self.embeddings = other_if_absent(self.embeddings, other.embeddings);
+        self.scales = other_if_absent(self.scales, other.scales);
+        self.sha256 |= other.sha256;
+    }
+}
+
+fn other_if_absent(mine: u64, other: u64) -> u64 {
+    if mine == ABSENT { other } else { mine }
+}
+
+/// Reads listings line by line and gathers the tiles they show.
+#[derive(Debug)]
+pub struct Scanner {
+    years: YearRange,
+    default_year: Option<Year>,
+    format: Option<Format>,
+    current: Option<Seen>,
+    seen: Vec<Seen>,
+    report: ScanReport,
+}
+
+impl Scanner {
+    /// A scanner for an inventory's `years`; `default_year` is used for keys without a year.
+    pub fn new(years: YearRange, default_year: Option<Year>) -> Scanner {
+        Scanner { years, default_year, format: None, current: None, seen: Vec::new(), report: ScanReport::default() }
+    }
+
+    /// Starts a new input: its format is detected afresh.
+    pub fn start_input(&mut self) {
+        self.format = None;
+    }
+
+    /// The format detected for the current input, if a line has decided it yet.
+    pub fn format(&self) -> Option<Format> {
+        self.format
+    }
+
+    /// Reads one line (without its `\n`; a trailing `\r` is ignored).
+    pub fn line(&mut self, line: &[u8]) {
+        self.report.lines += 1;
+        let number = self.report.lines;
+        let format = match self.format {
+            Some(format) => format,
+            None => match Format::detect(line) {
+                Some(format) => *self.format.insert(format),
+                None => {
+                    self.report.skipped += 1;
+                    return;
+                }
+            },
+        };
+        match format.parse_line(line) {
+            Line::Skip => self.report.skipped += 1,
+            Line::Garbage => self.report.unreadable.note(number),
+            Line::Entry { path, size } => self.file(path, size, number),
+        }
+    }
+
+    /// Reads every line of `text`.
+    pub fn text(&mut self, text: &[u8]) {
+        for line in text.split(|&b| b == b'\n') {
+            self.line(line);
+        }
+        if text.ends_with(b"\n") {
+            // The empty piece after the last newline is not a line.
+            self.report.lines -= 1;
+            self.report.skipped -= 1;
+        }
+    }
+
+    fn file(&mut self, path: &[u8], size: Size, number: u64) {
+        let (year, cell, role) = match parse_tile_path(path, self.default_year) {
+            TilePath::File { year, cell, role } => (year, cell, role),
+            TilePath::Misfiled => return self.report.misfiled.note(number),
+            TilePath::Other => return self.report.other_files.note(number),
+        };
+        let Ok(id) = self.years.id(crate::grid::Tile::new(year, cell)) else {
+            return self.report.other_files.note(number);
+        };
+        self.report.tile_files += 1;
+        let bytes = match size {
+            Size::Bytes(0) => {
+                self.report.zero_size.note(number);
+                0
+            }
+            Size::Bytes(bytes) => bytes,
+            Size::Unknown => UNKNOWN,
+        };
+        // Listings keep a tile's files together, so most lines update the current tile.
+        if self.current.is_some_and(|current| current.id != id.0) {
+            self.seen.extend(self.current.take());
+        }
+        let current = self.current.get_or_insert_with(|| Seen::new(id.0));
+        match role {
+            Role::Embeddings => current.embeddings = bytes,
+            Role::Scales => current.scales = bytes,
+            Role::Sha256 => {
+                current.sha256 = true;
+                self.report.lists_sha256 = true;
+            }
+        }
+    }
+
+    /// The present tiles, sorted by id, and the report.
+    pub fn finish(mut self) -> (Vec<ScannedTile>, ScanReport) {
+        self.seen.extend(self.current.take());
+        self.seen.sort_by_key(|seen| seen.id);
+        let mut merged: Vec<Seen> = Vec::with_capacity(self.seen.len());
+        for seen in self.seen {
+            match merged.last_mut() {
+                Some(last) if last.id == seen.id => last.merge(&seen),
+                _ => merged.push(seen),
+            }
+        }
+        let needs_sha256 = self.report.lists_sha256;
+        let mut tiles = Vec::with_capacity(merged.len());
+        for seen in merged {
+            let listed = |size: u64| size != ABSENT && size != 0;
+            if listed(seen.embeddings) && listed(seen.scales) && (seen.sha256 || !needs_sha256) {
+                let known = |size: u64| (size != UNKNOWN).then_some(size);
+                tiles.push(ScannedTile {
+                    id: TileId(seen.id),
+                    file_size: known(seen.embeddings),
+                    scales_size: known(seen.scales),
+                });
+            } else {
+                self.report.partial_tiles += 1;
+            }
+        }
+        self.report.present_tiles = tiles.len() as u64;
+        (tiles, self.report)
+    }
+}
+
+fn size_token(token: &[u8]) -> Option<Size> {
+    if is_digits(token) {
+        return parse_u64(token).map(Size::Bytes);
+    }
+    is_human(token).then_some(Size::Unknown)
+}
+
+/// `9.8K`, `103.5M`, `103.5` (aws prints the unit as the next token).
+fn is_human(token: &[u8]) -> bool {
+    let number = token.strip_suffix(b"K").or(token.strip_suffix(b"M")).or(token.strip_suffix(b"G"));
+    let number = number.or(token.strip_suffix(b"T")).unwrap_or(token);
+    !number.is_empty() && number.iter().all(|b| b.is_ascii_digit() || *b == b'.') && number.contains(&b'.')
+}
+
+fn parse_u64(digits: &[u8]) -> Option<u64> {
+    if digits.is_empty() || digits.len() > 19 {
+        return None;
+    }
+    digits.iter().try_fold(0u64, |value, &b| b.is_ascii_digit().then(|| value * 10 + u64::from(b - b'0')))
+}
+
+fn is_digits(token: &[u8]) -> bool {
+    !token.is_empty() && token.iter().all(u8::is_ascii_digit)
+}
+
+/// `2006/01/02 15:04:05` at the start of the line.
+fn is_s5cmd_date(line: &[u8]) -> bool {
+    line.len() >= 19 && line[4] == b'/' && line[7] == b'/' && line[10] == b' ' && line[13] == b':'
+}
+
+/// `2006-01-02` at the start of the text.
+fn is_dash_date(text: &[u8]) -> bool {
+    text.len() >= 10 && text[4] == b'-' && text[7] == b'-' && is_digits(&text[..4])
+}
+
+fn trim(line: &[u8]) -> &[u8] {
+    let end = line.iter().rposition(|b| !b.is_ascii_whitespace()).map_or(0, |at| at + 1);
+    &line[..end]
+}
+
+fn trim_start(text: &[u8]) -> &[u8] {
+    let start = text.iter().position(|b| !b.is_ascii_whitespace()).unwrap_or(text.len());
+    &text[start..]
+}
+
+/// The first whitespace-separated token and what follows it (not trimmed).
+fn split_token(text: &[u8]) -> (&[u8], &[u8]) {
+    let text = trim_start(text);
+    let end = text.iter().position(u8::is_ascii_whitespace).unwrap_or(text.len());
+    (&text[..end], &text[end..])
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|window| window == needle)
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    find(haystack, needle).is_some()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::grid::DEFAULT_YEARS;
+
+    const EMB: &str = "2024/grid_0.85_49.95/grid_0.85_49.95.npy";
+
+    fn first_entry(text: &str) -> (Format, Line<'_>) {
+        let format = text.lines().find_map(|line| Format::detect(line.as_bytes())).expect("a format");
+        let line = text.lines().rev().find(|l| !l.trim().is_empty() && l.trim() != "]").expect("a line");
+        (format, format.parse_line(line.as_bytes()))
+    }
+
+    #[test]
+    fn every_format_is_detected_and_read() {
+        let cases: [(&str, Format, &str, Size); 12] = [
+            (
+                "2026/11/24 21:20:14         108527232  2024/grid_0.85_49.95/grid_0.85_49.95.npy",
+                Format::S5cmd,
+                EMB,
+                Size::Bytes(108527232),
+            ),
+            (
+                "2026/11/24 21:20:14 STANDARD      108527232  2024/grid_0.85_49.95/grid_0.85_49.95.npy",
+                Format::S5cmd,
+                EMB,
+                Size::Bytes(108527232),
+            ),
+            (
+                "2026/11/24 21:20:14    51fdd406ea80416d623350e94af2d7b7-3        108527232  2024/grid_0.85_49.95/grid_0.85_49.95.npy",
+                Format::S5cmd,
+                EMB,
+                Size::Bytes(108527232),
+            ),
+            (
+                "2026/11/24 21:20:14            103.5M  2024/grid_0.85_49.95/grid_0.85_49.95.npy",
+                Format::S5cmd,
+                EMB,
+                Size::Unknown,
+            ),
+            (
+                r#"{"key":"s3://b/v1/2024/grid_0.85_49.95/grid_0.85_49.95.npy","etag":"x","type":"file","size":108527232}"#,
+                Format::S5cmdJson,
+                "s3://b/v1/2024/grid_0.85_49.95/grid_0.85_49.95.npy",
+                Size::Bytes(108527232),
+            ),
+            (
+                r#"{"key":"s3://b/2023/grid_-72.35_-13.55/grid_-72.35_-13.55_scales.npy","type":"file"}"#,
+                Format::S5cmdJson,
+                "s3://b/2023/grid_-72.35_-13.55/grid_-72.35_-13.55_scales.npy",
+                Size::Bytes(0),
+            ),
+            (
+                "2026-11-24 21:20:14  108527232 v1/x/2024/grid_0.85_49.95/grid_0.85_49.95.npy",
+                Format::AwsS3,
+                "v1/x/2024/grid_0.85_49.95/grid_0.85_49.95.npy",
+                Size::Bytes(108527232),
+            ),
+            (
+                "108527232 2026-11-24 21:20:14.000000000 2024/grid_0.85_49.95/grid_0.85_49.95.npy",
+                Format::RcloneLsl,
+                EMB,
+                Size::Bytes(108527232),
+            ),
+            ("108527232;2024/grid_0.85_49.95/grid_0.85_49.95.npy", Format::RcloneLsf, EMB, Size::Bytes(108527232)),
+            (
+                "[\n{\"Path\":\"2024/grid_0.85_49.95/grid_0.85_49.95.npy\",\"Name\":\"n\",\"Size\":9984,\"IsDir\":false},\n]",
+                Format::RcloneLsjson,
+                EMB,
+                Size::Bytes(9984),
+            ),
+            (
+                "   179 ./2024/grid_0.85_49.95/SHA256",
+                Format::SizePath,
+                "./2024/grid_0.85_49.95/SHA256",
+                Size::Bytes(179),
+            ),
+            ("./2024/grid_0.85_49.95/my tile.npy", Format::Paths, "./2024/grid_0.85_49.95/my tile.npy", Size::Unknown),
+        ];
+        for (text, format, path, size) in cases {
+            let (detected, line) = first_entry(text);
+            assert_eq!(detected, format, "{text}");
+            assert_eq!(line, Line::Entry { path: path.as_bytes(), size }, "{text}");
+        }
+    }
+
+    #[test]
+    fn directories_prefixes_and_summaries_are_skipped() {
+        for (format, line) in [
+            (Format::S5cmd, "                                  DIR  grid_0.85_49.95/"),
+            (Format::AwsS3, "                           PRE grid_0.85_49.95/"),
+            (Format::AwsS3, "Total Objects: 3"),
+            (Format::S5cmdJson, r#"{"key":"s3://b/2024/grid_-0.05_-0.05/","type":"directory"}"#),
+            (Format::Paths, "2024/"),
+        ] {
+            assert_eq!(format.parse_line(line.as_bytes()), Line::Skip, "{line}");
+        }
+        assert_eq!(Format::S5cmd.parse_line(b"garbage"), Line::Garbage);
+    }
+
+    #[test]
+    fn tile_paths_are_found_anywhere_and_misfiles_flagged() {
+        let cell = Cell::parse_name("grid_0.85_49.95").unwrap();
+        let file = |role| TilePath::File { year: 2024, cell, role };
+        assert_eq!(parse_tile_path(b"/data/v1/2024/grid_0.85_49.95/SHA256", None), file(Role::Sha256));
+        assert_eq!(parse_tile_path(b"grid_0.85_49.95/grid_0.85_49.95_scales.npy", Some(2024)), file(Role::Scales));
+        assert_eq!(parse_tile_path(b"2024/grid_0.85_49.95/grid_0.95_49.95.npy", None), TilePath::Misfiled);
+        assert_eq!(parse_tile_path(b"2024/grid_0.80_49.95/grid_0.80_49.95.npy", None), TilePath::Other);
+        assert_eq!(parse_tile_path(b"registry.parquet", None), TilePath::Other);
+    }
+
+    #[test]
+    fn a_tile_is_present_with_both_npy_files_and_its_sha256_when_listed() {
+        let mut scanner = Scanner::new(DEFAULT_YEARS, None);
+        scanner.text(
+            b"9984 2017/grid_0.85_49.95/grid_0.85_49.95.npy\r\n\
+              436 2017/grid_0.85_49.95/grid_0.85_49.95_scales.npy\n\
+              179 2017/grid_0.85_49.95/SHA256\n\
+              9984 2018/grid_0.85_49.95/grid_0.85_49.95.npy\n\
+              0 2018/grid_0.85_49.95/grid_0.85_49.95_scales.npy\n\
+              179 2018/grid_0.85_49.95/SHA256\n\
+              9984 2019/grid_0.85_49.95/grid_0.85_49.95.npy\n\
+              436 2019/grid_0.85_49.95/grid_0.85_49.95_scales.npy\n\
+              this line is not a listing line\n\
+              9984 2017/grid_0.95_49.95/grid_0.85_49.95.npy\n",
+        );
+        let (tiles, report) = scanner.finish();
+        let id = DEFAULT_YEARS.id(crate::grid::Tile::parse_key("2017/grid_0.85_49.95").unwrap()).unwrap();
+        assert_eq!(tiles, vec![ScannedTile { id, file_size: Some(9984), scales_size: Some(436) }]);
+        assert_eq!(report.lines, 10);
+        assert_eq!(report.partial_tiles, 2, "2018 has a zero-size file, 2019 lacks its SHA256");
+        assert_eq!(report.zero_size, Problem { count: 1, first_line: Some(5) });
+        assert_eq!(report.misfiled, Problem { count: 1, first_line: Some(10) });
+        assert_eq!(report.unreadable.count + report.other_files.count, 1);
+    }
+
+    #[test]
+    fn files_of_one_tile_may_be_far_apart() {
+        let mut scanner = Scanner::new(DEFAULT_YEARS, None);
+        scanner.text(b"./2017/grid_0.85_49.95/grid_0.85_49.95.npy\n./2018/grid_1.85_49.95/grid_1.85_49.95.npy\n./2017/grid_0.85_49.95/grid_0.85_49.95_scales.npy\n");
+        let (tiles, report) = scanner.finish();
+        assert_eq!(tiles.len(), 1);
+        assert_eq!((tiles[0].file_size, report.partial_tiles), (None, 1));
+    }
+}
