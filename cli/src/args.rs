@@ -30,7 +30,8 @@ pub enum Command {
     #[command(after_help = "Examples:\n  \
         tessera diff okavango scaleway --count\n  \
         tessera diff okavango s3 --year 2024 --bbox 0,45,10,55\n  \
-        tessera diff okavango s3 | xargs -P 32 -I{} s5cmd cp \"/data/{}/*\" \"s3://bucket/{}/\"")]
+        tessera diff okavango s3 --emit-copylist | s5cmd run\n  \
+        tessera diff okavango s3 --emit-copylist --format keys | xargs -P 32 -I{} s5cmd cp \"/data/{}/*\" \"s3://bucket/{}/\"")]
     Diff(DiffArgs),
     /// Build STORE's manifest and index from listing text (files, `-` for stdin, gzip or not).
     ///
@@ -109,4 +110,28 @@ pub struct DiffArgs {
     /// (west > east crosses the antimeridian).
     #[arg(long, value_name = "W,S,E,N", allow_hyphen_values = true)]
     pub bbox: Option<String>,
+
+    /// Print a copy list for the copy tools instead of bare keys (see --format).
+    #[arg(long)]
+    pub emit_copylist: bool,
+
+    /// The copy list's shape: `s5cmd` (commands for `s5cmd run`, between the stores' storage
+    /// URIs), `keys` (one `2024/grid_0.85_49.95` per line, for `xargs -I{}`), or `json` (one
+    /// object per line: key, item id, bbox, sizes and hashes from the registry). Implies
+    /// --emit-copylist; `s5cmd` is the default.
+    #[arg(long, value_enum)]
+    pub format: Option<CopyFormat>,
+
+    /// Also list tiles TARGET holds with sizes that differ from SOURCE's (partial or corrupt
+    /// copies), so they are sent again.
+    #[arg(long)]
+    pub stale: bool,
+}
+
+/// The shape of a copy list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum CopyFormat {
+    S5cmd,
+    Keys,
+    Json,
 }

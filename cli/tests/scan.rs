@@ -46,7 +46,7 @@ fn tiles(dir: &Path, skip: usize) -> (Vec<(String, u64, u64)>, Vec<String>) {
         writer.push(&mut key, id.0, KeyStyle::Key);
         let key = String::from_utf8(key).expect("ascii");
         let sizes = (registry.file_size.as_ref().unwrap()[n], registry.scales_size.as_ref().unwrap()[n]);
-        if n % skip == 3 { left_out.push(key) } else { kept.push((key, sizes.0, sizes.1)) }
+        if skip != usize::MAX && n % skip == 3 { left_out.push(key) } else { kept.push((key, sizes.0, sizes.1)) }
     }
     (kept, left_out)
 }
@@ -137,4 +137,38 @@ fn strict_names_the_first_offending_line() {
     let lenient = tessera(&dir, &["scan", "scaleway"], Some(listing.as_bytes()));
     assert!(lenient.status.success());
     assert_eq!(diff_keys(&dir, "scaleway").len(), kept.len() + tiles(&dir, 20).1.len() - 5);
+}
+
+#[test]
+fn copy_lists_in_every_format_name_exactly_the_missing_tiles() {
+    let (_temp, dir) = demo();
+    let keys = diff_keys(&dir, "scaleway");
+    let run = |format: &str| {
+        let output = tessera(&dir, &["diff", "okavango", "scaleway", "--emit-copylist", "--format", format], None);
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        String::from_utf8(output.stdout).expect("utf-8")
+    };
+    assert_eq!(run("keys").lines().collect::<Vec<_>>(), keys);
+    let src = "/data/tessera/v1/global_0.1_degree_representation";
+    let dst = "/mnt/cephfs/tessera/v1/global_0.1_degree_representation";
+    let expected: Vec<String> = keys.iter().map(|k| format!("cp \"{src}/{k}/*\" \"{dst}/{k}/\"")).collect();
+    assert_eq!(run("s5cmd").lines().collect::<Vec<_>>(), expected);
+    let json: Vec<serde_json::Value> = run("json").lines().map(|l| serde_json::from_str(l).expect("json")).collect();
+    assert_eq!(json.iter().map(|v| v["key"].as_str().unwrap_or_default()).collect::<Vec<_>>(), keys);
+    let first = &json[0];
+    assert_eq!(first["item_id"], keys[0].replace('/', "_"));
+    assert_eq!(first["hash"].as_str().map(str::len), Some(64));
+    assert!(first["file_size"].as_u64() > Some(0) && first["bbox"].as_array().map(Vec::len) == Some(4));
+}
+
+#[test]
+fn stale_adds_tiles_whose_sizes_differ() {
+    let (_temp, dir) = demo();
+    let (mut all, _) = tiles(&dir, usize::MAX);
+    all[7].1 -= 1000; // a truncated embeddings file on the target
+    let scan = tessera(&dir, &["scan", "s3"], Some(find_listing(&all).as_bytes()));
+    assert!(String::from_utf8_lossy(&scan.stderr).contains("1 sizes differ from the registry"));
+    assert!(diff_keys(&dir, "s3").is_empty());
+    let stale = tessera(&dir, &["diff", "okavango", "s3", "--stale"], None);
+    assert_eq!(String::from_utf8_lossy(&stale.stdout).lines().collect::<Vec<_>>(), [all[7].0.as_str()]);
 }

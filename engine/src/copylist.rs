@@ -70,12 +70,38 @@ impl KeyWriter {
 
     /// Writes one line per id in `ranges`, in order, through a 64 KiB buffer.
     pub fn write_lines(&self, ranges: &[IdRange], style: KeyStyle, out: &mut impl Write) -> io::Result<()> {
+        let template = Template { before: b"", again: None, after: b"\n" };
+        self.write_template(ranges, style, &template, out)
+    }
+
+    /// Writes `s5cmd run` commands that copy each tile folder from `source` to `target` (local
+    /// paths or `s3://bucket/prefix`): `cp "SRC/2024/grid_0.85_49.95/*" "DST/2024/grid_0.85_49.95/"`.
+    pub fn write_s5cmd(&self, ranges: &[IdRange], source: &str, target: &str, out: &mut impl Write) -> io::Result<()> {
+        let before = format!("cp \"{}/", source.trim_end_matches('/'));
+        let again = format!("/*\" \"{}/", target.trim_end_matches('/'));
+        let template = Template { before: before.as_bytes(), again: Some(again.as_bytes()), after: b"/\"\n" };
+        self.write_template(ranges, KeyStyle::Key, &template, out)
+    }
+
+    /// Writes `before KEY [again KEY] after` per id: the shape of every line format.
+    fn write_template(
+        &self,
+        ranges: &[IdRange],
+        style: KeyStyle,
+        template: &Template,
+        out: &mut impl Write,
+    ) -> io::Result<()> {
         let mut buffer = Vec::with_capacity(1 << 16);
         for range in ranges {
             for id in range.lo..=range.hi {
+                buffer.extend_from_slice(template.before);
                 self.push(&mut buffer, id, style);
-                buffer.push(b'\n');
-                if buffer.len() >= (1 << 16) - 64 {
+                if let Some(again) = template.again {
+                    buffer.extend_from_slice(again);
+                    self.push(&mut buffer, id, style);
+                }
+                buffer.extend_from_slice(template.after);
+                if buffer.len() >= (1 << 16) - 1024 {
                     out.write_all(&buffer)?;
                     buffer.clear();
                 }
@@ -83,6 +109,13 @@ impl KeyWriter {
         }
         out.write_all(&buffer)
     }
+}
+
+/// The fixed text around the key(s) of one line.
+struct Template<'a> {
+    before: &'a [u8],
+    again: Option<&'a [u8]>,
+    after: &'a [u8],
 }
 
 fn cell(row: u32, col: u32) -> Cell {
@@ -123,6 +156,18 @@ mod tests {
                 assert_eq!(String::from_utf8(line).unwrap(), expected);
             }
         }
+    }
+
+    #[test]
+    fn s5cmd_lines_copy_tile_folders() {
+        let writer = KeyWriter::new(DEFAULT_YEARS);
+        let id = DEFAULT_YEARS.id(Tile::parse_key("2024/grid_0.85_49.95").unwrap()).unwrap().0;
+        let mut out = Vec::new();
+        writer.write_s5cmd(&[IdRange { lo: id, hi: id }], "/data/v1/", "s3://bucket/v1", &mut out).unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "cp \"/data/v1/2024/grid_0.85_49.95/*\" \"s3://bucket/v1/2024/grid_0.85_49.95/\"\n"
+        );
     }
 
     #[test]

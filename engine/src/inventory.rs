@@ -276,6 +276,52 @@ impl Inventory {
         }
     }
 
+    /// Tiles both stores hold whose sizes differ (where both sides know them; the source's
+    /// unknown sizes are taken from the registry): a partial or corrupt copy to send again.
+    /// Reads both manifests, so it costs tens of milliseconds on a 3.8M-tile store.
+    pub fn stale(&self, source: &str, target: &str, filter: &Filter) -> Result<Vec<IdRange>> {
+        let (source, target) = (self.store(source)?, self.store(target)?);
+        let read = |store: &Store| -> Result<Vec<manifest::ManifestRow>> {
+            let path = manifest_path(&self.dir, &store.config.name);
+            Ok(if store.has_manifest { manifest::read_manifest(&path, self.years())?.0 } else { Vec::new() })
+        };
+        let (mut expected, held) = (read(source)?, read(target)?);
+        self.fill_sizes_from_registry(&mut expected)?;
+        let mut stale = Ranges::default();
+        let mut next = 0;
+        for row in &held {
+            next += expected[next..].partition_point(|e| e.id < row.id);
+            let Some(want) = expected.get(next).filter(|e| e.id == row.id) else { continue };
+            let differs = |a: Option<u64>, b: Option<u64>| matches!((a, b), (Some(a), Some(b)) if a != b);
+            if differs(want.file_size, row.file_size) || differs(want.scales_size, row.scales_size) {
+                stale.range(row.id.0, row.id.0);
+            }
+        }
+        Ok(match filter.id_ranges(self.years())? {
+            Some(ranges) => {
+                let mut clip = Clip::new(&ranges, Ranges::default());
+                stale.0.iter().for_each(|r| clip.range(r.lo, r.hi));
+                clip.into_inner().0
+            }
+            None => stale.0,
+        })
+    }
+
+    /// Gives rows with unknown sizes the registry's sizes, when there is a registry.
+    fn fill_sizes_from_registry(&self, rows: &mut [manifest::ManifestRow]) -> Result<()> {
+        let path = self.dir.join(REGISTRY_FILE);
+        if !rows.iter().any(|r| r.file_size.is_none() || r.scales_size.is_none()) || !path.exists() {
+            return Ok(());
+        }
+        let (registry, _) = registry::read_registry(&path, self.years(), registry::ReadOptions::default())?;
+        for row in rows {
+            let Ok(at) = registry.ids.binary_search(&row.id) else { continue };
+            row.file_size = row.file_size.or(registry.file_size.as_ref().map(|sizes| sizes[at]));
+            row.scales_size = row.scales_size.or(registry.scales_size.as_ref().map(|sizes| sizes[at]));
+        }
+        Ok(())
+    }
+
     fn andnot_into<S: Sink>(&self, a: &TileSet, b: &TileSet, filter: &Filter, mut sink: S) -> Result<S> {
         match filter.id_ranges(self.years())? {
             Some(ranges) => {
