@@ -44,6 +44,30 @@ pub enum Command {
         find /data/tessera/v1 -type f -printf '%s %p\\n' | gzip > okavango.txt.gz && tessera scan okavango okavango.txt.gz\n  \
         s5cmd ls 's3://bucket/v1/global_0.1_degree_representation/2024/grid_*' | tessera scan s3 --year 2024 --merge")]
     Scan(ScanArgs),
+    /// Mark tiles as present in STORE after a copy: safe to repeat, durable once it returns.
+    ///
+    /// Reads copy-list keys (2024/grid_0.85_49.95), item ids, tile folder or file paths, the
+    /// `s5cmd run` command lines of a copy list, or s5cmd's own output: a tile is recorded only
+    /// when it is named whole or both of its .npy files were reported copied, and never when
+    /// an ERROR line names it. Records go to an fsynced journal (folded into the manifest now
+    /// and then), so a crash never loses an acknowledged record.
+    #[command(after_help = "Examples:\n  \
+        tessera diff okavango s3 --emit-copylist | s5cmd run 2>&1 | tessera record s3\n  \
+        tessera record scaleway copied-keys.txt")]
+    Record(RecordArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RecordArgs {
+    /// The store the tiles were copied to.
+    pub store: String,
+
+    /// What was copied; standard input when absent or `-`.
+    pub input: Option<String>,
+
+    /// Fold the journal into the manifest once it holds more than N records.
+    #[arg(long, value_name = "N", default_value_t = tessera_engine::inventory::COMPACT_AFTER_ROWS)]
+    pub compact_after: usize,
 }
 
 #[derive(Debug, Args)]

@@ -7,6 +7,7 @@
 mod args;
 mod diff;
 mod init;
+mod record;
 mod scan;
 mod status;
 
@@ -24,6 +25,7 @@ fn main() -> ExitCode {
         Command::Status(status) => status::run(&cli.inventory, status),
         Command::Diff(diff) => diff::run(&cli.inventory, diff),
         Command::Scan(scan) => scan::run(&cli.inventory, scan),
+        Command::Record(record) => record::run(&cli.inventory, record),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

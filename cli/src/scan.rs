@@ -8,7 +8,7 @@ use anyhow::{Context, Result, bail};
 use flate2::read::MultiGzDecoder;
 use tessera_engine::inventory::{self, Inventory};
 use tessera_engine::listing::{Problem, ScanReport, ScannedTile, Scanner};
-use tessera_engine::manifest::{self, ManifestRow};
+use tessera_engine::manifest::ManifestRow;
 
 use crate::args::ScanArgs;
 use crate::status::open_inventory;
@@ -133,10 +133,9 @@ fn rows_of(tiles: &[ScannedTile]) -> Vec<ManifestRow> {
     tiles.iter().map(|t| ManifestRow { id: t.id, file_size: t.file_size, scales_size: t.scales_size }).collect()
 }
 
-/// The existing manifest's rows with the scanned ones added (a scanned tile's sizes win).
+/// The store's rows (manifest and journal) with the scanned ones added (a scanned tile's sizes win).
 fn merged_rows(inventory: &Inventory, store: &str, tiles: &[ScannedTile]) -> Result<Vec<ManifestRow>> {
-    let path = inventory::manifest_path(inventory.dir(), store);
-    let existing = if path.exists() { manifest::read_manifest(&path, inventory.years())?.0 } else { Vec::new() };
+    let existing = inventory::StoreFiles::new(inventory.dir(), store).read_rows(inventory.years())?;
     let mut rows = rows_of(tiles);
     rows.extend(existing);
     // Stable sort keeps the scanned row first for each id; dedup keeps the first.

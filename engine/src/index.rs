@@ -24,17 +24,19 @@ pub const MAGIC: [u8; 8] = *b"\x89TBM\r\n\x1a\n";
 /// The layout version this build writes and reads.
 pub const FORMAT_VERSION: u16 = 1;
 /// Bytes before the payload.
-pub const HEADER_LEN: usize = 64;
+pub const HEADER_LEN: usize = 72;
 
-/// The identity of the file an index was built from: its length and modification time.
+/// The identity of the files an index was built from: the parquet source's length and
+/// modification time, and the length of the store's record journal (0 when there is none).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SourceStamp {
     pub len: u64,
     pub mtime_ns: i64,
+    pub journal_len: u64,
 }
 
 impl SourceStamp {
-    /// The stamp of `path` as it is now.
+    /// The stamp of `path` as it is now, with no journal.
     pub fn of(path: &Path) -> Result<SourceStamp> {
         let meta = fs::metadata(path).map_err(Error::io("reading the metadata of", path))?;
         let mtime_ns = meta
@@ -42,11 +44,16 @@ impl SourceStamp {
             .ok()
             .and_then(|time| time.duration_since(UNIX_EPOCH).ok())
             .map_or(0, |since| since.as_nanos() as i64);
-        Ok(SourceStamp { len: meta.len(), mtime_ns })
+        Ok(SourceStamp { len: meta.len(), mtime_ns, journal_len: 0 })
+    }
+
+    /// The same stamp with a journal of `journal_len` valid bytes.
+    pub fn with_journal(self, journal_len: u64) -> SourceStamp {
+        SourceStamp { journal_len, ..self }
     }
 
     /// The stamp of an index with no source file: a store that has no manifest yet.
-    pub const NONE: SourceStamp = SourceStamp { len: 0, mtime_ns: 0 };
+    pub const NONE: SourceStamp = SourceStamp { len: 0, mtime_ns: 0, journal_len: 0 };
 }
 
 /// The decoded header of an index file.
@@ -80,6 +87,7 @@ impl Header {
             bytes[at..at + field.len()].copy_from_slice(field);
         }
         bytes[56..64].copy_from_slice(&self.source.mtime_ns.to_le_bytes());
+        bytes[64..72].copy_from_slice(&self.source.journal_len.to_le_bytes());
         bytes
     }
 
@@ -102,7 +110,7 @@ impl Header {
             return Err(format!("made for a {}x{} grid of {} hundredths, not 3600x1800 of 10", grid.0, grid.1, grid.2));
         }
         let years = YearRange::new(u16_at(18), u16_at(20)).map_err(|err| err.to_string())?;
-        let source = SourceStamp { len: u64_at(48), mtime_ns: u64_at(56) as i64 };
+        let source = SourceStamp { len: u64_at(48), mtime_ns: u64_at(56) as i64, journal_len: u64_at(64) };
         Ok(Header { years, cardinality: u64_at(24), payload_len: u64_at(32), checksum: u64_at(40), source })
     }
 }
@@ -199,8 +207,13 @@ fn check_payload(
     }
     if let Some(source) = source.filter(|s| *s != header.source) {
         return Err(format!(
-            "stale: built from a source of {} bytes (mtime {}), it is now {} bytes (mtime {})",
-            header.source.len, header.source.mtime_ns, source.len, source.mtime_ns
+            "stale: built from a source of {} bytes (mtime {}, journal {} bytes), it is now {} bytes (mtime {}, journal {} bytes)",
+            header.source.len,
+            header.source.mtime_ns,
+            header.source.journal_len,
+            source.len,
+            source.mtime_ns,
+            source.journal_len
         ));
     }
     let checksum = xxh3_64(payload);
@@ -227,7 +240,8 @@ mod tests {
     fn sample(dir: &Path) -> std::path::PathBuf {
         let path = dir.join("s.tbm");
         let ids = (0..5000u32).chain(70_000..90_000).map(TileId);
-        write(&path, &encode(DEFAULT_YEARS, ids, SourceStamp { len: 7, mtime_ns: 9 }).unwrap()).unwrap();
+        write(&path, &encode(DEFAULT_YEARS, ids, SourceStamp { len: 7, mtime_ns: 9, journal_len: 0 }).unwrap())
+            .unwrap();
         path
     }
 
@@ -235,9 +249,9 @@ mod tests {
     fn round_trips_and_checks_the_source() {
         let dir = tempfile::tempdir().unwrap();
         let path = sample(dir.path());
-        let index = open(&path, DEFAULT_YEARS, Some(SourceStamp { len: 7, mtime_ns: 9 })).unwrap();
+        let index = open(&path, DEFAULT_YEARS, Some(SourceStamp { len: 7, mtime_ns: 9, journal_len: 0 })).unwrap();
         assert_eq!(index.view.cardinality(), 25_000);
-        let stale = open(&path, DEFAULT_YEARS, Some(SourceStamp { len: 8, mtime_ns: 9 })).unwrap_err();
+        let stale = open(&path, DEFAULT_YEARS, Some(SourceStamp { len: 8, mtime_ns: 9, journal_len: 0 })).unwrap_err();
         assert!(stale.to_string().contains("stale") && stale.to_string().contains("s.tbm"));
     }
 

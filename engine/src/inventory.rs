@@ -25,7 +25,7 @@ use crate::bitmap::sink::{Clip, Count, Ranges, Sink};
 use crate::error::{Error, Result};
 use crate::grid::{Bbox, IdRange, TileId, Year, YearRange};
 use crate::index::{self, Index, Mapped, SourceStamp};
-use crate::{manifest, registry};
+use crate::{journal, manifest, registry};
 
 /// The config file's name inside an inventory.
 pub const CONFIG_FILE: &str = "tessera.toml";
@@ -181,17 +181,21 @@ impl Inventory {
         let mut notices = Vec::new();
         let registry_path = dir.join(REGISTRY_FILE);
         let registry = if registry_path.exists() {
-            Some(open_or_rebuild(&registry_path, config.years, &mut notices, read_registry_ids)?.view)
+            let stamp = SourceStamp::of(&registry_path)?;
+            let read = || read_registry_ids(&registry_path, config.years);
+            Some(open_or_rebuild(&index_path(&registry_path), stamp, config.years, &mut notices, read)?.view)
         } else {
             notices.push(format!("{} has no {REGISTRY_FILE}: import one with `tessera import`", dir.display()));
             None
         };
         let mut stores = Vec::with_capacity(config.stores.len());
         for store in &config.stores {
-            let path = manifest_path(&dir, &store.name);
-            let has_manifest = path.exists();
+            let files = StoreFiles::new(&dir, &store.name);
+            let has_manifest = files.manifest.exists() || files.journal.exists();
             let tiles = if has_manifest {
-                open_or_rebuild(&path, config.years, &mut notices, read_manifest_ids)?.view
+                let stamp = files.stamp()?;
+                let read = || files.read_ids(config.years);
+                open_or_rebuild(&files.index(), stamp, config.years, &mut notices, read)?.view
             } else {
                 notices.push(format!("store `{}` has no manifest yet: it holds no tiles", store.name));
                 empty_set(&dir, config.years, &store.name)?
@@ -276,15 +280,49 @@ impl Inventory {
         }
     }
 
+    /// Marks `rows` as present in `store`: appends the tiles it does not hold yet to its journal
+    /// and fsyncs it (from then on the record survives any crash), then rewrites the index.
+    /// Holds the store's lock file meanwhile, so concurrent records queue instead of racing.
+    /// Once the journal holds more than `compact_after` rows it is folded into the manifest
+    /// ([`COMPACT_AFTER_ROWS`] is a good default).
+    pub fn record(&self, store: &str, rows: &[manifest::ManifestRow], compact_after: usize) -> Result<Recorded> {
+        let current = self.store(store)?;
+        let files = StoreFiles::new(&self.dir, store);
+        let _lock = lock(&files)?;
+        let (journaled, valid) = journal::read(&files.journal)?;
+        // Another process may have recorded since this inventory was opened: its records are
+        // in the journal, read under the lock.
+        let mut journaled_ids: Vec<TileId> = journaled.iter().map(|row| row.id).collect();
+        journaled_ids.sort_unstable();
+        let mut fresh: Vec<manifest::ManifestRow> = rows
+            .iter()
+            .filter(|row| !current.tiles.contains(row.id.0) && journaled_ids.binary_search(&row.id).is_err())
+            .copied()
+            .collect();
+        fresh.sort_by_key(|row| row.id);
+        fresh.dedup_by_key(|row| row.id);
+        let already = rows.len() - fresh.len();
+        if fresh.is_empty() {
+            return Ok(Recorded { added: 0, already, compacted: false });
+        }
+        journal::append(&files.journal, valid, &fresh)?;
+        let compacted = journaled.len() + fresh.len() > compact_after;
+        if compacted {
+            let all = files.read_rows(self.years())?;
+            write_store(&self.dir, self.years(), store, &all)?;
+        } else {
+            let (ids, _) = files.read_ids(self.years())?;
+            index::write(&files.index(), &index::encode(self.years(), ids, files.stamp()?)?)?;
+        }
+        Ok(Recorded { added: fresh.len(), already, compacted })
+    }
+
     /// Tiles both stores hold whose sizes differ (where both sides know them; the source's
     /// unknown sizes are taken from the registry): a partial or corrupt copy to send again.
     /// Reads both manifests, so it costs tens of milliseconds on a 3.8M-tile store.
     pub fn stale(&self, source: &str, target: &str, filter: &Filter) -> Result<Vec<IdRange>> {
         let (source, target) = (self.store(source)?, self.store(target)?);
-        let read = |store: &Store| -> Result<Vec<manifest::ManifestRow>> {
-            let path = manifest_path(&self.dir, &store.config.name);
-            Ok(if store.has_manifest { manifest::read_manifest(&path, self.years())?.0 } else { Vec::new() })
-        };
+        let read = |store: &Store| StoreFiles::new(&self.dir, &store.config.name).read_rows(self.years());
         let (mut expected, held) = (read(source)?, read(target)?);
         self.fill_sizes_from_registry(&mut expected)?;
         let mut stale = Ranges::default();
@@ -337,18 +375,45 @@ impl Inventory {
     }
 }
 
-/// Replaces store `store`'s manifest in the inventory at `dir` with `rows`, and its index with
-/// one built from them, both atomically: a crash leaves the old pair or the new manifest with
-/// an index that the next open sees is stale and rebuilds.
+/// Replaces store `store`'s manifest in the inventory at `dir` with `rows`, drops its record
+/// journal, and writes its index, each step atomic. A crash between the steps leaves a stale
+/// index (rebuilt at the next open) and, at worst, old records beside the new manifest.
 pub fn write_store(dir: &Path, years: YearRange, store: &str, rows: &[manifest::ManifestRow]) -> Result<()> {
-    let path = manifest_path(dir, store);
+    let files = StoreFiles::new(dir, store);
     fs::create_dir_all(dir.join("stores")).map_err(Error::io("creating", dir.join("stores")))?;
-    manifest::write_manifest(&path, years, rows)?;
-    let stamp = SourceStamp::of(&path)?;
+    manifest::write_manifest(&files.manifest, years, rows)?;
+    journal::remove(&files.journal)?;
     let mut ids: Vec<TileId> = rows.iter().map(|row| row.id).collect();
     ids.sort_unstable();
     ids.dedup();
-    index::write(&index_path(&path), &index::encode(years, ids, stamp)?)
+    index::write(&files.index(), &index::encode(years, ids, files.stamp()?)?)
+}
+
+/// Journal rows past which `record` folds the journal into the manifest.
+pub const COMPACT_AFTER_ROWS: usize = 200_000;
+
+/// What [`Inventory::record`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Recorded {
+    /// Tiles newly marked present.
+    pub added: usize,
+    /// Tiles that were present already (recording is idempotent).
+    pub already: usize,
+    /// Whether the journal was folded into the manifest.
+    pub compacted: bool,
+}
+
+/// Takes the store's lock file (`stores/NAME.lock`), released when the guard drops.
+fn lock(files: &StoreFiles) -> Result<fs::File> {
+    let path = files.manifest.with_extension("lock");
+    let file = fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(Error::io("opening", &path))?;
+    file.lock().map_err(Error::io("locking", &path))?;
+    Ok(file)
 }
 
 /// `stores/NAME.parquet` inside `dir`.
@@ -374,27 +439,88 @@ fn read_manifest_ids(path: &Path, years: YearRange) -> Result<IdsAndWarnings> {
     Ok((ids, report.warnings()))
 }
 
-/// Opens the index of `source`; if it cannot be used, rebuilds it from `source` and says why.
-/// The reader's warnings are shown whenever the index is built, so they are not lost.
+/// Opens the index at `path`; if it cannot be used (missing, damaged, or not built from the
+/// sources as `stamp` describes them now), rebuilds it from `read_ids` and says why. The
+/// reader's warnings are shown whenever the index is built, so they are not lost.
 fn open_or_rebuild(
-    source: &Path,
+    path: &Path,
+    stamp: SourceStamp,
     years: YearRange,
     notices: &mut Vec<String>,
-    read_ids: fn(&Path, YearRange) -> Result<IdsAndWarnings>,
+    read_ids: impl FnOnce() -> Result<IdsAndWarnings>,
 ) -> Result<Index> {
-    let path = index_path(source);
-    let stamp = SourceStamp::of(source)?;
-    let problem = match index::open(&path, years, Some(stamp)) {
+    let problem = match index::open(path, years, Some(stamp)) {
         Ok(index) => return Ok(index),
         Err(err) => err,
     };
     if path.exists() {
         notices.push(format!("rebuilt {}: {}", path.display(), reason_of(&problem)));
     }
-    let (ids, warnings) = read_ids(source, years)?;
+    let (ids, warnings) = read_ids()?;
     notices.extend(warnings);
-    index::write(&path, &index::encode(years, ids, stamp)?)?;
-    index::open(&path, years, Some(stamp))
+    index::write(path, &index::encode(years, ids, stamp)?)?;
+    index::open(path, years, Some(stamp))
+}
+
+/// The files of one store: its manifest, its record journal, and the index built from both.
+#[derive(Debug, Clone)]
+pub struct StoreFiles {
+    pub manifest: PathBuf,
+    pub journal: PathBuf,
+}
+
+impl StoreFiles {
+    pub fn new(dir: &Path, store: &str) -> StoreFiles {
+        let manifest = manifest_path(dir, store);
+        StoreFiles { journal: journal::journal_path(&manifest), manifest }
+    }
+
+    pub fn index(&self) -> PathBuf {
+        index_path(&self.manifest)
+    }
+
+    /// What the index must have been built from: the manifest as it is now (or none) and the
+    /// journal's current length (a stat, not a read: a torn tail makes the index stale, and
+    /// the rebuild records the length it saw).
+    pub fn stamp(&self) -> Result<SourceStamp> {
+        let manifest = if self.manifest.exists() { SourceStamp::of(&self.manifest)? } else { SourceStamp::NONE };
+        let journal_len = fs::metadata(&self.journal).map_or(0, |meta| meta.len());
+        Ok(manifest.with_journal(journal_len))
+    }
+
+    /// Every row the store holds: the manifest's, then the journal's (which win for sizes).
+    pub fn read_rows(&self, years: YearRange) -> Result<Vec<manifest::ManifestRow>> {
+        let (recorded, _) = journal::read(&self.journal)?;
+        let mut rows: Vec<manifest::ManifestRow> = recorded.into_iter().rev().collect();
+        if self.manifest.exists() {
+            rows.extend(manifest::read_manifest(&self.manifest, years)?.0);
+        }
+        // Newest journal rows come first; a stable sort keeps that order within an id, so the
+        // first row of each id is the one that counts.
+        rows.sort_by_key(|row| row.id);
+        let mut latest: Vec<manifest::ManifestRow> = Vec::with_capacity(rows.len());
+        for row in rows {
+            match latest.last_mut() {
+                Some(last) if last.id == row.id => {}
+                _ => latest.push(row),
+            }
+        }
+        Ok(latest)
+    }
+
+    fn read_ids(&self, years: YearRange) -> Result<IdsAndWarnings> {
+        let (mut ids, warnings) = match self.manifest.exists() {
+            true => read_manifest_ids(&self.manifest, years)?,
+            false => (Vec::new(), Vec::new()),
+        };
+        let (recorded, _) = journal::read(&self.journal)?;
+        if !recorded.is_empty() {
+            ids.extend(recorded.iter().map(|row| row.id));
+            ids.sort_unstable();
+            ids.dedup();
+        }
+        Ok((ids, warnings))
+    }
 }
 
 fn reason_of(err: &Error) -> String {

@@ -26,6 +26,8 @@ pub mod index;
 #[cfg(feature = "disk")]
 pub mod inventory;
 #[cfg(feature = "disk")]
+pub mod journal;
+#[cfg(feature = "disk")]
 pub mod manifest;
 #[cfg(feature = "disk")]
 mod parquet_io;
