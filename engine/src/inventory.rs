@@ -17,6 +17,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use roaring::RoaringBitmap;
 use serde::Deserialize;
 
 use crate::bitmap::RoaringView;
@@ -125,8 +126,10 @@ pub type TileSet = RoaringView<Mapped>;
 pub struct Store {
     pub config: StoreConfig,
     pub tiles: TileSet,
-    /// Whether the store has a manifest at all (a new store has none and holds nothing).
+    /// Whether the store has a manifest or a journal (a new store has neither and holds nothing).
     pub has_manifest: bool,
+    /// The manifest and journal `tiles` was built from.
+    stamp: SourceStamp,
 }
 
 /// Which tiles a query covers: some years, a bbox, or both.
@@ -192,15 +195,15 @@ impl Inventory {
         for store in &config.stores {
             let files = StoreFiles::new(&dir, &store.name);
             let has_manifest = files.manifest.exists() || files.journal.exists();
+            let stamp = files.stamp()?;
             let tiles = if has_manifest {
-                let stamp = files.stamp()?;
                 let read = || files.read_ids(config.years);
                 open_or_rebuild(&files.index(), stamp, config.years, &mut notices, read)?.view
             } else {
                 notices.push(format!("store `{}` has no manifest yet: it holds no tiles", store.name));
                 empty_set(&dir, config.years, &store.name)?
             };
-            stores.push(Store { config: store.clone(), tiles, has_manifest });
+            stores.push(Store { config: store.clone(), tiles, has_manifest, stamp });
         }
         Ok(Inventory { dir, config, registry, stores, notices })
     }
@@ -305,11 +308,19 @@ impl Inventory {
         if fresh.is_empty() {
             return Ok(Recorded { added: 0, already, compacted: false });
         }
+        // Under the lock: if nobody changed the store since it was opened, the opened set is
+        // exactly its content and the new index is that set plus `fresh` (no manifest read).
+        let unchanged = files.stamp()? == current.stamp;
         journal::append(&files.journal, valid, &fresh)?;
         let compacted = journaled.len() + fresh.len() > compact_after;
         if compacted {
             let all = files.read_rows(self.years())?;
             write_store(&self.dir, self.years(), store, &all)?;
+        } else if unchanged {
+            let mut bitmap = RoaringBitmap::deserialize_from(current.tiles.bytes())
+                .map_err(|err| Error::BadIndex { path: files.index(), reason: err.to_string() })?;
+            bitmap.extend(fresh.iter().map(|row| row.id.0));
+            index::write(&files.index(), &index::encode_bitmap(self.years(), &mut bitmap, files.stamp()?))?;
         } else {
             let (ids, _) = files.read_ids(self.years())?;
             index::write(&files.index(), &index::encode(self.years(), ids, files.stamp()?)?)?;
