@@ -24,8 +24,15 @@ pub struct Cli {
 pub enum Command {
     /// Create an inventory. With --demo, a generated one of about 3.8M tiles and 3 stores.
     Init(InitArgs),
+    /// Copy an upstream registry into the inventory (checked first; replaced atomically).
+    Import(ImportArgs),
+    /// List the stores: role, storage, public URL, tiles.
+    Stores(StoresArgs),
     /// Show what the registry lists, what each store holds, and what each store is missing.
     Status(StatusArgs),
+    /// Report, from the manifests alone, zero sizes, unknown sizes, sizes that differ from the
+    /// registry and tiles the registry lacks. Exits 1 when it finds a problem.
+    Check(CheckArgs),
     /// Print the tiles SOURCE holds and TARGET lacks, one copy-list key per line, in id order.
     #[command(after_help = "Examples:\n  \
         tessera diff okavango scaleway --count\n  \
@@ -93,18 +100,50 @@ pub struct ScanArgs {
 }
 
 #[derive(Debug, Args)]
+#[command(after_help = "Examples:\n  \
+    tessera init --demo demo --small\n  \
+    tessera --inventory inv init --store okavango=primary,/data/tessera/v1/global_0.1_degree_representation,https://dl2.geotessera.org/v1/global_0.1_degree_representation \\\n      \
+    --store s3=mirror,s3://tessera-embeddings/v1/global_0.1_degree_representation,https://tessera-embeddings.s3.us-west-2.amazonaws.com/v1/global_0.1_degree_representation")]
 pub struct InitArgs {
-    /// Write the demo inventory into DIR (created if missing; existing files are replaced).
-    #[arg(long, value_name = "DIR", required = true)]
-    pub demo: PathBuf,
+    /// Write the generated demo inventory into DIR (created if missing; its files are replaced).
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["store", "years"])]
+    pub demo: Option<PathBuf>,
 
-    /// A few thousand tiles instead of 3.8 million: for tests and quick looks.
-    #[arg(long)]
+    /// With --demo: a few thousand tiles instead of 3.8 million, for tests and quick looks.
+    #[arg(long, requires = "demo")]
     pub small: bool,
 
-    /// Seed of the generator: the same seed writes the same inventory.
-    #[arg(long, value_name = "N")]
+    /// With --demo: seed of the generator; the same seed writes the same inventory.
+    #[arg(long, value_name = "N", requires = "demo")]
     pub seed: Option<u64>,
+
+    /// A store of a new, empty inventory (at --inventory): NAME=ROLE,STORAGE,PUBLIC_URL with
+    /// ROLE `primary` (exactly one) or `mirror`, STORAGE a local path or s3://bucket/prefix.
+    #[arg(long, value_name = "NAME=ROLE,STORAGE,URL", required_unless_present = "demo")]
+    pub store: Vec<String>,
+
+    /// The years of a new inventory, FIRST..LAST.
+    #[arg(long, value_name = "FIRST..LAST", default_value = "2017..2025")]
+    pub years: String,
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// The upstream registry.parquet (or manifest.parquet) to copy into the inventory.
+    pub registry: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct StoresArgs {
+    /// Print JSON for scripts.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Only this store (default: all).
+    pub store: Option<String>,
 }
 
 #[derive(Debug, Args)]

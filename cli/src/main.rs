@@ -1,15 +1,17 @@
 //! `tessera`: keep tile stores in sync from an index of what each one holds.
 //!
 //! This file only parses arguments, runs a command, and maps the outcome to an exit code:
-//! 0 success, 2 error (a message on stderr, one line per cause). A closed pipe on stdout
+//! 0 success, 1 problems found (`check`), 2 error (a message on stderr, one line per cause). A closed pipe on stdout
 //! (`tessera diff a b | head`) is a success.
 
 mod args;
+mod check;
 mod diff;
 mod init;
 mod record;
 mod scan;
 mod status;
+mod stores;
 
 use std::io;
 use std::process::ExitCode;
@@ -21,7 +23,14 @@ use crate::args::{Cli, Command};
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let outcome = match &cli.command {
-        Command::Init(init) => init::run(init),
+        Command::Check(check) => match check::run(&cli.inventory, check) {
+            Ok(true) => Ok(()),
+            Ok(false) => return ExitCode::from(1),
+            Err(err) => Err(err),
+        },
+        Command::Import(import) => stores::import(&cli.inventory, import),
+        Command::Stores(list) => stores::list(&cli.inventory, list),
+        Command::Init(init) => init::run(&cli.inventory, init),
         Command::Status(status) => status::run(&cli.inventory, status),
         Command::Diff(diff) => diff::run(&cli.inventory, diff),
         Command::Scan(scan) => scan::run(&cli.inventory, scan),

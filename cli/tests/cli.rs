@@ -211,3 +211,28 @@ fn duplicate_manifest_rows_are_reported_and_counted_once() {
     assert_eq!(json["stores"][2]["tiles"], 2);
     assert!(stderr(&status).contains("duplicate"), "{}", stderr(&status));
 }
+
+#[test]
+fn an_empty_inventory_is_created_imported_and_checked() {
+    let (_temp, demo_dir) = demo();
+    let temp = tempfile::tempdir().expect("temp dir");
+    let dir = temp.path().join("inv");
+    let stores =
+        ["--store", "okavango=primary,/data/v1,https://dl2/v1", "--store", "s3=mirror,s3://bucket/v1,https://s3/v1"];
+    let init = tessera(&dir, &[&["init"][..], &stores].concat());
+    assert!(init.status.success(), "{}", stderr(&init));
+    let again = tessera(&dir, &[&["init"][..], &stores].concat());
+    assert_one_line_error(&again, &["already exists"]);
+    let import = tessera(&dir, &["import", demo_dir.join("registry.parquet").to_str().expect("utf-8")]);
+    assert!(import.status.success() && stderr(&import).contains("imported 5127 tiles"), "{}", stderr(&import));
+    let listed: Value = serde_json::from_str(&stdout(&tessera(&dir, &["stores", "--json"]))).expect("json");
+    assert_eq!(listed[1]["storage"], "s3://bucket/v1");
+    assert_eq!(listed[0]["tiles"], 0);
+    let status: Value = serde_json::from_str(&stdout(&tessera(&dir, &["status", "--json"]))).expect("json");
+    assert!(status["registry"]["tiles"].as_u64() > Some(1000));
+    assert_eq!(tessera(&dir, &["check"]).status.code(), Some(0));
+    // The demo's s3 holds tiles its registry lacks: check reports them and exits 1.
+    let check = tessera(&demo_dir, &["check", "s3"]);
+    assert_eq!(check.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&check.stdout).contains("that the registry does not list"));
+}

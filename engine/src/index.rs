@@ -22,7 +22,7 @@ use crate::grid::{CELL_CENTI, COLS, ROWS, TileId, YearRange};
 /// The first 8 bytes of every index file. The `\r\n` and `\x1a` catch text-mode mangling.
 pub const MAGIC: [u8; 8] = *b"\x89TBM\r\n\x1a\n";
 /// The layout version this build writes and reads.
-pub const FORMAT_VERSION: u16 = 1;
+pub const FORMAT_VERSION: u16 = 2;
 /// Bytes before the payload.
 pub const HEADER_LEN: usize = 72;
 
@@ -103,7 +103,10 @@ impl Header {
         let u64_at = |at: usize| u64::from_le_bytes(bytes[at..at + 8].try_into().unwrap_or_default());
         let version = u16_at(8);
         if version != FORMAT_VERSION || usize::from(u16_at(10)) != HEADER_LEN {
-            return Err(format!("format version {version}, this build reads version {FORMAT_VERSION}"));
+            let header = u16_at(10);
+            return Err(format!(
+                "format version {version} ({header}-byte header), this build reads version {FORMAT_VERSION} ({HEADER_LEN}-byte header)"
+            ));
         }
         let grid = (u16_at(12), u16_at(14), u16_at(16));
         if grid != (COLS as u16, ROWS as u16, CELL_CENTI as u16) {

@@ -18,7 +18,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use roaring::RoaringBitmap;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::bitmap::RoaringView;
 use crate::bitmap::kernels;
@@ -34,7 +34,7 @@ pub const CONFIG_FILE: &str = "tessera.toml";
 pub const REGISTRY_FILE: &str = "registry.parquet";
 
 /// Whether a store is the source of truth for copies or a mirror of it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     Primary,
@@ -51,7 +51,7 @@ impl Role {
 }
 
 /// One `[[stores]]` entry of `tessera.toml`.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct StoreConfig {
     pub name: String,
@@ -62,18 +62,18 @@ pub struct StoreConfig {
     pub storage: String,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 struct YearsConfig {
     first: Year,
     last: Year,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 struct RawConfig {
     years: YearsConfig,
-    #[serde(default)]
+    #[serde(default, rename = "stores")]
     stores: Vec<StoreConfig>,
 }
 
@@ -104,6 +104,28 @@ impl Config {
             }
         }
         Ok(Config { years, stores: raw.stores })
+    }
+
+    /// The config as `tessera.toml` text, which [`Config::parse`] reads back.
+    pub fn to_toml(&self) -> String {
+        let raw = RawConfig {
+            years: YearsConfig { first: self.years.first(), last: self.years.last() },
+            stores: self.stores.clone(),
+        };
+        let body = toml::to_string(&raw).expect("a config of strings and integers serialises");
+        format!("# A tessera inventory: the stores that hold GeoTessera tiles.\n{body}")
+    }
+
+    /// Writes a new inventory: `dir/tessera.toml` and `dir/stores/`. Refuses a directory that
+    /// already has a `tessera.toml`, so nothing is overwritten.
+    pub fn create(&self, dir: &Path) -> Result<()> {
+        Config::parse(&self.to_toml(), &dir.join(CONFIG_FILE))?;
+        let path = dir.join(CONFIG_FILE);
+        if path.exists() {
+            return Err(Error::Config { path, message: "already exists; edit it, or choose another directory".into() });
+        }
+        fs::create_dir_all(dir.join("stores")).map_err(Error::io("creating", dir.join("stores")))?;
+        crate::fsutil::write_atomically(&path, self.to_toml().as_bytes())
     }
 
     /// The primary store, if any store is declared.
@@ -571,5 +593,7 @@ mod tests {
         assert!(Config::parse(&twice, path).unwrap_err().to_string().contains("twice"));
         let slash = format!("{years}{}", store("../x", "primary"));
         assert!(Config::parse(&slash, path).unwrap_err().to_string().contains("store name"));
+        let config = Config::parse(&ok, path).unwrap();
+        assert_eq!(Config::parse(&config.to_toml(), path).unwrap(), config);
     }
 }
