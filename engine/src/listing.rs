@@ -105,6 +105,9 @@ fn entry(path: &[u8], size: Size) -> Line<'_> {
 }
 
 fn parse_s5cmd(line: &[u8]) -> Line<'_> {
+    if let Some(entry) = parse_s5cmd_plain(line) {
+        return entry;
+    }
     if trim_start(line).starts_with(b"DIR ") {
         return Line::Skip;
     }
@@ -122,6 +125,21 @@ fn parse_s5cmd(line: &[u8]) -> Line<'_> {
         rest = after;
     }
     Line::Garbage
+}
+
+/// The common shape, `2006/01/02 15:04:05` then spaces, a byte count, spaces, the key, read in
+/// one pass; `None` sends any other shape to the general parser.
+#[inline]
+fn parse_s5cmd_plain(line: &[u8]) -> Option<Line<'_>> {
+    let rest = line.get(19..)?;
+    let digits_at = rest.iter().position(|&b| b != b' ')?;
+    let rest = &rest[digits_at..];
+    let digits = rest.iter().position(|&b| !b.is_ascii_digit())?;
+    if digits == 0 || rest[digits] != b' ' {
+        return None;
+    }
+    let size = parse_u64(&rest[..digits])?;
+    Some(entry(trim_start(&rest[digits..]), Size::Bytes(size)))
 }
 
 fn parse_aws(line: &[u8]) -> Line<'_> {
@@ -230,24 +248,65 @@ pub fn parse_tile_path(path: &[u8], default_year: Option<Year>) -> TilePath {
         Some(year) if year.len() == 4 && is_digits(year) => parse_u64(year).map(|y| y as Year),
         _ => default_year,
     };
-    let (Some(year), Ok(folder)) = (year, std::str::from_utf8(folder)) else { return TilePath::Other };
-    let Ok(cell) = Cell::parse_name(folder) else { return TilePath::Other };
-    let role = if file == b"SHA256" {
-        Role::Sha256
-    } else if let Some(stem) = file.strip_suffix(b"_scales.npy") {
-        if stem != folder.as_bytes() {
-            return TilePath::Misfiled;
-        }
-        Role::Scales
-    } else if let Some(stem) = file.strip_suffix(b".npy") {
-        if stem != folder.as_bytes() {
-            return if stem.starts_with(b"grid_") { TilePath::Misfiled } else { TilePath::Other };
-        }
-        Role::Embeddings
-    } else {
-        return TilePath::Other;
+    let Some(year) = year else { return TilePath::Other };
+    let Some(cell) = parse_folder(folder) else { return TilePath::Other };
+    let Some(role) = role_of(file, folder) else {
+        let misfiled = file.starts_with(b"grid_") && file.ends_with(b".npy");
+        return if misfiled { TilePath::Misfiled } else { TilePath::Other };
     };
     TilePath::File { year, cell, role }
+}
+
+/// The cell of a tile folder name, `grid_0.85_49.95`, parsed from bytes in one pass (the
+/// scanner meets a new folder every three lines). The same rules as [`Cell::parse_name`].
+#[inline]
+fn parse_folder(folder: &[u8]) -> Option<Cell> {
+    let coords = folder.strip_prefix(b"grid_")?;
+    let (lon, used) = parse_centi_prefix(coords)?;
+    let rest = coords.get(used..)?.strip_prefix(b"_")?;
+    let (lat, used) = parse_centi_prefix(rest)?;
+    if used != rest.len() {
+        return None;
+    }
+    Cell::from_centi(lon, lat).ok()
+}
+
+/// `-12.34` at the start of `bytes` as `-1234`, and how many bytes it took: an optional minus,
+/// one to three digits, a dot, exactly two digits.
+#[inline]
+fn parse_centi_prefix(bytes: &[u8]) -> Option<(i32, usize)> {
+    let negative = bytes.first() == Some(&b'-');
+    let start = usize::from(negative);
+    let int_len = bytes[start..].iter().take(4).take_while(|b| b.is_ascii_digit()).count();
+    if !(1..=3).contains(&int_len) {
+        return None;
+    }
+    let dot = start + int_len;
+    let frac = bytes.get(dot + 1..dot + 3)?;
+    if bytes[dot] != b'.' || !frac.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    if bytes.get(dot + 3).is_some_and(u8::is_ascii_digit) {
+        return None;
+    }
+    let digits = bytes[start..dot].iter().chain(frac);
+    let value = digits.fold(0i32, |value, b| value * 10 + i32::from(b - b'0'));
+    Some((if negative { -value } else { value }, dot + 3))
+}
+
+/// The role of `file` inside the tile folder `folder` (`grid_0.85_49.95`), if it is one of
+/// its three files.
+#[inline]
+fn role_of(file: &[u8], folder: &[u8]) -> Option<Role> {
+    if file == b"SHA256" {
+        return Some(Role::Sha256);
+    }
+    let rest = file.strip_prefix(folder)?;
+    match rest {
+        b".npy" => Some(Role::Embeddings),
+        b"_scales.npy" => Some(Role::Scales),
+        _ => None,
+    }
 }
 
 /// What a scan noticed, with the first line (from 1, across inputs) of each kind of problem.
@@ -334,12 +393,25 @@ pub struct Scanner {
     current: Option<Seen>,
     seen: Vec<Seen>,
     report: ScanReport,
+    /// The folder part of the last tile path and its tile: a tile's files come together, so
+    /// most lines reuse it instead of parsing coordinates again.
+    last_folder: Vec<u8>,
+    last_tile: Option<(TileId, usize)>,
 }
 
 impl Scanner {
     /// A scanner for an inventory's `years`; `default_year` is used for keys without a year.
     pub fn new(years: YearRange, default_year: Option<Year>) -> Scanner {
-        Scanner { years, default_year, format: None, current: None, seen: Vec::new(), report: ScanReport::default() }
+        Scanner {
+            years,
+            default_year,
+            format: None,
+            current: None,
+            seen: Vec::new(),
+            report: ScanReport::default(),
+            last_folder: Vec::new(),
+            last_tile: None,
+        }
     }
 
     /// Starts a new input: its format is detected afresh.
@@ -375,25 +447,18 @@ impl Scanner {
 
     /// Reads every line of `text`.
     pub fn text(&mut self, text: &[u8]) {
-        for line in text.split(|&b| b == b'\n') {
-            self.line(line);
+        let mut start = 0;
+        for end in memchr::memchr_iter(b'\n', text) {
+            self.line(&text[start..end]);
+            start = end + 1;
         }
-        if text.ends_with(b"\n") {
-            // The empty piece after the last newline is not a line.
-            self.report.lines -= 1;
-            self.report.skipped -= 1;
+        if start < text.len() {
+            self.line(&text[start..]);
         }
     }
 
     fn file(&mut self, path: &[u8], size: Size, number: u64) {
-        let (year, cell, role) = match parse_tile_path(path, self.default_year) {
-            TilePath::File { year, cell, role } => (year, cell, role),
-            TilePath::Misfiled => return self.report.misfiled.note(number),
-            TilePath::Other => return self.report.other_files.note(number),
-        };
-        let Ok(id) = self.years.id(crate::grid::Tile::new(year, cell)) else {
-            return self.report.other_files.note(number);
-        };
+        let Some((id, role)) = self.tile_file(path, number) else { return };
         self.report.tile_files += 1;
         let bytes = match size {
             Size::Bytes(0) => {
@@ -416,6 +481,43 @@ impl Scanner {
                 self.report.lists_sha256 = true;
             }
         }
+    }
+
+    /// The tile and role of a path, or `None` after counting why not. The fast path: the
+    /// folder is the last tile's, so only the file name is compared.
+    #[inline]
+    fn tile_file(&mut self, path: &[u8], number: u64) -> Option<(TileId, Role)> {
+        let slash = path.iter().rposition(|&b| b == b'/');
+        if let (Some(slash), Some((id, name_at))) = (slash, self.last_tile)
+            && path[..slash] == self.last_folder[..]
+        {
+            let name = &path[name_at..slash];
+            if let Some(role) = role_of(&path[slash + 1..], name) {
+                return Some((id, role));
+            }
+        }
+        let (year, cell, role) = match parse_tile_path(path, self.default_year) {
+            TilePath::File { year, cell, role } => (year, cell, role),
+            TilePath::Misfiled => {
+                self.report.misfiled.note(number);
+                return None;
+            }
+            TilePath::Other => {
+                self.report.other_files.note(number);
+                return None;
+            }
+        };
+        let Ok(id) = self.years.id(crate::grid::Tile::new(year, cell)) else {
+            self.report.other_files.note(number);
+            return None;
+        };
+        if let Some(slash) = slash {
+            self.last_folder.clear();
+            self.last_folder.extend_from_slice(&path[..slash]);
+            let name_at = path[..slash].iter().rposition(|&b| b == b'/').map_or(0, |at| at + 1);
+            self.last_tile = Some((id, name_at));
+        }
+        Some((id, role))
     }
 
     /// The present tiles, sorted by id, and the report.
@@ -643,6 +745,30 @@ mod tests {
         assert_eq!(report.zero_size, Problem { count: 1, first_line: Some(5) });
         assert_eq!(report.misfiled, Problem { count: 1, first_line: Some(10) });
         assert_eq!(report.unreadable.count + report.other_files.count, 1);
+    }
+
+    #[test]
+    fn the_fast_folder_parser_agrees_with_the_grid() {
+        for row in (0..1800).step_by(7) {
+            for col in (0..3600).step_by(13) {
+                let cell = Cell::new(row, col).unwrap();
+                assert_eq!(parse_folder(cell.name().to_string().as_bytes()), Some(cell));
+            }
+        }
+        for bad in [
+            "grid_0.80_49.95",
+            "grid_180.05_0.05",
+            "grid_0.855_49.95",
+            "grid_0.85_49.9",
+            "grid_.85_49.95",
+            "grid_0.85_49.95x",
+            "grid_1000.05_0.05",
+            "grid_-_0.05",
+            "grid_0.85",
+        ] {
+            assert_eq!(parse_folder(bad.as_bytes()), None, "{bad}");
+            assert!(Cell::parse_name(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]
