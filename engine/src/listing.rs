@@ -487,7 +487,7 @@ impl Scanner {
     /// folder is the last tile's, so only the file name is compared.
     #[inline]
     fn tile_file(&mut self, path: &[u8], number: u64) -> Option<(TileId, Role)> {
-        let slash = path.iter().rposition(|&b| b == b'/');
+        let slash = memchr::memrchr(b'/', path);
         if let (Some(slash), Some((id, name_at))) = (slash, self.last_tile)
             && path[..slash] == self.last_folder[..]
         {
@@ -523,25 +523,23 @@ impl Scanner {
     /// The present tiles, sorted by id, and the report.
     pub fn finish(mut self) -> (Vec<ScannedTile>, ScanReport) {
         self.seen.extend(self.current.take());
-        self.seen.sort_by_key(|seen| seen.id);
-        let mut merged: Vec<Seen> = Vec::with_capacity(self.seen.len());
-        for seen in self.seen {
-            match merged.last_mut() {
-                Some(last) if last.id == seen.id => last.merge(&seen),
-                _ => merged.push(seen),
-            }
+        // S3 and rclone list in key order, which is id order: then there is nothing to sort.
+        if !self.seen.is_sorted_by_key(|seen| seen.id) {
+            self.seen.sort_by_key(|seen| seen.id);
         }
         let needs_sha256 = self.report.lists_sha256;
-        let mut tiles = Vec::with_capacity(merged.len());
-        for seen in merged {
+        let mut tiles = Vec::with_capacity(self.seen.len());
+        let mut records = self.seen.into_iter().peekable();
+        while let Some(mut seen) = records.next() {
+            // A tile's files listed far apart (a `find` walk) arrive as several records.
+            while let Some(more) = records.next_if(|next| next.id == seen.id) {
+                seen.merge(&more);
+            }
             let listed = |size: u64| size != ABSENT && size != 0;
             if listed(seen.embeddings) && listed(seen.scales) && (seen.sha256 || !needs_sha256) {
                 let known = |size: u64| (size != UNKNOWN).then_some(size);
-                tiles.push(ScannedTile {
-                    id: TileId(seen.id),
-                    file_size: known(seen.embeddings),
-                    scales_size: known(seen.scales),
-                });
+                let (file_size, scales_size) = (known(seen.embeddings), known(seen.scales));
+                tiles.push(ScannedTile { id: TileId(seen.id), file_size, scales_size });
             } else {
                 self.report.partial_tiles += 1;
             }
