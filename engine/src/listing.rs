@@ -151,12 +151,14 @@ fn parse_aws(line: &[u8]) -> Line<'_> {
     let (_, rest) = split_token(rest);
     let (size, rest) = split_token(rest);
     match size_token(size) {
-        Some(size) => entry(trim_start(rest), size),
-        // `--human-readable`: `103.5 MiB`, `179 Bytes`.
-        None => {
-            let (_, path) = split_token(rest);
-            if is_human(size) { entry(trim_start(path), Size::Unknown) } else { Line::Garbage }
+        Some(size) => {
+            let (unit, after_unit) = split_token(rest);
+            let rest = if unit == b"Bytes" { after_unit } else { rest };
+            entry(trim_start(rest), size)
         }
+        // `--human-readable`: `103.5 MiB`, `179 Bytes` (exact), `9.8 KiB`.
+        None if is_human(size) => entry(trim_start(split_token(rest).1), Size::Unknown),
+        None => Line::Garbage,
     }
 }
 
@@ -187,6 +189,9 @@ fn parse_lsf(line: &[u8]) -> Line<'_> {
 /// tessera needs are a string without escapes (tile paths never have any) and an integer.
 fn parse_json<'a>(line: &'a [u8], path_key: &[u8], size_key: &[u8], directory: &[u8]) -> Line<'a> {
     let line = line.strip_suffix(b",").unwrap_or(line);
+    if line == b"[" || line == b"]" {
+        return Line::Skip;
+    }
     if !line.starts_with(b"{") || !line.ends_with(b"}") {
         return Line::Garbage;
     }
