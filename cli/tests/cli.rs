@@ -1,20 +1,18 @@
 //! The real `tessera` binary on a small demo inventory in a temporary directory.
 
+mod common;
+
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
+
+use common::demo;
 
 use serde_json::Value;
 use tessera_engine::grid::{Bbox, DEFAULT_YEARS, Tile};
 
 fn tessera(inventory: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_tessera"))
-        .arg("--inventory")
-        .arg(inventory)
-        .args(args)
-        .env_remove("TESSERA_INVENTORY")
-        .output()
-        .expect("the tessera binary runs")
+    common::run(inventory, args, b"")
 }
 
 fn stdout(output: &Output) -> String {
@@ -24,19 +22,6 @@ fn stdout(output: &Output) -> String {
 
 fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
-}
-
-/// A fresh small demo inventory.
-fn demo() -> (tempfile::TempDir, PathBuf) {
-    let temp = tempfile::tempdir().expect("temp dir");
-    let dir = temp.path().join("demo");
-    let init = Command::new(env!("CARGO_BIN_EXE_tessera"))
-        .args(["init", "--small", "--demo"])
-        .arg(&dir)
-        .output()
-        .expect("init runs");
-    assert!(init.status.success(), "init failed: {}", stderr(&init));
-    (temp, dir)
 }
 
 /// Every file below `dir` with its bytes, to prove a failed command changed nothing.

@@ -1,41 +1,17 @@
 //! `tessera record`: idempotent, durable, and safe under `kill -9` at any moment.
 
+mod common;
+
 use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::path::Path;
+use std::process::Output;
+
 use std::time::Duration;
 
+use common::{demo, missing, spawn};
+
 fn tessera(inventory: &Path, args: &[&str], stdin: &[u8]) -> Output {
-    let mut child = spawn(inventory, args);
-    child.stdin.take().expect("stdin").write_all(stdin).expect("write stdin");
-    child.wait_with_output().expect("tessera finishes")
-}
-
-fn spawn(inventory: &Path, args: &[&str]) -> std::process::Child {
-    Command::new(env!("CARGO_BIN_EXE_tessera"))
-        .arg("--inventory")
-        .arg(inventory)
-        .args(args)
-        .env_remove("TESSERA_INVENTORY")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("tessera runs")
-}
-
-fn demo() -> (tempfile::TempDir, PathBuf) {
-    let temp = tempfile::tempdir().expect("temp dir");
-    let dir = temp.path().join("demo");
-    let init = Command::new(env!("CARGO_BIN_EXE_tessera")).args(["init", "--small", "--demo"]).arg(&dir).output();
-    assert!(init.expect("init runs").status.success());
-    (temp, dir)
-}
-
-fn missing(dir: &Path, target: &str) -> Vec<String> {
-    let output = tessera(dir, &["diff", "okavango", target], b"");
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
-    String::from_utf8(output.stdout).expect("utf-8").lines().map(str::to_owned).collect()
+    common::run(inventory, args, stdin)
 }
 
 #[test]

@@ -1,37 +1,20 @@
 //! `tessera scan` on listings of the small demo's tiles, in the shapes the real tools print.
 
+mod common;
+
 use std::fs;
 use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::path::Path;
+use std::process::Output;
+
+use common::demo;
 
 use tessera_engine::copylist::{KeyStyle, KeyWriter};
 use tessera_engine::inventory::Inventory;
 use tessera_engine::registry::{ReadOptions, read_registry};
 
 fn tessera(inventory: &Path, args: &[&str], stdin: Option<&[u8]>) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tessera"))
-        .arg("--inventory")
-        .arg(inventory)
-        .args(args)
-        .env_remove("TESSERA_INVENTORY")
-        .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("tessera runs");
-    if let Some(bytes) = stdin {
-        child.stdin.take().expect("stdin").write_all(bytes).expect("write stdin");
-    }
-    child.wait_with_output().expect("tessera finishes")
-}
-
-fn demo() -> (tempfile::TempDir, PathBuf) {
-    let temp = tempfile::tempdir().expect("temp dir");
-    let dir = temp.path().join("demo");
-    let init = Command::new(env!("CARGO_BIN_EXE_tessera")).args(["init", "--small", "--demo"]).arg(&dir).output();
-    assert!(init.expect("init runs").status.success());
-    (temp, dir)
+    common::run(inventory, args, stdin.unwrap_or_default())
 }
 
 /// The okavango tiles as `(key, embeddings size, scales size)`, every `skip`-th one left out.
@@ -77,9 +60,7 @@ fn s5cmd_listing(tiles: &[(String, u64, u64)]) -> String {
 }
 
 fn diff_keys(dir: &Path, target: &str) -> Vec<String> {
-    let output = tessera(dir, &["diff", "okavango", target], None);
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
-    String::from_utf8(output.stdout).expect("utf-8").lines().map(str::to_owned).collect()
+    common::missing(dir, target)
 }
 
 #[test]

@@ -40,33 +40,12 @@ where
     B: AsRef<[u8]>,
     S: Sink,
 {
-    let b_containers = b.containers();
-    let mut j = 0;
-    for ca in a.containers() {
-        j = advance_to(b_containers, j, ca.key);
-        let pa = a.payload(ca);
-        match b_containers.get(j).filter(|cb| cb.key == ca.key) {
-            Some(cb) => {
-                let pb = b.payload(cb);
-                // Byte-equal containers of the same kind hold the same values: nothing is missing.
-                if ca.kind == cb.kind && pa == pb {
-                    continue;
-                }
-                andnot_container(ca, pa, cb, pb, sink);
-            }
-            None => emit_whole(ca, pa, sink),
-        }
-    }
-}
-
-/// The first container at or after `from` whose key is at least `key`. A linear step, not a
-/// binary search: between stores of one inventory the keys nearly always match one to one.
-#[inline]
-fn advance_to(containers: &[Container], mut from: usize, key: u16) -> usize {
-    while containers.get(from).is_some_and(|c| c.key < key) {
-        from += 1;
-    }
-    from
+    for_each_pair(a, b, |ca, pa, partner| match partner {
+        // Byte-equal containers of the same kind hold the same values: nothing is missing.
+        Some((cb, pb)) if ca.kind == cb.kind && pa == pb => {}
+        Some((cb, pb)) => andnot_container(ca, pa, cb, pb, sink),
+        None => emit_whole(ca, pa, sink),
+    });
 }
 
 /// Values of `a` that are also in `b`, in increasing order, into `sink`.
@@ -76,19 +55,34 @@ where
     B: AsRef<[u8]>,
     S: Sink,
 {
+    for_each_pair(a, b, |ca, pa, partner| match partner {
+        Some((cb, pb)) if ca.kind == cb.kind && pa == pb => emit_whole(ca, pa, sink),
+        Some((cb, pb)) if ca.kind == Kind::Run && cb.kind == Kind::Run => and_runs(ca.base(), pa, pb, sink),
+        Some((cb, pb)) => and_mixed(ca, pa, cb, pb, sink),
+        None => {}
+    });
+}
+
+/// Calls `each` with every container of `a`, its bytes, and its partner in `b` (the container
+/// with the same key) if there is one. The partner is found by a linear step, not a binary
+/// search: between stores of one inventory the keys nearly always match one to one.
+#[inline(always)]
+fn for_each_pair<A, B>(
+    a: &RoaringView<A>,
+    b: &RoaringView<B>,
+    mut each: impl FnMut(&Container, &[u8], Option<(&Container, &[u8])>),
+) where
+    A: AsRef<[u8]>,
+    B: AsRef<[u8]>,
+{
     let b_containers = b.containers();
     let mut j = 0;
     for ca in a.containers() {
-        j = advance_to(b_containers, j, ca.key);
-        let Some(cb) = b_containers.get(j).filter(|cb| cb.key == ca.key) else { continue };
-        let (pa, pb) = (a.payload(ca), b.payload(cb));
-        if ca.kind == cb.kind && pa == pb {
-            emit_whole(ca, pa, sink);
-        } else if ca.kind == Kind::Run && cb.kind == Kind::Run {
-            and_runs(ca.base(), pa, pb, sink);
-        } else {
-            and_mixed(ca, pa, cb, pb, sink);
+        while b_containers.get(j).is_some_and(|cb| cb.key < ca.key) {
+            j += 1;
         }
+        let partner = b_containers.get(j).filter(|cb| cb.key == ca.key).map(|cb| (cb, b.payload(cb)));
+        each(ca, a.payload(ca), partner);
     }
 }
 
