@@ -6,6 +6,7 @@ use std::path::Path;
 
 use anyhow::{Context, Result, bail};
 use flate2::read::MultiGzDecoder;
+use indicatif::{ProgressBar, ProgressStyle};
 use tessera_engine::inventory::{self, Inventory};
 use tessera_engine::listing::{Problem, ScanReport, ScannedTile, Scanner};
 use tessera_engine::manifest::ManifestRow;
@@ -34,17 +35,39 @@ pub fn run(dir: &Path, args: &ScanArgs) -> Result<()> {
     Ok(())
 }
 
-/// Feeds one input (a file, or `-` for stdin; gzip detected by its magic bytes) to `scanner`.
+/// Feeds one input (a file, or `-` for stdin; gzip detected by its magic bytes) to `scanner`,
+/// with a progress bar on a terminal (indicatif draws nothing when stderr is not one).
 fn read_input(input: &str, scanner: &mut Scanner) -> Result<()> {
-    let raw: Box<dyn Read> = if input == "-" { Box::new(io::stdin().lock()) } else { Box::new(File::open(input)?) };
-    let mut buffered = BufReader::with_capacity(1 << 20, raw);
+    let (raw, total): (Box<dyn Read>, Option<u64>) = if input == "-" {
+        (Box::new(io::stdin().lock()), None)
+    } else {
+        let file = File::open(input)?;
+        let len = file.metadata().ok().map(|meta| meta.len());
+        (Box::new(file), len)
+    };
+    let progress = progress_bar(input, total);
+    let mut buffered = BufReader::with_capacity(1 << 20, progress.wrap_read(raw));
     let gzip = buffered.fill_buf()?.starts_with(&[0x1f, 0x8b]);
     let reader: Box<dyn BufRead> = if gzip {
         Box::new(BufReader::with_capacity(1 << 20, MultiGzDecoder::new(buffered)))
     } else {
         Box::new(buffered)
     };
-    feed_lines(reader, scanner)
+    feed_lines(reader, scanner)?;
+    progress.finish_and_clear();
+    Ok(())
+}
+
+fn progress_bar(input: &str, total: Option<u64>) -> ProgressBar {
+    let name = if input == "-" { "stdin" } else { input };
+    let (bar, template) = match total {
+        Some(len) => (ProgressBar::new(len), "{msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}"),
+        None => (ProgressBar::new_spinner(), "{spinner} {msg} {bytes} {bytes_per_sec}"),
+    };
+    let style = ProgressStyle::with_template(template).unwrap_or_else(|_| ProgressStyle::default_bar());
+    bar.set_style(style.progress_chars("=> "));
+    bar.set_message(format!("scanning {name}"));
+    bar
 }
 
 /// Splits a stream into lines without allocating per line: whole lines are handed over from
