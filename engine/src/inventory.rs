@@ -14,6 +14,7 @@
 //! truncated or corrupt is rebuilt from its parquet source on the spot and reported in
 //! [`Inventory::notices`]. After that every query is a bitmap kernel over the maps.
 
+use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 
@@ -315,30 +316,29 @@ impl Inventory {
         let files = StoreFiles::new(&self.dir, store);
         let _lock = lock(&files)?;
         let (journaled, valid) = journal::read(&files.journal)?;
-        // Another process may have recorded since this inventory was opened: its records are
-        // in the journal, read under the lock.
-        let mut journaled_ids: Vec<TileId> = journaled.iter().map(|row| row.id).collect();
-        journaled_ids.sort_unstable();
-        let mut fresh: Vec<manifest::ManifestRow> = rows
-            .iter()
-            .filter(|row| !current.tiles.contains(row.id.0) && journaled_ids.binary_search(&row.id).is_err())
-            .copied()
-            .collect();
+        // Under the lock: if nobody changed the store since it was opened, the opened set is
+        // exactly its content; otherwise its content is read again.
+        let unchanged = files.stamp()? == current.stamp;
+        let reread = if unchanged { None } else { Some(files.read_ids(self.years())?.0) };
+        let holds = |id: TileId| match &reread {
+            None => current.tiles.contains(id.0),
+            Some(ids) => ids.binary_search(&id).is_ok(),
+        };
+        let mut fresh: Vec<manifest::ManifestRow> = rows.iter().filter(|row| !holds(row.id)).copied().collect();
         fresh.sort_by_key(|row| row.id);
         fresh.dedup_by_key(|row| row.id);
         let already = rows.len() - fresh.len();
         if fresh.is_empty() {
             return Ok(Recorded { added: 0, already, compacted: false });
         }
-        // Under the lock: if nobody changed the store since it was opened, the opened set is
-        // exactly its content and the new index is that set plus `fresh` (no manifest read).
-        let unchanged = files.stamp()? == current.stamp;
-        journal::append(&files.journal, valid, &fresh)?;
+        let entries: Vec<journal::Entry> = fresh.iter().map(|row| journal::Entry::Present(*row)).collect();
+        journal::append(&files.journal, valid, &entries)?;
         let compacted = journaled.len() + fresh.len() > compact_after;
         if compacted {
             let all = files.read_rows(self.years())?;
             write_store(&self.dir, self.years(), store, &all)?;
         } else if unchanged {
+            // The new index is the opened set plus `fresh`: no manifest read.
             let mut bitmap = RoaringBitmap::deserialize_from(current.tiles.bytes())
                 .map_err(|err| Error::BadIndex { path: files.index(), reason: err.to_string() })?;
             bitmap.extend(fresh.iter().map(|row| row.id.0));
@@ -348,6 +348,31 @@ impl Inventory {
             index::write(&files.index(), &index::encode(self.years(), ids, files.stamp()?)?)?;
         }
         Ok(Recorded { added: fresh.len(), already, compacted })
+    }
+
+    /// Marks `ids` as no longer present in `store` (damaged copies found by `tessera verify`),
+    /// durably, like [`Inventory::record`]: the next diff lists them as missing. Returns how
+    /// many of them the store held.
+    pub fn remove(&self, store: &str, ids: &[TileId]) -> Result<usize> {
+        let current = self.store(store)?;
+        let files = StoreFiles::new(&self.dir, store);
+        let _lock = lock(&files)?;
+        let (_, valid) = journal::read(&files.journal)?;
+        let unchanged = files.stamp()? == current.stamp;
+        let mut bitmap = if unchanged {
+            RoaringBitmap::deserialize_from(current.tiles.bytes())
+                .map_err(|err| Error::BadIndex { path: files.index(), reason: err.to_string() })?
+        } else {
+            files.read_ids(self.years())?.0.iter().map(|id| id.0).collect()
+        };
+        let held: Vec<journal::Entry> =
+            ids.iter().filter(|id| bitmap.remove(id.0)).map(|id| journal::Entry::Removed(*id)).collect();
+        if held.is_empty() {
+            return Ok(0);
+        }
+        journal::append(&files.journal, valid, &held)?;
+        index::write(&files.index(), &index::encode_bitmap(self.years(), &mut bitmap, files.stamp()?))?;
+        Ok(held.len())
     }
 
     /// Tiles both stores hold whose sizes differ (where both sides know them; the source's
@@ -523,20 +548,25 @@ impl StoreFiles {
 
     /// Every row the store holds: the manifest's, then the journal's (which win for sizes).
     pub fn read_rows(&self, years: YearRange) -> Result<Vec<manifest::ManifestRow>> {
-        let (recorded, _) = journal::read(&self.journal)?;
-        let mut rows: Vec<manifest::ManifestRow> = recorded.into_iter().rev().collect();
-        if self.manifest.exists() {
-            rows.extend(manifest::read_manifest(&self.manifest, years)?.0);
-        }
-        // Newest journal rows come first; a stable sort keeps that order within an id, so the
-        // first row of each id is the one that counts.
+        let latest = self.journal_effects()?;
+        let mut rows =
+            if self.manifest.exists() { manifest::read_manifest(&self.manifest, years)?.0 } else { Vec::new() };
+        rows.retain(|row| !latest.contains_key(&row.id));
+        rows.extend(latest.into_values().flatten());
         rows.sort_by_key(|row| row.id);
-        let mut latest: Vec<manifest::ManifestRow> = Vec::with_capacity(rows.len());
-        for row in rows {
-            match latest.last_mut() {
-                Some(last) if last.id == row.id => {}
-                _ => latest.push(row),
-            }
+        Ok(rows)
+    }
+
+    /// Each tile the journal names, with its last entry: `Some(row)` present, `None` removed.
+    fn journal_effects(&self) -> Result<BTreeMap<TileId, Option<manifest::ManifestRow>>> {
+        let (entries, _) = journal::read(&self.journal)?;
+        let mut latest = BTreeMap::new();
+        for entry in entries {
+            let effect = match entry {
+                journal::Entry::Present(row) => Some(row),
+                journal::Entry::Removed(_) => None,
+            };
+            latest.insert(entry.id(), effect);
         }
         Ok(latest)
     }
@@ -546,11 +576,11 @@ impl StoreFiles {
             true => read_manifest_ids(&self.manifest, years)?,
             false => (Vec::new(), Vec::new()),
         };
-        let (recorded, _) = journal::read(&self.journal)?;
-        if !recorded.is_empty() {
-            ids.extend(recorded.iter().map(|row| row.id));
+        let latest = self.journal_effects()?;
+        if !latest.is_empty() {
+            ids.retain(|id| !latest.contains_key(id));
+            ids.extend(latest.into_iter().filter(|(_, row)| row.is_some()).map(|(id, _)| id));
             ids.sort_unstable();
-            ids.dedup();
         }
         Ok((ids, warnings))
     }
