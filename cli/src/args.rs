@@ -33,6 +33,10 @@ pub enum Command {
     /// Report, from the manifests alone, zero sizes, unknown sizes, sizes that differ from the
     /// registry and tiles the registry lacks. Exits 1 when it finds a problem.
     Check(CheckArgs),
+    /// Re-hash a local store's files against the registry's SHA-256s (and each tile's SHA256
+    /// file), in parallel. Damaged tiles are removed from the store, so the next `diff` sends
+    /// them again. Resumes where an interrupted run stopped. Exits 1 when it finds damage.
+    Verify(VerifyArgs),
     /// Print the tiles SOURCE holds and TARGET lacks, one copy-list key per line, in id order.
     #[command(after_help = "Examples:\n  \
         tessera diff okavango scaleway --count\n  \
@@ -197,4 +201,18 @@ pub enum CopyFormat {
     S5cmd,
     Keys,
     Json,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// The store to verify; its storage must be a local directory.
+    pub store: String,
+
+    /// Hashing threads (default: one per core).
+    #[arg(long, value_name = "N")]
+    pub threads: Option<usize>,
+
+    /// Start from the first tile instead of resuming an interrupted run.
+    #[arg(long)]
+    pub restart: bool,
 }

@@ -1,7 +1,7 @@
 //! `tessera`: keep tile stores in sync from an index of what each one holds.
 //!
 //! This file only parses arguments, runs a command, and maps the outcome to an exit code:
-//! 0 success, 1 problems found (`check`), 2 error (a message on stderr, one line per cause). A closed pipe on stdout
+//! 0 success, 1 problems found (`check`, `verify`), 2 error (a message on stderr, one line per cause). A closed pipe on stdout
 //! (`tessera diff a b | head`) is a success.
 
 mod args;
@@ -12,6 +12,7 @@ mod record;
 mod scan;
 mod status;
 mod stores;
+mod verify;
 
 use std::io;
 use std::process::ExitCode;
@@ -24,6 +25,11 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let outcome = match &cli.command {
         Command::Check(check) => match check::run(&cli.inventory, check) {
+            Ok(true) => Ok(()),
+            Ok(false) => return ExitCode::from(1),
+            Err(err) => Err(err),
+        },
+        Command::Verify(verify) => match verify::run(&cli.inventory, verify) {
             Ok(true) => Ok(()),
             Ok(false) => return ExitCode::from(1),
             Err(err) => Err(err),
