@@ -153,3 +153,22 @@ fn stale_adds_tiles_whose_sizes_differ() {
     let stale = tessera(&dir, &["diff", "okavango", "s3", "--stale"], None);
     assert_eq!(String::from_utf8_lossy(&stale.stdout).lines().collect::<Vec<_>>(), [all[7].0.as_str()]);
 }
+
+/// The copy lists of the small demo's 2021 gaps in scaleway, against checked-in golden files
+/// (rewrite them after an intended change with `TESSERA_UPDATE_GOLDEN=1`).
+#[test]
+fn copy_lists_match_their_golden_files() {
+    let (_temp, dir) = demo();
+    let golden_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden");
+    for format in ["s5cmd", "keys", "json"] {
+        let args = ["diff", "okavango", "scaleway", "--year", "2021", "--emit-copylist", "--format", format];
+        let output = tessera(&dir, &args, None);
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        let golden = golden_dir.join(format!("copylist-{format}.golden"));
+        if std::env::var_os("TESSERA_UPDATE_GOLDEN").is_some() {
+            fs::write(&golden, &output.stdout).expect("write golden");
+        }
+        let expected = fs::read(&golden).unwrap_or_else(|_| panic!("{} is missing", golden.display()));
+        assert_eq!(String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&expected), "{format}");
+    }
+}
