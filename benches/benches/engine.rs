@@ -75,6 +75,13 @@ fn queries(c: &mut Criterion) {
     let missing = inventory.missing("okavango", "scaleway", &Filter::default()).expect("diff");
     let writer = KeyWriter::new(inventory.years());
     let mut out = Vec::with_capacity(1 << 20);
+    group.bench_function("diff plus s5cmd copy list, okavango to scaleway", |b| {
+        b.iter(|| {
+            out.clear();
+            let missing = inventory.missing("okavango", "scaleway", &Filter::default()).expect("diff");
+            writer.write_s5cmd(&missing, "/data/v1", "s3://bucket/v1", &mut out).expect("write to a Vec");
+        })
+    });
     group.bench_function("copy list of the okavango-scaleway diff", |b| {
         b.iter(|| {
             out.clear();
