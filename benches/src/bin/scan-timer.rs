@@ -61,7 +61,7 @@ fn shell_peers(listing: &[u8], ours: f64) -> std::io::Result<()> {
             "awk, bytes per tile",
             format!("awk '{{split($4,p,\"/\"); s[p[1]\"/\"p[2]]+=$3}} END {{print length(s)}}' {file}"),
         ),
-        ("cut | sort -u, tiles only", format!("cut -c37- {file} | cut -d/ -f1,2 | sort -u | wc -l")),
+        ("cut | sort -u, tiles only", format!("cut -c40- {file} | cut -d/ -f1,2 | sort -u | wc -l")),
     ];
     for (name, script) in pipelines {
         let started = Instant::now();
@@ -89,9 +89,12 @@ fn s5cmd_listing(inventory: &Inventory) -> std::io::Result<Vec<u8>> {
         writer.push(&mut key, id, KeyStyle::Key);
         let key = std::str::from_utf8(&key).map_err(std::io::Error::other)?;
         let name = &key[5..];
-        writeln!(out, "2026/04/09 21:34:55          179  {key}/SHA256")?;
-        writeln!(out, "2026/04/09 21:34:55    108527232  {key}/{name}.npy")?;
-        writeln!(out, "2026/04/09 21:34:55      3391600  {key}/{name}_scales.npy")?;
+        // s5cmd's own layout: `%19s %2s %-1s %12s  %s` (research/formats.md).
+        for (size, file) in
+            [(179, "SHA256".to_owned()), (108527232, format!("{name}.npy")), (3391600, format!("{name}_scales.npy"))]
+        {
+            writeln!(out, "2026/04/09 21:34:55 {:>2} {:<1} {size:>12}  {key}/{file}", "", "")?;
+        }
     }
     Ok(out)
 }
