@@ -8,7 +8,8 @@
 //! - [`copylist`]: copy-list keys rendered from precomputed coordinate strings.
 //! - [`listing`]: the tiles a store holds, from `s5cmd`, `find`, `rclone` or `aws s3` listings.
 //! - With the default `disk` feature: [`registry`] and [`manifest`] (parquet), [`index`] (the
-//!   memory-mapped `.tbm` files) and [`inventory`] (a directory of stores, opened in microseconds).
+//!   memory-mapped `.tbm` files), [`journal`] (fsynced records of copies, kill -9 safe) and
+//!   [`inventory`] (a directory of stores, opened in microseconds).
 //!
 //! The crate has no async runtime, no HTTP and no terminal output: it returns values, writes to
 //! a caller's `io::Write`, and reports problems through one [`Error`] type.
