@@ -154,13 +154,24 @@ pub fn write(path: &Path, bytes: &[u8]) -> Result<()> {
     fsutil::write_atomically(path, bytes)
 }
 
-/// The payload of a mapped index file: what a [`RoaringView`] reads.
+/// The payload of an index: what a [`RoaringView`] reads. Normally a memory-mapped file; an
+/// index built in memory (the empty set of a store with no manifest yet) owns its bytes.
 #[derive(Debug)]
-pub struct Mapped(Mmap);
+pub struct Mapped(Bytes);
+
+#[derive(Debug)]
+enum Bytes {
+    Map(Mmap),
+    Owned(Vec<u8>),
+}
 
 impl AsRef<[u8]> for Mapped {
     fn as_ref(&self) -> &[u8] {
-        &self.0[HEADER_LEN..]
+        let whole: &[u8] = match &self.0 {
+            Bytes::Map(map) => map,
+            Bytes::Owned(bytes) => bytes,
+        };
+        &whole[HEADER_LEN..]
     }
 }
 
@@ -180,14 +191,28 @@ pub fn open(path: &Path, years: YearRange, source: Option<SourceStamp>) -> Resul
     let bad = |reason: String| Error::BadIndex { path: path.to_owned(), reason };
     let file = File::open(path).map_err(|err| bad(format!("cannot open it: {err}")))?;
     let map = map_file(&file).map_err(|err| bad(format!("cannot map it: {err}")))?;
-    let header = Header::decode(&map).map_err(bad)?;
-    check_payload(&header, &map[HEADER_LEN..], years, source).map_err(bad)?;
-    let view = RoaringView::open(Mapped(map)).map_err(|err| bad(err.to_string()))?;
+    open_bytes(Bytes::Map(map), years, source).map_err(bad)
+}
+
+/// An index held in memory, checked like a file: for sets that have no file.
+pub fn open_owned(bytes: Vec<u8>, years: YearRange) -> Result<Index> {
+    open_bytes(Bytes::Owned(bytes), years, None).map_err(|reason| Error::BadIndex { path: "<memory>".into(), reason })
+}
+
+fn open_bytes(bytes: Bytes, years: YearRange, source: Option<SourceStamp>) -> std::result::Result<Index, String> {
+    let mapped = Mapped(bytes);
+    let whole: &[u8] = match &mapped.0 {
+        Bytes::Map(map) => map,
+        Bytes::Owned(bytes) => bytes,
+    };
+    let header = Header::decode(whole)?;
+    check_payload(&header, &whole[HEADER_LEN..], years, source)?;
+    let view = RoaringView::open(mapped).map_err(|err| err.to_string())?;
     if view.cardinality() != header.cardinality {
-        return Err(bad(format!("header says {} tiles, the bitmap holds {}", header.cardinality, view.cardinality())));
+        return Err(format!("header says {} tiles, the bitmap holds {}", header.cardinality, view.cardinality()));
     }
     if view.containers().last().is_some_and(|c| u64::from(c.base()) >= years.id_limit()) {
-        return Err(bad(format!("it holds ids past the last year of {years}")));
+        return Err(format!("it holds ids past the last year of {years}"));
     }
     Ok(Index { header, view })
 }

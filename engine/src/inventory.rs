@@ -224,7 +224,7 @@ impl Inventory {
                 open_or_rebuild(&files.index(), stamp, config.years, &mut notices, read)?.view
             } else {
                 notices.push(format!("store `{}` has no manifest yet: it holds no tiles", store.name));
-                empty_set(&dir, config.years, &store.name)?
+                empty_set(config.years)?
             };
             stores.push(Store { config: store.clone(), tiles, has_manifest, stamp });
         }
@@ -593,15 +593,9 @@ fn reason_of(err: &Error) -> String {
     }
 }
 
-/// An empty set for a store without a manifest, held in memory-mapped form like the others.
-fn empty_set(dir: &Path, years: YearRange, store: &str) -> Result<TileSet> {
-    let path = dir.join("stores").join(format!(".{store}.empty.tbm"));
-    fs::create_dir_all(dir.join("stores")).map_err(Error::io("creating", dir.join("stores")))?;
-    if let Ok(index) = index::open(&path, years, Some(SourceStamp::NONE)) {
-        return Ok(index.view);
-    }
-    index::write(&path, &index::encode(years, [], SourceStamp::NONE)?)?;
-    Ok(index::open(&path, years, Some(SourceStamp::NONE))?.view)
+/// The empty set of a store without a manifest: built in memory, nothing written.
+fn empty_set(years: YearRange) -> Result<TileSet> {
+    Ok(index::open_owned(index::encode(years, [], SourceStamp::NONE)?, years)?.view)
 }
 
 #[cfg(test)]
