@@ -2,6 +2,7 @@
 
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
+use std::num::NonZeroU64;
 use std::path::Path;
 
 use anyhow::{Context, Result, bail};
@@ -113,7 +114,9 @@ fn size_mismatches(inventory: &Inventory, tiles: &[ScannedTile]) -> Result<u64> 
     for tile in tiles {
         let Ok(at) = registry.ids.binary_search(&tile.id) else { continue };
         let differs = |seen: Option<u64>, expected: &Option<Vec<u64>>| matches!((seen, expected), (Some(seen), Some(sizes)) if sizes[at] != seen);
-        if differs(tile.file_size, &registry.file_size) || differs(tile.scales_size, &registry.scales_size) {
+        if differs(tile.file_size.map(NonZeroU64::get), &registry.file_size)
+            || differs(tile.scales_size.map(NonZeroU64::get), &registry.scales_size)
+        {
             mismatches += 1;
         }
     }
@@ -153,7 +156,12 @@ fn refuse_problems(report: &ScanReport, mismatches: u64) -> Result<()> {
 }
 
 fn rows_of(tiles: &[ScannedTile]) -> Vec<ManifestRow> {
-    tiles.iter().map(|t| ManifestRow { id: t.id, file_size: t.file_size, scales_size: t.scales_size }).collect()
+    let row = |t: &ScannedTile| ManifestRow {
+        id: t.id,
+        file_size: t.file_size.map(NonZeroU64::get),
+        scales_size: t.scales_size.map(NonZeroU64::get),
+    };
+    tiles.iter().map(row).collect()
 }
 
 /// The store's rows (manifest and journal) with the scanned ones added (a scanned tile's sizes win).

@@ -11,6 +11,8 @@
 //! Written for throughput (millions of lines a second): lines are borrowed slices, tokens are
 //! found by byte scans, and nothing is allocated per line.
 
+use std::num::NonZeroU64;
+
 use crate::grid::{Cell, TileId, Year, YearRange};
 
 /// A listing format, detected from the first meaningful line of each input.
@@ -362,12 +364,14 @@ impl Problem {
     }
 }
 
-/// A present tile with the sizes listed (`None` when the listing shows none).
+/// A present tile with the sizes listed (`None` when the listing shows none). A present tile's
+/// files are never empty, so a known size is non-zero, which also keeps this at 24 bytes: a
+/// scan of 3.8M tiles spends less time writing them out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct ScannedTile {
     pub id: TileId,
-    pub file_size: Option<u64>,
-    pub scales_size: Option<u64>,
+    pub file_size: Option<NonZeroU64>,
+    pub scales_size: Option<NonZeroU64>,
 }
 
 /// Sizes seen for one tile: `ABSENT`, `UNKNOWN` or bytes.
@@ -553,7 +557,7 @@ impl Scanner {
             }
             let listed = |size: u64| size != ABSENT && size != 0;
             if listed(seen.embeddings) && listed(seen.scales) && (seen.sha256 || !needs_sha256) {
-                let known = |size: u64| (size != UNKNOWN).then_some(size);
+                let known = |size: u64| if size == UNKNOWN { None } else { NonZeroU64::new(size) };
                 let (file_size, scales_size) = (known(seen.embeddings), known(seen.scales));
                 tiles.push(ScannedTile { id: TileId(seen.id), file_size, scales_size });
             } else {
@@ -753,7 +757,10 @@ mod tests {
         );
         let (tiles, report) = scanner.finish();
         let id = DEFAULT_YEARS.id(crate::grid::Tile::parse_key("2017/grid_0.85_49.95").unwrap()).unwrap();
-        assert_eq!(tiles, vec![ScannedTile { id, file_size: Some(9984), scales_size: Some(436) }]);
+        assert_eq!(
+            tiles,
+            vec![ScannedTile { id, file_size: NonZeroU64::new(9984), scales_size: NonZeroU64::new(436) }]
+        );
         assert_eq!(report.lines, 10);
         assert_eq!(report.partial_tiles, 2, "2018 has a zero-size file, 2019 lacks its SHA256");
         assert_eq!(report.zero_size, Problem { count: 1, first_line: Some(5) });

@@ -38,7 +38,7 @@ fn render(name: &str, text: &[u8]) -> String {
     for tile in tiles {
         let mut key = Vec::new();
         writer.push(&mut key, tile.id.0, KeyStyle::Key);
-        let size = |s: Option<u64>| s.map_or("?".to_owned(), |s| s.to_string());
+        let size = |s: Option<std::num::NonZeroU64>| s.map_or("?".to_owned(), |s| s.to_string());
         let _ = writeln!(out, "{} {} {}", String::from_utf8_lossy(&key), size(tile.file_size), size(tile.scales_size));
     }
     out
