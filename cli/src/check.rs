@@ -10,7 +10,7 @@ use tessera_engine::manifest::ManifestRow;
 use tessera_engine::registry::{self, ReadOptions, RegistryTiles};
 
 use crate::args::CheckArgs;
-use crate::status::open_inventory;
+use crate::open_inventory;
 
 /// Offending tiles shown per kind of problem.
 const EXAMPLES: usize = 10;

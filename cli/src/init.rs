@@ -9,7 +9,7 @@ use tessera_engine::inventory::{Config, Role, StoreConfig};
 use tessera_fixtures::{DemoSize, DemoSpec};
 
 use crate::args::InitArgs;
-use crate::status::open_inventory;
+use crate::open_inventory;
 
 pub fn run(inventory: &Path, args: &InitArgs) -> Result<()> {
     match &args.demo {

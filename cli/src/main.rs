@@ -15,9 +15,11 @@ mod stores;
 mod verify;
 
 use std::io;
+use std::path::Path;
 use std::process::ExitCode;
 
 use clap::Parser;
+use tessera_engine::inventory::Inventory;
 
 use crate::args::{Cli, Command};
 
@@ -57,4 +59,14 @@ fn main() -> ExitCode {
 
 fn is_broken_pipe(err: &anyhow::Error) -> bool {
     err.chain().any(|cause| cause.downcast_ref::<io::Error>().is_some_and(|io| io.kind() == io::ErrorKind::BrokenPipe))
+}
+
+/// Opens the inventory and prints what opening it had to do (rebuilt indexes) on stderr.
+pub(crate) fn open_inventory(dir: &Path) -> anyhow::Result<Inventory> {
+    // Engine errors name the file and the fault, so they are printed as they are: one line.
+    let inventory = Inventory::open(dir)?;
+    for notice in inventory.notices() {
+        eprintln!("tessera: note: {notice}");
+    }
+    Ok(inventory)
 }

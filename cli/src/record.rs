@@ -11,7 +11,7 @@ use tessera_engine::listing::{Role, TilePath, parse_tile_path};
 use tessera_engine::manifest::ManifestRow;
 
 use crate::args::RecordArgs;
-use crate::status::open_inventory;
+use crate::open_inventory;
 
 pub fn run(dir: &Path, args: &RecordArgs) -> Result<()> {
     let inventory = open_inventory(dir)?;

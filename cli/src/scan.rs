@@ -13,7 +13,7 @@ use tessera_engine::listing::{Problem, ScanReport, ScannedTile, Scanner};
 use tessera_engine::manifest::ManifestRow;
 
 use crate::args::ScanArgs;
-use crate::status::open_inventory;
+use crate::open_inventory;
 
 pub fn run(dir: &Path, args: &ScanArgs) -> Result<()> {
     let inventory = open_inventory(dir)?;

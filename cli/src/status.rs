@@ -10,16 +10,7 @@ use tessera_engine::grid::Year;
 use tessera_engine::inventory::{Inventory, TileSet};
 
 use crate::args::StatusArgs;
-
-/// Opens the inventory and prints what opening it had to do (rebuilt indexes) on stderr.
-pub fn open_inventory(dir: &Path) -> Result<Inventory> {
-    // Engine errors name the file and the fault, so they are printed as they are: one line.
-    let inventory = Inventory::open(dir)?;
-    for notice in inventory.notices() {
-        eprintln!("tessera: note: {notice}");
-    }
-    Ok(inventory)
-}
+use crate::open_inventory;
 
 /// The figures of one report, computed once for the text and the JSON.
 struct Report {

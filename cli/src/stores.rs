@@ -11,7 +11,7 @@ use tessera_engine::inventory::{Config, REGISTRY_FILE};
 use tessera_engine::registry::{self, ReadOptions};
 
 use crate::args::{ImportArgs, StoresArgs};
-use crate::status::open_inventory;
+use crate::open_inventory;
 
 pub fn import(dir: &Path, args: &ImportArgs) -> Result<()> {
     let config = open_inventory(dir)?.config().clone();

@@ -14,7 +14,7 @@ use tessera_engine::inventory::{Inventory, REGISTRY_FILE, manifest_path};
 use tessera_engine::registry::{self, ReadOptions, RegistryTiles};
 
 use crate::args::VerifyArgs;
-use crate::status::open_inventory;
+use crate::open_inventory;
 
 /// Tiles hashed between two cursor saves.
 const CHUNK: usize = 256;
