@@ -66,6 +66,37 @@ pub enum Command {
         tessera diff okavango s3 --emit-copylist | s5cmd run 2>&1 | tessera record s3\n  \
         tessera record scaleway copied-keys.txt")]
     Record(RecordArgs),
+    /// Serve the inventory as a STAC API, with coverage bitmaps and the map (under /map/).
+    ///
+    /// Every registry tile is an item of its year's collection (geotessera-2024), with an
+    /// href on each store that holds it. Ready in milliseconds: nothing is loaded but the
+    /// memory-mapped indexes. Reloads by itself when `record`, `scan` or `import` change the
+    /// inventory. Stops cleanly on Ctrl-C or SIGTERM.
+    #[command(after_help = "Examples:\n  \
+        tessera --inventory demo serve\n  \
+        tessera serve --listen 0.0.0.0:8080 --base-url https://stac.example.org\n  \
+        curl 'http://127.0.0.1:8080/search?bbox=0.5,49.5,1.5,50.5&limit=2'")]
+    Serve(ServeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// The address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8080", value_name = "ADDR")]
+    pub listen: std::net::SocketAddr,
+
+    /// The public URL clients reach the API at (every link starts with it); default
+    /// `http://ADDR`.
+    #[arg(long, value_name = "URL")]
+    pub base_url: Option<String>,
+
+    /// The built web app (scripts/build-web.sh writes it), served under /map/.
+    #[arg(long, value_name = "DIR", default_value = "target/web")]
+    pub web: PathBuf,
+
+    /// Log one line per request on stderr.
+    #[arg(long)]
+    pub access_log: bool,
 }
 
 #[derive(Debug, Args)]

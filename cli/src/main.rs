@@ -10,6 +10,7 @@ mod diff;
 mod init;
 mod record;
 mod scan;
+mod serve;
 mod status;
 mod stores;
 mod verify;
@@ -43,6 +44,7 @@ fn main() -> ExitCode {
         Command::Diff(diff) => diff::run(&cli.inventory, diff),
         Command::Scan(scan) => scan::run(&cli.inventory, scan),
         Command::Record(record) => record::run(&cli.inventory, record),
+        Command::Serve(serve) => serve::run(&cli.inventory, serve),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

@@ -252,7 +252,7 @@ fn check_payload(
 }
 
 #[allow(unsafe_code)]
-fn map_file(file: &File) -> std::io::Result<Mmap> {
+pub(crate) fn map_file(file: &File) -> std::io::Result<Mmap> {
     // SAFETY: tessera never writes an index file in place: it writes a temporary file and
     // renames it over the old one, so a mapping keeps seeing the bytes it was opened with.
     // Another program truncating the file while it is mapped could still fault the process;

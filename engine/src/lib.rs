@@ -21,6 +21,8 @@ pub mod grid;
 pub mod listing;
 
 #[cfg(feature = "disk")]
+pub mod details;
+#[cfg(feature = "disk")]
 pub mod fsutil;
 #[cfg(feature = "disk")]
 pub mod index;

@@ -1,4 +1,258 @@
-//! The STAC API server over a tessera inventory.
+//! `tessera serve`: a STAC API 1.0 server over a tessera inventory, with coverage bitmaps for
+//! the map and the map's own files.
 //!
-//! Built in step 3 (`tessera serve`): hyper 1.x on tokio, reading the same memory-mapped
-//! indexes as the CLI. This crate is a placeholder until then, so the workspace layout is fixed.
+//! - Every tile the registry lists is an Item (`2024_grid_0.85_49.95`) in the collection of its
+//!   year (`geotessera-2024`), with one asset per file, `file:size` and `file:checksum`, and an
+//!   `alternate` href on every store that holds it.
+//! - Search (`bbox`, `intersects`, `datetime`, `ids`, `collections`, `sortby`, `fields`, paging by
+//!   signed tokens) is bitmap arithmetic over memory-mapped indexes: no database, no scan.
+//! - The inventory is re-read when its files change (polled each second); requests keep the
+//!   snapshot they started with, and the new one is swapped in whole.
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), tessera_server::Error> {
+//! let options = tessera_server::Options::new("inventory".into(), "127.0.0.1:8080".parse().unwrap());
+//! let server = tessera_server::Server::bind(options).await?;
+//! server.run(std::future::pending()).await
+//! # }
+//! ```
+
+mod catalog;
+mod coverage;
+mod datetime;
+mod error;
+mod geometry;
+mod render;
+mod routes;
+mod search;
+mod static_files;
+mod token;
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+
+pub use crate::catalog::{CONFORMANCE, Catalog};
+pub use crate::error::{Error, Result};
+
+/// How the server runs.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub inventory: PathBuf,
+    pub listen: SocketAddr,
+    /// The public URL of the API (`http://host:port` by default): every href starts with it.
+    pub base_url: Option<String>,
+    /// The built web app, served under `/map/`.
+    pub web_dir: Option<PathBuf>,
+    /// How often the inventory's files are checked for changes.
+    pub reload_every: Duration,
+    /// Connections served at once; more wait to be accepted.
+    pub max_connections: usize,
+    /// Log one line per request (at `info`).
+    pub access_log: bool,
+}
+
+impl Options {
+    pub fn new(inventory: PathBuf, listen: SocketAddr) -> Options {
+        Options {
+            inventory,
+            listen,
+            base_url: None,
+            web_dir: None,
+            reload_every: Duration::from_secs(1),
+            max_connections: 1024,
+            access_log: false,
+        }
+    }
+}
+
+/// What every request shares.
+#[derive(Debug)]
+pub struct State {
+    catalog: RwLock<Arc<Catalog>>,
+    signer: token::Signer,
+    web_dir: Option<PathBuf>,
+}
+
+impl State {
+    /// The current snapshot. The lock is held only to clone an `Arc`, never during a request.
+    fn catalog(&self) -> Arc<Catalog> {
+        match self.catalog.read() {
+            Ok(catalog) => catalog.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    fn swap(&self, catalog: Catalog) {
+        let mut slot = match self.catalog.write() {
+            Ok(slot) => slot,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        *slot = Arc::new(catalog);
+    }
+
+    fn web_dir(&self) -> Option<&Path> {
+        self.web_dir.as_deref()
+    }
+}
+
+/// A bound server, ready to run.
+#[derive(Debug)]
+pub struct Server {
+    listener: TcpListener,
+    state: Arc<State>,
+    options: Options,
+}
+
+impl Server {
+    /// Opens the inventory and binds the socket; the server answers once [`Server::run`] runs.
+    pub async fn bind(options: Options) -> Result<Server> {
+        let listener = TcpListener::bind(options.listen)
+            .await
+            .map_err(|source| Error::Io { action: format!("listening on {}", options.listen), source })?;
+        let addr =
+            listener.local_addr().map_err(|source| Error::Io { action: "reading the address".into(), source })?;
+        let base = options.base_url.clone().unwrap_or_else(|| format!("http://{addr}"));
+        let inventory = options.inventory.clone();
+        let load_base = base.clone();
+        let catalog = tokio::task::spawn_blocking(move || Catalog::load(&inventory, &load_base))
+            .await
+            .map_err(|err| Error::Config(format!("loading the inventory panicked: {err}")))??;
+        for notice in &catalog.notices {
+            tracing::info!("{notice}");
+        }
+        let state = State {
+            catalog: RwLock::new(Arc::new(catalog)),
+            signer: token::Signer::random()?,
+            web_dir: options.web_dir.clone(),
+        };
+        let mut options = options;
+        options.base_url = Some(base);
+        Ok(Server { listener, state: Arc::new(state), options })
+    }
+
+    /// The address the server listens on (useful with port 0).
+    pub fn local_addr(&self) -> Result<SocketAddr> {
+        self.listener.local_addr().map_err(|source| Error::Io { action: "reading the address".into(), source })
+    }
+
+    /// Serves until `shutdown` completes, then stops accepting and lets requests in flight
+    /// finish (for up to 10 s).
+    pub async fn run(self, shutdown: impl Future<Output = ()>) -> Result<()> {
+        let Server { listener, state, options } = self;
+        let reloader = tokio::spawn(reload_loop(state.clone(), options.clone()));
+        let permits = Arc::new(Semaphore::new(options.max_connections));
+        let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+        let mut http = hyper::server::conn::http1::Builder::new();
+        http.timer(TokioTimer::new()).header_read_timeout(Duration::from_secs(10)).keep_alive(true);
+        tokio::pin!(shutdown);
+        loop {
+            let permit = tokio::select! {
+                permit = permits.clone().acquire_owned() => permit.map_err(|err| Error::Config(err.to_string()))?,
+                () = &mut shutdown => break,
+            };
+            let (stream, peer) = tokio::select! {
+                accepted = listener.accept() => match accepted {
+                    Ok(accepted) => accepted,
+                    Err(err) => {
+                        tracing::warn!("accepting a connection failed: {err}");
+                        continue;
+                    }
+                },
+                () = &mut shutdown => break,
+            };
+            let _ = stream.set_nodelay(true);
+            let state = state.clone();
+            let access_log = options.access_log;
+            let service = service_fn(move |request| {
+                let state = state.clone();
+                async move {
+                    let (method, uri) = (request.method().clone(), request.uri().clone());
+                    let started = std::time::Instant::now();
+                    let response = routes::handle(state, request).await;
+                    if access_log {
+                        let micros = started.elapsed().as_micros();
+                        tracing::info!(target: "tessera::access", "{peer} {method} {uri} {} {micros}us", response.status().as_u16());
+                    }
+                    Ok::<_, Infallible>(response)
+                }
+            });
+            let connection = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
+            tokio::spawn(async move {
+                if let Err(err) = connection.await {
+                    tracing::debug!("connection from {peer}: {err}");
+                }
+                drop(permit);
+            });
+        }
+        reloader.abort();
+        drop(listener);
+        tokio::select! {
+            () = graceful.shutdown() => tracing::info!("all connections closed"),
+            () = tokio::time::sleep(Duration::from_secs(10)) => tracing::warn!("stopped waiting for open connections after 10 s"),
+        }
+        Ok(())
+    }
+}
+
+/// Re-reads the inventory whenever its files change, off the request path.
+async fn reload_loop(state: Arc<State>, options: Options) {
+    let base = options.base_url.clone().unwrap_or_default();
+    let mut ticker = tokio::time::interval(options.reload_every);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticker.tick().await;
+        let dir = options.inventory.clone();
+        let current = state.catalog();
+        let changed = {
+            let dir = dir.clone();
+            tokio::task::spawn_blocking(move || catalog::Sources::of(&dir) != current.sources).await.unwrap_or(false)
+        };
+        if !changed {
+            continue;
+        }
+        let base = base.clone();
+        match tokio::task::spawn_blocking(move || Catalog::load(&dir, &base)).await {
+            Ok(Ok(catalog)) => {
+                for notice in &catalog.notices {
+                    tracing::info!("{notice}");
+                }
+                tracing::info!("reloaded the inventory");
+                state.swap(catalog);
+            }
+            Ok(Err(err)) => {
+                tracing::warn!("the inventory changed but cannot be reloaded, still serving the last one: {err}")
+            }
+            Err(err) => tracing::warn!("reloading panicked: {err}"),
+        }
+    }
+}
+
+/// Completes on SIGINT or SIGTERM: what `tessera serve` passes to [`Server::run`].
+pub async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut terminate = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(signal) => signal,
+            Err(_) => {
+                let _ = interrupt.await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = interrupt => {},
+            _ = terminate.recv() => {},
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = interrupt.await;
+}

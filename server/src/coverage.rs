@@ -1,0 +1,110 @@
+//! Coverage bitmaps for the map: which cells of one year a store holds, or which cells a
+//! target store lacks of what a source holds, as a portable Roaring bitmap of cell indexes
+//! (`row * 3600 + col`, row 0 at the south pole), the format the engine's reader opens in the
+//! browser. Each is computed once per snapshot, with its gzip and brotli forms and a strong
+//! ETag, then served from memory.
+
+use std::io::Write;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use serde_json::json;
+use tessera_engine::bitmap::encode_ranges;
+use tessera_engine::bitmap::kernels;
+use tessera_engine::bitmap::sink::Ranges;
+use tessera_engine::grid::{IdRange, Year};
+use xxhash_rust::xxh3::xxh3_64;
+
+use crate::catalog::Catalog;
+use crate::error::{Error, Result};
+
+/// One coverage bitmap in every encoding a client may ask for.
+#[derive(Debug)]
+pub struct Encoded {
+    pub identity: Bytes,
+    pub gzip: Bytes,
+    pub brotli: Bytes,
+    /// A strong ETag (quoted): a hash of the identity bytes.
+    pub etag: String,
+    /// Cells in the bitmap.
+    pub cells: u64,
+}
+
+impl Encoded {
+    fn new(bitmap: Vec<u8>, cells: u64) -> Encoded {
+        let etag = format!("\"{:016x}\"", xxh3_64(&bitmap));
+        let mut gzip = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        let gzip = gzip.write_all(&bitmap).and_then(|()| gzip.finish()).unwrap_or_default();
+        let mut brotli = Vec::new();
+        let params = brotli::enc::BrotliEncoderParams { quality: 9, ..Default::default() };
+        let _ = brotli::BrotliCompress(&mut bitmap.as_slice(), &mut brotli, &params);
+        Encoded { identity: Bytes::from(bitmap), gzip: Bytes::from(gzip), brotli: Bytes::from(brotli), etag, cells }
+    }
+}
+
+/// `/coverage/{store}/{year}` or, with a target, `/coverage/{source}/{target}/{year}`.
+pub fn bitmap(catalog: &Catalog, source: &str, target: Option<&str>, year: &str) -> Result<Arc<Encoded>> {
+    let inventory = catalog.inventory();
+    let year: Year = year.parse().map_err(|_| Error::NotFound(format!("`{year}` is not a year")))?;
+    let year_ids = inventory.years().year_ids(year).map_err(|err| Error::NotFound(err.to_string()))?;
+    let store = |name: &str| inventory.store(name).map_err(|err| Error::NotFound(err.to_string()));
+    let source_set = &store(source)?.tiles;
+    let target_set = target.map(store).transpose()?.map(|s| &s.tiles);
+    let key = format!("{source}/{}/{year}", target.unwrap_or(""));
+    if let Some(hit) =
+        catalog.coverage_cache.lock().map_err(|_| Error::Config("coverage cache poisoned".into()))?.get(&key)
+    {
+        return Ok(hit.clone());
+    }
+    let mut ranges = Ranges::default();
+    match target_set {
+        None => kernels::and_ranges(source_set, &[year_ids], &mut ranges),
+        Some(target_set) => {
+            let mut clipped =
+                tessera_engine::bitmap::sink::Clip::new(std::slice::from_ref(&year_ids), Ranges::default());
+            kernels::andnot(source_set, target_set, &mut clipped);
+            ranges = clipped.into_inner();
+        }
+    }
+    let cells: Vec<IdRange> =
+        ranges.0.iter().map(|r| IdRange { lo: r.lo - year_ids.lo, hi: r.hi - year_ids.lo }).collect();
+    let count = cells.iter().map(|r| r.len()).sum();
+    let encoded = Arc::new(Encoded::new(encode_ranges(&cells), count));
+    if let Ok(mut cache) = catalog.coverage_cache.lock() {
+        cache.insert(key, encoded.clone());
+    }
+    Ok(encoded)
+}
+
+/// `/coverage`: the stores, the years, and each store's tiles per year.
+pub fn listing(catalog: &Catalog) -> Bytes {
+    let inventory = catalog.inventory();
+    let base = catalog.base();
+    let years: Vec<Year> = inventory.years().iter().collect();
+    let stores: Vec<serde_json::Value> = inventory
+        .stores()
+        .iter()
+        .map(|store| {
+            let counts: serde_json::Map<String, serde_json::Value> = inventory
+                .year_counts(&store.tiles)
+                .into_iter()
+                .map(|(year, count)| (year.to_string(), json!(count)))
+                .collect();
+            json!({"name": store.config.name, "role": store.config.role.as_str(), "years": counts})
+        })
+        .collect();
+    let registry: Option<serde_json::Map<String, serde_json::Value>> = inventory.registry().map(|registry| {
+        inventory.year_counts(registry).into_iter().map(|(year, count)| (year.to_string(), json!(count))).collect()
+    });
+    let doc = json!({
+        "years": years,
+        "registry": registry.map(|years| json!({"years": years})),
+        "stores": stores,
+        "grid": {"cell_degrees": 0.1, "cols": 3600, "rows": 1800, "cell_index": "row * 3600 + col, row 0 from -90 to -89.9, col 0 from -180 to -179.9"},
+        "links": [
+            {"rel": "store-coverage", "href": format!("{base}/coverage/{{store}}/{{year}}"), "type": "application/octet-stream", "templated": true},
+            {"rel": "missing-coverage", "href": format!("{base}/coverage/{{source}}/{{target}}/{{year}}"), "type": "application/octet-stream", "templated": true},
+        ],
+    });
+    Bytes::from(serde_json::to_vec(&doc).expect("a serde_json::Value serialises"))
+}

@@ -1,0 +1,363 @@
+//! Request routing: one function per endpoint, each returning a [`Reply`] or an [`Error`]
+//! that becomes a JSON error body.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::header::{self, HeaderValue};
+use hyper::{Method, Request, Response, StatusCode};
+use serde_json::Value;
+use tessera_engine::grid::{Tile, TileId};
+
+use crate::State;
+use crate::catalog::Catalog;
+use crate::coverage;
+use crate::error::{Error, Result};
+use crate::search::{self, Endpoint, Page, Search};
+use crate::static_files;
+
+/// The largest POST body accepted.
+pub const MAX_BODY: usize = 1 << 20;
+
+const JSON: &str = "application/json";
+const GEO_JSON: &str = "application/geo+json";
+const OPENAPI: &str = "application/vnd.oai.openapi+json;version=3.0";
+
+/// What a handler returns: a status, a body and its headers.
+#[derive(Debug)]
+pub struct Reply {
+    status: StatusCode,
+    body: Bytes,
+    headers: Vec<(header::HeaderName, HeaderValue)>,
+}
+
+impl Reply {
+    fn new(body: impl Into<Bytes>, content_type: &'static str) -> Reply {
+        Reply {
+            status: StatusCode::OK,
+            body: body.into(),
+            headers: vec![(header::CONTENT_TYPE, HeaderValue::from_static(content_type))],
+        }
+    }
+
+    fn header(mut self, name: header::HeaderName, value: HeaderValue) -> Reply {
+        self.headers.push((name, value));
+        self
+    }
+
+    pub fn status(mut self, status: StatusCode) -> Reply {
+        self.status = status;
+        self
+    }
+
+    /// An HTML page.
+    pub fn new_html(page: String) -> Reply {
+        Reply::new(page, "text/html; charset=utf-8")
+    }
+
+    /// A reply carrying a static file's bytes.
+    pub fn file(body: Bytes, content_type: &'static str) -> Reply {
+        Reply::new(body, content_type).header(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"))
+    }
+
+    pub fn into_response(self, head_only: bool) -> Response<Full<Bytes>> {
+        let body = if head_only { Bytes::new() } else { self.body };
+        let mut response = Response::new(Full::new(body));
+        *response.status_mut() = self.status;
+        let headers = response.headers_mut();
+        for (name, value) in self.headers {
+            headers.append(name, value);
+        }
+        cors(headers);
+        response
+    }
+}
+
+/// Every response may be read by pages of any origin (STAC Browser, notebooks): the API is
+/// public and read-only.
+fn cors(headers: &mut hyper::HeaderMap) {
+    headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
+    headers.insert(header::ACCESS_CONTROL_EXPOSE_HEADERS, HeaderValue::from_static("ETag"));
+}
+
+/// The JSON body of an error: `{"code", "description"}`.
+pub fn error_reply(err: &Error) -> Reply {
+    let body = serde_json::json!({"code": err.code(), "description": err.to_string()});
+    let mut reply = Reply::new(serde_json::to_vec(&body).unwrap_or_default(), JSON).status(err.status());
+    if let Error::MethodNotAllowed { allow, .. } = err {
+        reply = reply.header(header::ALLOW, HeaderValue::from_static(allow));
+    }
+    reply
+}
+
+/// Answers one request.
+pub async fn handle(state: Arc<State>, request: Request<Incoming>) -> Response<Full<Bytes>> {
+    let head_only = request.method() == Method::HEAD;
+    let reply = match route(&state, request).await {
+        Ok(reply) => reply,
+        Err(err) => {
+            if err.status().is_server_error() {
+                tracing::error!("{err}");
+            }
+            error_reply(&err)
+        }
+    };
+    reply.into_response(head_only)
+}
+
+async fn route(state: &State, request: Request<Incoming>) -> Result<Reply> {
+    let catalog = state.catalog();
+    let method = request.method().clone();
+    let path = request.uri().path().to_owned();
+    let query = request.uri().query().unwrap_or("").to_owned();
+    let segments: Vec<&str> = path.split('/').skip(1).collect();
+    let allow = |allow: &'static str| Error::MethodNotAllowed { method: method.to_string(), path: path.clone(), allow };
+    if method == Method::OPTIONS {
+        return Ok(preflight());
+    }
+    let get = method == Method::GET || method == Method::HEAD;
+    match segments.as_slice() {
+        [""] if get => Ok(Reply::new(catalog.landing.clone(), JSON)),
+        ["conformance"] if get => Ok(Reply::new(catalog.conformance.clone(), JSON)),
+        ["api"] if get => Ok(Reply::new(openapi(&catalog), OPENAPI)),
+        ["api.html"] if get => Ok(Reply::new(api_html(&catalog), "text/html; charset=utf-8")),
+        ["healthz"] if get => Ok(Reply::new(&b"{\"status\":\"ok\"}"[..], JSON)),
+        ["collections"] if get => Ok(Reply::new(catalog.collections.clone(), JSON)),
+        ["collections", id] if get => collection(&catalog, id),
+        ["collections", id, "items"] if get => items(state, &catalog, id, &path, &query),
+        ["collections", id, "items", item_id] if get => item(&catalog, id, item_id),
+        ["search"] if get => search_get(state, &catalog, &path, &query),
+        ["search"] if method == Method::POST => search_post(state, &catalog, request).await,
+        ["coverage"] if get => Ok(Reply::new(coverage::listing(&catalog), JSON)),
+        ["coverage", store, year] if get => coverage_reply(&catalog, store, None, year, request.headers()),
+        ["coverage", source, target, year] if get => {
+            coverage_reply(&catalog, source, Some(target), year, request.headers())
+        }
+        ["map"] if get => Ok(redirect("/map/")),
+        ["map", ..] if get => static_files::serve(state.web_dir(), &segments[1..]),
+        ["search"] => Err(allow("GET, POST, OPTIONS")),
+        [""]
+        | ["conformance"]
+        | ["api"]
+        | ["api.html"]
+        | ["healthz"]
+        | ["collections", ..]
+        | ["coverage", ..]
+        | ["map", ..] => Err(allow("GET, HEAD, OPTIONS")),
+        _ => Err(Error::NotFound(format!("no such path: {path}"))),
+    }
+}
+
+fn preflight() -> Reply {
+    Reply::new(Bytes::new(), "text/plain")
+        .status(StatusCode::NO_CONTENT)
+        .header(header::ACCESS_CONTROL_ALLOW_METHODS, HeaderValue::from_static("GET, HEAD, POST, OPTIONS"))
+        .header(header::ACCESS_CONTROL_ALLOW_HEADERS, HeaderValue::from_static("Content-Type, If-None-Match"))
+        .header(header::ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static("86400"))
+}
+
+fn redirect(to: &'static str) -> Reply {
+    Reply::new(Bytes::new(), "text/plain")
+        .status(StatusCode::MOVED_PERMANENTLY)
+        .header(header::LOCATION, HeaderValue::from_static(to))
+}
+
+fn collection(catalog: &Catalog, id: &str) -> Result<Reply> {
+    match catalog.collection(id) {
+        Some(doc) => Ok(Reply::new(doc.clone(), JSON)),
+        None => Err(Error::NotFound(format!("no collection `{id}`; collections are geotessera-YEAR"))),
+    }
+}
+
+fn item(catalog: &Catalog, collection_id: &str, item_id: &str) -> Result<Reply> {
+    let year = catalog
+        .collection_year(collection_id)
+        .ok_or_else(|| Error::NotFound(format!("no collection `{collection_id}`")))?;
+    let missing = || Error::NotFound(format!("no item `{item_id}` in collection `{collection_id}`"));
+    let tile = Tile::parse_item_id(item_id).map_err(|_| missing())?;
+    let id = catalog.years().id(tile).map_err(|_| missing())?;
+    if tile.year != year || catalog.details(id).is_none() && !catalog.registry().is_some_and(|r| r.contains(id.0)) {
+        return Err(missing());
+    }
+    let mut out = String::with_capacity(2048);
+    crate::render::item(&mut out, catalog, id);
+    Ok(Reply::new(out, GEO_JSON))
+}
+
+fn items(state: &State, catalog: &Catalog, id: &str, path: &str, query: &str) -> Result<Reply> {
+    if catalog.collection_year(id).is_none() {
+        return Err(Error::NotFound(format!("no collection `{id}`; collections are geotessera-YEAR")));
+    }
+    let mut search = Search::from_query(query, Endpoint::Items)?;
+    search.collections = Some(vec![id.to_owned()]);
+    let page = run(state, catalog, &search)?;
+    let links = get_links(catalog, state, &search, &page, path, query);
+    Ok(Reply::new(feature_collection(catalog, &search, &page, &links), GEO_JSON))
+}
+
+fn search_get(state: &State, catalog: &Catalog, path: &str, query: &str) -> Result<Reply> {
+    let search = Search::from_query(query, Endpoint::Search)?;
+    let page = run(state, catalog, &search)?;
+    let links = get_links(catalog, state, &search, &page, path, query);
+    Ok(Reply::new(feature_collection(catalog, &search, &page, &links), GEO_JSON))
+}
+
+async fn search_post(state: &State, catalog: &Catalog, request: Request<Incoming>) -> Result<Reply> {
+    let body = Limited::new(request.into_body(), MAX_BODY)
+        .collect()
+        .await
+        .map_err(|_| Error::BodyTooLarge { limit: MAX_BODY })?
+        .to_bytes();
+    let body: Value = if body.iter().all(u8::is_ascii_whitespace) {
+        Value::Object(Default::default())
+    } else {
+        serde_json::from_slice(&body).map_err(|err| Error::bad(format!("the request body is not JSON: {err}")))?
+    };
+    let search = Search::from_body(&body)?;
+    let page = run(state, catalog, &search)?;
+    let base = catalog.base();
+    let mut links = vec![root_link(catalog)];
+    for (rel, token) in [("next", page.next), ("prev", page.prev)] {
+        if let Some(token) = token {
+            let mut next_body = body.as_object().cloned().unwrap_or_default();
+            next_body.insert("token".into(), Value::String(state.signer.sign(token, search.fingerprint())));
+            links.push(serde_json::json!({"rel": rel, "href": format!("{base}/search"), "type": GEO_JSON, "method": "POST", "body": next_body}).to_string());
+        }
+    }
+    Ok(Reply::new(feature_collection(catalog, &search, &page, &links), GEO_JSON))
+}
+
+fn run(state: &State, catalog: &Catalog, search: &Search) -> Result<Page> {
+    let token = match &search.token {
+        Some(text) => Some(state.signer.verify(text, search.fingerprint())?),
+        None => None,
+    };
+    search::run(catalog, search, token)
+}
+
+fn root_link(catalog: &Catalog) -> String {
+    format!("{{\"rel\":\"root\",\"href\":\"{}/\",\"type\":\"application/json\"}}", catalog.base())
+}
+
+/// `root`, `self`, and `next`/`prev` links that carry every parameter of the request back
+/// intact, with the token replaced.
+fn get_links(catalog: &Catalog, state: &State, search: &Search, page: &Page, path: &str, query: &str) -> Vec<String> {
+    let base = catalog.base();
+    let kept: Vec<(String, String)> = form_urlencoded::parse(query.as_bytes())
+        .filter(|(name, _)| name != "token")
+        .map(|(name, value)| (name.into_owned(), value.into_owned()))
+        .collect();
+    let href = |token: Option<String>| {
+        let mut serializer = form_urlencoded::Serializer::new(String::new());
+        for (name, value) in &kept {
+            serializer.append_pair(name, value);
+        }
+        if let Some(token) = &token {
+            serializer.append_pair("token", token);
+        }
+        let query = serializer.finish();
+        if query.is_empty() { format!("{base}{path}") } else { format!("{base}{path}?{query}") }
+    };
+    let self_href = if query.is_empty() { format!("{base}{path}") } else { format!("{base}{path}?{query}") };
+    let mut links =
+        vec![root_link(catalog), serde_json::json!({"rel": "self", "href": self_href, "type": GEO_JSON}).to_string()];
+    for (rel, token) in [("next", page.next), ("prev", page.prev)] {
+        if let Some(token) = token {
+            let href = href(Some(state.signer.sign(token, search.fingerprint())));
+            links.push(serde_json::json!({"rel": rel, "href": href, "type": GEO_JSON, "method": "GET"}).to_string());
+        }
+    }
+    links
+}
+
+/// The ItemCollection of one page: items rendered by hand, then the links and counts.
+fn feature_collection(catalog: &Catalog, search: &Search, page: &Page, links: &[String]) -> String {
+    let mut out = String::with_capacity(256 + page.tiles.len() * 2600);
+    out.push_str("{\"type\":\"FeatureCollection\",\"features\":[");
+    for (n, &id) in page.tiles.iter().enumerate() {
+        if n > 0 {
+            out.push(',');
+        }
+        push_item(&mut out, catalog, id, search);
+    }
+    out.push_str("],\"links\":[");
+    out.push_str(&links.join(","));
+    out.push_str("],\"numberMatched\":");
+    out.push_str(itoa::Buffer::new().format(page.matched));
+    out.push_str(",\"numberReturned\":");
+    out.push_str(itoa::Buffer::new().format(page.tiles.len()));
+    out.push('}');
+    out
+}
+
+fn push_item(out: &mut String, catalog: &Catalog, id: TileId, search: &Search) {
+    let Some(fields) = &search.fields else {
+        crate::render::item(out, catalog, id);
+        return;
+    };
+    // The slow path, only when fields are chosen: render, parse, filter, write.
+    let mut full = String::with_capacity(2600);
+    crate::render::item(&mut full, catalog, id);
+    let value: Value = serde_json::from_str(&full).unwrap_or(Value::Null);
+    out.push_str(&search::apply_fields(value, fields).to_string());
+}
+
+fn coverage_reply(
+    catalog: &Catalog,
+    source: &str,
+    target: Option<&str>,
+    year: &str,
+    headers: &hyper::HeaderMap,
+) -> Result<Reply> {
+    let encoded = coverage::bitmap(catalog, source, target, year)?;
+    let etag = HeaderValue::from_str(&encoded.etag).map_err(|err| Error::Config(err.to_string()))?;
+    let cells = HeaderValue::from(encoded.cells);
+    let cache = HeaderValue::from_static("public, max-age=60, must-revalidate");
+    let vary = HeaderValue::from_static("Accept-Encoding");
+    let matches = headers
+        .get_all(header::IF_NONE_MATCH)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|tag| tag.trim() == encoded.etag || tag.trim() == "*");
+    let common = |reply: Reply| {
+        reply
+            .header(header::ETAG, etag.clone())
+            .header(header::CACHE_CONTROL, cache.clone())
+            .header(header::VARY, vary.clone())
+            .header(header::HeaderName::from_static("x-tessera-cells"), cells.clone())
+    };
+    if matches {
+        return Ok(common(Reply::new(Bytes::new(), "application/octet-stream").status(StatusCode::NOT_MODIFIED)));
+    }
+    let accepts = |coding: &str| {
+        headers.get_all(header::ACCEPT_ENCODING).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(',')).any(
+            |offer| {
+                let mut parts = offer.split(';');
+                let name = parts.next().unwrap_or("").trim();
+                let refused = parts.any(|p| p.trim().replace(' ', "") == "q=0");
+                name.eq_ignore_ascii_case(coding) && !refused
+            },
+        )
+    };
+    let reply = if accepts("br") {
+        Reply::new(encoded.brotli.clone(), "application/octet-stream")
+            .header(header::CONTENT_ENCODING, HeaderValue::from_static("br"))
+    } else if accepts("gzip") {
+        Reply::new(encoded.gzip.clone(), "application/octet-stream")
+            .header(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"))
+    } else {
+        Reply::new(encoded.identity.clone(), "application/octet-stream")
+    };
+    Ok(common(reply))
+}
+
+fn openapi(catalog: &Catalog) -> Bytes {
+    Bytes::from(include_str!("openapi.json").replace("{{BASE}}", catalog.base()))
+}
+
+fn api_html(catalog: &Catalog) -> Bytes {
+    Bytes::from(include_str!("api.html").replace("{{BASE}}", catalog.base()))
+}
