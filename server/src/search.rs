@@ -45,9 +45,14 @@ pub struct Search {
 /// The Fields extension's `include` and `exclude` lists, as dotted paths.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Fields {
-    pub include: Vec<String>,
+    /// `None` when the request has no `include` at all; `Some` (maybe empty) when it names one,
+    /// even as `null`: the two differ when only `exclude` is given (see [`apply_fields`]).
+    pub include: Option<Vec<String>>,
     pub exclude: Vec<String>,
 }
+
+/// Members an item keeps whatever `include` says, so it stays a recognisable STAC item.
+const ALWAYS_INCLUDED: [&str; 4] = ["type", "stac_version", "id", "collection"];
 
 /// Where a search may take its parameters from: `/search` takes them all, an items page of one
 /// collection takes no `collections`, `ids` or `intersects`.
@@ -266,7 +271,7 @@ fn parse_fields_text(value: &str) -> Fields {
     for term in split_list(value) {
         match term.strip_prefix('-') {
             Some(path) => fields.exclude.push(path.to_owned()),
-            None => fields.include.push(term.trim_start_matches('+').to_owned()),
+            None => fields.include.get_or_insert_default().push(term.trim_start_matches('+').to_owned()),
         }
     }
     fields
@@ -276,13 +281,14 @@ fn parse_fields_json(value: &Value) -> Result<Fields> {
     let object = value
         .as_object()
         .ok_or_else(|| Error::bad(format!("fields `{value}` must be an object with include and exclude")))?;
-    let list = |name: &str| -> Result<Vec<String>> {
+    let list = |name: &str| -> Result<Option<Vec<String>>> {
         match object.get(name) {
-            None | Some(Value::Null) => Ok(Vec::new()),
-            Some(value) => string_list(value, &format!("fields.{name}"), false),
+            None => Ok(None),
+            Some(Value::Null) => Ok(Some(Vec::new())),
+            Some(value) => string_list(value, &format!("fields.{name}"), false).map(Some),
         }
     };
-    Ok(Fields { include: list("include")?, exclude: list("exclude")? })
+    Ok(Fields { include: list("include")?, exclude: list("exclude")?.unwrap_or_default() })
 }
 
 /// One page of results.
@@ -488,21 +494,27 @@ fn page_of_ids(catalog: &Catalog, plan: &Plan, ids: &[String], limit: usize, tok
     Page { tiles: page.iter().copied().map(TileId).collect(), matched, next, prev }
 }
 
-/// Applies the Fields extension to a rendered item.
+/// Applies the Fields extension to a rendered item, as `stac-api-validator` reads the spec:
+/// - no `include` and no `exclude`: the whole item;
+/// - `include` paths: those, plus [`ALWAYS_INCLUDED`];
+/// - an empty or null `include` with an `exclude`: the top-level members but `properties`;
+/// - then `exclude` paths are removed, unless an include names the same path or one inside it.
 pub fn apply_fields(item: Value, fields: &Fields) -> Value {
     let Value::Object(full) = item else { return item };
-    let mut kept = if fields.include.is_empty() {
-        full.clone()
-    } else {
+    let include = fields.include.as_deref().unwrap_or_default();
+    let mut kept = if !include.is_empty() {
         let mut kept = Map::new();
-        for path in &fields.include {
-            copy_path(&full, &mut kept, path);
+        for path in ALWAYS_INCLUDED.iter().map(|p| p.to_string()).chain(include.iter().cloned()) {
+            copy_path(&full, &mut kept, &path);
         }
         kept
+    } else if fields.include.is_some() && !fields.exclude.is_empty() {
+        full.iter().filter(|(key, _)| *key != "properties").map(|(k, v)| (k.clone(), v.clone())).collect()
+    } else {
+        full.clone()
     };
     for path in &fields.exclude {
-        // An include of the same path or of a path inside it wins over the exclude.
-        let more_specific = fields.include.iter().any(|inc| inc == path || inc.starts_with(&format!("{path}.")));
+        let more_specific = include.iter().any(|inc| inc == path || inc.starts_with(&format!("{path}.")));
         if !more_specific {
             remove_path(&mut kept, path);
         }
