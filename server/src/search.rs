@@ -552,3 +552,57 @@ fn remove_path(map: &mut Map<String, Value>, path: &str) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn limit_is_clamped_to_the_maximum_and_must_be_positive() {
+        assert_eq!(Search::from_query("limit=100000", Endpoint::Search).unwrap().limit, MAX_LIMIT);
+        assert_eq!(Search::from_query("", Endpoint::Search).unwrap().limit, DEFAULT_LIMIT);
+        assert!(Search::from_query("limit=0", Endpoint::Search).is_err());
+    }
+
+    #[test]
+    fn sortby_accepts_signs_spaces_and_properties_prefixes() {
+        for (query, descending) in [
+            ("sortby=-properties.datetime", true),
+            ("sortby=%2Bdatetime", false),
+            ("sortby=+datetime", false),
+            ("sortby=datetime", false),
+        ] {
+            assert_eq!(Search::from_query(query, Endpoint::Search).unwrap().descending, descending, "{query}");
+        }
+        let body = serde_json::json!({"sortby": [{"field": "properties.datetime", "direction": "desc"}], "collections": "geotessera-2024"});
+        let search = Search::from_body(&body).unwrap();
+        assert!(search.descending);
+        assert_eq!(search.collections, Some(vec!["geotessera-2024".to_owned()]));
+    }
+
+    #[test]
+    fn fields_follow_the_validators_reading() {
+        let item = serde_json::json!({"type": "Feature", "stac_version": "1.1.0", "id": "x", "collection": "c", "geometry": {}, "bbox": [], "properties": {"datetime": "d", "other": 1}, "links": [], "assets": {}});
+        let keys = |fields: Fields| -> Vec<String> {
+            let Value::Object(map) = apply_fields(item.clone(), &fields) else { panic!() };
+            map.keys().cloned().collect()
+        };
+        let include = |paths: &[&str]| Some(paths.iter().map(|p| p.to_string()).collect::<Vec<_>>());
+        assert_eq!(
+            keys(Fields { include: include(&["bbox"]), exclude: vec![] }),
+            ["bbox", "collection", "id", "stac_version", "type"]
+        );
+        assert!(!keys(Fields { include: None, exclude: vec!["geometry".into()] }).contains(&"geometry".to_owned()));
+        assert!(
+            !keys(Fields { include: Some(vec![]), exclude: vec!["geometry".into()] })
+                .contains(&"properties".to_owned())
+        );
+        let nested = apply_fields(
+            item.clone(),
+            &Fields { include: include(&["properties.datetime"]), exclude: vec!["properties".into()] },
+        );
+        assert_eq!(nested["properties"], serde_json::json!({"datetime": "d"}));
+        let both = Fields { include: include(&["geometry"]), exclude: vec!["geometry".into()] };
+        assert!(keys(both).contains(&"geometry".to_owned()));
+    }
+}
