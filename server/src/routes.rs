@@ -205,6 +205,10 @@ fn search_get(state: &State, catalog: &Catalog, path: &str, query: &str) -> Resu
 }
 
 async fn search_post(state: &State, catalog: &Catalog, request: Request<Incoming>) -> Result<Reply> {
+    let announced = request.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    if announced.is_some_and(|length| length > MAX_BODY as u64) {
+        return Err(Error::BodyTooLarge { limit: MAX_BODY });
+    }
     let body = Limited::new(request.into_body(), MAX_BODY)
         .collect()
         .await

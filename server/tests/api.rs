@@ -416,3 +416,23 @@ fn a_recorded_tile_is_served_without_a_restart() {
     let after = RoaringView::open(get(running.addr, "/coverage/scaleway/2024").body).unwrap().cardinality();
     assert_eq!(after, before + 1);
 }
+
+#[test]
+fn items_pages_sort_and_choose_fields_too() {
+    let addr = addr();
+    let page = get(addr, "/collections/geotessera-2024/items?bbox=20,20,21,21&fields=id,-assets&sortby=-datetime&limit=3").json();
+    let first = &page["features"][0];
+    assert!(first.get("assets").is_none() && first["id"].as_str().unwrap().starts_with("2024_"), "{first}");
+    assert_eq!(page["numberMatched"], 100);
+    let across_years = get(addr, "/search?ids=2017_grid_0.85_49.95,2025_grid_0.85_49.95&sortby=-properties.datetime").json();
+    assert_eq!(ids_of(&across_years), ["2025_grid_0.85_49.95", "2017_grid_0.85_49.95"]);
+}
+
+#[test]
+fn an_oversized_body_is_413() {
+    let addr = addr();
+    // Announced but not sent: the server refuses it from the header alone.
+    let reply = request(addr, "POST", "/search", &[("Content-Type", "application/json"), ("Content-Length", "2097152")], b"");
+    assert_eq!(reply.status, 413);
+    assert_eq!(reply.json()["code"], "PayloadTooLarge");
+}

@@ -91,7 +91,8 @@ pub fn request(addr: SocketAddr, method: &str, target: &str, headers: &[(&str, &
     for (name, value) in headers {
         head.push_str(&format!("{name}: {value}\r\n"));
     }
-    if !body.is_empty() || method == "POST" {
+    let has_length = headers.iter().any(|(name, _)| name.eq_ignore_ascii_case("content-length"));
+    if (!body.is_empty() || method == "POST") && !has_length {
         head.push_str(&format!("Content-Length: {}\r\n", body.len()));
     }
     head.push_str("\r\n");

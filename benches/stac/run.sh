@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# tessera serve under load, beside a peer and the HTTP stack's ceiling, on the same machine.
+#
+#   benches/stac/run.sh [INVENTORY]     (default target/bench-demo, the full demo)
+#
+# Needs: wrk (Debian), a release build (built here), rustac from PyPI (installed here into
+# target/peer-venv). wrk shares the machine's cores with the server it loads, as in
+# ../shared/research/stac-throughput.md. Prints a table; nothing is written outside target/.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+inventory="${1:-target/bench-demo}"
+[ -f "$inventory/tessera.toml" ] || target/release/tessera init --demo "$inventory"
+command -v wrk >/dev/null || { echo "install wrk: apt-get install -y wrk" >&2; exit 1; }
+cargo build --release -q -p tessera-cli -p tessera-benches --bin tessera --bin serve-ready --bin fixed-body
+venv=target/peer-venv
+[ -x "$venv/bin/rustac" ] || { python3 -m venv "$venv" && "$venv/bin/pip" install -q 'rustac==0.9.18'; }
+out=target/stac-bench
+mkdir -p "$out"
+bbox='0.5,49.5,1.5,50.5'
+load() { wrk -t2 -c32 -d10s --latency "$@" | tee -a "$out/wrk.log" | awk '/Requests\/sec/ {rps=$2} /^ +50%/ {p50=$2} /^ +99%/ {p99=$2} END {printf "%s req/s, p50 %s, p99 %s\n", rps, p50, p99}'; }
+: > "$out/wrk.log"
+
+echo "== tessera serve on $inventory"
+# The first start builds registry.details once; it is derived data, like the indexes.
+target/release/serve-ready 127.0.0.1:8181 /healthz -- target/release/tessera --inventory "$inventory" serve --listen 127.0.0.1:8181 >/dev/null
+for run in 1 2 3; do
+  echo "start-up $run: $(target/release/serve-ready 127.0.0.1:8181 /healthz -- target/release/tessera --inventory "$inventory" serve --listen 127.0.0.1:8181)"
+done
+RUST_LOG=warn target/release/tessera --inventory "$inventory" serve --listen 127.0.0.1:8181 &
+server=$!
+trap 'kill $server $peer $ceiling 2>/dev/null || true' EXIT
+peer= ceiling=
+sleep 0.5
+curl -sf "http://127.0.0.1:8181/search?bbox=$bbox&limit=10" > "$out/search-body.json"
+echo "GET /search bbox 1 degree, limit 10 ($(wc -c < "$out/search-body.json") bytes): matched $(grep -o '"numberMatched":[0-9]*' "$out/search-body.json")"
+for run in 1 2 3; do echo "  run $run: $(load "http://127.0.0.1:8181/search?bbox=$bbox&limit=10")"; done
+echo "POST /search bbox 1 degree, limit 10: $(load -s benches/stac/post-search.lua http://127.0.0.1:8181/search)"
+echo "GET /collections: $(load http://127.0.0.1:8181/collections)"
+echo "GET one item: $(load http://127.0.0.1:8181/collections/geotessera-2024/items/2024_grid_0.85_49.95)"
+echo "GET /coverage/okavango/2024: $(load http://127.0.0.1:8181/coverage/okavango/2024)"
+echo "GET /coverage/okavango/2024 (gzip): $(load -H 'Accept-Encoding: gzip' http://127.0.0.1:8181/coverage/okavango/2024)"
+echo "tessera RSS after the load: $(ps -o rss= -p $server | awk '{printf "%.1f MB", $1/1024}')"
+echo "coverage bytes for one store-year: identity $(curl -s http://127.0.0.1:8181/coverage/okavango/2024 | wc -c), gzip $(curl -s -H 'Accept-Encoding: gzip' http://127.0.0.1:8181/coverage/okavango/2024 | wc -c), br $(curl -s -H 'Accept-Encoding: br' http://127.0.0.1:8181/coverage/okavango/2024 | wc -c)"
+
+echo "== peer: rustac serve (memory backend), 10,000 of the same items"
+curl -sf "http://127.0.0.1:8181/search?bbox=-5,45,15,55&collections=geotessera-2024&limit=10000" > "$out/page.json"
+python3 - "$out" <<'PY'
+import json, sys
+out = sys.argv[1]
+page = json.load(open(f"{out}/page.json"))
+with open(f"{out}/items.ndjson", "w") as f:
+    for item in page["features"]:
+        f.write(json.dumps(item) + "\n")
+print(f"  exported {len(page['features'])} items")
+PY
+curl -sf http://127.0.0.1:8181/collections/geotessera-2024 > "$out/collection.json"
+started=$(date +%s%N)
+"$venv/bin/rustac" serve -a 127.0.0.1:8182 "$out/collection.json" "$out/items.ndjson" >/dev/null 2>&1 &
+peer=$!
+until curl -sf http://127.0.0.1:8182/collections/geotessera-2024/items/2024_grid_0.85_49.95 >/dev/null; do sleep 0.05; done
+echo "  rustac ready in $(( ($(date +%s%N) - started) / 1000000 )) ms, RSS $(ps -o rss= -p $peer | awk '{printf "%.1f MB", $1/1024}')"
+echo "  POST /search bbox 1 degree, limit 10: $(load -s benches/stac/post-search.lua http://127.0.0.1:8182/search)"
+echo "  GET /search?bbox (its known bug): HTTP $(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:8182/search?bbox=$bbox&limit=10")"
+kill $peer
+
+echo "== ceiling: hyper returning the same search body, fixed"
+target/release/fixed-body 127.0.0.1:8183 "$out/search-body.json" &
+ceiling=$!
+sleep 0.3
+echo "  GET fixed body: $(load http://127.0.0.1:8183/search)"
