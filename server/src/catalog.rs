@@ -118,6 +118,9 @@ impl Catalog {
             None => None,
         };
         let base = checked_url(base.trim_end_matches('/'), "--base-url")?;
+        if inventory.stores().len() > 64 {
+            return Err(Error::Config("tessera serve handles at most 64 stores".into()));
+        }
         let stores = inventory
             .stores()
             .iter()

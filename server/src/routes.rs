@@ -278,7 +278,7 @@ fn get_links(catalog: &Catalog, state: &State, search: &Search, page: &Page, pat
 
 /// The ItemCollection of one page: items rendered by hand, then the links and counts.
 fn feature_collection(catalog: &Catalog, search: &Search, page: &Page, links: &[String]) -> String {
-    let mut out = String::with_capacity(256 + page.tiles.len() * 2600);
+    let mut out = String::with_capacity(256 + page.tiles.len() * 4096);
     out.push_str("{\"type\":\"FeatureCollection\",\"features\":[");
     for (n, &id) in page.tiles.iter().enumerate() {
         if n > 0 {
