@@ -72,6 +72,8 @@ pub fn item(out: &mut String, catalog: &Catalog, id: TileId) {
 struct Names {
     /// `2024/grid_0.85_49.95`: the folder; the year and the name are slices of it.
     key: String,
+    /// Where the name starts in `key`.
+    name_at: usize,
     /// `2024_grid_0.85_49.95`
     item_id: String,
 }
@@ -79,17 +81,18 @@ struct Names {
 impl Names {
     fn of(tile: Tile) -> Names {
         let key = tile.key().to_string();
+        let name_at = key.find('/').map_or(0, |slash| slash + 1);
         let item_id = key.replacen('/', "_", 1);
-        Names { key, item_id }
+        Names { key, name_at, item_id }
     }
 
     fn year(&self) -> &str {
-        self.key.split_once('/').map_or("", |(year, _)| year)
+        &self.key[..self.name_at.saturating_sub(1)]
     }
 
     /// `grid_0.85_49.95`
     fn name(&self) -> &str {
-        self.key.split_once('/').map_or("", |(_, name)| name)
+        &self.key[self.name_at..]
     }
 }
 
