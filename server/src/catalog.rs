@@ -263,7 +263,7 @@ impl Catalog {
         json!({
             "type": "Collection",
             "stac_version": STAC_VERSION,
-            "stac_extensions": [FILE_EXTENSION],
+            "stac_extensions": [],
             "id": id,
             "title": format!("GeoTessera embeddings {year}"),
             "description": format!("128-channel embeddings of {year} Sentinel-1 and Sentinel-2 imagery, one item per 0.1-degree tile: {} tiles.", summary.tiles),
@@ -297,7 +297,6 @@ impl Catalog {
 
 /// The media type of the `.npy` assets.
 pub const NPY_TYPE: &str = "application/x-npy";
-pub const FILE_EXTENSION: &str = "https://stac-extensions.github.io/file/v2.1.0/schema.json";
 
 fn link(rel: &str, href: String, media_type: &str, title: &str) -> Value {
     json!({"rel": rel, "href": href, "type": media_type, "title": title})
