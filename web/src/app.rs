@@ -1,0 +1,549 @@
+//! The app: controls, the map, the legend and the tile panel.
+//!
+//! Reactive state (year, layer, status, panel) lives in Leptos signals; the map, the canvas
+//! and the downloaded bitmaps live in [`MODEL`], outside the reactive graph, because they are
+//! JS objects and megabytes of bytes that no view renders directly.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
+
+use leptos::prelude::*;
+use leptos::task::spawn_local;
+use serde_json::Value;
+use tessera_engine::bitmap::{RoaringView, kernels};
+use tessera_engine::grid::{Bbox, Cell, Tile, YearRange};
+use wasm_bindgen::JsCast;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::JsFuture;
+
+use crate::maplibre::{self, Map};
+use crate::paint::{self, Levels};
+use crate::view::{Layer, View};
+
+/// Colours: a store's tiles, tiles by number of stores (1, 2, 3+), missing tiles.
+const STORE_COLOUR: [u8; 4] = [232, 0, 140, 255];
+const COUNT_COLOURS: [[u8; 4]; 4] = [[0, 0, 0, 0], [230, 60, 30, 255], [245, 170, 20, 255], [20, 160, 80, 255]];
+const MISSING_COLOUR: [u8; 4] = [220, 20, 60, 255];
+
+/// One store as `/coverage` describes it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoreInfo {
+    pub name: String,
+    pub primary: bool,
+    pub storage: String,
+    pub years: HashMap<String, u64>,
+}
+
+/// What the side panel shows about a clicked tile.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TilePanel {
+    pub id: String,
+    pub key: String,
+    pub stores: Vec<String>,
+    /// Per asset: key, size, checksum, and (store, href) links.
+    pub assets: Vec<(String, Option<u64>, Option<String>, Vec<(String, String)>)>,
+    pub copy_lines: Vec<String>,
+}
+
+#[derive(Default)]
+struct Model {
+    map: Option<Map>,
+    canvas: Option<web_sys::HtmlCanvasElement>,
+    bitmaps: HashMap<String, Rc<Vec<u8>>>,
+    levels: Option<Levels>,
+    /// Bumped on each redraw, so a slow download never overwrites a newer view.
+    generation: u64,
+}
+
+thread_local! {
+    static MODEL: RefCell<Model> = RefCell::new(Model::default());
+}
+
+#[component]
+pub fn App() -> impl IntoView {
+    let view = View::parse(&location_search());
+    let year = RwSignal::new(view.year.unwrap_or(0));
+    let layer = RwSignal::new(view.layer.clone().map(|l| l.to_string()).unwrap_or_default());
+    let stores: RwSignal<Vec<StoreInfo>> = RwSignal::new(Vec::new());
+    let years: RwSignal<Vec<u16>> = RwSignal::new(Vec::new());
+    let status = RwSignal::new("loading".to_owned());
+    let drawn = RwSignal::new(0u64);
+    let panel: RwSignal<Option<TilePanel>> = RwSignal::new(None);
+    let message: RwSignal<Option<String>> = RwSignal::new(None);
+    let bbox_text = RwSignal::new(String::new());
+    let bbox_counts: RwSignal<Vec<(String, u64)>> = RwSignal::new(Vec::new());
+    let signals = Signals { year, layer, stores, status, drawn, panel, message };
+
+    spawn_local(async move {
+        match start(signals, years, view).await {
+            Ok(()) => {}
+            Err(err) => {
+                status.set("error".into());
+                message.set(Some(err));
+            }
+        }
+    });
+    Effect::new(move |_| {
+        let (year, layer) = (year.get(), layer.get());
+        if year != 0 && !layer.is_empty() && MODEL.with(|m| m.borrow().map.is_some()) {
+            spawn_local(redraw(signals, year, layer));
+        }
+    });
+
+    let layer_options = move || {
+        let mut options = vec![("all".to_owned(), "All stores, by count".to_owned())];
+        for store in stores.get() {
+            options.push((store.name.clone(), format!("Held by {}", store.name)));
+        }
+        for store in stores.get().into_iter().filter(|s| !s.primary) {
+            options.push((format!("missing-{}", store.name), format!("Missing from {}", store.name)));
+        }
+        options
+    };
+    view! {
+        <header>
+            <h1>"tessera"</h1>
+            <label>"Year "
+                <select id="year" on:change=move |ev| year.set(event_target_value(&ev).parse().unwrap_or(0))>
+                    {move || years.get().into_iter().map(|y| view! {
+                        <option value=y.to_string() selected=move || year.get() == y>{y}</option>
+                    }).collect_view()}
+                </select>
+            </label>
+            <label>"Show "
+                <select id="layer" on:change=move |ev| layer.set(event_target_value(&ev))>
+                    {move || layer_options().into_iter().map(|(value, text)| {
+                        let chosen = value.clone();
+                        view! { <option value=value selected=move || layer.get() == chosen>{text}</option> }
+                    }).collect_view()}
+                </select>
+            </label>
+            <span id="status" role="status" aria-live="polite">
+                {move || match status.get().as_str() {
+                    "ready" => format!("{} tiles shown", drawn.get()),
+                    "error" => "error".to_owned(),
+                    _ => "loading…".to_owned(),
+                }}
+            </span>
+        </header>
+        <main>
+            <div id="map" data-state="loading" data-coverage-tiles="0"></div>
+            <aside id="panel">
+                {move || message.get().map(|m| view! { <p class="message">{m}</p> })}
+                <Legend layer=layer />
+                {move || match panel.get() {
+                    Some(tile) => tile_view(tile).into_any(),
+                    None => view! { <p class="hint">"Click a tile to see its item and where to download it."</p> }.into_any(),
+                }}
+                <form id="bbox-form" on:submit=move |ev| {
+                    ev.prevent_default();
+                    bbox_counts.set(count_in_bbox(&bbox_text.get(), year.get(), &stores.get()));
+                }>
+                    <label>"Box (west,south,east,north) "
+                        <input id="bbox" type="text" placeholder="0,45,10,55" prop:value=move || bbox_text.get()
+                            on:input=move |ev| bbox_text.set(event_target_value(&ev)) />
+                    </label>
+                    <button type="submit">"Count"</button>
+                </form>
+                <ul id="bbox-counts">
+                    {move || {
+                        let primary = stores.get().into_iter().find(|s| s.primary).map(|s| s.name).unwrap_or_default();
+                        bbox_counts.get().into_iter().map(|(store, count)| {
+                            let href = format!("/copylist/{primary}/{store}?year={}&bbox={}", year.get(), bbox_text.get());
+                            let link = (store != primary).then(|| view! { " " <a href=href download="">"copy list"</a> });
+                            view! { <li>{format!("{store}: {count} tiles")}{link}</li> }
+                        }).collect_view()
+                    }}
+                </ul>
+            </aside>
+        </main>
+    }
+}
+
+#[component]
+fn Legend(layer: RwSignal<String>) -> impl IntoView {
+    let swatch = |colour: [u8; 4], text: String| {
+        let style = format!("background: rgb({},{},{})", colour[0], colour[1], colour[2]);
+        view! { <li><span class="swatch" style=style></span>{text}</li> }
+    };
+    view! {
+        <ul id="legend">
+            {move || match Layer::parse(&layer.get()) {
+                Some(Layer::All) => (1..=3).map(|n| swatch(COUNT_COLOURS[n], format!("held by {n}{} store{}", if n == 3 { "+" } else { "" }, if n == 1 { "" } else { "s" }))).collect_view().into_any(),
+                Some(Layer::Missing(store)) => swatch(MISSING_COLOUR, format!("missing from {store}")).into_any(),
+                Some(Layer::Store(store)) => swatch(STORE_COLOUR, format!("held by {store}")).into_any(),
+                None => ().into_any(),
+            }}
+        </ul>
+    }
+}
+
+fn tile_view(tile: TilePanel) -> impl IntoView {
+    let stores = tile.stores.join(", ");
+    view! {
+        <section id="tile" data-item-id=tile.id.clone()>
+            <h2>{tile.id.clone()}</h2>
+            <p>"Held by: " <span id="tile-stores">{stores}</span></p>
+            {tile.assets.into_iter().map(|(key, size, checksum, links)| view! {
+                <h3>{key}</h3>
+                <p>{size.map(|s| format!("{s} bytes")).unwrap_or_default()}</p>
+                <p class="checksum">{checksum.unwrap_or_default()}</p>
+                <ul class="links">
+                    {links.into_iter().map(|(store, href)| {
+                        let label = store.clone();
+                        view! { <li><a class="store-link" data-store=store href=href>{label}</a></li> }
+                    }).collect_view()}
+                </ul>
+            }).collect_view()}
+            {(!tile.copy_lines.is_empty()).then(|| view! {
+                <h3>"Copy to the stores that lack it"</h3>
+                <pre class="copy">{tile.copy_lines.join("\n")}</pre>
+            })}
+        </section>
+    }
+}
+
+#[derive(Clone, Copy)]
+struct Signals {
+    year: RwSignal<u16>,
+    layer: RwSignal<String>,
+    stores: RwSignal<Vec<StoreInfo>>,
+    status: RwSignal<String>,
+    drawn: RwSignal<u64>,
+    panel: RwSignal<Option<TilePanel>>,
+    message: RwSignal<Option<String>>,
+}
+
+/// Reads `/coverage`, chooses the initial year and layer, and creates the map.
+async fn start(signals: Signals, years: RwSignal<Vec<u16>>, view: View) -> Result<(), String> {
+    let listing = fetch_json("/coverage").await?;
+    let all_years: Vec<u16> = listing["years"].as_array().into_iter().flatten().filter_map(|y| y.as_u64()).map(|y| y as u16).collect();
+    let stores: Vec<StoreInfo> = listing["stores"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|s| StoreInfo {
+            name: s["name"].as_str().unwrap_or_default().to_owned(),
+            primary: s["role"] == "primary",
+            storage: s["storage"].as_str().unwrap_or_default().to_owned(),
+            years: s["years"].as_object().into_iter().flatten().map(|(k, v)| (k.clone(), v.as_u64().unwrap_or(0))).collect(),
+        })
+        .collect();
+    let primary = stores.iter().find(|s| s.primary).or(stores.first()).map(|s| s.name.clone()).ok_or("no stores")?;
+    let year = view.year.filter(|y| all_years.contains(y)).or(all_years.last().copied()).ok_or("no years")?;
+    let layer = view.layer.as_ref().map(|l| l.to_string()).unwrap_or(primary);
+    years.set(all_years);
+    signals.stores.set(stores);
+    let map = create_map(&view, listing.get("basemap"));
+    let loaded = js_sys::Promise::new(&mut |resolve, _| {
+        map.on("load", &resolve);
+    });
+    on_map_events(&map, signals);
+    JsFuture::from(loaded).await.map_err(|_| "the map did not load")?;
+    add_selection_layer(&map);
+    MODEL.with(|m| m.borrow_mut().map = Some(map));
+    signals.year.set(year);
+    signals.layer.set(layer);
+    if let Some(tile) = view.tile.clone() {
+        spawn_local(open_tile(signals, tile));
+    }
+    Ok(())
+}
+
+fn create_map(view: &View, basemap: Option<&Value>) -> Map {
+    let options = js_sys::Object::new();
+    maplibre::set(&options, "container", "map");
+    maplibre::set(&options, "style", maplibre::json(&style_json(basemap)));
+    let (lon, lat) = view.centre.unwrap_or((10.0, 20.0));
+    maplibre::set(&options, "center", js_sys::Array::of2(&lon.into(), &lat.into()));
+    maplibre::set(&options, "zoom", view.zoom.unwrap_or(1.5));
+    maplibre::set(&options, "attributionControl", maplibre::json("{\"compact\": true}"));
+    maplibre::set(&options, "canvasContextAttributes", maplibre::json("{\"preserveDrawingBuffer\": true}"));
+    let map = Map::new(&options);
+    // For browser checks: `window.tesseraMap.project([lon, lat])` gives a tile's pixel.
+    if let Some(window) = web_sys::window() {
+        let _ = js_sys::Reflect::set(&window, &"tesseraMap".into(), &map);
+    }
+    map
+}
+
+/// The map style: an offline basemap (land and borders bundled with the app), and the
+/// configured imagery (Sentinel-2 cloudless) under it when the inventory names one.
+fn style_json(basemap: Option<&Value>) -> String {
+    let mut sources = serde_json::json!({
+        "land": {"type": "geojson", "data": "basemap/land.json"},
+        "borders": {"type": "geojson", "data": "basemap/borders.json"},
+    });
+    let mut layers = vec![serde_json::json!({"id": "ocean", "type": "background", "paint": {"background-color": "#0e2a47"}})];
+    layers.push(serde_json::json!({"id": "land", "type": "fill", "source": "land", "paint": {"fill-color": "#3a4a3f"}}));
+    if let Some(url) = basemap.and_then(|b| b["url"].as_str()) {
+        let attribution = basemap.and_then(|b| b["attribution"].as_str()).unwrap_or_default();
+        sources["imagery"] = serde_json::json!({"type": "raster", "tiles": [url], "tileSize": 256, "attribution": attribution});
+        layers.push(serde_json::json!({"id": "imagery", "type": "raster", "source": "imagery"}));
+    }
+    layers.push(serde_json::json!({"id": "borders", "type": "line", "source": "borders", "paint": {"line-color": "#8fa39a", "line-width": 0.6}}));
+    serde_json::json!({"version": 8, "sources": sources, "layers": layers}).to_string()
+}
+
+fn add_selection_layer(map: &Map) {
+    map.add_source("selected", &maplibre::json("{\"type\":\"geojson\",\"data\":{\"type\":\"FeatureCollection\",\"features\":[]}}"));
+    map.add_layer(&maplibre::json("{\"id\":\"selected\",\"type\":\"line\",\"source\":\"selected\",\"paint\":{\"line-color\":\"#ffffff\",\"line-width\":2}}"), None);
+}
+
+fn on_map_events(map: &Map, signals: Signals) {
+    let click = Closure::<dyn Fn(JsValue)>::new(move |event: JsValue| {
+        let lng_lat = js_sys::Reflect::get(&event, &"lngLat".into()).unwrap_or(JsValue::NULL);
+        let (Some(lon), Some(lat)) = (maplibre::number(&lng_lat, "lng"), maplibre::number(&lng_lat, "lat")) else { return };
+        let lon = (lon + 180.0).rem_euclid(360.0) - 180.0;
+        let Some(id) = item_id_at(signals.year.get_untracked(), lon, lat) else { return };
+        spawn_local(open_tile(signals, id));
+    });
+    map.on("click", click.as_ref().unchecked_ref());
+    click.forget();
+    let moved = Closure::<dyn Fn()>::new(move || update_url(signals, None));
+    map.on("moveend", moved.as_ref().unchecked_ref());
+    moved.forget();
+    // Failed basemap tiles (offline) are expected: report them as warnings, not errors.
+    let error = Closure::<dyn Fn(JsValue)>::new(|event: JsValue| {
+        web_sys::console::warn_2(&"map:".into(), &js_sys::Reflect::get(&event, &"error".into()).unwrap_or(event));
+    });
+    map.on("error", error.as_ref().unchecked_ref());
+    error.forget();
+}
+
+/// The item id of the tile at a point, e.g. `2024_grid_0.85_49.95`.
+pub fn item_id_at(year: u16, lon: f64, lat: f64) -> Option<String> {
+    let col = ((lon + 180.0) * 10.0).floor().clamp(0.0, 3599.0) as u32;
+    let row = ((lat + 90.0) * 10.0).floor().clamp(0.0, 1799.0) as u32;
+    let cell = Cell::new(row, col).ok()?;
+    Some(Tile::new(year, cell).item_id().to_string())
+}
+
+/// Downloads what `layer` needs for `year`, paints it and swaps it into the map.
+async fn redraw(signals: Signals, year: u16, layer: String) {
+    let generation = MODEL.with(|m| {
+        let mut m = m.borrow_mut();
+        m.generation += 1;
+        m.generation
+    });
+    signals.status.set("loading".into());
+    set_map_attribute("data-state", "loading");
+    let Some(layer_kind) = Layer::parse(&layer) else { return };
+    let stores = signals.stores.get_untracked();
+    let primary = stores.iter().find(|s| s.primary).map(|s| s.name.clone()).unwrap_or_default();
+    let (urls, palette): (Vec<String>, Vec<[u8; 4]>) = match &layer_kind {
+        Layer::Store(store) => (vec![format!("/coverage/{store}/{year}")], vec![[0; 4], STORE_COLOUR]),
+        Layer::Missing(store) => (vec![format!("/coverage/{primary}/{store}/{year}")], vec![[0; 4], MISSING_COLOUR]),
+        Layer::All => (stores.iter().map(|s| format!("/coverage/{}/{year}", s.name)).collect(), COUNT_COLOURS.to_vec()),
+    };
+    let mut levels = Levels::new();
+    for url in urls {
+        match bitmap(&url).await {
+            Ok(bytes) => match RoaringView::open(bytes.as_slice()) {
+                Ok(view) => levels.add(&view),
+                Err(err) => return fail(signals, format!("{url}: {err}")),
+            },
+            Err(err) => return fail(signals, err),
+        }
+    }
+    if MODEL.with(|m| m.borrow().generation) != generation {
+        return;
+    }
+    let rgba = levels.paint(&palette);
+    if let Err(err) = show(&rgba) {
+        return fail(signals, err);
+    }
+    let drawn = levels.drawn();
+    MODEL.with(|m| m.borrow_mut().levels = Some(levels));
+    signals.drawn.set(drawn);
+    signals.status.set("ready".into());
+    set_map_attribute("data-coverage-tiles", &drawn.to_string());
+    set_map_attribute("data-state", "ready");
+    update_url(signals, None);
+}
+
+fn fail(signals: Signals, err: String) {
+    signals.status.set("error".into());
+    signals.message.set(Some(err));
+    set_map_attribute("data-state", "error");
+}
+
+/// Puts the painted pixels into the coverage canvas and (re)adds it to the map.
+fn show(rgba: &[u8]) -> Result<(), String> {
+    let canvas = coverage_canvas()?;
+    let context = canvas
+        .get_context("2d")
+        .ok()
+        .flatten()
+        .and_then(|c| c.dyn_into::<web_sys::CanvasRenderingContext2d>().ok())
+        .ok_or("no 2D canvas")?;
+    let image = web_sys::ImageData::new_with_u8_clamped_array_and_sh(wasm_bindgen::Clamped(rgba), paint::WIDTH, paint::HEIGHT)
+        .map_err(|_| "cannot make the image")?;
+    context.put_image_data(&image, 0.0, 0.0).map_err(|_| "cannot draw the image")?;
+    MODEL.with(|m| {
+        let model = m.borrow();
+        let Some(map) = &model.map else { return };
+        if !map.get_layer("coverage").is_undefined() {
+            map.remove_layer("coverage");
+        }
+        if !map.get_source("coverage").is_undefined() {
+            map.remove_source("coverage");
+        }
+        let source = js_sys::Object::new();
+        maplibre::set(&source, "type", "canvas");
+        maplibre::set(&source, "canvas", canvas.clone());
+        maplibre::set(&source, "animate", false);
+        let corners = format!("[[-180,{0}],[180,{0}],[180,-{0}],[-180,-{0}]]", paint::MAX_LAT);
+        maplibre::set(&source, "coordinates", maplibre::json(&corners));
+        map.add_source("coverage", &source);
+        let layer = "{\"id\":\"coverage\",\"type\":\"raster\",\"source\":\"coverage\",\"paint\":{\"raster-opacity\":1,\"raster-resampling\":\"nearest\",\"raster-fade-duration\":0}}";
+        map.add_layer(&maplibre::json(layer), Some("borders".into()));
+    });
+    Ok(())
+}
+
+fn coverage_canvas() -> Result<web_sys::HtmlCanvasElement, String> {
+    if let Some(canvas) = MODEL.with(|m| m.borrow().canvas.clone()) {
+        return Ok(canvas);
+    }
+    let document = web_sys::window().and_then(|w| w.document()).ok_or("no document")?;
+    let canvas: web_sys::HtmlCanvasElement =
+        document.create_element("canvas").map_err(|_| "no canvas")?.dyn_into().map_err(|_| "no canvas")?;
+    canvas.set_width(paint::WIDTH);
+    canvas.set_height(paint::HEIGHT);
+    MODEL.with(|m| m.borrow_mut().canvas = Some(canvas.clone()));
+    Ok(canvas)
+}
+
+/// Fetches a coverage bitmap once; later views of the same store and year reuse it.
+async fn bitmap(url: &str) -> Result<Rc<Vec<u8>>, String> {
+    if let Some(bytes) = MODEL.with(|m| m.borrow().bitmaps.get(url).cloned()) {
+        return Ok(bytes);
+    }
+    let bytes = Rc::new(fetch_bytes(url).await?);
+    MODEL.with(|m| m.borrow_mut().bitmaps.insert(url.to_owned(), bytes.clone()));
+    Ok(bytes)
+}
+
+/// Counts, per store, the tiles of `year` inside the typed box (from the cached bitmaps).
+fn count_in_bbox(text: &str, year: u16, stores: &[StoreInfo]) -> Vec<(String, u64)> {
+    let Ok(bbox) = Bbox::parse(text) else { return vec![("invalid box".into(), 0)] };
+    let Ok(one_year) = YearRange::new(year, year) else { return Vec::new() };
+    let Ok(ranges) = bbox.id_ranges(one_year, &[year]) else { return Vec::new() };
+    stores
+        .iter()
+        .filter_map(|store| {
+            let url = format!("/coverage/{}/{year}", store.name);
+            let bytes = MODEL.with(|m| m.borrow().bitmaps.get(&url).cloned())?;
+            let view = RoaringView::open(bytes.as_slice()).ok()?;
+            Some((store.name.clone(), kernels::and_ranges_count(&view, &ranges)))
+        })
+        .collect()
+}
+
+/// Shows a tile's item in the panel and outlines it on the map.
+async fn open_tile(signals: Signals, item_id: String) {
+    let Ok(tile) = Tile::parse_item_id(&item_id) else { return };
+    let url = format!("/collections/geotessera-{}/items/{item_id}", tile.year);
+    match fetch_json(&url).await {
+        Ok(item) => {
+            outline(&item);
+            signals.panel.set(Some(panel_of(&item, tile, &signals.stores.get_untracked())));
+            update_url(signals, Some(item_id));
+        }
+        Err(_) => signals.message.set(Some(format!("no tile {item_id} in the registry"))),
+    }
+}
+
+fn panel_of(item: &Value, tile: Tile, stores: &[StoreInfo]) -> TilePanel {
+    let holders: Vec<String> =
+        item["properties"]["tessera:stores"].as_array().into_iter().flatten().filter_map(|s| s.as_str()).map(str::to_owned).collect();
+    let assets = ["embeddings", "scales", "checksums"]
+        .iter()
+        .filter_map(|key| {
+            let asset = item["assets"].get(*key)?;
+            let mut links = vec![(asset["alternate:name"].as_str().unwrap_or("href").to_owned(), asset["href"].as_str()?.to_owned())];
+            for (store, alternate) in asset["alternate"].as_object().into_iter().flatten() {
+                links.push((store.clone(), alternate["href"].as_str().unwrap_or_default().to_owned()));
+            }
+            Some((key.to_string(), asset["file:size"].as_u64(), asset["file:checksum"].as_str().map(str::to_owned), links))
+        })
+        .collect();
+    let key = tile.key().to_string();
+    let source = stores.iter().find(|s| holders.contains(&s.name));
+    let copy_lines = match source {
+        Some(source) => stores
+            .iter()
+            .filter(|s| !holders.contains(&s.name))
+            .map(|target| format!("s5cmd cp \"{}/{key}/*\" \"{}/{key}/\"", source.storage, target.storage))
+            .collect(),
+        None => Vec::new(),
+    };
+    TilePanel { id: item["id"].as_str().unwrap_or_default().to_owned(), key, stores: holders, assets, copy_lines }
+}
+
+fn outline(item: &Value) {
+    MODEL.with(|m| {
+        let model = m.borrow();
+        let Some(map) = &model.map else { return };
+        let source = map.get_source("selected");
+        let data = maplibre::json(&serde_json::json!({"type": "Feature", "geometry": item["geometry"], "properties": {}}).to_string());
+        if let Ok(set_data) = js_sys::Reflect::get(&source, &"setData".into()).and_then(|f| f.dyn_into::<js_sys::Function>()) {
+            let _ = set_data.call1(&source, &data);
+        }
+    });
+}
+
+/// Writes the current view into the address bar (without a new history entry).
+fn update_url(signals: Signals, tile: Option<String>) {
+    let (zoom, centre) = MODEL.with(|m| {
+        let model = m.borrow();
+        let map = model.map.as_ref();
+        let centre = map.map(|map| map.get_center());
+        let lon_lat = centre.and_then(|c| Some((maplibre::number(&c, "lng")?, maplibre::number(&c, "lat")?)));
+        (map.map(|map| map.get_zoom()), lon_lat)
+    });
+    let tile = tile.or_else(|| signals.panel.get_untracked().map(|p| p.id));
+    let view = View {
+        year: Some(signals.year.get_untracked()),
+        layer: Layer::parse(&signals.layer.get_untracked()),
+        zoom,
+        centre,
+        tile,
+    };
+    if let Some(history) = web_sys::window().and_then(|w| w.history().ok()) {
+        let _ = history.replace_state_with_url(&JsValue::NULL, "", Some(&view.to_query()));
+    }
+}
+
+fn set_map_attribute(name: &str, value: &str) {
+    if let Some(element) = web_sys::window().and_then(|w| w.document()).and_then(|d| d.get_element_by_id("map")) {
+        let _ = element.set_attribute(name, value);
+    }
+}
+
+fn location_search() -> String {
+    web_sys::window().and_then(|w| w.location().search().ok()).unwrap_or_default()
+}
+
+async fn fetch_response(url: &str) -> Result<web_sys::Response, String> {
+    let window = web_sys::window().ok_or("no window")?;
+    let response = JsFuture::from(window.fetch_with_str(url)).await.map_err(|_| format!("cannot fetch {url}"))?;
+    let response: web_sys::Response = response.dyn_into().map_err(|_| "not a response")?;
+    if !response.ok() {
+        return Err(format!("{url}: HTTP {}", response.status()));
+    }
+    Ok(response)
+}
+
+async fn fetch_bytes(url: &str) -> Result<Vec<u8>, String> {
+    let response = fetch_response(url).await?;
+    let buffer = JsFuture::from(response.array_buffer().map_err(|_| "no body")?).await.map_err(|_| "body failed")?;
+    Ok(js_sys::Uint8Array::new(&buffer).to_vec())
+}
+
+async fn fetch_json(url: &str) -> Result<Value, String> {
+    let bytes = fetch_bytes(url).await?;
+    serde_json::from_slice(&bytes).map_err(|err| format!("{url}: {err}"))
+}

@@ -1,0 +1,134 @@
+//! Coverage painted into an RGBA canvas laid out in Web Mercator, so that MapLibre, which
+//! stretches a canvas source linearly between its corners in Mercator space, puts every
+//! 0.1-degree cell on its true footprint at every zoom.
+//!
+//! The canvas is [`WIDTH`] x [`HEIGHT`] pixels over lon -180..180 and lat +-[`MAX_LAT`]: one
+//! pixel column per grid column, and pixel rows mapped to latitudes through the inverse
+//! Mercator formula (one pixel per cell at the equator, more toward the poles).
+
+use tessera_engine::bitmap::RoaringView;
+use tessera_engine::grid::{COLS, ROWS};
+
+/// Pixel columns: one per grid column.
+pub const WIDTH: u32 = COLS;
+/// Pixel rows: the Mercator world is square.
+pub const HEIGHT: u32 = COLS;
+/// The latitude where Web Mercator stops (the corners of the canvas source).
+pub const MAX_LAT: f64 = 85.051_128_779_806_59;
+
+/// Cells of one year, each with a small level (0 = nothing drawn).
+#[derive(Debug, Clone)]
+pub struct Levels {
+    levels: Vec<u8>,
+    drawn: u64,
+}
+
+impl Levels {
+    pub fn new() -> Levels {
+        Levels { levels: vec![0; (COLS * ROWS) as usize], drawn: 0 }
+    }
+
+    /// Adds 1 to the level of every cell in `view` (a bitmap of cell indexes of one year).
+    pub fn add<B: AsRef<[u8]>>(&mut self, view: &RoaringView<B>) {
+        let levels = &mut self.levels;
+        view.for_each_range(|lo, hi| {
+            let (lo, hi) = (lo as usize, (hi as usize).min(levels.len() - 1));
+            if lo <= hi {
+                for level in &mut levels[lo..=hi] {
+                    *level = level.saturating_add(1);
+                }
+            }
+        });
+        self.drawn = self.levels.iter().filter(|&&l| l > 0).count() as u64;
+    }
+
+    /// Cells with a level above 0: what the map shows.
+    pub fn drawn(&self) -> u64 {
+        self.drawn
+    }
+
+    /// The level of the cell at `index` (`row * 3600 + col`).
+    pub fn level(&self, index: u32) -> u8 {
+        self.levels.get(index as usize).copied().unwrap_or(0)
+    }
+
+    /// Paints the canvas: `palette[level]` as RGBA for each pixel (level 0 is usually clear).
+    pub fn paint(&self, palette: &[[u8; 4]]) -> Vec<u8> {
+        let (width, height) = (WIDTH as usize, HEIGHT as usize);
+        let mut rgba = vec![0u8; width * height * 4];
+        let mut previous: Option<(u32, usize)> = None;
+        for py in 0..height {
+            let row = grid_row_of_pixel(py as u32);
+            let line = py * width * 4..(py + 1) * width * 4;
+            // Rows near the poles repeat: copy the line above instead of painting it again.
+            if let Some((prev_row, prev_py)) = previous
+                && prev_row == row
+            {
+                rgba.copy_within(prev_py * width * 4..(prev_py + 1) * width * 4, line.start);
+                continue;
+            }
+            let cells = &self.levels[(row * COLS) as usize..((row + 1) * COLS) as usize];
+            for (pixel, &level) in rgba[line].chunks_exact_mut(4).zip(cells) {
+                if level > 0 {
+                    pixel.copy_from_slice(&palette[usize::from(level).min(palette.len() - 1)]);
+                }
+            }
+            previous = Some((row, py));
+        }
+        rgba
+    }
+}
+
+impl Default for Levels {
+    fn default() -> Levels {
+        Levels::new()
+    }
+}
+
+/// The grid row (0 at the south pole) shown by canvas pixel row `py` (0 at the top).
+pub fn grid_row_of_pixel(py: u32) -> u32 {
+    let y = std::f64::consts::PI * (1.0 - 2.0 * (f64::from(py) + 0.5) / f64::from(HEIGHT));
+    let lat = y.sinh().atan().to_degrees();
+    (((lat + 90.0) * 10.0).floor() as u32).min(ROWS - 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tessera_engine::grid::Cell;
+
+    /// The canvas pixel row where MapLibre draws latitude `lat` (the forward projection).
+    fn pixel_row_of_lat(lat: f64) -> u32 {
+        let y = (std::f64::consts::FRAC_PI_4 + lat.to_radians() / 2.0).tan().ln();
+        ((1.0 - y / std::f64::consts::PI) / 2.0 * f64::from(HEIGHT)) as u32
+    }
+
+    #[test]
+    fn every_cell_centre_lands_on_its_own_row() {
+        for lat_centi in (-8495..=8495).step_by(10) {
+            let cell = Cell::from_centi(5, lat_centi).unwrap();
+            let py = pixel_row_of_lat(cell.lat());
+            assert_eq!(grid_row_of_pixel(py), cell.row(), "lat {}", cell.lat());
+        }
+    }
+
+    #[test]
+    fn painting_marks_exactly_the_cells_of_the_bitmap() {
+        let cell = Cell::from_degrees(0.85, 49.95).unwrap();
+        let mut bitmap = roaring::RoaringBitmap::new();
+        bitmap.insert(cell.index());
+        let mut bytes = Vec::new();
+        bitmap.serialize_into(&mut bytes).unwrap();
+        let mut levels = Levels::new();
+        levels.add(&RoaringView::open(bytes).unwrap());
+        assert_eq!(levels.drawn(), 1);
+        let rgba = levels.paint(&[[0; 4], [255, 0, 255, 255]]);
+        let py = pixel_row_of_lat(cell.lat()) as usize;
+        let at = |px: usize, py: usize| &rgba[(py * WIDTH as usize + px) * 4..][..4];
+        assert_eq!(at(cell.col() as usize, py), [255, 0, 255, 255]);
+        assert_eq!(at(cell.col() as usize + 1, py), [0, 0, 0, 0]);
+        let painted = rgba.chunks_exact(4).filter(|p| p[3] != 0).count();
+        // At lat 50 a cell is about 1.56 pixel rows tall: 1 or 2 rows.
+        assert!((1..=2).contains(&painted), "{painted} pixels");
+    }
+}

@@ -1,0 +1,149 @@
+//! The view a URL describes: year, layer, zoom, centre and selected tile, so a link
+//! reproduces what its sender saw.
+
+use std::fmt;
+
+/// What the map colours.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Layer {
+    /// The tiles one store holds.
+    Store(String),
+    /// Every tile, coloured by how many stores hold it.
+    All,
+    /// The tiles the primary holds and this store lacks.
+    Missing(String),
+}
+
+impl Layer {
+    /// `okavango`, `all` or `missing-scaleway`.
+    pub fn parse(text: &str) -> Option<Layer> {
+        match text {
+            "" => None,
+            "all" => Some(Layer::All),
+            _ => Some(match text.strip_prefix("missing-") {
+                Some(store) if !store.is_empty() => Layer::Missing(store.to_owned()),
+                _ => Layer::Store(text.to_owned()),
+            }),
+        }
+    }
+}
+
+impl fmt::Display for Layer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Layer::Store(store) => f.write_str(store),
+            Layer::All => f.write_str("all"),
+            Layer::Missing(store) => write!(f, "missing-{store}"),
+        }
+    }
+}
+
+/// Everything the URL query holds.
+#[derive(Debug, Clone, PartialEq)]
+pub struct View {
+    pub year: Option<u16>,
+    pub layer: Option<Layer>,
+    pub zoom: Option<f64>,
+    /// Longitude and latitude of the map's centre.
+    pub centre: Option<(f64, f64)>,
+    /// A selected item id, `2024_grid_0.85_49.95`.
+    pub tile: Option<String>,
+}
+
+impl View {
+    /// Reads `?year=2024&layer=okavango&z=4.5&lon=10&lat=50&tile=...`; bad values are ignored.
+    pub fn parse(query: &str) -> View {
+        let mut view = View { year: None, layer: None, zoom: None, centre: None, tile: None };
+        let (mut lon, mut lat) = (None, None);
+        for pair in query.trim_start_matches('?').split('&') {
+            let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+            let value = decode(value);
+            match name {
+                "year" => view.year = value.parse().ok(),
+                "layer" => view.layer = Layer::parse(&value),
+                "z" => view.zoom = value.parse().ok().filter(|z: &f64| (0.0..=24.0).contains(z)),
+                "lon" => lon = value.parse().ok().filter(|x: &f64| (-180.0..=180.0).contains(x)),
+                "lat" => lat = value.parse().ok().filter(|y: &f64| (-90.0..=90.0).contains(y)),
+                "tile" if !value.is_empty() => view.tile = Some(value),
+                _ => {}
+            }
+        }
+        view.centre = lon.zip(lat);
+        view
+    }
+
+    /// The query string for this view, starting with `?`.
+    pub fn to_query(&self) -> String {
+        let mut parts = Vec::new();
+        if let Some(year) = self.year {
+            parts.push(format!("year={year}"));
+        }
+        if let Some(layer) = &self.layer {
+            parts.push(format!("layer={}", encode(&layer.to_string())));
+        }
+        if let Some(zoom) = self.zoom {
+            parts.push(format!("z={zoom:.2}"));
+        }
+        if let Some((lon, lat)) = self.centre {
+            parts.push(format!("lon={lon:.4}&lat={lat:.4}"));
+        }
+        if let Some(tile) = &self.tile {
+            parts.push(format!("tile={}", encode(tile)));
+        }
+        format!("?{}", parts.join("&"))
+    }
+}
+
+/// Percent-encodes everything but unreserved characters.
+fn encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => char::from(b).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+fn decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut at = 0;
+    while at < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        match (bytes[at], bytes.get(at + 1).copied().and_then(hex), bytes.get(at + 2).copied().and_then(hex)) {
+            (b'%', Some(hi), Some(lo)) => {
+                out.push((hi * 16 + lo) as u8);
+                at += 3;
+            }
+            (b'+', _, _) => {
+                out.push(b' ');
+                at += 1;
+            }
+            (byte, _, _) => {
+                out.push(byte);
+                at += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_view_round_trips_through_its_query() {
+        let view = View {
+            year: Some(2024),
+            layer: Some(Layer::Missing("scaleway".into())),
+            zoom: Some(5.5),
+            centre: Some((10.25, -33.5)),
+            tile: Some("2024_grid_0.85_49.95".into()),
+        };
+        assert_eq!(View::parse(&view.to_query()), view);
+        assert_eq!(View::parse("?year=2024&layer=okavango").layer, Some(Layer::Store("okavango".into())));
+        assert_eq!(View::parse("?layer=all&year=x&z=99").layer, Some(Layer::All));
+        assert_eq!(View::parse("?year=x&z=99"), View { year: None, layer: None, zoom: None, centre: None, tile: None });
+    }
+}
