@@ -21,7 +21,7 @@ pub fn run(inventory: &Path, args: &InitArgs) -> Result<()> {
 fn empty(dir: &Path, args: &InitArgs) -> Result<()> {
     let years = parse_years(&args.years)?;
     let stores = args.store.iter().map(|text| parse_store(text)).collect::<Result<Vec<_>>>()?;
-    let config = Config { years, stores };
+    let config = Config { years, stores, map: Default::default() };
     config.create(dir)?;
     eprintln!(
         "tessera: created {} with {} stores; next: tessera --inventory {} import registry.parquet",

@@ -74,8 +74,27 @@ struct YearsConfig {
 #[serde(deny_unknown_fields)]
 struct RawConfig {
     years: YearsConfig,
+    #[serde(default, skip_serializing_if = "MapConfig::is_empty")]
+    map: MapConfig,
     #[serde(default, rename = "stores")]
     stores: Vec<StoreConfig>,
+}
+
+/// The optional `[map]` table: the online imagery under the coverage map. Its licence varies
+/// by year (EOX's Sentinel-2 cloudless after 2016 is non-commercial), so it is configuration.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct MapConfig {
+    /// An XYZ tile URL template, e.g. `https://tiles.maps.eox.at/wmts/1.0.0/s2cloudless-2020_3857/default/g/{z}/{y}/{x}.jpg`.
+    pub basemap_url: Option<String>,
+    /// The attribution the imagery requires.
+    pub basemap_attribution: Option<String>,
+}
+
+impl MapConfig {
+    fn is_empty(&self) -> bool {
+        self.basemap_url.is_none() && self.basemap_attribution.is_none()
+    }
 }
 
 /// The parsed `tessera.toml`.
@@ -84,6 +103,7 @@ pub struct Config {
     pub years: YearRange,
     /// In the order the file lists them; that order is the order of every report.
     pub stores: Vec<StoreConfig>,
+    pub map: MapConfig,
 }
 
 impl Config {
@@ -104,13 +124,14 @@ impl Config {
                 return Err(bad(format!("store `{}` is declared twice", store.name)));
             }
         }
-        Ok(Config { years, stores: raw.stores })
+        Ok(Config { years, stores: raw.stores, map: raw.map })
     }
 
     /// The config as `tessera.toml` text, which [`Config::parse`] reads back.
     pub fn to_toml(&self) -> String {
         let raw = RawConfig {
             years: YearsConfig { first: self.years.first(), last: self.years.last() },
+            map: self.map.clone(),
             stores: self.stores.clone(),
         };
         let body = toml::to_string(&raw).expect("a config of strings and integers serialises");

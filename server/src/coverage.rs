@@ -90,14 +90,17 @@ pub fn listing(catalog: &Catalog) -> Bytes {
                 .into_iter()
                 .map(|(year, count)| (year.to_string(), json!(count)))
                 .collect();
-            json!({"name": store.config.name, "role": store.config.role.as_str(), "years": counts})
+            json!({"name": store.config.name, "role": store.config.role.as_str(), "storage": store.config.storage, "years": counts})
         })
         .collect();
     let registry: Option<serde_json::Map<String, serde_json::Value>> = inventory.registry().map(|registry| {
         inventory.year_counts(registry).into_iter().map(|(year, count)| (year.to_string(), json!(count))).collect()
     });
+    let map = &inventory.config().map;
+    let basemap = map.basemap_url.as_ref().map(|url| json!({"url": url, "attribution": map.basemap_attribution}));
     let doc = json!({
         "years": years,
+        "basemap": basemap,
         "registry": registry.map(|years| json!({"years": years})),
         "stores": stores,
         "grid": {"cell_degrees": 0.1, "cols": 3600, "rows": 1800, "cell_index": "row * 3600 + col, row 0 from -90 to -89.9, col 0 from -180 to -179.9"},
@@ -107,4 +110,41 @@ pub fn listing(catalog: &Catalog) -> Bytes {
         ],
     });
     Bytes::from(serde_json::to_vec(&doc).expect("a serde_json::Value serialises"))
+}
+
+/// `/copylist/{source}/{target}?year=Y&bbox=W,S,E,N&format=keys|s5cmd`: what `tessera diff
+/// --emit-copylist` prints for the tiles `source` holds and `target` lacks in the year and box.
+pub fn copylist(catalog: &Catalog, source: &str, target: &str, query: &str) -> Result<(String, Bytes)> {
+    let inventory = catalog.inventory();
+    let mut filter = tessera_engine::inventory::Filter::default();
+    let mut format = "keys".to_owned();
+    for (name, value) in form_urlencoded::parse(query.as_bytes()) {
+        match &*name {
+            "year" => {
+                filter.years.push(value.parse().map_err(|_| Error::bad(format!("year `{value}` is not a year")))?)
+            }
+            "bbox" if !value.is_empty() => {
+                filter.bbox =
+                    Some(tessera_engine::grid::Bbox::parse(&value).map_err(|err| Error::bad(err.to_string()))?)
+            }
+            "bbox" => {}
+            "format" if ["keys", "s5cmd"].contains(&&*value) => format = value.into_owned(),
+            other => {
+                return Err(Error::bad(format!(
+                    "unknown parameter `{other}` (or value `{value}`); a copy list takes year, bbox and format=keys|s5cmd"
+                )));
+            }
+        }
+    }
+    let missing = inventory.missing(source, target, &filter).map_err(|err| Error::NotFound(err.to_string()))?;
+    let writer = tessera_engine::copylist::KeyWriter::new(inventory.years());
+    let mut out = Vec::new();
+    let written = if format == "s5cmd" {
+        let (from, to) = (&inventory.store(source)?.config.storage, &inventory.store(target)?.config.storage);
+        writer.write_s5cmd(&missing, from, to, &mut out)
+    } else {
+        writer.write_lines(&missing, tessera_engine::copylist::KeyStyle::Key, &mut out)
+    };
+    written.map_err(|source| Error::Io { action: "writing a copy list".into(), source })?;
+    Ok((format!("{source}-to-{target}.txt"), Bytes::from(out)))
 }

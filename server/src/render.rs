@@ -54,8 +54,16 @@ pub fn item(out: &mut String, catalog: &Catalog, id: TileId) {
     json.s("\",\"type\":\"application/json\"},{\"rel\":\"root\",\"href\":\"").s(base);
     json.s("/\",\"type\":\"application/json\"}],\"assets\":{");
     let files = [
-        (Asset { key: "embeddings", suffix: ".npy", media_type: NPY_TYPE, role: "data" }, details.file_size, details.hash),
-        (Asset { key: "scales", suffix: "_scales.npy", media_type: NPY_TYPE, role: "data" }, details.scales_size, details.scales_hash),
+        (
+            Asset { key: "embeddings", suffix: ".npy", media_type: NPY_TYPE, role: "data" },
+            details.file_size,
+            details.hash,
+        ),
+        (
+            Asset { key: "scales", suffix: "_scales.npy", media_type: NPY_TYPE, role: "data" },
+            details.scales_size,
+            details.scales_hash,
+        ),
     ];
     let stores = (catalog, &holders);
     for (asset, size, hash) in &files {
@@ -105,7 +113,8 @@ struct Holders {
 
 impl Holders {
     fn of(catalog: &Catalog, id: TileId) -> Holders {
-        let bits = (0..catalog.stores().len().min(64)).filter(|&s| catalog.holds(s, id)).fold(0u64, |bits, s| bits | 1 << s);
+        let bits =
+            (0..catalog.stores().len().min(64)).filter(|&s| catalog.holds(s, id)).fold(0u64, |bits, s| bits | 1 << s);
         // The primary when it holds the tile, else the first store that does, else the
         // primary (where the tile should be).
         let primary = catalog.primary();
@@ -170,7 +179,11 @@ fn write_asset(
     let stores = catalog.stores();
     let file = |json: &mut Json, store: usize| {
         json.s(&stores[store].href).s("/").s(&names.key).s("/");
-        if asset.suffix.is_empty() { json.s("SHA256") } else { json.s(names.name()).s(asset.suffix) };
+        if asset.suffix.is_empty() {
+            json.s("SHA256")
+        } else {
+            json.s(names.name()).s(asset.suffix)
+        };
     };
     json.s("\"").s(asset.key).s("\":{\"href\":\"");
     file(json, holders.home);

@@ -135,6 +135,12 @@ async fn route(state: &State, request: Request<Incoming>) -> Result<Reply> {
         ["coverage", source, target, year] if get => {
             coverage_reply(&catalog, source, Some(target), year, request.headers())
         }
+        ["copylist", source, target] if get => {
+            let (file, body) = coverage::copylist(&catalog, source, target, &query)?;
+            let disposition = HeaderValue::from_str(&format!("attachment; filename=\"{file}\""))
+                .map_err(|err| Error::bad(err.to_string()))?;
+            Ok(Reply::new(body, "text/plain; charset=utf-8").header(header::CONTENT_DISPOSITION, disposition))
+        }
         ["map"] if get => Ok(redirect("/map/")),
         ["map", ..] if get => static_files::serve(state.web_dir(), &segments[1..]),
         ["search"] => Err(allow("GET, POST, OPTIONS")),

@@ -420,11 +420,14 @@ fn a_recorded_tile_is_served_without_a_restart() {
 #[test]
 fn items_pages_sort_and_choose_fields_too() {
     let addr = addr();
-    let page = get(addr, "/collections/geotessera-2024/items?bbox=20,20,21,21&fields=id,-assets&sortby=-datetime&limit=3").json();
+    let page =
+        get(addr, "/collections/geotessera-2024/items?bbox=20,20,21,21&fields=id,-assets&sortby=-datetime&limit=3")
+            .json();
     let first = &page["features"][0];
     assert!(first.get("assets").is_none() && first["id"].as_str().unwrap().starts_with("2024_"), "{first}");
     assert_eq!(page["numberMatched"], 100);
-    let across_years = get(addr, "/search?ids=2017_grid_0.85_49.95,2025_grid_0.85_49.95&sortby=-properties.datetime").json();
+    let across_years =
+        get(addr, "/search?ids=2017_grid_0.85_49.95,2025_grid_0.85_49.95&sortby=-properties.datetime").json();
     assert_eq!(ids_of(&across_years), ["2025_grid_0.85_49.95", "2017_grid_0.85_49.95"]);
 }
 
@@ -432,7 +435,32 @@ fn items_pages_sort_and_choose_fields_too() {
 fn an_oversized_body_is_413() {
     let addr = addr();
     // Announced but not sent: the server refuses it from the header alone.
-    let reply = request(addr, "POST", "/search", &[("Content-Type", "application/json"), ("Content-Length", "2097152")], b"");
+    let reply =
+        request(addr, "POST", "/search", &[("Content-Type", "application/json"), ("Content-Length", "2097152")], b"");
     assert_eq!(reply.status, 413);
     assert_eq!(reply.json()["code"], "PayloadTooLarge");
+}
+
+#[test]
+fn the_copy_list_of_a_box_is_what_diff_emits() {
+    let addr = addr();
+    let inventory = inventory();
+    let filter = Filter { years: vec![2024], bbox: Some(Bbox::parse("-10,35,30,60").unwrap()) };
+    let missing = inventory.missing("okavango", "scaleway", &filter).unwrap();
+    let expected: Vec<String> = missing
+        .iter()
+        .flat_map(|r| r.lo..=r.hi)
+        .map(|id| inventory.years().tile(tessera_engine::grid::TileId(id)).unwrap().key().to_string())
+        .collect();
+    let reply = get(addr, "/copylist/okavango/scaleway?year=2024&bbox=-10,35,30,60");
+    assert_eq!(reply.status, 200);
+    assert!(reply.header("content-disposition").unwrap().contains("okavango-to-scaleway"));
+    let lines: Vec<String> = String::from_utf8(reply.body).unwrap().lines().map(str::to_owned).collect();
+    assert!(!expected.is_empty());
+    assert_eq!(lines, expected);
+    let s5cmd = get(addr, "/copylist/okavango/scaleway?year=2024&bbox=-10,35,30,60&format=s5cmd");
+    let first = String::from_utf8(s5cmd.body).unwrap().lines().next().unwrap().to_owned();
+    assert!(first.starts_with("cp \"/data/tessera") && first.contains(&expected[0]), "{first}");
+    assert_eq!(get(addr, "/copylist/okavango/nowhere?year=2024").status, 404);
+    assert_eq!(get(addr, "/copylist/okavango/scaleway?year=2024&bbox=0,91,1,92").status, 400);
 }
