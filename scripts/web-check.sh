@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# The coverage map in headless Chromium against `tessera serve` on the small demo, on
+# 127.0.0.1 with no network: web/tests/browser.mjs checks it against what the CLI says.
+# Installs Debian's chromium when missing. Screenshots: target/web-check/.
+#
+# Usage: scripts/web-check.sh [TESSERA_BINARY]   (default target/debug/tessera; the app must be
+# built by scripts/build-web.sh first)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+tessera="${1:-target/debug/tessera}"
+[ -f target/web/index.html ] || { echo "build the app first: scripts/build-web.sh" >&2; exit 1; }
+command -v chromium >/dev/null || { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; }
+out=target/web-check
+demo=target/web-demo
+rm -rf "$demo" "$out" && mkdir -p "$out"
+"$tessera" init --demo "$demo" --small >/dev/null 2>&1
+"$tessera" --inventory "$demo" status --json > "$out/status.json"
+"$tessera" --inventory "$demo" diff okavango scaleway --year 2024 > "$out/missing.txt"
+python3 - "$out" <<'PY'
+import json, sys
+out = sys.argv[1]
+status = json.load(open(f"{out}/status.json"))
+okavango = next(s for s in status["stores"] if s["name"] == "okavango")
+missing = [line.strip() for line in open(f"{out}/missing.txt") if line.strip()]
+json.dump({"okavango_2024": okavango["years"]["2024"], "missing_scaleway_2024": missing}, open(f"{out}/facts.json", "w"))
+PY
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+"$tessera" --inventory "$demo" serve --listen "127.0.0.1:$port" --web target/web >"$out/serve.log" 2>&1 &
+server=$!
+trap 'kill $server 2>/dev/null || true' EXIT
+for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.1; done
+timeout 300 node web/tests/browser.mjs "http://127.0.0.1:$port" "$out/facts.json" "$out"

@@ -1,0 +1,160 @@
+// The coverage map in a real browser (Debian's chromium, headless, via playwright-core),
+// against `tessera serve` on 127.0.0.1 with the small demo inventory and no network.
+//
+// Usage: node browser.mjs BASE_URL FACTS_JSON OUT_DIR
+// FACTS_JSON is written by scripts/web-check.sh from the CLI: `tessera status --json` and
+// `tessera diff okavango scaleway --year 2024`. Exits non-zero on the first failed check;
+// screenshots go to OUT_DIR.
+import { chromium } from 'playwright-core';
+import { readFileSync, mkdirSync } from 'node:fs';
+
+const [base, factsFile, out] = process.argv.slice(2);
+const facts = JSON.parse(readFileSync(factsFile, 'utf8'));
+mkdirSync(out, { recursive: true });
+const STORE = [232, 0, 140];
+const MISSING = [220, 20, 60];
+let failures = 0;
+const check = (ok, what) => {
+  console.log(`${ok ? 'ok  ' : 'FAIL'} ${what}`);
+  if (!ok) failures += 1;
+};
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+  headless: true,
+  args: ['--enable-unsafe-swiftshader', '--disable-gpu'],
+});
+const context = await browser.newContext({ viewport: { width: 1000, height: 700 } });
+// No network: anything not on the server under test is refused, so nothing leaks out.
+await context.route('**/*', (route) => (route.request().url().startsWith(base) ? route.continue() : route.abort()));
+
+async function open(query) {
+  const page = await context.newPage();
+  const errors = [];
+  page.on('console', (m) => m.type() === 'error' && errors.push(m.text()));
+  page.on('pageerror', (e) => errors.push(String(e)));
+  const started = Date.now();
+  await page.goto(`${base}/map/${query}`);
+  await page.waitForSelector('#map[data-state="ready"]', { timeout: 30000 });
+  await idle(page);
+  return { page, errors, ms: Date.now() - started };
+}
+
+const idle = (page) => page.evaluate(() => new Promise((resolve) => {
+  const map = window.tesseraMap;
+  if (map.loaded() && !map.isMoving()) { map.once('idle', resolve); map.triggerRepaint(); } else { map.once('idle', resolve); }
+}));
+
+const jump = async (page, lon, lat, zoom) => {
+  await page.evaluate(([lon, lat, zoom]) => window.tesseraMap.jumpTo({ center: [lon, lat], zoom }), [lon, lat, zoom]);
+  await idle(page);
+};
+
+// Reads the map's pixels at cell centres: [{key, x, y, rgb}] for every tile key given.
+const pixels = (page, cells) => page.evaluate((cells) => {
+  const map = window.tesseraMap;
+  const gl = map.getCanvas();
+  const copy = document.createElement('canvas');
+  copy.width = gl.width; copy.height = gl.height;
+  const ctx = copy.getContext('2d');
+  ctx.drawImage(gl, 0, 0);
+  const ratio = gl.width / gl.clientWidth;
+  const rect = gl.getBoundingClientRect();
+  return cells.map(([key, lon, lat]) => {
+    const p = map.project([lon, lat]);
+    const [x, y] = [Math.round(p.x * ratio), Math.round(p.y * ratio)];
+    const inside = x >= 0 && y >= 0 && x < gl.width && y < gl.height;
+    const d = inside ? ctx.getImageData(x, y, 1, 1).data : [0, 0, 0, 0];
+    return { key, x, y, pageX: rect.left + p.x, pageY: rect.top + p.y, inside, rgb: [d[0], d[1], d[2]] };
+  });
+}, cells);
+
+const same = (a, b) => a.every((v, i) => Math.abs(v - b[i]) <= 2);
+const centre = (key) => {
+  const [, lon, lat] = key.split('/')[1].split('_');
+  return [key, Number(lon), Number(lat)];
+};
+
+// 1. One store's coverage.
+const first = await open('?year=2024&layer=okavango');
+const page = first.page;
+const tiles = Number(await page.getAttribute('#map', 'data-coverage-tiles'));
+check(tiles === facts.okavango_2024, `data-coverage-tiles ${tiles} = tessera status okavango 2024 (${facts.okavango_2024})`);
+console.log(`figure: navigation to coverage drawn ${first.ms} ms`);
+const coverageBytes = await page.evaluate(() => performance.getEntriesByType('resource')
+  .filter((e) => e.name.includes('/coverage/')).map((e) => [e.name, e.transferSize, e.encodedBodySize]));
+console.log(`figure: coverage downloads ${JSON.stringify(coverageBytes)}`);
+await jump(page, 0.85, 49.95, 7);
+const known = await pixels(page, [centre('2024/grid_0.85_49.95'), centre('2024/grid_-30.05_0.05')]);
+check(same(known[0].rgb, STORE), `held tile 2024_grid_0.85_49.95 is coloured ${known[0].rgb}`);
+check(!same(known[1].rgb, STORE) || !known[1].inside, `ocean cell is not coloured`);
+await page.screenshot({ path: `${out}/okavango-2024.png` });
+
+// 2. A click opens the item with its store links.
+await page.mouse.click(known[0].pageX, known[0].pageY);
+await page.waitForSelector('#tile[data-item-id]', { timeout: 10000 });
+const itemId = await page.getAttribute('#tile', 'data-item-id');
+check(itemId === '2024_grid_0.85_49.95', `clicked tile opens item ${itemId}`);
+const links = await page.$$eval('a.store-link', (as) => as.map((a) => [a.dataset.store, a.href]));
+const linkStores = new Set(links.map(([s]) => s));
+check(['okavango', 's3', 'scaleway'].every((s) => linkStores.has(s)), `store links ${[...linkStores]}`);
+check(links.some(([, href]) => href.endsWith('/2024/grid_0.85_49.95/grid_0.85_49.95.npy')), 'an embeddings link points at the tile file');
+await page.screenshot({ path: `${out}/tile-panel.png` });
+
+// 3. Missing from scaleway: exactly the CLI's diff, whole world and in view.
+await page.selectOption('#layer', 'missing-scaleway');
+await page.waitForSelector('#map[data-state="ready"]');
+await idle(page);
+const missingTiles = Number(await page.getAttribute('#map', 'data-coverage-tiles'));
+check(missingTiles === facts.missing_scaleway_2024.length, `missing-scaleway tiles ${missingTiles} = tessera diff (${facts.missing_scaleway_2024.length})`);
+const target = centre(facts.missing_scaleway_2024[Math.floor(facts.missing_scaleway_2024.length / 2)]);
+await jump(page, target[1], target[2], 7);
+const bounds = await page.evaluate(() => window.tesseraMap.getBounds().toArray());
+const [[west, south], [east, north]] = bounds;
+const missing = new Set(facts.missing_scaleway_2024);
+const inView = [];
+for (let lat = Math.ceil(south * 10) / 10 + 0.05; lat < north - 0.05; lat += 0.1) {
+  for (let lon = Math.ceil(west * 10) / 10 + 0.05; lon < east - 0.05; lon += 0.1) {
+    const fmt = (v) => (Math.round(v * 100) / 100).toFixed(2);
+    inView.push(`2024/grid_${fmt(lon)}_${fmt(lat)}`);
+  }
+}
+const probed = await pixels(page, inView.map(centre));
+const wrong = probed.filter((p) => p.inside && same(p.rgb, MISSING) !== missing.has(p.key));
+const shown = probed.filter((p) => p.inside && same(p.rgb, MISSING)).length;
+check(wrong.length === 0 && shown > 0, `in view: ${shown} cells coloured missing, ${wrong.length} disagree with tessera diff ${JSON.stringify(wrong.slice(0, 3))}`);
+await page.screenshot({ path: `${out}/missing-scaleway.png` });
+
+// 4. The URL carries the view; opening it again restores it.
+const url = new URL(page.url());
+check(url.searchParams.get('year') === '2024' && url.searchParams.get('layer') === 'missing-scaleway', `URL ${url.search}`);
+check(url.searchParams.get('tile') === '2024_grid_0.85_49.95', 'URL keeps the selected tile');
+const again = await open(url.search);
+check(await again.page.getAttribute('#map', 'data-coverage-tiles') === String(missingTiles), 'the same URL draws the same tiles');
+check(await again.page.$eval('#layer', (s) => s.value) === 'missing-scaleway', 'the same URL selects the same layer');
+await again.page.waitForSelector('#tile[data-item-id="2024_grid_0.85_49.95"]', { timeout: 10000 });
+const zoom = await again.page.evaluate(() => window.tesseraMap.getZoom());
+check(Math.abs(zoom - Number(url.searchParams.get('z'))) < 0.01, `the same URL restores zoom ${zoom}`);
+await again.page.screenshot({ path: `${out}/round-trip.png` });
+
+// 5. Figures: frame time while panning (on the page in front: background pages are throttled).
+const frames = await again.page.evaluate(() => new Promise((resolve) => {
+  const map = window.tesseraMap;
+  const times = [];
+  let last = performance.now();
+  const tick = (now) => { times.push(now - last); last = now; if (times.length < 60) requestAnimationFrame(tick); else resolve(times); };
+  requestAnimationFrame(tick);
+  map.panBy([400, 0], { duration: 1000 });
+}));
+frames.sort((a, b) => a - b);
+console.log(`figure: frame time while panning: median ${frames[30].toFixed(1)} ms, p95 ${frames[56].toFixed(1)} ms`);
+
+for (const [name, errors] of [['first page', first.errors], ['reopened page', again.errors]]) {
+  check(errors.length === 0, `${name}: no console errors ${JSON.stringify(errors.slice(0, 3))}`);
+}
+await browser.close();
+if (failures) {
+  console.error(`${failures} browser check(s) failed`);
+  process.exit(1);
+}
+console.log('browser: all checks passed');
