@@ -41,9 +41,18 @@ pub struct TilePanel {
     pub id: String,
     pub key: String,
     pub stores: Vec<String>,
-    /// Per asset: key, size, checksum, and (store, href) links.
-    pub assets: Vec<(String, Option<u64>, Option<String>, Vec<(String, String)>)>,
+    pub assets: Vec<AssetPanel>,
     pub copy_lines: Vec<String>,
+}
+
+/// One file of the clicked tile.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AssetPanel {
+    pub key: String,
+    pub size: Option<u64>,
+    pub checksum: Option<String>,
+    /// `(store, href)`: the asset's href first, then its alternates.
+    pub links: Vec<(String, String)>,
 }
 
 #[derive(Default)]
@@ -185,12 +194,12 @@ fn tile_view(tile: TilePanel) -> impl IntoView {
         <section id="tile" data-item-id=tile.id.clone()>
             <h2>{tile.id.clone()}</h2>
             <p>"Held by: " <span id="tile-stores">{stores}</span></p>
-            {tile.assets.into_iter().map(|(key, size, checksum, links)| view! {
-                <h3>{key}</h3>
-                <p>{size.map(|s| format!("{s} bytes")).unwrap_or_default()}</p>
-                <p class="checksum">{checksum.unwrap_or_default()}</p>
+            {tile.assets.into_iter().map(|asset| view! {
+                <h3>{asset.key}</h3>
+                <p>{asset.size.map(|s| format!("{s} bytes")).unwrap_or_default()}</p>
+                <p class="checksum">{asset.checksum.unwrap_or_default()}</p>
                 <ul class="links">
-                    {links.into_iter().map(|(store, href)| {
+                    {asset.links.into_iter().map(|(store, href)| {
                         let label = store.clone();
                         view! { <li><a class="store-link" data-store=store href=href>{label}</a></li> }
                     }).collect_view()}
@@ -218,7 +227,8 @@ struct Signals {
 /// Reads `/coverage`, chooses the initial year and layer, and creates the map.
 async fn start(signals: Signals, years: RwSignal<Vec<u16>>, view: View) -> Result<(), String> {
     let listing = fetch_json("/coverage").await?;
-    let all_years: Vec<u16> = listing["years"].as_array().into_iter().flatten().filter_map(|y| y.as_u64()).map(|y| y as u16).collect();
+    let all_years: Vec<u16> =
+        listing["years"].as_array().into_iter().flatten().filter_map(|y| y.as_u64()).map(|y| y as u16).collect();
     let stores: Vec<StoreInfo> = listing["stores"]
         .as_array()
         .into_iter()
@@ -227,7 +237,12 @@ async fn start(signals: Signals, years: RwSignal<Vec<u16>>, view: View) -> Resul
             name: s["name"].as_str().unwrap_or_default().to_owned(),
             primary: s["role"] == "primary",
             storage: s["storage"].as_str().unwrap_or_default().to_owned(),
-            years: s["years"].as_object().into_iter().flatten().map(|(k, v)| (k.clone(), v.as_u64().unwrap_or(0))).collect(),
+            years: s["years"]
+                .as_object()
+                .into_iter()
+                .flatten()
+                .map(|(k, v)| (k.clone(), v.as_u64().unwrap_or(0)))
+                .collect(),
         })
         .collect();
     let primary = stores.iter().find(|s| s.primary).or(stores.first()).map(|s| s.name.clone()).ok_or("no stores")?;
@@ -275,11 +290,14 @@ fn style_json(basemap: Option<&Value>) -> String {
         "land": {"type": "geojson", "data": "basemap/land.json"},
         "borders": {"type": "geojson", "data": "basemap/borders.json"},
     });
-    let mut layers = vec![serde_json::json!({"id": "ocean", "type": "background", "paint": {"background-color": "#0e2a47"}})];
-    layers.push(serde_json::json!({"id": "land", "type": "fill", "source": "land", "paint": {"fill-color": "#3a4a3f"}}));
+    let mut layers =
+        vec![serde_json::json!({"id": "ocean", "type": "background", "paint": {"background-color": "#0e2a47"}})];
+    layers
+        .push(serde_json::json!({"id": "land", "type": "fill", "source": "land", "paint": {"fill-color": "#3a4a3f"}}));
     if let Some(url) = basemap.and_then(|b| b["url"].as_str()) {
         let attribution = basemap.and_then(|b| b["attribution"].as_str()).unwrap_or_default();
-        sources["imagery"] = serde_json::json!({"type": "raster", "tiles": [url], "tileSize": 256, "attribution": attribution});
+        sources["imagery"] =
+            serde_json::json!({"type": "raster", "tiles": [url], "tileSize": 256, "attribution": attribution});
         layers.push(serde_json::json!({"id": "imagery", "type": "raster", "source": "imagery"}));
     }
     layers.push(serde_json::json!({"id": "borders", "type": "line", "source": "borders", "paint": {"line-color": "#8fa39a", "line-width": 0.6}}));
@@ -287,14 +305,19 @@ fn style_json(basemap: Option<&Value>) -> String {
 }
 
 fn add_selection_layer(map: &Map) {
-    map.add_source("selected", &maplibre::json("{\"type\":\"geojson\",\"data\":{\"type\":\"FeatureCollection\",\"features\":[]}}"));
+    map.add_source(
+        "selected",
+        &maplibre::json("{\"type\":\"geojson\",\"data\":{\"type\":\"FeatureCollection\",\"features\":[]}}"),
+    );
     map.add_layer(&maplibre::json("{\"id\":\"selected\",\"type\":\"line\",\"source\":\"selected\",\"paint\":{\"line-color\":\"#ffffff\",\"line-width\":2}}"), None);
 }
 
 fn on_map_events(map: &Map, signals: Signals) {
     let click = Closure::<dyn Fn(JsValue)>::new(move |event: JsValue| {
         let lng_lat = js_sys::Reflect::get(&event, &"lngLat".into()).unwrap_or(JsValue::NULL);
-        let (Some(lon), Some(lat)) = (maplibre::number(&lng_lat, "lng"), maplibre::number(&lng_lat, "lat")) else { return };
+        let (Some(lon), Some(lat)) = (maplibre::number(&lng_lat, "lng"), maplibre::number(&lng_lat, "lat")) else {
+            return;
+        };
         let lon = (lon + 180.0).rem_euclid(360.0) - 180.0;
         let Some(id) = item_id_at(signals.year.get_untracked(), lon, lat) else { return };
         spawn_local(open_tile(signals, id));
@@ -378,8 +401,9 @@ fn show(rgba: &[u8]) -> Result<(), String> {
         .flatten()
         .and_then(|c| c.dyn_into::<web_sys::CanvasRenderingContext2d>().ok())
         .ok_or("no 2D canvas")?;
-    let image = web_sys::ImageData::new_with_u8_clamped_array_and_sh(wasm_bindgen::Clamped(rgba), paint::WIDTH, paint::HEIGHT)
-        .map_err(|_| "cannot make the image")?;
+    let image =
+        web_sys::ImageData::new_with_u8_clamped_array_and_sh(wasm_bindgen::Clamped(rgba), paint::WIDTH, paint::HEIGHT)
+            .map_err(|_| "cannot make the image")?;
     context.put_image_data(&image, 0.0, 0.0).map_err(|_| "cannot draw the image")?;
     MODEL.with(|m| {
         let model = m.borrow();
@@ -457,17 +481,30 @@ async fn open_tile(signals: Signals, item_id: String) {
 }
 
 fn panel_of(item: &Value, tile: Tile, stores: &[StoreInfo]) -> TilePanel {
-    let holders: Vec<String> =
-        item["properties"]["tessera:stores"].as_array().into_iter().flatten().filter_map(|s| s.as_str()).map(str::to_owned).collect();
+    let holders: Vec<String> = item["properties"]["tessera:stores"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|s| s.as_str())
+        .map(str::to_owned)
+        .collect();
     let assets = ["embeddings", "scales", "checksums"]
         .iter()
         .filter_map(|key| {
             let asset = item["assets"].get(*key)?;
-            let mut links = vec![(asset["alternate:name"].as_str().unwrap_or("href").to_owned(), asset["href"].as_str()?.to_owned())];
+            let mut links = vec![(
+                asset["alternate:name"].as_str().unwrap_or("href").to_owned(),
+                asset["href"].as_str()?.to_owned(),
+            )];
             for (store, alternate) in asset["alternate"].as_object().into_iter().flatten() {
                 links.push((store.clone(), alternate["href"].as_str().unwrap_or_default().to_owned()));
             }
-            Some((key.to_string(), asset["file:size"].as_u64(), asset["file:checksum"].as_str().map(str::to_owned), links))
+            Some(AssetPanel {
+                key: key.to_string(),
+                size: asset["file:size"].as_u64(),
+                checksum: asset["file:checksum"].as_str().map(str::to_owned),
+                links,
+            })
         })
         .collect();
     let key = tile.key().to_string();
@@ -488,8 +525,12 @@ fn outline(item: &Value) {
         let model = m.borrow();
         let Some(map) = &model.map else { return };
         let source = map.get_source("selected");
-        let data = maplibre::json(&serde_json::json!({"type": "Feature", "geometry": item["geometry"], "properties": {}}).to_string());
-        if let Ok(set_data) = js_sys::Reflect::get(&source, &"setData".into()).and_then(|f| f.dyn_into::<js_sys::Function>()) {
+        let data = maplibre::json(
+            &serde_json::json!({"type": "Feature", "geometry": item["geometry"], "properties": {}}).to_string(),
+        );
+        if let Ok(set_data) =
+            js_sys::Reflect::get(&source, &"setData".into()).and_then(|f| f.dyn_into::<js_sys::Function>())
+        {
             let _ = set_data.call1(&source, &data);
         }
     });

@@ -16,7 +16,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     let command = &args[dash + 1..];
     let started = Instant::now();
-    let mut child = Command::new(&command[0]).args(&command[1..]).stdout(Stdio::null()).stderr(Stdio::null()).spawn()?;
+    let mut child =
+        Command::new(&command[0]).args(&command[1..]).stdout(Stdio::null()).stderr(Stdio::null()).spawn()?;
     let ready = loop {
         if answers(addr, path) {
             break started.elapsed();
