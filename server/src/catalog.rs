@@ -92,6 +92,8 @@ pub struct Catalog {
     stores: Vec<StoreLinks>,
     primary: usize,
     summaries: Vec<YearSummary>,
+    keys: tessera_engine::copylist::KeyWriter,
+    templates: crate::render::Templates,
     pub landing: Bytes,
     pub conformance: Bytes,
     pub collections: Bytes,
@@ -132,6 +134,8 @@ impl Catalog {
             .collect::<Result<Vec<_>>>()?;
         let primary = stores.iter().position(|s| s.role == Role::Primary).unwrap_or(0);
         let summaries = summarise(&inventory);
+        let inventory_years = inventory.years();
+        let store_count = inventory.stores().len();
         let mut catalog = Catalog {
             inventory,
             details,
@@ -139,6 +143,8 @@ impl Catalog {
             stores,
             primary,
             summaries,
+            keys: tessera_engine::copylist::KeyWriter::new(inventory_years),
+            templates: crate::render::Templates::new(inventory_years, store_count),
             landing: Bytes::new(),
             conformance: Bytes::new(),
             collections: Bytes::new(),
@@ -177,6 +183,16 @@ impl Catalog {
 
     pub fn summaries(&self) -> &[YearSummary] {
         &self.summaries
+    }
+
+    /// Tile keys and item ids from precomputed coordinate strings.
+    pub fn keys(&self) -> &tessera_engine::copylist::KeyWriter {
+        &self.keys
+    }
+
+    /// The item templates, made on first use.
+    pub fn templates(&self) -> &crate::render::Templates {
+        &self.templates
     }
 
     /// The rendered collection `id`, if it exists.

@@ -286,11 +286,12 @@ fn get_links(catalog: &Catalog, state: &State, search: &Search, page: &Page, pat
 fn feature_collection(catalog: &Catalog, search: &Search, page: &Page, links: &[String]) -> String {
     let mut out = String::with_capacity(256 + page.tiles.len() * 4096);
     out.push_str("{\"type\":\"FeatureCollection\",\"features\":[");
+    let mut items = crate::render::Items::new(catalog);
     for (n, &id) in page.tiles.iter().enumerate() {
         if n > 0 {
             out.push(',');
         }
-        push_item(&mut out, catalog, id, search);
+        push_item(&mut out, &mut items, id, search);
     }
     out.push_str("],\"links\":[");
     out.push_str(&links.join(","));
@@ -302,14 +303,14 @@ fn feature_collection(catalog: &Catalog, search: &Search, page: &Page, links: &[
     out
 }
 
-fn push_item(out: &mut String, catalog: &Catalog, id: TileId, search: &Search) {
+fn push_item(out: &mut String, items: &mut crate::render::Items, id: TileId, search: &Search) {
     let Some(fields) = &search.fields else {
-        crate::render::item(out, catalog, id);
+        items.push(out, id);
         return;
     };
     // The slow path, only when fields are chosen: render, parse, filter, write.
-    let mut full = String::with_capacity(2600);
-    crate::render::item(&mut full, catalog, id);
+    let mut full = String::with_capacity(4096);
+    items.push(&mut full, id);
     let value: Value = serde_json::from_str(&full).unwrap_or(Value::Null);
     out.push_str(&search::apply_fields(value, fields).to_string());
 }
