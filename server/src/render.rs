@@ -141,13 +141,12 @@ impl Template {
                 Some(Var::Name) => out.push_str(values.names.name()),
                 Some(Var::Key) => out.push_str(&values.names.key),
                 Some(Var::Footprint) => out.push_str(&values.footprint),
-                Some(Var::Size(n)) => match values.sizes[*n] {
-                    Some(size) => {
+                Some(Var::Size(n)) => {
+                    if let Some(size) = values.sizes[*n] {
                         out.push_str(",\"file:size\":");
                         out.push_str(itoa::Buffer::new().format(size));
                     }
-                    None => {}
-                },
+                }
                 Some(Var::Checksum(n)) => {
                     if let Some(sha256) = &values.checksums[*n] {
                         out.push_str(",\"file:checksum\":\"1220");
