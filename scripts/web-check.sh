@@ -3,17 +3,24 @@
 # 127.0.0.1 with no network: web/tests/browser.mjs checks it against what the CLI says.
 # Installs Debian's chromium when missing. Screenshots: target/web-check/.
 #
-# Usage: scripts/web-check.sh [TESSERA_BINARY]   (default target/debug/tessera; the app must be
-# built by scripts/build-web.sh first)
+# Usage: scripts/web-check.sh [TESSERA_BINARY [INVENTORY]]
+#   TESSERA_BINARY defaults to target/debug/tessera; INVENTORY to a fresh small demo. For the
+#   figures on the full demo: scripts/web-check.sh target/release/tessera target/bench-demo
+# The app must be built by scripts/build-web.sh first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tessera="${1:-target/debug/tessera}"
 [ -f target/web/index.html ] || { echo "build the app first: scripts/build-web.sh" >&2; exit 1; }
 command -v chromium >/dev/null || { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; }
 out=target/web-check
-demo=target/web-demo
-rm -rf "$demo" "$out" && mkdir -p "$out"
-"$tessera" init --demo "$demo" --small >/dev/null 2>&1
+rm -rf "$out" && mkdir -p "$out"
+if [ -n "${2:-}" ]; then
+  demo="$2"
+else
+  demo=target/web-demo
+  rm -rf "$demo"
+  "$tessera" init --demo "$demo" --small >/dev/null 2>&1
+fi
 "$tessera" --inventory "$demo" status --json > "$out/status.json"
 "$tessera" --inventory "$demo" diff okavango scaleway --year 2024 > "$out/missing.txt"
 python3 - "$out" <<'PY'

@@ -373,10 +373,17 @@ async fn redraw(signals: Signals, year: u16, layer: String) {
     if MODEL.with(|m| m.borrow().generation) != generation {
         return;
     }
+    let fetched = now_ms();
     let rgba = levels.paint(&palette);
+    let painted = now_ms();
     if let Err(err) = show(&rgba) {
         return fail(signals, err);
     }
+    // For performance checks: when the bitmaps were in, painted and handed to the map.
+    set_map_attribute(
+        "data-timings",
+        &format!("{{\"fetched\":{fetched:.0},\"painted\":{painted:.0},\"shown\":{:.0}}}", now_ms()),
+    );
     let drawn = levels.drawn();
     MODEL.with(|m| m.borrow_mut().levels = Some(levels));
     signals.drawn.set(drawn);
@@ -384,6 +391,11 @@ async fn redraw(signals: Signals, year: u16, layer: String) {
     set_map_attribute("data-coverage-tiles", &drawn.to_string());
     set_map_attribute("data-state", "ready");
     update_url(signals, None);
+}
+
+/// Milliseconds since navigation started.
+fn now_ms() -> f64 {
+    web_sys::window().and_then(|w| w.performance()).map_or(0.0, |p| p.now())
 }
 
 fn fail(signals: Signals, err: String) {

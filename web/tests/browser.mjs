@@ -80,7 +80,9 @@ const first = await open('?year=2024&layer=okavango');
 const page = first.page;
 const tiles = Number(await page.getAttribute('#map', 'data-coverage-tiles'));
 check(tiles === facts.okavango_2024, `data-coverage-tiles ${tiles} = tessera status okavango 2024 (${facts.okavango_2024})`);
-console.log(`figure: navigation to coverage drawn ${first.ms} ms`);
+const timings = JSON.parse(await page.getAttribute('#map', 'data-timings'));
+const readyAt = await page.evaluate(() => performance.now());
+console.log(`figure: navigation to coverage drawn ${first.ms} ms from node (page: bitmaps in at ${timings.fetched} ms, painted at ${timings.painted} ms, on the map at ${timings.shown} ms; idle seen at ${readyAt.toFixed(0)} ms)`);
 const coverageBytes = await page.evaluate(() => performance.getEntriesByType('resource')
   .filter((e) => e.name.includes('/coverage/')).map((e) => [e.name, e.transferSize, e.encodedBodySize]));
 console.log(`figure: coverage downloads ${JSON.stringify(coverageBytes)}`);
