@@ -28,34 +28,14 @@ pub fn serve(root: Option<&Path>, segments: &[&str]) -> Result<Reply> {
 }
 
 fn safe_segment(segment: &str) -> Result<PathBuf> {
-    let decoded: Vec<u8> = form_urlencoded_decode(segment);
-    let text = String::from_utf8(decoded).map_err(|_| Error::bad("the path is not UTF-8"))?;
+    // Percent-decoded as a path segment: a `+` stays a plus.
+    let text =
+        percent_encoding::percent_decode_str(segment).decode_utf8().map_err(|_| Error::bad("the path is not UTF-8"))?;
     let bad = text.is_empty() || text.starts_with('.') || text.contains(['/', '\\', '\0']);
     if bad {
         return Err(Error::NotFound(format!("no file named `{text}`")));
     }
-    Ok(PathBuf::from(text))
-}
-
-/// Percent-decoding of one path segment (`+` stays a plus in paths).
-fn form_urlencoded_decode(segment: &str) -> Vec<u8> {
-    let bytes = segment.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut at = 0;
-    while at < bytes.len() {
-        let hex = |b: u8| (b as char).to_digit(16);
-        match (bytes[at], bytes.get(at + 1).copied().and_then(hex), bytes.get(at + 2).copied().and_then(hex)) {
-            (b'%', Some(hi), Some(lo)) => {
-                out.push((hi * 16 + lo) as u8);
-                at += 3;
-            }
-            (byte, _, _) => {
-                out.push(byte);
-                at += 1;
-            }
-        }
-    }
-    out
+    Ok(PathBuf::from(text.into_owned()))
 }
 
 fn content_type(path: &Path) -> &'static str {
