@@ -255,7 +255,17 @@ async fn start(signals: Signals, years: RwSignal<Vec<u16>>, view: View) -> Resul
         map.on("load", &resolve);
     });
     on_map_events(&map, signals);
+    // Download the first view's bitmaps while the map loads its style and basemap.
+    let first_urls =
+        Layer::parse(&layer).map(|l| sources(&l, year, &signals.stores.get_untracked()).0).unwrap_or_default();
+    let prefetch = wasm_bindgen_futures::future_to_promise(async move {
+        for url in first_urls {
+            let _ = bitmap(&url).await;
+        }
+        Ok(JsValue::UNDEFINED)
+    });
     JsFuture::from(loaded).await.map_err(|_| "the map did not load")?;
+    let _ = JsFuture::from(prefetch).await;
     add_selection_layer(&map);
     MODEL.with(|m| m.borrow_mut().map = Some(map));
     signals.year.set(year);
@@ -354,12 +364,7 @@ async fn redraw(signals: Signals, year: u16, layer: String) {
     set_map_attribute("data-state", "loading");
     let Some(layer_kind) = Layer::parse(&layer) else { return };
     let stores = signals.stores.get_untracked();
-    let primary = stores.iter().find(|s| s.primary).map(|s| s.name.clone()).unwrap_or_default();
-    let (urls, palette): (Vec<String>, Vec<[u8; 4]>) = match &layer_kind {
-        Layer::Store(store) => (vec![format!("/coverage/{store}/{year}")], vec![[0; 4], STORE_COLOUR]),
-        Layer::Missing(store) => (vec![format!("/coverage/{primary}/{store}/{year}")], vec![[0; 4], MISSING_COLOUR]),
-        Layer::All => (stores.iter().map(|s| format!("/coverage/{}/{year}", s.name)).collect(), COUNT_COLOURS.to_vec()),
-    };
+    let (urls, palette) = sources(&layer_kind, year, &stores);
     let mut levels = Levels::new();
     for url in urls {
         match bitmap(&url).await {
@@ -396,6 +401,16 @@ async fn redraw(signals: Signals, year: u16, layer: String) {
 /// Milliseconds since navigation started.
 fn now_ms() -> f64 {
     web_sys::window().and_then(|w| w.performance()).map_or(0.0, |p| p.now())
+}
+
+/// The bitmaps a layer is drawn from, and its palette (by level).
+fn sources(layer: &Layer, year: u16, stores: &[StoreInfo]) -> (Vec<String>, Vec<[u8; 4]>) {
+    let primary = stores.iter().find(|s| s.primary).map(|s| s.name.as_str()).unwrap_or_default();
+    match layer {
+        Layer::Store(store) => (vec![format!("/coverage/{store}/{year}")], vec![[0; 4], STORE_COLOUR]),
+        Layer::Missing(store) => (vec![format!("/coverage/{primary}/{store}/{year}")], vec![[0; 4], MISSING_COLOUR]),
+        Layer::All => (stores.iter().map(|s| format!("/coverage/{}/{year}", s.name)).collect(), COUNT_COLOURS.to_vec()),
+    }
 }
 
 fn fail(signals: Signals, err: String) {
