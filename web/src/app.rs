@@ -61,6 +61,9 @@ struct Model {
     canvas: Option<web_sys::HtmlCanvasElement>,
     bitmaps: HashMap<String, Rc<Vec<u8>>>,
     levels: Option<Levels>,
+    palette: Vec<[u8; 4]>,
+    /// How many cells one canvas pixel spans each way (see [`scale_for`]).
+    scale: u32,
     /// Bumped on each redraw, so a slow download never overwrites a newer view.
     generation: u64,
 }
@@ -334,7 +337,10 @@ fn on_map_events(map: &Map, signals: Signals) {
     });
     map.on("click", click.as_ref().unchecked_ref());
     click.forget();
-    let moved = Closure::<dyn Fn()>::new(move || update_url(signals, None));
+    let moved = Closure::<dyn Fn()>::new(move || {
+        rescale();
+        update_url(signals, None);
+    });
     map.on("moveend", moved.as_ref().unchecked_ref());
     moved.forget();
     // Failed basemap tiles (offline) are expected: report them as warnings, not errors.
@@ -379,9 +385,10 @@ async fn redraw(signals: Signals, year: u16, layer: String) {
         return;
     }
     let fetched = now_ms();
-    let rgba = levels.paint(&palette);
+    let scale = scale_for(MODEL.with(|m| m.borrow().map.as_ref().map_or(0.0, Map::get_zoom)));
+    let rgba = levels.paint_scaled(&palette, scale);
     let painted = now_ms();
-    if let Err(err) = show(&rgba) {
+    if let Err(err) = show(&rgba, scale) {
         return fail(signals, err);
     }
     // For performance checks: when the bitmaps were in, painted and handed to the map.
@@ -390,7 +397,10 @@ async fn redraw(signals: Signals, year: u16, layer: String) {
         &format!("{{\"fetched\":{fetched:.0},\"painted\":{painted:.0},\"shown\":{:.0}}}", now_ms()),
     );
     let drawn = levels.drawn();
-    MODEL.with(|m| m.borrow_mut().levels = Some(levels));
+    MODEL.with(|m| {
+        let mut model = m.borrow_mut();
+        (model.levels, model.palette, model.scale) = (Some(levels), palette, scale);
+    });
     signals.drawn.set(drawn);
     signals.status.set("ready".into());
     set_map_attribute("data-coverage-tiles", &drawn.to_string());
@@ -419,18 +429,43 @@ fn fail(signals: Signals, err: String) {
     set_map_attribute("data-state", "error");
 }
 
+/// Cells per canvas pixel at a zoom: 2 for world views, where a cell is under a screen pixel
+/// anyway and a quarter of the pixels uploads much faster; 1 (every cell its own pixels) from
+/// zoom 3, where a cell starts to cover a screen pixel.
+fn scale_for(zoom: f64) -> u32 {
+    if zoom < 3.0 { 2 } else { 1 }
+}
+
+/// Repaints at the resolution the zoom needs, when it changed.
+fn rescale() {
+    let repaint = MODEL.with(|m| {
+        let model = m.borrow();
+        let scale = scale_for(model.map.as_ref()?.get_zoom());
+        (scale != model.scale).then(|| Some((model.levels.as_ref()?.paint_scaled(&model.palette, scale), scale)))?
+    });
+    if let Some((rgba, scale)) = repaint
+        && show(&rgba, scale).is_ok()
+    {
+        MODEL.with(|m| m.borrow_mut().scale = scale);
+    }
+}
+
 /// Puts the painted pixels into the coverage canvas and (re)adds it to the map.
-fn show(rgba: &[u8]) -> Result<(), String> {
+fn show(rgba: &[u8], scale: u32) -> Result<(), String> {
     let canvas = coverage_canvas()?;
+    let side = paint::WIDTH / scale;
+    if canvas.width() != side {
+        canvas.set_width(side);
+        canvas.set_height(side);
+    }
     let context = canvas
         .get_context("2d")
         .ok()
         .flatten()
         .and_then(|c| c.dyn_into::<web_sys::CanvasRenderingContext2d>().ok())
         .ok_or("no 2D canvas")?;
-    let image =
-        web_sys::ImageData::new_with_u8_clamped_array_and_sh(wasm_bindgen::Clamped(rgba), paint::WIDTH, paint::HEIGHT)
-            .map_err(|_| "cannot make the image")?;
+    let image = web_sys::ImageData::new_with_u8_clamped_array_and_sh(wasm_bindgen::Clamped(rgba), side, side)
+        .map_err(|err| format!("cannot make the image ({side}x{side}): {err:?}"))?;
     context.put_image_data(&image, 0.0, 0.0).map_err(|_| "cannot draw the image")?;
     MODEL.with(|m| {
         let model = m.borrow();

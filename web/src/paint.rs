@@ -54,11 +54,19 @@ impl Levels {
 
     /// Paints the canvas: `palette[level]` as RGBA for each pixel (level 0 is usually clear).
     pub fn paint(&self, palette: &[[u8; 4]]) -> Vec<u8> {
-        let (width, height) = (WIDTH as usize, HEIGHT as usize);
+        self.paint_scaled(palette, 1)
+    }
+
+    /// Paints a canvas `scale` times smaller each way (`WIDTH / scale` square), each pixel
+    /// showing the highest level of the `scale` cells it covers in its row. For world views,
+    /// where a cell is smaller than a screen pixel anyway: a quarter of the pixels to upload.
+    pub fn paint_scaled(&self, palette: &[[u8; 4]], scale: u32) -> Vec<u8> {
+        let scale = scale.clamp(1, 4) as usize;
+        let (width, height) = (WIDTH as usize / scale, HEIGHT as usize / scale);
         let mut rgba = vec![0u8; width * height * 4];
         let mut previous: Option<(u32, usize)> = None;
         for py in 0..height {
-            let row = grid_row_of_pixel(py as u32);
+            let row = grid_row_of_pixel_in(py as u32, height as u32);
             let line = py * width * 4..(py + 1) * width * 4;
             // Rows near the poles repeat: copy the line above instead of painting it again.
             if let Some((prev_row, prev_py)) = previous
@@ -68,7 +76,8 @@ impl Levels {
                 continue;
             }
             let cells = &self.levels[(row * COLS) as usize..((row + 1) * COLS) as usize];
-            for (pixel, &level) in rgba[line].chunks_exact_mut(4).zip(cells) {
+            for (pixel, group) in rgba[line].chunks_exact_mut(4).zip(cells.chunks(scale)) {
+                let level = group.iter().copied().max().unwrap_or(0);
                 if level > 0 {
                     pixel.copy_from_slice(&palette[usize::from(level).min(palette.len() - 1)]);
                 }
@@ -87,7 +96,12 @@ impl Default for Levels {
 
 /// The grid row (0 at the south pole) shown by canvas pixel row `py` (0 at the top).
 pub fn grid_row_of_pixel(py: u32) -> u32 {
-    let y = std::f64::consts::PI * (1.0 - 2.0 * (f64::from(py) + 0.5) / f64::from(HEIGHT));
+    grid_row_of_pixel_in(py, HEIGHT)
+}
+
+/// The same for a canvas `height` pixels tall.
+fn grid_row_of_pixel_in(py: u32, height: u32) -> u32 {
+    let y = std::f64::consts::PI * (1.0 - 2.0 * (f64::from(py) + 0.5) / f64::from(height));
     let lat = y.sinh().atan().to_degrees();
     (((lat + 90.0) * 10.0).floor() as u32).min(ROWS - 1)
 }
@@ -130,5 +144,9 @@ mod tests {
         let painted = rgba.chunks_exact(4).filter(|p| p[3] != 0).count();
         // At lat 50 a cell is about 1.56 pixel rows tall: 1 or 2 rows.
         assert!((1..=2).contains(&painted), "{painted} pixels");
+        let half = levels.paint_scaled(&[[0; 4], [255, 0, 255, 255]], 2);
+        assert_eq!(half.len(), rgba.len() / 4);
+        let at_half = (py / 2 * WIDTH as usize / 2 + cell.col() as usize / 2) * 4;
+        assert_eq!(&half[at_half..at_half + 4], [255, 0, 255, 255]);
     }
 }
