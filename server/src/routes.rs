@@ -255,31 +255,36 @@ fn root_link(catalog: &Catalog) -> String {
 /// intact, with the token replaced.
 fn get_links(catalog: &Catalog, state: &State, search: &Search, page: &Page, path: &str, query: &str) -> Vec<String> {
     let base = catalog.base();
-    let kept: Vec<(String, String)> = form_urlencoded::parse(query.as_bytes())
-        .filter(|(name, _)| name != "token")
-        .map(|(name, value)| (name.into_owned(), value.into_owned()))
-        .collect();
-    let href = |token: Option<String>| {
-        let mut serializer = form_urlencoded::Serializer::new(String::new());
-        for (name, value) in &kept {
-            serializer.append_pair(name, value);
-        }
-        if let Some(token) = &token {
-            serializer.append_pair("token", token);
-        }
-        let query = serializer.finish();
-        if query.is_empty() { format!("{base}{path}") } else { format!("{base}{path}?{query}") }
-    };
     let self_href = if query.is_empty() { format!("{base}{path}") } else { format!("{base}{path}?{query}") };
-    let mut links =
-        vec![root_link(catalog), serde_json::json!({"rel": "self", "href": self_href, "type": GEO_JSON}).to_string()];
+    let mut links = vec![root_link(catalog), link_json("self", &self_href, None)];
     for (rel, token) in [("next", page.next), ("prev", page.prev)] {
-        if let Some(token) = token {
-            let href = href(Some(state.signer.sign(token, search.fingerprint())));
-            links.push(serde_json::json!({"rel": rel, "href": href, "type": GEO_JSON, "method": "GET"}).to_string());
+        let Some(token) = token else { continue };
+        let mut serializer = form_urlencoded::Serializer::new(String::with_capacity(query.len() + 64));
+        for (name, value) in form_urlencoded::parse(query.as_bytes()).filter(|(name, _)| name != "token") {
+            serializer.append_pair(&name, &value);
         }
+        serializer.append_pair("token", &state.signer.sign(token, search.fingerprint()));
+        links.push(link_json(rel, &format!("{base}{path}?{}", serializer.finish()), Some("GET")));
     }
     links
+}
+
+/// A link object, written directly: this runs for every page.
+fn link_json(rel: &str, href: &str, method: Option<&str>) -> String {
+    let href = serde_json::to_string(href).unwrap_or_default();
+    let mut link = String::with_capacity(href.len() + 80);
+    link.push_str("{\"rel\":\"");
+    link.push_str(rel);
+    link.push_str("\",\"href\":");
+    link.push_str(&href);
+    link.push_str(",\"type\":\"application/geo+json\"");
+    if let Some(method) = method {
+        link.push_str(",\"method\":\"");
+        link.push_str(method);
+        link.push('"');
+    }
+    link.push('}');
+    link
 }
 
 /// The ItemCollection of one page: items rendered by hand, then the links and counts.

@@ -9,7 +9,7 @@
 
 use serde_json::{Map, Value};
 use tessera_engine::bitmap::kernels;
-use tessera_engine::bitmap::sink::Ids;
+use tessera_engine::bitmap::sink::{FnSink, Ids};
 use tessera_engine::grid::{Bbox, CELLS_PER_YEAR, COLS, IdRange, Tile, TileId, Year, push_merged};
 use xxhash_rust::xxh3::xxh3_64;
 
@@ -323,13 +323,20 @@ impl Plan {
         if search.descending {
             years.reverse();
         }
+        // The cells a search covers are the same in every year: found once, then shifted.
+        let cells = match (&search.bbox, &search.intersects) {
+            (Some(bbox), _) => Some(bbox.id_ranges(grid, &[grid.first()])?),
+            (None, Some(spans)) => Some(spans_to_ranges(spans, 0)),
+            (None, None) => None,
+        };
         let mut blocks = Vec::with_capacity(years.len());
         for year in years {
             let year_ids = grid.year_ids(year)?;
-            let ranges = match (&search.bbox, &search.intersects) {
-                (Some(bbox), _) => bbox.id_ranges(grid, &[year])?,
-                (None, Some(spans)) => spans_to_ranges(spans, year_ids.lo),
-                (None, None) => vec![year_ids],
+            let ranges = match &cells {
+                Some(cells) => {
+                    cells.iter().map(|r| IdRange { lo: r.lo + year_ids.lo, hi: r.hi + year_ids.lo }).collect()
+                }
+                None => vec![year_ids],
             };
             blocks.push((year_ids.lo / IDS_PER_YEAR, ranges));
         }
@@ -435,10 +442,11 @@ fn collect_forward(registry: &TileSet, range: IdRange, want: usize, found: &mut 
     let mut lo = range.lo;
     loop {
         let hi = range.hi.min(lo | 0xFFFF);
-        let mut chunk = Ids::default();
-        kernels::and_ranges(registry, &[IdRange { lo, hi }], &mut chunk);
-        let room = want - found.len();
-        found.extend(chunk.into_inner().into_iter().take(room));
+        let mut sink = FnSink(|first: u32, last: u32| {
+            let room = want.saturating_sub(found.len());
+            found.extend((first..=last).take(room));
+        });
+        kernels::and_ranges(registry, &[IdRange { lo, hi }], &mut sink);
         if found.len() >= want || hi == range.hi {
             return;
         }

@@ -12,6 +12,8 @@ use crate::error::{Error, Result};
 
 type HmacSha256 = Hmac<Sha256>;
 
+const HEX: &[u8; 16] = b"0123456789abcdef";
+
 /// Which way a page goes from its token's tile.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Direction {
@@ -58,8 +60,9 @@ impl Signer {
         let body = format!("{direction}{:08x}{fingerprint:016x}", token.tile);
         let mac = self.mac(body.as_bytes()).finalize().into_bytes();
         let mut text = body;
-        for byte in &mac[..16] {
-            text.push_str(&format!("{byte:02x}"));
+        for &byte in &mac[..16] {
+            text.push(char::from(HEX[usize::from(byte >> 4)]));
+            text.push(char::from(HEX[usize::from(byte & 15)]));
         }
         text
     }
