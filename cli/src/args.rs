@@ -97,6 +97,12 @@ pub struct ServeArgs {
     /// Log one line per request on stderr.
     #[arg(long)]
     pub access_log: bool,
+
+    /// Worker threads; default twice the cores. A search response spends about half its CPU
+    /// time in the kernel sending it, and spare runnable threads keep the cores busy meanwhile
+    /// (measured on 2 cores: about 10% more requests per second than one thread a core).
+    #[arg(long, value_name = "N")]
+    pub threads: Option<usize>,
 }
 
 #[derive(Debug, Args)]

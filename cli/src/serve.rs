@@ -13,7 +13,13 @@ pub fn run(inventory: &Path, args: &ServeArgs) -> anyhow::Result<()> {
     options.base_url = args.base_url.clone();
     options.web_dir = Some(args.web.clone());
     options.access_log = args.access_log;
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the runtime")?;
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let threads = args.threads.unwrap_or(2 * cores).max(1);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(threads)
+        .enable_all()
+        .build()
+        .context("starting the runtime")?;
     runtime.block_on(async {
         let server = Server::bind(options).await?;
         let addr = server.local_addr()?;
