@@ -62,6 +62,8 @@ struct Model {
     bitmaps: HashMap<String, Rc<Vec<u8>>>,
     levels: Option<Levels>,
     palette: Vec<[u8; 4]>,
+    /// Whether the basemap's outlines were asked for (after the first coverage frame).
+    outlines_requested: bool,
     /// How many cells one canvas pixel spans each way (see [`scale_for`]).
     scale: u32,
     /// Bumped on each redraw, so a slow download never overwrites a newer view.
@@ -299,9 +301,11 @@ fn create_map(view: &View, basemap: Option<&Value>) -> Map {
 /// The map style: an offline basemap (land and borders bundled with the app), and the
 /// configured imagery (Sentinel-2 cloudless) under it when the inventory names one.
 fn style_json(basemap: Option<&Value>) -> String {
+    // The basemap's outlines arrive after the first coverage frame (see `load_outlines`).
+    let empty = serde_json::json!({"type": "FeatureCollection", "features": []});
     let mut sources = serde_json::json!({
-        "land": {"type": "geojson", "data": "basemap/land.json"},
-        "borders": {"type": "geojson", "data": "basemap/borders.json"},
+        "land": {"type": "geojson", "data": empty},
+        "borders": {"type": "geojson", "data": empty},
     });
     let mut layers =
         vec![serde_json::json!({"id": "ocean", "type": "background", "paint": {"background-color": "#0e2a47"}})];
@@ -396,6 +400,7 @@ async fn redraw(signals: Signals, year: u16, layer: String) {
         "data-timings",
         &format!("{{\"fetched\":{fetched:.0},\"painted\":{painted:.0},\"shown\":{:.0}}}", now_ms()),
     );
+    load_outlines_after_next_frame();
     let drawn = levels.drawn();
     MODEL.with(|m| {
         let mut model = m.borrow_mut();
@@ -406,6 +411,35 @@ async fn redraw(signals: Signals, year: u16, layer: String) {
     set_map_attribute("data-coverage-tiles", &drawn.to_string());
     set_map_attribute("data-state", "ready");
     update_url(signals, None);
+}
+
+/// Loads the offline basemap's land and borders once the first coverage frame is on screen:
+/// coverage is what the page is for, so it is drawn first, then the outlines fill in.
+fn load_outlines_after_next_frame() {
+    let first = MODEL.with(|m| !std::mem::replace(&mut m.borrow_mut().outlines_requested, true));
+    if !first {
+        return;
+    }
+    let load = Closure::<dyn Fn()>::new(|| {
+        MODEL.with(|m| {
+            let model = m.borrow();
+            let Some(map) = &model.map else { return };
+            for (source, url) in [("land", "basemap/land.json"), ("borders", "basemap/borders.json")] {
+                let source = map.get_source(source);
+                if let Ok(set_data) =
+                    js_sys::Reflect::get(&source, &"setData".into()).and_then(|f| f.dyn_into::<js_sys::Function>())
+                {
+                    let _ = set_data.call1(&source, &url.into());
+                }
+            }
+        });
+    });
+    MODEL.with(|m| {
+        if let Some(map) = &m.borrow().map {
+            map.once("idle", load.as_ref().unchecked_ref());
+        }
+    });
+    load.forget();
 }
 
 /// Milliseconds since navigation started.

@@ -16,6 +16,9 @@ extern "C" {
     #[wasm_bindgen(method)]
     pub fn on(this: &Map, event: &str, listener: &js_sys::Function);
 
+    #[wasm_bindgen(method)]
+    pub fn once(this: &Map, event: &str, listener: &js_sys::Function);
+
     #[wasm_bindgen(method, js_name = addSource)]
     pub fn add_source(this: &Map, id: &str, source: &JsValue);
 
