@@ -17,3 +17,6 @@ export TESSERA_INVENTORY="$dir"
 echo
 echo "scaleway lacks $("$tessera" diff okavango scaleway --count) tiles; the first ten:"
 "$tessera" diff okavango scaleway | head -n 10
+echo
+echo "Browse it as a STAC API and a map:"
+echo "  scripts/build-web.sh && $tessera --inventory $dir serve   # then open http://127.0.0.1:8080/map/"
