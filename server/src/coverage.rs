@@ -51,9 +51,10 @@ pub fn bitmap(catalog: &Catalog, source: &str, target: Option<&str>, year: &str)
     let source_set = &store(source)?.tiles;
     let target_set = target.map(store).transpose()?.map(|s| &s.tiles);
     let key = format!("{source}/{}/{year}", target.unwrap_or(""));
-    if let Some(hit) =
-        catalog.coverage_cache.lock().map_err(|_| Error::Config("coverage cache poisoned".into()))?.get(&key)
-    {
+    // A panic elsewhere cannot leave a half-made entry (entries go in whole), so a poisoned
+    // lock is still a good cache.
+    let cache = || catalog.coverage_cache.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some(hit) = cache().get(&key) {
         return Ok(hit.clone());
     }
     let mut ranges = Ranges::default();
@@ -70,9 +71,7 @@ pub fn bitmap(catalog: &Catalog, source: &str, target: Option<&str>, year: &str)
         ranges.0.iter().map(|r| IdRange { lo: r.lo - year_ids.lo, hi: r.hi - year_ids.lo }).collect();
     let count = cells.iter().map(|r| r.len()).sum();
     let encoded = Arc::new(Encoded::new(encode_ranges(&cells), count));
-    if let Ok(mut cache) = catalog.coverage_cache.lock() {
-        cache.insert(key, encoded.clone());
-    }
+    cache().insert(key, encoded.clone());
     Ok(encoded)
 }
 

@@ -184,7 +184,7 @@ fn item(catalog: &Catalog, collection_id: &str, item_id: &str) -> Result<Reply> 
     let missing = || Error::NotFound(format!("no item `{item_id}` in collection `{collection_id}`"));
     let tile = Tile::parse_item_id(item_id).map_err(|_| missing())?;
     let id = catalog.years().id(tile).map_err(|_| missing())?;
-    if tile.year != year || catalog.details(id).is_none() && !catalog.registry().is_some_and(|r| r.contains(id.0)) {
+    if tile.year != year || !catalog.registry().is_some_and(|registry| registry.contains(id.0)) {
         return Err(missing());
     }
     let mut out = String::with_capacity(2048);
