@@ -55,10 +55,9 @@ impl View {
     pub fn parse(query: &str) -> View {
         let mut view = View { year: None, layer: None, zoom: None, centre: None, tile: None };
         let (mut lon, mut lat) = (None, None);
-        for pair in query.trim_start_matches('?').split('&') {
-            let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
-            let value = decode(value);
-            match name {
+        for (name, value) in form_urlencoded::parse(query.trim_start_matches('?').as_bytes()) {
+            let value = value.into_owned();
+            match &*name {
                 "year" => view.year = value.parse().ok(),
                 "layer" => view.layer = Layer::parse(&value),
                 "z" => view.zoom = value.parse().ok().filter(|z: &f64| (0.0..=24.0).contains(z)),
@@ -74,58 +73,25 @@ impl View {
 
     /// The query string for this view, starting with `?`.
     pub fn to_query(&self) -> String {
-        let mut parts = Vec::new();
+        let mut query = form_urlencoded::Serializer::new(String::from("?"));
         if let Some(year) = self.year {
-            parts.push(format!("year={year}"));
+            query.append_pair("year", &year.to_string());
         }
         if let Some(layer) = &self.layer {
-            parts.push(format!("layer={}", encode(&layer.to_string())));
+            query.append_pair("layer", &layer.to_string());
         }
         if let Some(zoom) = self.zoom {
-            parts.push(format!("z={zoom:.2}"));
+            query.append_pair("z", &format!("{zoom:.2}"));
         }
         if let Some((lon, lat)) = self.centre {
-            parts.push(format!("lon={lon:.4}&lat={lat:.4}"));
+            query.append_pair("lon", &format!("{lon:.4}"));
+            query.append_pair("lat", &format!("{lat:.4}"));
         }
         if let Some(tile) = &self.tile {
-            parts.push(format!("tile={}", encode(tile)));
+            query.append_pair("tile", tile);
         }
-        format!("?{}", parts.join("&"))
+        query.finish()
     }
-}
-
-/// Percent-encodes everything but unreserved characters.
-fn encode(text: &str) -> String {
-    text.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => char::from(b).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
-fn decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut at = 0;
-    while at < bytes.len() {
-        let hex = |b: u8| (b as char).to_digit(16);
-        match (bytes[at], bytes.get(at + 1).copied().and_then(hex), bytes.get(at + 2).copied().and_then(hex)) {
-            (b'%', Some(hi), Some(lo)) => {
-                out.push((hi * 16 + lo) as u8);
-                at += 3;
-            }
-            (b'+', _, _) => {
-                out.push(b' ');
-                at += 1;
-            }
-            (byte, _, _) => {
-                out.push(byte);
-                at += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 #[cfg(test)]
