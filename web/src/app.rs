@@ -271,7 +271,6 @@ async fn start(signals: Signals, years: RwSignal<Vec<u16>>, view: View) -> Resul
     });
     JsFuture::from(loaded).await.map_err(|_| "the map did not load")?;
     let _ = JsFuture::from(prefetch).await;
-    add_selection_layer(&map);
     MODEL.with(|m| m.borrow_mut().map = Some(map));
     signals.year.set(year);
     signals.layer.set(layer);
@@ -288,6 +287,9 @@ fn create_map(view: &View, basemap: Option<&Value>) -> Map {
     let (lon, lat) = view.centre.unwrap_or((10.0, 20.0));
     maplibre::set(&options, "center", js_sys::Array::of2(&lon.into(), &lat.into()));
     maplibre::set(&options, "zoom", view.zoom.unwrap_or(1.5));
+    // No cross-fade of label placement: the map has no labels, and the fade would hold back
+    // `idle` (what marks the coverage drawn) for 300 ms of repaints.
+    maplibre::set(&options, "fadeDuration", 0);
     maplibre::set(&options, "attributionControl", maplibre::json("{\"compact\": true}"));
     maplibre::set(&options, "canvasContextAttributes", maplibre::json("{\"preserveDrawingBuffer\": true}"));
     let map = Map::new(&options);
@@ -298,35 +300,39 @@ fn create_map(view: &View, basemap: Option<&Value>) -> Map {
     map
 }
 
-/// The map style: an offline basemap (land and borders bundled with the app), and the
-/// configured imagery (Sentinel-2 cloudless) under it when the inventory names one.
+/// The map's layers, bottom to top. Layers are added when first needed, each under the
+/// ones above it that already exist (see [`add_layer`]).
+const LAYER_ORDER: [&str; 6] = ["ocean", "land", "imagery", "coverage", "borders", "selected"];
+
+/// The first style: the ocean, and the configured imagery (Sentinel-2 cloudless) when the
+/// inventory names one. No GeoJSON: a GeoJSON source waits for MapLibre's worker to start, so
+/// the offline outlines come after the first coverage frame and the selection with the first
+/// opened tile.
 fn style_json(basemap: Option<&Value>) -> String {
-    // The basemap's outlines arrive after the first coverage frame (see `load_outlines`).
-    let empty = serde_json::json!({"type": "FeatureCollection", "features": []});
-    let mut sources = serde_json::json!({
-        "land": {"type": "geojson", "data": empty},
-        "borders": {"type": "geojson", "data": empty},
-    });
+    let mut sources = serde_json::json!({});
     let mut layers =
         vec![serde_json::json!({"id": "ocean", "type": "background", "paint": {"background-color": "#0e2a47"}})];
-    layers
-        .push(serde_json::json!({"id": "land", "type": "fill", "source": "land", "paint": {"fill-color": "#3a4a3f"}}));
     if let Some(url) = basemap.and_then(|b| b["url"].as_str()) {
         let attribution = basemap.and_then(|b| b["attribution"].as_str()).unwrap_or_default();
         sources["imagery"] =
             serde_json::json!({"type": "raster", "tiles": [url], "tileSize": 256, "attribution": attribution});
         layers.push(serde_json::json!({"id": "imagery", "type": "raster", "source": "imagery"}));
     }
-    layers.push(serde_json::json!({"id": "borders", "type": "line", "source": "borders", "paint": {"line-color": "#8fa39a", "line-width": 0.6}}));
     serde_json::json!({"version": 8, "sources": sources, "layers": layers}).to_string()
 }
 
-fn add_selection_layer(map: &Map) {
-    map.add_source(
-        "selected",
-        &maplibre::json("{\"type\":\"geojson\",\"data\":{\"type\":\"FeatureCollection\",\"features\":[]}}"),
-    );
-    map.add_layer(&maplibre::json("{\"id\":\"selected\",\"type\":\"line\",\"source\":\"selected\",\"paint\":{\"line-color\":\"#ffffff\",\"line-width\":2}}"), None);
+/// Adds `layer` (its `id` one of [`LAYER_ORDER`]) under the layers above it in that order.
+fn add_layer(map: &Map, layer: &Value) {
+    let id = layer["id"].as_str().unwrap_or_default();
+    let above = LAYER_ORDER.iter().skip_while(|l| **l != id).skip(1);
+    let before = above.copied().find(|l| !map.get_layer(l).is_undefined()).map(str::to_owned);
+    map.add_layer(&maplibre::json(&layer.to_string()), before);
+}
+
+/// Adds a GeoJSON source (`data` a URL or an object) and its layer.
+fn add_geojson(map: &Map, source: &str, data: Value, layer: Value) {
+    map.add_source(source, &maplibre::json(&serde_json::json!({"type": "geojson", "data": data}).to_string()));
+    add_layer(map, &layer);
 }
 
 fn on_map_events(map: &Map, signals: Signals) {
@@ -395,51 +401,54 @@ async fn redraw(signals: Signals, year: u16, layer: String) {
     if let Err(err) = show(&rgba, scale) {
         return fail(signals, err);
     }
-    // For performance checks: when the bitmaps were in, painted and handed to the map.
-    set_map_attribute(
-        "data-timings",
-        &format!("{{\"fetched\":{fetched:.0},\"painted\":{painted:.0},\"shown\":{:.0}}}", now_ms()),
-    );
-    load_outlines_after_next_frame();
+    let shown = now_ms();
     let drawn = levels.drawn();
     MODEL.with(|m| {
         let mut model = m.borrow_mut();
         (model.levels, model.palette, model.scale) = (Some(levels), palette, scale);
     });
-    signals.drawn.set(drawn);
-    signals.status.set("ready".into());
-    set_map_attribute("data-coverage-tiles", &drawn.to_string());
-    set_map_attribute("data-state", "ready");
-    update_url(signals, None);
-}
-
-/// Loads the offline basemap's land and borders once the first coverage frame is on screen:
-/// coverage is what the page is for, so it is drawn first, then the outlines fill in.
-fn load_outlines_after_next_frame() {
-    let first = MODEL.with(|m| !std::mem::replace(&mut m.borrow_mut().outlines_requested, true));
-    if !first {
-        return;
-    }
-    let load = Closure::<dyn Fn()>::new(|| {
-        MODEL.with(|m| {
-            let model = m.borrow();
-            let Some(map) = &model.map else { return };
-            for (source, url) in [("land", "basemap/land.json"), ("borders", "basemap/borders.json")] {
-                let source = map.get_source(source);
-                if let Ok(set_data) =
-                    js_sys::Reflect::get(&source, &"setData".into()).and_then(|f| f.dyn_into::<js_sys::Function>())
-                {
-                    let _ = set_data.call1(&source, &url.into());
-                }
-            }
-        });
+    // Ready once the map has drawn the frame with the coverage in it: MapLibre's next `idle`.
+    let on_drawn = Closure::once_into_js(move || {
+        if MODEL.with(|m| m.borrow().generation) != generation {
+            return;
+        }
+        // For performance checks: milliseconds from navigation to each step.
+        let timings = format!(
+            "{{\"fetched\":{fetched:.0},\"painted\":{painted:.0},\"shown\":{shown:.0},\"drawn\":{:.0}}}",
+            now_ms()
+        );
+        set_map_attribute("data-timings", &timings);
+        signals.drawn.set(drawn);
+        signals.status.set("ready".into());
+        set_map_attribute("data-coverage-tiles", &drawn.to_string());
+        set_map_attribute("data-state", "ready");
+        update_url(signals, None);
+        load_outlines();
     });
     MODEL.with(|m| {
         if let Some(map) = &m.borrow().map {
-            map.once("idle", load.as_ref().unchecked_ref());
+            map.once("idle", on_drawn.unchecked_ref());
+            map.trigger_repaint();
         }
     });
-    load.forget();
+}
+
+/// Adds the offline basemap's land and borders, once, after the first coverage frame is on
+/// screen: coverage is what the page is for, so it is drawn first, then the outlines fill in.
+fn load_outlines() {
+    MODEL.with(|m| {
+        let mut model = m.borrow_mut();
+        if std::mem::replace(&mut model.outlines_requested, true) {
+            return;
+        }
+        let Some(map) = &model.map else { return };
+        let land =
+            serde_json::json!({"id": "land", "type": "fill", "source": "land", "paint": {"fill-color": "#3a4a3f"}});
+        add_geojson(map, "land", "basemap/land.json".into(), land);
+        let borders = serde_json::json!({"id": "borders", "type": "line", "source": "borders",
+            "paint": {"line-color": "#8fa39a", "line-width": 0.6}});
+        add_geojson(map, "borders", "basemap/borders.json".into(), borders);
+    });
 }
 
 /// Milliseconds since navigation started.
@@ -517,8 +526,11 @@ fn show(rgba: &[u8], scale: u32) -> Result<(), String> {
         let corners = format!("[[-180,{0}],[180,{0}],[180,-{0}],[-180,-{0}]]", paint::MAX_LAT);
         maplibre::set(&source, "coordinates", maplibre::json(&corners));
         map.add_source("coverage", &source);
-        let layer = "{\"id\":\"coverage\",\"type\":\"raster\",\"source\":\"coverage\",\"paint\":{\"raster-opacity\":1,\"raster-resampling\":\"nearest\",\"raster-fade-duration\":0}}";
-        map.add_layer(&maplibre::json(layer), Some("borders".into()));
+        add_layer(
+            map,
+            &serde_json::json!({"id": "coverage", "type": "raster", "source": "coverage",
+                "paint": {"raster-opacity": 1, "raster-resampling": "nearest", "raster-fade-duration": 0}}),
+        );
     });
     Ok(())
 }
@@ -617,17 +629,20 @@ fn panel_of(item: &Value, tile: Tile, stores: &[StoreInfo]) -> TilePanel {
 }
 
 fn outline(item: &Value) {
+    let footprint = serde_json::json!({"type": "Feature", "geometry": item["geometry"], "properties": {}});
     MODEL.with(|m| {
         let model = m.borrow();
         let Some(map) = &model.map else { return };
         let source = map.get_source("selected");
-        let data = maplibre::json(
-            &serde_json::json!({"type": "Feature", "geometry": item["geometry"], "properties": {}}).to_string(),
-        );
+        if source.is_undefined() {
+            let layer = serde_json::json!({"id": "selected", "type": "line", "source": "selected",
+                "paint": {"line-color": "#ffffff", "line-width": 2}});
+            return add_geojson(map, "selected", footprint, layer);
+        }
         if let Ok(set_data) =
             js_sys::Reflect::get(&source, &"setData".into()).and_then(|f| f.dyn_into::<js_sys::Function>())
         {
-            let _ = set_data.call1(&source, &data);
+            let _ = set_data.call1(&source, &maplibre::json(&footprint.to_string()));
         }
     });
 }

@@ -73,7 +73,8 @@ impl View {
 
     /// The query string for this view, starting with `?`.
     pub fn to_query(&self) -> String {
-        let mut query = form_urlencoded::Serializer::new(String::from("?"));
+        // `for_suffix`: the pairs follow the `?` with no `&` before the first.
+        let mut query = form_urlencoded::Serializer::for_suffix(String::from("?"), 1);
         if let Some(year) = self.year {
             query.append_pair("year", &year.to_string());
         }
@@ -107,6 +108,10 @@ mod tests {
             centre: Some((10.25, -33.5)),
             tile: Some("2024_grid_0.85_49.95".into()),
         };
+        assert_eq!(
+            view.to_query(),
+            "?year=2024&layer=missing-scaleway&z=5.50&lon=10.2500&lat=-33.5000&tile=2024_grid_0.85_49.95"
+        );
         assert_eq!(View::parse(&view.to_query()), view);
         assert_eq!(View::parse("?year=2024&layer=okavango").layer, Some(Layer::Store("okavango".into())));
         assert_eq!(View::parse("?layer=all&year=x&z=99").layer, Some(Layer::All));
