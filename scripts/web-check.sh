@@ -20,16 +20,20 @@ else
   demo=target/web-demo
   rm -rf "$demo"
   "$tessera" init --demo "$demo" --small >/dev/null 2>&1
+  # Online imagery under the coverage; browser.mjs serves its tiles itself (no network).
+  printf '\n[map]\nbasemap_url = "https://imagery.test/{z}/{x}/{y}.png"\nbasemap_attribution = "Test imagery"\n' >> "$demo/tessera.toml"
 fi
 "$tessera" --inventory "$demo" status --json > "$out/status.json"
 "$tessera" --inventory "$demo" diff okavango scaleway --year 2024 > "$out/missing.txt"
-python3 - "$out" <<'PY'
-import json, sys
-out = sys.argv[1]
+python3 - "$out" "$demo" <<'PY'
+import json, sys, tomllib
+out, demo = sys.argv[1], sys.argv[2]
+imagery = "basemap_url" in tomllib.load(open(f"{demo}/tessera.toml", "rb")).get("map", {})
 status = json.load(open(f"{out}/status.json"))
 okavango = next(s for s in status["stores"] if s["name"] == "okavango")
 missing = [line.strip() for line in open(f"{out}/missing.txt") if line.strip()]
-json.dump({"okavango_2024": okavango["years"]["2024"], "missing_scaleway_2024": missing}, open(f"{out}/facts.json", "w"))
+facts = {"okavango_2024": okavango["years"]["2024"], "missing_scaleway_2024": missing, "imagery": imagery}
+json.dump(facts, open(f"{out}/facts.json", "w"))
 PY
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 "$tessera" --inventory "$demo" serve --listen "127.0.0.1:$port" --web target/web >"$out/serve.log" 2>&1 &

@@ -229,7 +229,8 @@ struct Signals {
     message: RwSignal<Option<String>>,
 }
 
-/// Reads `/coverage`, chooses the initial year and layer, and creates the map.
+/// Reads `/coverage` (preloaded by `index.html`), chooses the initial year and layer, starts
+/// downloading their bitmaps, and creates the map meanwhile.
 async fn start(signals: Signals, years: RwSignal<Vec<u16>>, view: View) -> Result<(), String> {
     let listing = fetch_json("/coverage").await?;
     let all_years: Vec<u16> =
@@ -255,21 +256,19 @@ async fn start(signals: Signals, years: RwSignal<Vec<u16>>, view: View) -> Resul
     let layer = view.layer.as_ref().map(|l| l.to_string()).unwrap_or(primary);
     years.set(all_years);
     signals.stores.set(stores);
-    let map = create_map(&view, listing.get("basemap"));
+    // Download the first view's bitmaps while the map starts: both take a while.
+    let first_urls =
+        Layer::parse(&layer).map(|l| sources(&l, year, &signals.stores.get_untracked()).0).unwrap_or_default();
+    let prefetch = prefetch(first_urls);
+    let map = create_map(&view);
     let loaded = js_sys::Promise::new(&mut |resolve, _| {
         map.on("load", &resolve);
     });
     on_map_events(&map, signals);
-    // Download the first view's bitmaps while the map loads its style and basemap.
-    let first_urls =
-        Layer::parse(&layer).map(|l| sources(&l, year, &signals.stores.get_untracked()).0).unwrap_or_default();
-    let prefetch = wasm_bindgen_futures::future_to_promise(async move {
-        for url in first_urls {
-            let _ = bitmap(&url).await;
-        }
-        Ok(JsValue::UNDEFINED)
-    });
     JsFuture::from(loaded).await.map_err(|_| "the map did not load")?;
+    if let Some(basemap) = listing.get("basemap") {
+        add_imagery(&map, basemap);
+    }
     let _ = JsFuture::from(prefetch).await;
     MODEL.with(|m| m.borrow_mut().map = Some(map));
     signals.year.set(year);
@@ -280,10 +279,10 @@ async fn start(signals: Signals, years: RwSignal<Vec<u16>>, view: View) -> Resul
     Ok(())
 }
 
-fn create_map(view: &View, basemap: Option<&Value>) -> Map {
+fn create_map(view: &View) -> Map {
     let options = js_sys::Object::new();
     maplibre::set(&options, "container", "map");
-    maplibre::set(&options, "style", maplibre::json(&style_json(basemap)));
+    maplibre::set(&options, "style", maplibre::json(FIRST_STYLE));
     let (lon, lat) = view.centre.unwrap_or((10.0, 20.0));
     maplibre::set(&options, "center", js_sys::Array::of2(&lon.into(), &lat.into()));
     maplibre::set(&options, "zoom", view.zoom.unwrap_or(1.5));
@@ -304,21 +303,19 @@ fn create_map(view: &View, basemap: Option<&Value>) -> Map {
 /// ones above it that already exist (see [`add_layer`]).
 const LAYER_ORDER: [&str; 6] = ["ocean", "land", "imagery", "coverage", "borders", "selected"];
 
-/// The first style: the ocean, and the configured imagery (Sentinel-2 cloudless) when the
-/// inventory names one. No GeoJSON: a GeoJSON source waits for MapLibre's worker to start, so
-/// the offline outlines come after the first coverage frame and the selection with the first
-/// opened tile.
-fn style_json(basemap: Option<&Value>) -> String {
-    let mut sources = serde_json::json!({});
-    let mut layers =
-        vec![serde_json::json!({"id": "ocean", "type": "background", "paint": {"background-color": "#0e2a47"}})];
-    if let Some(url) = basemap.and_then(|b| b["url"].as_str()) {
-        let attribution = basemap.and_then(|b| b["attribution"].as_str()).unwrap_or_default();
-        sources["imagery"] =
-            serde_json::json!({"type": "raster", "tiles": [url], "tileSize": 256, "attribution": attribution});
-        layers.push(serde_json::json!({"id": "imagery", "type": "raster", "source": "imagery"}));
-    }
-    serde_json::json!({"version": 8, "sources": sources, "layers": layers}).to_string()
+/// The first style: the ocean alone, so the map is up at once. Imagery is added when the
+/// inventory names some; the offline outlines after the first coverage frame and the
+/// selection with the first opened tile, because a GeoJSON source waits for MapLibre's worker.
+const FIRST_STYLE: &str = r##"{"version": 8, "sources": {},
+    "layers": [{"id": "ocean", "type": "background", "paint": {"background-color": "#0e2a47"}}]}"##;
+
+/// Adds the configured online imagery (Sentinel-2 cloudless) under the coverage.
+fn add_imagery(map: &Map, basemap: &Value) {
+    let Some(url) = basemap["url"].as_str() else { return };
+    let attribution = basemap["attribution"].as_str().unwrap_or_default();
+    let source = serde_json::json!({"type": "raster", "tiles": [url], "tileSize": 256, "attribution": attribution});
+    map.add_source("imagery", &maplibre::json(&source.to_string()));
+    add_layer(map, &serde_json::json!({"id": "imagery", "type": "raster", "source": "imagery"}));
 }
 
 /// Adds `layer` (its `id` one of [`LAYER_ORDER`]) under the layers above it in that order.
@@ -407,8 +404,8 @@ async fn redraw(signals: Signals, year: u16, layer: String) {
         let mut model = m.borrow_mut();
         (model.levels, model.palette, model.scale) = (Some(levels), palette, scale);
     });
-    // Ready once the map has drawn the frame with the coverage in it: MapLibre's next `idle`.
-    let on_drawn = Closure::once_into_js(move || {
+    // Ready once the map has drawn a frame with the coverage in it.
+    let on_drawn = move || {
         if MODEL.with(|m| m.borrow().generation) != generation {
             return;
         }
@@ -424,13 +421,23 @@ async fn redraw(signals: Signals, year: u16, layer: String) {
         set_map_attribute("data-state", "ready");
         update_url(signals, None);
         load_outlines();
+    };
+    if let Some(map) = MODEL.with(|m| m.borrow().map.clone()) {
+        after_coverage_frame(map, on_drawn);
+    }
+}
+
+/// Calls `done` after the first frame the map renders with the coverage source loaded: the
+/// coverage is on screen then, while imagery tiles may still be arriving (so not `idle`).
+fn after_coverage_frame(map: Map, done: impl FnOnce() + 'static) {
+    let next = map.clone();
+    let check = Closure::once_into_js(move || match next.is_source_loaded("coverage") {
+        Ok(true) => done(),
+        Ok(false) => after_coverage_frame(next, done),
+        Err(_) => {} // replaced by a newer view, which reports for itself
     });
-    MODEL.with(|m| {
-        if let Some(map) = &m.borrow().map {
-            map.once("idle", on_drawn.unchecked_ref());
-            map.trigger_repaint();
-        }
-    });
+    map.once("render", check.unchecked_ref());
+    map.trigger_repaint();
 }
 
 /// Adds the offline basemap's land and borders, once, after the first coverage frame is on
@@ -558,6 +565,24 @@ async fn bitmap(url: &str) -> Result<Rc<Vec<u8>>, String> {
     Ok(bytes)
 }
 
+/// Starts downloading bitmaps into the cache, all at once and before this returns (a future
+/// would only start at the next await, after whatever the caller does next). The promise
+/// settles when they are all in; a failed one is fetched again, and reported, by [`bitmap`].
+fn prefetch(urls: Vec<String>) -> js_sys::Promise {
+    let pending = js_sys::Array::new();
+    let Some(window) = web_sys::window() else { return js_sys::Promise::resolve(&JsValue::UNDEFINED) };
+    for url in urls {
+        let request = window.fetch_with_str(&url);
+        pending.push(&wasm_bindgen_futures::future_to_promise(async move {
+            if let Ok(bytes) = body_of(&url, request).await {
+                MODEL.with(|m| m.borrow_mut().bitmaps.insert(url, Rc::new(bytes)));
+            }
+            Ok(JsValue::UNDEFINED)
+        }));
+    }
+    js_sys::Promise::all(&pending)
+}
+
 /// Counts, per store, the tiles of `year` inside the typed box (from the cached bitmaps).
 fn count_in_bbox(text: &str, year: u16, stores: &[StoreInfo]) -> Vec<(String, u64)> {
     let Ok(bbox) = Bbox::parse(text) else { return vec![("invalid box".into(), 0)] };
@@ -679,18 +704,18 @@ fn location_search() -> String {
     web_sys::window().and_then(|w| w.location().search().ok()).unwrap_or_default()
 }
 
-async fn fetch_response(url: &str) -> Result<web_sys::Response, String> {
+async fn fetch_bytes(url: &str) -> Result<Vec<u8>, String> {
     let window = web_sys::window().ok_or("no window")?;
-    let response = JsFuture::from(window.fetch_with_str(url)).await.map_err(|_| format!("cannot fetch {url}"))?;
+    body_of(url, window.fetch_with_str(url)).await
+}
+
+/// The body of a fetch already under way (`request`, from `fetch(url)`), when it succeeds.
+async fn body_of(url: &str, request: js_sys::Promise) -> Result<Vec<u8>, String> {
+    let response = JsFuture::from(request).await.map_err(|_| format!("cannot fetch {url}"))?;
     let response: web_sys::Response = response.dyn_into().map_err(|_| "not a response")?;
     if !response.ok() {
         return Err(format!("{url}: HTTP {}", response.status()));
     }
-    Ok(response)
-}
-
-async fn fetch_bytes(url: &str) -> Result<Vec<u8>, String> {
-    let response = fetch_response(url).await?;
     let buffer = JsFuture::from(response.array_buffer().map_err(|_| "no body")?).await.map_err(|_| "body failed")?;
     Ok(js_sys::Uint8Array::new(&buffer).to_vec())
 }

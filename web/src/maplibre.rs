@@ -46,6 +46,10 @@ extern "C" {
     #[wasm_bindgen(method, js_name = fitBounds)]
     pub fn fit_bounds(this: &Map, bounds: &JsValue, options: &JsValue);
 
+    /// Whether a source's data is loaded; an error when there is no such source.
+    #[wasm_bindgen(method, catch, js_name = isSourceLoaded)]
+    pub fn is_source_loaded(this: &Map, id: &str) -> Result<bool, JsValue>;
+
     #[wasm_bindgen(method, js_name = triggerRepaint)]
     pub fn trigger_repaint(this: &Map);
 }

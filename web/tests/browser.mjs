@@ -7,6 +7,7 @@
 // screenshots go to OUT_DIR.
 import { chromium } from 'playwright-core';
 import { readFileSync, mkdirSync } from 'node:fs';
+import { deflateSync } from 'node:zlib';
 
 const [base, factsFile, out] = process.argv.slice(2);
 const facts = JSON.parse(readFileSync(factsFile, 'utf8'));
@@ -25,8 +26,41 @@ const browser = await chromium.launch({
   args: ['--enable-unsafe-swiftshader', '--disable-gpu'],
 });
 const context = await browser.newContext({ viewport: { width: 1000, height: 700 } });
-// No network: anything not on the server under test is refused, so nothing leaks out.
-await context.route('**/*', (route) => (route.request().url().startsWith(base) ? route.continue() : route.abort()));
+// No network: anything not on the server under test is refused, so nothing leaks out, except
+// the imagery web-check.sh configures, whose tiles are served here in one plain colour.
+const IMAGERY = [40, 90, 200];
+const imageryTile = png(256, 256, IMAGERY);
+await context.route('**/*', (route) => {
+  const url = route.request().url();
+  if (url.startsWith('https://imagery.test/')) return route.fulfill({ contentType: 'image/png', body: imageryTile });
+  return url.startsWith(base) ? route.continue() : route.abort();
+});
+
+// A PNG of one colour (8-bit RGB), for the imagery tiles.
+function png(width, height, rgb) {
+  const crcTable = Array.from({ length: 256 }, (_, n) => {
+    let c = n;
+    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+    return c >>> 0;
+  });
+  const crc = (bytes) => bytes.reduce((c, b) => crcTable[(c ^ b) & 0xff] ^ (c >>> 8), 0xffffffff) ^ 0xffffffff;
+  const chunk = (type, data) => {
+    const body = Buffer.concat([Buffer.from(type, 'ascii'), data]);
+    const out = Buffer.alloc(12 + data.length);
+    out.writeUInt32BE(data.length, 0);
+    body.copy(out, 4);
+    out.writeUInt32BE(crc(body) >>> 0, 8 + data.length);
+    return out;
+  };
+  const header = Buffer.alloc(13);
+  header.writeUInt32BE(width, 0);
+  header.writeUInt32BE(height, 4);
+  header.set([8, 2, 0, 0, 0], 8);
+  const row = Buffer.from([0, ...Array.from({ length: width }, () => rgb).flat()]);
+  const pixels = deflateSync(Buffer.concat(Array.from({ length: height }, () => row)));
+  const signature = Buffer.from([137, 80, 78, 71, 13, 10, 26, 10]);
+  return Buffer.concat([signature, chunk('IHDR', header), chunk('IDAT', pixels), chunk('IEND', Buffer.alloc(0))]);
+}
 
 async function open(query, colour) {
   const page = await context.newPage();
@@ -102,10 +136,18 @@ console.log(`figure: navigation to coverage drawn ${timings.drawn} ms (bitmaps i
 const coverageBytes = await page.evaluate(() => performance.getEntriesByType('resource')
   .filter((e) => e.name.includes('/coverage/')).map((e) => [e.name, e.transferSize, e.encodedBodySize]));
 console.log(`figure: coverage downloads ${JSON.stringify(coverageBytes)}`);
+// An Atlantic cell the registry has no tile for: not coloured, the imagery (if any) shows.
+await jump(page, -30.05, 0.05, 7);
+const [ocean] = await pixels(page, [centre('2024/grid_-30.05_0.05')]);
+check(ocean.inside && !same(ocean.rgb, STORE), `ocean cell 2024_grid_-30.05_0.05 is not coloured ${ocean.rgb}`);
+if (facts.imagery) {
+  check(same(ocean.rgb, IMAGERY), `the configured imagery shows where there is no coverage ${ocean.rgb}`);
+  const attribution = await page.textContent('.maplibregl-ctrl-attrib');
+  check(attribution.includes('Test imagery'), `the imagery's attribution is on the map: ${attribution.trim()}`);
+}
 await jump(page, 0.85, 49.95, 7);
-const known = await pixels(page, [centre('2024/grid_0.85_49.95'), centre('2024/grid_-30.05_0.05')]);
+const known = await pixels(page, [centre('2024/grid_0.85_49.95')]);
 check(same(known[0].rgb, STORE), `held tile 2024_grid_0.85_49.95 is coloured ${known[0].rgb}`);
-check(!same(known[1].rgb, STORE) || !known[1].inside, `ocean cell is not coloured`);
 await page.screenshot({ path: `${out}/okavango-2024.png` });
 
 // 2. A click opens the item with its store links.
@@ -118,6 +160,9 @@ const linkStores = new Set(links.map(([s]) => s));
 check(['okavango', 's3', 'scaleway'].every((s) => linkStores.has(s)), `store links ${[...linkStores]}`);
 check(links.some(([, href]) => href.endsWith('/2024/grid_0.85_49.95/grid_0.85_49.95.npy')), 'an embeddings link points at the tile file');
 await page.screenshot({ path: `${out}/tile-panel.png` });
+const order = await page.evaluate(() => window.tesseraMap.getStyle().layers.map((l) => l.id).join(','));
+const expected = facts.imagery ? 'ocean,land,imagery,coverage,borders,selected' : 'ocean,land,coverage,borders,selected';
+check(order === expected, `layers bottom to top: ${order}`);
 
 // 3. Missing from scaleway: exactly the CLI's diff, whole world and in view.
 await page.selectOption('#layer', 'missing-scaleway');
