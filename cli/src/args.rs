@@ -192,6 +192,11 @@ pub struct StatusArgs {
     /// Print JSON for scripts instead of the report.
     #[arg(long)]
     pub json: bool,
+
+    /// Count only tiles whose footprint overlaps this box: west,south,east,north in degrees
+    /// (west > east crosses the antimeridian). The map's drawn box counts the same way.
+    #[arg(long, value_name = "W,S,E,N", allow_hyphen_values = true)]
+    pub bbox: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -59,8 +59,14 @@ fn main() -> ExitCode {
     }
 }
 
+/// Whether the reader of our output went away (`tessera status --json | head`): not an error.
 fn is_broken_pipe(err: &anyhow::Error) -> bool {
-    err.chain().any(|cause| cause.downcast_ref::<io::Error>().is_some_and(|io| io.kind() == io::ErrorKind::BrokenPipe))
+    err.chain().any(|cause| {
+        let io_kind = cause.downcast_ref::<io::Error>().map(io::Error::kind);
+        // JSON output fails with serde_json's error, which wraps the io error.
+        let json_kind = cause.downcast_ref::<serde_json::Error>().and_then(serde_json::Error::io_error_kind);
+        io_kind.or(json_kind) == Some(io::ErrorKind::BrokenPipe)
+    })
 }
 
 /// Opens the inventory and prints what opening it had to do (rebuilt indexes) on stderr.
@@ -71,4 +77,31 @@ pub(crate) fn open_inventory(dir: &Path) -> anyhow::Result<Inventory> {
         eprintln!("tessera: note: {notice}");
     }
     Ok(inventory)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A reader that has gone away.
+    struct ClosedPipe;
+
+    impl io::Write for ClosedPipe {
+        fn write(&mut self, _: &[u8]) -> io::Result<usize> {
+            Err(io::ErrorKind::BrokenPipe.into())
+        }
+
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_closed_pipe_is_not_an_error_for_text_or_json() {
+        let text = io::Write::write_all(&mut ClosedPipe, b"2024/grid_0.85_49.95\n").map_err(anyhow::Error::from);
+        assert!(is_broken_pipe(&text.unwrap_err().context("writing keys")));
+        let json = serde_json::to_writer(ClosedPipe, &serde_json::json!({"tiles": 1})).map_err(anyhow::Error::from);
+        assert!(is_broken_pipe(&json.unwrap_err()));
+        assert!(!is_broken_pipe(&anyhow::anyhow!("unknown store `nope`")));
+    }
 }

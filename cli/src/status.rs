@@ -5,15 +5,16 @@ use std::path::Path;
 
 use anyhow::Result;
 use serde_json::{Map, Value, json};
-use tessera_engine::bitmap::kernels;
-use tessera_engine::grid::Year;
-use tessera_engine::inventory::{Inventory, TileSet};
+use tessera_engine::grid::{Bbox, Year};
+use tessera_engine::inventory::{Filter, Inventory, TileSet};
 
 use crate::args::StatusArgs;
 use crate::open_inventory;
 
 /// The figures of one report, computed once for the text and the JSON.
 struct Report {
+    /// The box the counts are limited to.
+    bbox: Option<Bbox>,
     registry: Option<Counts>,
     stores: Vec<StoreReport>,
     /// `(source, target, missing)` for every ordered pair of stores.
@@ -34,8 +35,9 @@ struct StoreReport {
 }
 
 pub fn run(dir: &Path, args: &StatusArgs) -> Result<()> {
+    let bbox = args.bbox.as_deref().map(Bbox::parse).transpose()?;
     let inventory = open_inventory(dir)?;
-    let report = Report::compute(&inventory);
+    let report = Report::compute(&inventory, bbox)?;
     let mut out = io::stdout().lock();
     if args.json {
         serde_json::to_writer_pretty(&mut out, &report.to_json())?;
@@ -48,31 +50,47 @@ pub fn run(dir: &Path, args: &StatusArgs) -> Result<()> {
 }
 
 impl Report {
-    fn compute(inventory: &Inventory) -> Report {
-        let counts = |tiles: &TileSet| Counts { tiles: tiles.cardinality(), years: inventory.year_counts(tiles) };
-        let registry = inventory.registry();
-        let stores = inventory
-            .stores()
-            .iter()
-            .map(|store| StoreReport {
-                name: store.config.name.clone(),
+    /// The figures for the whole grid, or for the tiles that overlap `bbox`.
+    fn compute(inventory: &Inventory, bbox: Option<Bbox>) -> Result<Report> {
+        let everywhere = Filter { years: Vec::new(), bbox };
+        let counts = |tiles: &TileSet| -> Result<Counts> {
+            let years = inventory
+                .years()
+                .iter()
+                .map(|year| Ok((year, inventory.count(tiles, &Filter { years: vec![year], bbox })?)))
+                .collect::<Result<_>>()?;
+            Ok(Counts { tiles: inventory.count(tiles, &everywhere)?, years })
+        };
+        let mut stores = Vec::new();
+        for store in inventory.stores() {
+            let name = &store.config.name;
+            let extra = match inventory.registry() {
+                Some(_) => Some(inventory.extra(name, &everywhere)?.iter().map(|r| r.len()).sum()),
+                None => None,
+            };
+            stores.push(StoreReport {
+                name: name.clone(),
                 role: store.config.role.as_str(),
-                counts: counts(&store.tiles),
-                extra: registry.map(|registry| kernels::andnot_count(&store.tiles, registry)),
-            })
-            .collect();
+                counts: counts(&store.tiles)?,
+                extra,
+            });
+        }
         let mut missing = Vec::new();
         for source in inventory.stores() {
             for target in inventory.stores().iter().filter(|t| t.config.name != source.config.name) {
-                let tiles = kernels::andnot_count(&source.tiles, &target.tiles);
-                missing.push((source.config.name.clone(), target.config.name.clone(), tiles));
+                let (source, target) = (&source.config.name, &target.config.name);
+                missing.push((source.clone(), target.clone(), inventory.missing_count(source, target, &everywhere)?));
             }
         }
-        Report { registry: registry.map(counts), stores, missing }
+        let registry = inventory.registry().map(counts).transpose()?;
+        Ok(Report { bbox, registry, stores, missing })
     }
 
     fn write_text(&self, out: &mut impl Write) -> io::Result<()> {
         writeln!(out, "=== GeoTessera Sync Status ===\n")?;
+        if let Some(bbox) = &self.bbox {
+            writeln!(out, "Only tiles overlapping {bbox} (west,south,east,north)\n")?;
+        }
         match &self.registry {
             Some(registry) => {
                 let years = registry.nonempty_years();
@@ -141,7 +159,7 @@ impl Report {
             .collect();
         let missing: Vec<Value> =
             self.missing.iter().map(|(s, t, n)| json!({ "source": s, "target": t, "tiles": n })).collect();
-        json!({ "registry": registry, "stores": stores, "missing": missing })
+        json!({ "bbox": self.bbox.map(|b| b.to_string()), "registry": registry, "stores": stores, "missing": missing })
     }
 }
 

@@ -78,6 +78,37 @@ fn status_json_agrees_with_diff_and_per_year_counts() {
 }
 
 #[test]
+fn status_in_a_box_counts_what_diff_lists_there() {
+    let (_temp, dir) = demo();
+    // An empty store: what a store holds in the box is what `diff STORE empty --bbox` lists.
+    let mut config = fs::read_to_string(dir.join("tessera.toml")).expect("config");
+    config.push_str("\n[[stores]]\nname = \"empty\"\nrole = \"mirror\"\npublic_url = \"https://example.org\"\nstorage = \"/nowhere\"\n");
+    fs::write(dir.join("tessera.toml"), config).expect("config written");
+    for bbox in ["0,45,10,55", "170,-50,-170,10"] {
+        let status: Value =
+            serde_json::from_str(&stdout(&tessera(&dir, &["status", "--json", "--bbox", bbox]))).expect("json");
+        assert_eq!(status["bbox"], bbox);
+        for store in status["stores"].as_array().expect("stores") {
+            let name = store["name"].as_str().expect("name");
+            let held = stdout(&tessera(&dir, &["diff", name, "empty", "--bbox", bbox, "--year", "2024"]));
+            assert_eq!(store["years"]["2024"].as_u64(), Some(held.lines().count() as u64), "{name} in {bbox}");
+            let everywhere = stdout(&tessera(&dir, &["diff", name, "empty", "--bbox", bbox]));
+            assert_eq!(store["tiles"].as_u64(), Some(everywhere.lines().count() as u64), "{name} in {bbox}");
+        }
+        assert!(status["stores"][0]["tiles"].as_u64() > Some(0), "the demo has tiles in {bbox}");
+        for pair in status["missing"].as_array().expect("missing") {
+            let (source, target) = (pair["source"].as_str().expect("source"), pair["target"].as_str().expect("target"));
+            let count = stdout(&tessera(&dir, &["diff", source, target, "--bbox", bbox, "--count"]));
+            assert_eq!(count.trim().parse::<u64>().ok(), pair["tiles"].as_u64(), "{source} -> {target} in {bbox}");
+        }
+    }
+    let text = stdout(&tessera(&dir, &["status", "--bbox", "0,45,10,55"]));
+    assert!(text.contains("Only tiles overlapping 0,45,10,55"), "{text}");
+    let bad = tessera(&dir, &["status", "--bbox", "0,45,10"]);
+    assert_one_line_error(&bad, &["0,45,10"]);
+}
+
+#[test]
 fn diff_prints_sorted_keys_inside_the_filters() {
     let (_temp, dir) = demo();
     let all = stdout(&tessera(&dir, &["diff", "okavango", "scaleway"]));

@@ -492,6 +492,14 @@ pub fn push_merged(ranges: &mut Vec<IdRange>, range: IdRange) {
     }
 }
 
+/// `W,S,E,N` in degrees, as [`Bbox::parse`] reads it back.
+impl fmt::Display for Bbox {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let degrees = |nano: i64| nano as f64 / NANO;
+        write!(f, "{},{},{},{}", degrees(self.west), degrees(self.south), degrees(self.east), degrees(self.north))
+    }
+}
+
 fn to_nano(degrees: f64) -> Option<i64> {
     let nano = (degrees * NANO).round();
     (nano.is_finite() && nano.abs() < 1e15).then_some(nano as i64)
@@ -588,6 +596,15 @@ mod tests {
         assert!(Bbox::new(0.0, 2.0, 1.0, 1.0).unwrap_err().to_string().contains("south"));
         assert!(Bbox::parse("1,2,3").unwrap_err().to_string().contains("1,2,3"));
         assert!(Bbox::new(f64::NAN, 0.0, 1.0, 1.0).is_err());
+    }
+
+    #[test]
+    fn a_bbox_prints_as_it_parses() {
+        for text in ["0,45,10,55", "-10.5,-0.1,179.95,89.9", "179,-1,-179,1"] {
+            let bbox = Bbox::parse(text).unwrap();
+            assert_eq!(bbox.to_string(), text);
+            assert_eq!(Bbox::parse(&bbox.to_string()).unwrap(), bbox);
+        }
     }
 
     #[test]
