@@ -25,6 +25,10 @@ else
 fi
 "$tessera" --inventory "$demo" status --json > "$out/status.json"
 "$tessera" --inventory "$demo" diff okavango scaleway --year 2024 > "$out/missing.txt"
+# The box the check draws on the map.
+box=0,45,10,55
+"$tessera" --inventory "$demo" status --json --bbox "$box" > "$out/box-status.json"
+"$tessera" --inventory "$demo" diff okavango scaleway --year 2024 --bbox "$box" > "$out/box-missing.txt"
 python3 - "$out" "$demo" <<'PY'
 import json, sys, tomllib
 out, demo = sys.argv[1], sys.argv[2]
@@ -32,7 +36,14 @@ imagery = "basemap_url" in tomllib.load(open(f"{demo}/tessera.toml", "rb")).get(
 status = json.load(open(f"{out}/status.json"))
 okavango = next(s for s in status["stores"] if s["name"] == "okavango")
 missing = [line.strip() for line in open(f"{out}/missing.txt") if line.strip()]
-facts = {"okavango_2024": okavango["years"]["2024"], "missing_scaleway_2024": missing, "imagery": imagery}
+box_status = json.load(open(f"{out}/box-status.json"))
+box = {
+    "bbox": box_status["bbox"],
+    "registry": box_status["registry"]["per_year"],
+    "stores": {s["name"]: s["years"] for s in box_status["stores"]},
+    "missing_scaleway_2024": [line.strip() for line in open(f"{out}/box-missing.txt") if line.strip()],
+}
+facts = {"okavango_2024": okavango["years"]["2024"], "missing_scaleway_2024": missing, "imagery": imagery, "box": box}
 json.dump(facts, open(f"{out}/facts.json", "w"))
 PY
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')

@@ -428,6 +428,11 @@ impl Bbox {
         }
     }
 
+    /// `[west, south, east, north]` in degrees.
+    pub fn degrees(&self) -> [f64; 4] {
+        [self.west, self.south, self.east, self.north].map(|nano| nano as f64 / NANO)
+    }
+
     /// Whether the box crosses the antimeridian (`west > east`).
     pub fn crosses_antimeridian(&self) -> bool {
         self.west > self.east
@@ -495,8 +500,8 @@ pub fn push_merged(ranges: &mut Vec<IdRange>, range: IdRange) {
 /// `W,S,E,N` in degrees, as [`Bbox::parse`] reads it back.
 impl fmt::Display for Bbox {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let degrees = |nano: i64| nano as f64 / NANO;
-        write!(f, "{},{},{},{}", degrees(self.west), degrees(self.south), degrees(self.east), degrees(self.north))
+        let [west, south, east, north] = self.degrees();
+        write!(f, "{west},{south},{east},{north}")
     }
 }
 

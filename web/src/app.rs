@@ -17,6 +17,7 @@ use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 
+use crate::bbox;
 use crate::maplibre::{self, Map};
 use crate::paint::{self, Levels};
 use crate::view::{Layer, View};
@@ -68,6 +69,8 @@ struct Model {
     scale: u32,
     /// Bumped on each redraw, so a slow download never overwrites a newer view.
     generation: u64,
+    /// The corners of the box being dragged on the map, `(lon, lat)` as the map gives them.
+    drag: Option<((f64, f64), (f64, f64))>,
 }
 
 thread_local! {
@@ -85,9 +88,13 @@ pub fn App() -> impl IntoView {
     let drawn = RwSignal::new(0u64);
     let panel: RwSignal<Option<TilePanel>> = RwSignal::new(None);
     let message: RwSignal<Option<String>> = RwSignal::new(None);
-    let bbox_text = RwSignal::new(String::new());
-    let bbox_counts: RwSignal<Vec<(String, u64)>> = RwSignal::new(Vec::new());
-    let signals = Signals { year, layer, stores, status, drawn, panel, message };
+    let boxed = BoxSignals {
+        text: RwSignal::new(String::new()),
+        chosen: RwSignal::new(None),
+        counts: RwSignal::new(None),
+        drawing: RwSignal::new(false),
+    };
+    let signals = Signals { year, layer, stores, status, drawn, panel, message, boxed };
 
     spawn_local(async move {
         match start(signals, years, view).await {
@@ -96,6 +103,19 @@ pub fn App() -> impl IntoView {
                 status.set("error".into());
                 message.set(Some(err));
             }
+        }
+    });
+    // A chosen box is counted again when the year changes.
+    Effect::new(move |_| {
+        if let (Some(bbox), year) = (boxed.chosen.get(), year.get())
+            && year != 0
+        {
+            spawn_local(count_box(signals, bbox, year));
+        }
+    });
+    let _escape = window_event_listener(leptos::ev::keydown, move |ev| {
+        if ev.key() == "Escape" {
+            boxed.drawing.set(false);
         }
     });
     Effect::new(move |_| {
@@ -142,34 +162,15 @@ pub fn App() -> impl IntoView {
             </span>
         </header>
         <main>
-            <div id="map" data-state="loading" data-coverage-tiles="0"></div>
+            <div id="map" data-state="loading" data-coverage-tiles="0" class:drawing=move || boxed.drawing.get()></div>
             <aside id="panel">
                 {move || message.get().map(|m| view! { <p class="message">{m}</p> })}
                 <Legend layer=layer />
+                <BoxPanel signals=signals />
                 {move || match panel.get() {
                     Some(tile) => tile_view(tile).into_any(),
                     None => view! { <p class="hint">"Click a tile to see its item and where to download it."</p> }.into_any(),
                 }}
-                <form id="bbox-form" on:submit=move |ev| {
-                    ev.prevent_default();
-                    bbox_counts.set(count_in_bbox(&bbox_text.get(), year.get(), &stores.get()));
-                }>
-                    <label>"Box (west,south,east,north) "
-                        <input id="bbox" type="text" placeholder="0,45,10,55" prop:value=move || bbox_text.get()
-                            on:input=move |ev| bbox_text.set(event_target_value(&ev)) />
-                    </label>
-                    <button type="submit">"Count"</button>
-                </form>
-                <ul id="bbox-counts">
-                    {move || {
-                        let primary = stores.get().into_iter().find(|s| s.primary).map(|s| s.name).unwrap_or_default();
-                        bbox_counts.get().into_iter().map(|(store, count)| {
-                            let href = format!("/copylist/{primary}/{store}?year={}&bbox={}", year.get(), bbox_text.get());
-                            let link = (store != primary).then(|| view! { " " <a href=href download="">"copy list"</a> });
-                            view! { <li>{format!("{store}: {count} tiles")}{link}</li> }
-                        }).collect_view()
-                    }}
-                </ul>
             </aside>
         </main>
     }
@@ -189,6 +190,65 @@ fn Legend(layer: RwSignal<String>) -> impl IntoView {
                 Some(Layer::Store(store)) => swatch(STORE_COLOUR, format!("held by {store}")).into_any(),
                 None => ().into_any(),
             }}
+        </ul>
+    }
+}
+
+/// The box tools: draw one on the map (or shift-drag anytime) or type it; then its counts per
+/// store, from the cached bitmaps, and the registry's from `/search`, with the copy lists.
+#[component]
+fn BoxPanel(signals: Signals) -> impl IntoView {
+    let boxed = signals.boxed;
+    let submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        match Bbox::parse(&boxed.text.get_untracked()) {
+            Ok(bbox) => choose_box(signals, bbox),
+            Err(err) => {
+                boxed.counts.set(None);
+                signals.message.set(Some(err.to_string()));
+            }
+        }
+    };
+    view! {
+        <form id="bbox-form" on:submit=submit>
+            <label>"Box (west,south,east,north) "
+                <input id="bbox" type="text" placeholder="0,45,10,55" prop:value=move || boxed.text.get()
+                    on:input=move |ev| boxed.text.set(event_target_value(&ev)) />
+            </label>
+            <button type="submit">"Count"</button>
+            <button id="draw-box" type="button" aria-pressed=move || boxed.drawing.get().to_string()
+                on:click=move |_| boxed.drawing.update(|on| *on = !*on)>"Draw a box"</button>
+        </form>
+        <p class="hint">{move || if boxed.drawing.get() {
+            "Drag on the map to draw the box (Esc to stop)."
+        } else {
+            "Or shift-drag on the map."
+        }}</p>
+        {move || boxed.counts.get().map(|counts| box_counts_view(signals, counts))}
+    }
+}
+
+fn box_counts_view(signals: Signals, counts: BoxCounts) -> impl IntoView {
+    let stores = signals.stores.get_untracked();
+    let primary = stores.iter().find(|s| s.primary).map(|s| s.name.clone()).unwrap_or_default();
+    let query = format!("year={}&bbox={}", counts.year, counts.bbox);
+    let search = format!("/search?collections=geotessera-{}&bbox={}&limit=100", counts.year, counts.bbox);
+    let registry = counts.registry.map(|n| {
+        view! { <li id="bbox-registry" data-tiles=n.to_string()>{format!("registry: {n} tiles ")}<a href=search>"STAC items"</a></li> }
+    });
+    view! {
+        <ul id="bbox-counts" data-bbox=counts.bbox.to_string() data-year=counts.year.to_string()>
+            {registry}
+            {counts.stores.into_iter().map(|(store, n)| {
+                let links = (store != primary).then(|| {
+                    let base = format!("/copylist/{primary}/{store}?{query}");
+                    view! {
+                        " copy list: " <a class="copylist" data-store=store.clone() href=format!("{base}&format=keys") download="">"keys"</a>
+                        " " <a href=format!("{base}&format=s5cmd") download="">"s5cmd run"</a>
+                    }
+                });
+                view! { <li class="bbox-store" data-store=store.clone() data-tiles=n.to_string()>{format!("{store}: {n} tiles")}{links}</li> }
+            }).collect_view()}
         </ul>
     }
 }
@@ -227,6 +287,28 @@ struct Signals {
     drawn: RwSignal<u64>,
     panel: RwSignal<Option<TilePanel>>,
     message: RwSignal<Option<String>>,
+    boxed: BoxSignals,
+}
+
+/// The box a user drew or typed, and what is in it.
+#[derive(Clone, Copy)]
+struct BoxSignals {
+    /// The text in the box field.
+    text: RwSignal<String>,
+    /// The box last drawn or submitted.
+    chosen: RwSignal<Option<Bbox>>,
+    counts: RwSignal<Option<BoxCounts>>,
+    /// Whether a drag on the map draws a box (instead of panning).
+    drawing: RwSignal<bool>,
+}
+
+/// Tiles in a box, in one year: the registry's (from `/search`) and each store's.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BoxCounts {
+    pub bbox: Bbox,
+    pub year: u16,
+    pub registry: Option<u64>,
+    pub stores: Vec<(String, u64)>,
 }
 
 /// Reads `/coverage` (preloaded by `index.html`), chooses the initial year and layer, starts
@@ -301,7 +383,7 @@ fn create_map(view: &View) -> Map {
 
 /// The map's layers, bottom to top. Layers are added when first needed, each under the
 /// ones above it that already exist (see [`add_layer`]).
-const LAYER_ORDER: [&str; 6] = ["ocean", "land", "imagery", "coverage", "borders", "selected"];
+const LAYER_ORDER: [&str; 7] = ["ocean", "land", "imagery", "coverage", "borders", "box", "selected"];
 
 /// The first style: the ocean alone, so the map is up at once. Imagery is added when the
 /// inventory names some; the offline outlines after the first coverage frame and the
@@ -334,10 +416,7 @@ fn add_geojson(map: &Map, source: &str, data: Value, layer: Value) {
 
 fn on_map_events(map: &Map, signals: Signals) {
     let click = Closure::<dyn Fn(JsValue)>::new(move |event: JsValue| {
-        let lng_lat = js_sys::Reflect::get(&event, &"lngLat".into()).unwrap_or(JsValue::NULL);
-        let (Some(lon), Some(lat)) = (maplibre::number(&lng_lat, "lng"), maplibre::number(&lng_lat, "lat")) else {
-            return;
-        };
+        let Some((lon, lat)) = lng_lat(&event) else { return };
         let lon = (lon + 180.0).rem_euclid(360.0) - 180.0;
         let Some(id) = item_id_at(signals.year.get_untracked(), lon, lat) else { return };
         spawn_local(open_tile(signals, id));
@@ -356,6 +435,58 @@ fn on_map_events(map: &Map, signals: Signals) {
     });
     map.on("error", error.as_ref().unchecked_ref());
     error.forget();
+    on_box_drag(map, signals);
+}
+
+/// Drawing a box: a drag on the map while "Draw a box" is on, or a shift-drag at any time
+/// (which MapLibre would otherwise take for zooming to a box), by mouse or by touch.
+fn on_box_drag(map: &Map, signals: Signals) {
+    let start = Closure::<dyn Fn(JsValue)>::new(move |event: JsValue| {
+        let original = js_sys::Reflect::get(&event, &"originalEvent".into()).unwrap_or(JsValue::NULL);
+        let shift = js_sys::Reflect::get(&original, &"shiftKey".into()).is_ok_and(|k| k.is_truthy());
+        let Some(corner) = lng_lat(&event) else { return };
+        if signals.boxed.drawing.get_untracked() || shift {
+            // Not a pan, a box zoom or a touch zoom: this drag is ours.
+            maplibre::call0(&event, "preventDefault");
+            MODEL.with(|m| m.borrow_mut().drag = Some((corner, corner)));
+        }
+    });
+    let drag = Closure::<dyn Fn(JsValue)>::new(move |event: JsValue| {
+        let Some(corner) = lng_lat(&event) else { return };
+        let dragged = MODEL.with(|m| {
+            let mut model = m.borrow_mut();
+            let drag = model.drag.as_mut()?;
+            drag.1 = corner;
+            Some(*drag)
+        });
+        if let Some(bbox) = dragged.and_then(|(a, b)| bbox::from_corners(a, b)) {
+            show_box(&bbox);
+        }
+    });
+    let end = Closure::<dyn Fn(JsValue)>::new(move |event: JsValue| {
+        let Some((first, last)) = MODEL.with(|m| m.borrow_mut().drag.take()) else { return };
+        // A touch that ended has no position: the last move's stands.
+        let last = lng_lat(&event).unwrap_or(last);
+        signals.boxed.drawing.set(false);
+        if let Some(bbox) = bbox::from_corners(first, last) {
+            choose_box(signals, bbox);
+        }
+    });
+    for (events, handler) in
+        [(["mousedown", "touchstart"], start), (["mousemove", "touchmove"], drag), (["mouseup", "touchend"], end)]
+    {
+        for event in events {
+            map.on(event, handler.as_ref().unchecked_ref());
+        }
+        handler.forget();
+    }
+}
+
+/// The `(lon, lat)` of a map event, when it has one.
+fn lng_lat(event: &JsValue) -> Option<(f64, f64)> {
+    let lng_lat = js_sys::Reflect::get(event, &"lngLat".into()).ok()?;
+    let point = (maplibre::number(&lng_lat, "lng")?, maplibre::number(&lng_lat, "lat")?);
+    (point.0.is_finite() && point.1.is_finite()).then_some(point)
 }
 
 /// The item id of the tile at a point, e.g. `2024_grid_0.85_49.95`.
@@ -583,20 +714,47 @@ fn prefetch(urls: Vec<String>) -> js_sys::Promise {
     js_sys::Promise::all(&pending)
 }
 
-/// Counts, per store, the tiles of `year` inside the typed box (from the cached bitmaps).
-fn count_in_bbox(text: &str, year: u16, stores: &[StoreInfo]) -> Vec<(String, u64)> {
-    let Ok(bbox) = Bbox::parse(text) else { return vec![("invalid box".into(), 0)] };
-    let Ok(one_year) = YearRange::new(year, year) else { return Vec::new() };
-    let Ok(ranges) = bbox.id_ranges(one_year, &[year]) else { return Vec::new() };
-    stores
-        .iter()
-        .filter_map(|store| {
-            let url = format!("/coverage/{}/{year}", store.name);
-            let bytes = MODEL.with(|m| m.borrow().bitmaps.get(&url).cloned())?;
-            let view = RoaringView::open(bytes.as_slice()).ok()?;
-            Some((store.name.clone(), kernels::and_ranges_count(&view, &ranges)))
-        })
-        .collect()
+/// Makes `bbox` the chosen box: its text in the field, its outline on the map; the year's
+/// effect then counts it.
+fn choose_box(signals: Signals, bbox: Bbox) {
+    signals.boxed.text.set(bbox.to_string());
+    show_box(&bbox);
+    signals.boxed.chosen.set(Some(bbox));
+}
+
+/// Outlines a box on the map.
+fn show_box(bbox: &Bbox) {
+    let ring: Vec<[f64; 2]> = bbox::ring(bbox).to_vec();
+    let outline = serde_json::json!({"type": "Feature", "properties": {},
+        "geometry": {"type": "Polygon", "coordinates": [ring]}});
+    let layer = serde_json::json!({"id": "box", "type": "line", "source": "box",
+        "paint": {"line-color": "#f5aa14", "line-width": 2, "line-dasharray": [2, 1]}});
+    show_feature("box", outline, layer);
+}
+
+/// Counts the tiles in `bbox` for `year`: per store from the bitmaps (downloaded once, like
+/// the map's), and the registry's as `/search` matches them.
+async fn count_box(signals: Signals, bbox: Bbox, year: u16) {
+    let Ok(one_year) = YearRange::new(year, year) else { return };
+    let Ok(ranges) = bbox.id_ranges(one_year, &[year]) else { return };
+    let mut stores = Vec::new();
+    for store in signals.stores.get_untracked() {
+        let url = format!("/coverage/{}/{year}", store.name);
+        let count = match bitmap(&url).await {
+            Ok(bytes) => RoaringView::open(bytes.as_slice()).map(|view| kernels::and_ranges_count(&view, &ranges)),
+            Err(err) => return signals.message.set(Some(err)),
+        };
+        match count {
+            Ok(count) => stores.push((store.name, count)),
+            Err(err) => return signals.message.set(Some(format!("{url}: {err}"))),
+        }
+    }
+    let search = format!("/search?collections=geotessera-{year}&bbox={bbox}&limit=1");
+    let registry = fetch_json(&search).await.ok().and_then(|page| page["numberMatched"].as_u64());
+    // Only the latest question is answered: a slow answer to an older one is dropped.
+    if signals.boxed.chosen.get_untracked() == Some(bbox) && signals.year.get_untracked() == year {
+        signals.boxed.counts.set(Some(BoxCounts { bbox, year, registry, stores }));
+    }
 }
 
 /// Shows a tile's item in the panel and outlines it on the map.
@@ -655,19 +813,24 @@ fn panel_of(item: &Value, tile: Tile, stores: &[StoreInfo]) -> TilePanel {
 
 fn outline(item: &Value) {
     let footprint = serde_json::json!({"type": "Feature", "geometry": item["geometry"], "properties": {}});
+    let layer = serde_json::json!({"id": "selected", "type": "line", "source": "selected",
+        "paint": {"line-color": "#ffffff", "line-width": 2}});
+    show_feature("selected", footprint, layer);
+}
+
+/// Shows one GeoJSON feature in the source `id`, adding the source and `layer` the first time.
+fn show_feature(id: &str, feature: Value, layer: Value) {
     MODEL.with(|m| {
         let model = m.borrow();
         let Some(map) = &model.map else { return };
-        let source = map.get_source("selected");
+        let source = map.get_source(id);
         if source.is_undefined() {
-            let layer = serde_json::json!({"id": "selected", "type": "line", "source": "selected",
-                "paint": {"line-color": "#ffffff", "line-width": 2}});
-            return add_geojson(map, "selected", footprint, layer);
+            return add_geojson(map, id, feature, layer);
         }
         if let Ok(set_data) =
             js_sys::Reflect::get(&source, &"setData".into()).and_then(|f| f.dyn_into::<js_sys::Function>())
         {
-            let _ = set_data.call1(&source, &maplibre::json(&footprint.to_string()));
+            let _ = set_data.call1(&source, &maplibre::json(&feature.to_string()));
         }
     });
 }

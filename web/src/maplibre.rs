@@ -64,6 +64,15 @@ pub fn number(object: &JsValue, key: &str) -> Option<f64> {
     js_sys::Reflect::get(object, &JsValue::from_str(key)).ok()?.as_f64()
 }
 
+/// Calls `object.method()`, ignoring what it returns (or that it is missing).
+pub fn call0(object: &JsValue, method: &str) {
+    let function =
+        js_sys::Reflect::get(object, &JsValue::from_str(method)).and_then(|f| f.dyn_into::<js_sys::Function>());
+    if let Ok(function) = function {
+        let _ = function.call0(object);
+    }
+}
+
 /// A JS value from JSON text (for style and layer specifications).
 pub fn json(text: &str) -> JsValue {
     js_sys::JSON::parse(text).unwrap_or(JsValue::NULL)

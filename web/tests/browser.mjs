@@ -188,7 +188,53 @@ const shown = probed.filter((p) => p.inside && same(p.rgb, MISSING)).length;
 check(wrong.length === 0 && shown > 0, `in view: ${shown} cells coloured missing, ${wrong.length} disagree with tessera diff ${JSON.stringify(wrong.slice(0, 3))}`);
 await page.screenshot({ path: `${out}/missing-scaleway.png` });
 
-// 4. The URL carries the view; opening it again restores it.
+// 4. A box drawn with the mouse: the CLI's counts for it, and its copy list.
+const dragBox = async (from, to, shift) => {
+  const [a, b] = await page.evaluate(([from, to]) => {
+    const map = window.tesseraMap;
+    const rect = map.getCanvas().getBoundingClientRect();
+    return [from, to].map((p) => { const q = map.project(p); return [rect.left + q.x, rect.top + q.y]; });
+  }, [from, to]);
+  if (shift) await page.keyboard.down('Shift');
+  await page.mouse.move(a[0], a[1]);
+  await page.mouse.down();
+  await page.mouse.move(b[0], b[1], { steps: 8 });
+  await page.mouse.up();
+  if (shift) await page.keyboard.up('Shift');
+};
+const boxCounts = (page) => page.$$eval('#bbox-counts li.bbox-store', (lis) => Object.fromEntries(lis.map((li) => [li.dataset.store, Number(li.dataset.tiles)])));
+const expectedCounts = (year) => Object.fromEntries(Object.entries(facts.box.stores).map(([store, years]) => [store, years[year]]));
+await jump(page, 5, 50, 4);
+await page.click('#draw-box');
+await dragBox([0, 55], [10, 45], false);
+await page.waitForSelector(`#bbox-counts[data-bbox="${facts.box.bbox}"][data-year="2024"]`, { timeout: 10000 });
+check(await page.inputValue('#bbox') === facts.box.bbox, `the drawn box snaps to the grid: ${await page.inputValue('#bbox')}`);
+check(await page.getAttribute('#draw-box', 'aria-pressed') === 'false', 'drawing stops after one box');
+const drawnCounts = await boxCounts(page);
+check(JSON.stringify(drawnCounts) === JSON.stringify(expectedCounts('2024')), `box counts ${JSON.stringify(drawnCounts)} = tessera status --bbox ${JSON.stringify(expectedCounts('2024'))}`);
+const registryInBox = Number(await page.getAttribute('#bbox-registry', 'data-tiles'));
+check(registryInBox === facts.box.registry['2024'], `registry in the box (/search) ${registryInBox} = tessera status --bbox (${facts.box.registry['2024']})`);
+const copyHref = await page.getAttribute('#bbox-counts a.copylist[data-store="scaleway"]', 'href');
+const copyKeys = (await (await page.request.get(`${base}${copyHref}`)).text()).split('\n').filter(Boolean);
+check(JSON.stringify(copyKeys) === JSON.stringify(facts.box.missing_scaleway_2024), `the box's copy list for scaleway (${copyKeys.length} keys) = tessera diff --bbox (${facts.box.missing_scaleway_2024.length})`);
+check(await page.evaluate(() => !!window.tesseraMap.getLayer('box')), 'the box is outlined on the map');
+await page.screenshot({ path: `${out}/box.png` });
+// Typed, then shift-dragged (without zooming the map, MapLibre's own shift-drag), then recounted for another year.
+await page.fill('#bbox', '1,1,2,2');
+await page.click('#bbox-form button[type=submit]');
+await page.waitForSelector('#bbox-counts[data-bbox="1,1,2,2"]', { timeout: 10000 });
+const zoomBefore = await page.evaluate(() => window.tesseraMap.getZoom());
+await dragBox([0, 55], [10, 45], true);
+await page.waitForSelector(`#bbox-counts[data-bbox="${facts.box.bbox}"]`, { timeout: 10000 });
+await idle(page);
+check(await page.evaluate(() => window.tesseraMap.getZoom()) === zoomBefore, 'a shift-drag draws a box instead of zooming');
+await page.selectOption('#year', '2023');
+await page.waitForSelector(`#bbox-counts[data-bbox="${facts.box.bbox}"][data-year="2023"]`, { timeout: 10000 });
+check(JSON.stringify(await boxCounts(page)) === JSON.stringify(expectedCounts('2023')), 'the box is counted again for 2023');
+await page.selectOption('#year', '2024');
+await page.waitForSelector('#map[data-state="ready"]');
+
+// 5. The URL carries the view; opening it again restores it.
 const url = new URL(page.url());
 check(url.searchParams.get('year') === '2024' && url.searchParams.get('layer') === 'missing-scaleway', `URL ${url.search}`);
 check(url.searchParams.get('tile') === '2024_grid_0.85_49.95', 'URL keeps the selected tile');
@@ -201,7 +247,7 @@ const zoom = await again.page.evaluate(() => window.tesseraMap.getZoom());
 check(Math.abs(zoom - Number(url.searchParams.get('z'))) < 0.01, `the same URL restores zoom ${zoom}`);
 await again.page.screenshot({ path: `${out}/round-trip.png` });
 
-// 5. Figures: frame time while panning (on the page in front: background pages are throttled).
+// 6. Figures: frame time while panning (on the page in front: background pages are throttled).
 const frames = await again.page.evaluate(() => new Promise((resolve) => {
   const map = window.tesseraMap;
   const times = [];
