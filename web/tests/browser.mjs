@@ -30,11 +30,12 @@ const context = await browser.newContext({ viewport: { width: 1000, height: 700 
 // the imagery web-check.sh configures, whose tiles are served here in one plain colour.
 const IMAGERY = [40, 90, 200];
 const imageryTile = png(256, 256, IMAGERY);
-await context.route('**/*', (route) => {
+const offline = (context) => context.route('**/*', (route) => {
   const url = route.request().url();
   if (url.startsWith('https://imagery.test/')) return route.fulfill({ contentType: 'image/png', body: imageryTile });
   return url.startsWith(base) ? route.continue() : route.abort();
 });
+await offline(context);
 
 // A PNG of one colour (8-bit RGB), for the imagery tiles.
 function png(width, height, rgb) {
@@ -259,7 +260,41 @@ const frames = await again.page.evaluate(() => new Promise((resolve) => {
 frames.sort((a, b) => a - b);
 console.log(`figure: frame time while panning: median ${frames[30].toFixed(1)} ms, p95 ${frames[56].toFixed(1)} ms`);
 
-for (const [name, errors] of [['first page', first.errors], ['reopened page', again.errors]]) {
+// 7. On a phone: the panel under the map, the box tools driven by the keyboard, a box drawn by touch.
+const phone = await browser.newContext({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true, deviceScaleFactor: 2 });
+await offline(phone);
+const mobile = await phone.newPage();
+const mobileErrors = [];
+mobile.on('console', (m) => m.type() === 'error' && mobileErrors.push(m.text()));
+await mobile.goto(`${base}/map/?year=2024&layer=okavango&z=3.5&lon=5&lat=50`);
+await mobile.waitForSelector('#map[data-state="ready"]', { timeout: 30000 });
+const [mapBox, panelBox] = [await mobile.locator('#map').boundingBox(), await mobile.locator('#panel').boundingBox()];
+check(panelBox.y >= mapBox.y + mapBox.height - 1 && mapBox.width === 390, `phone: the panel is under a full-width map (${JSON.stringify(mapBox)})`);
+const pressed = () => mobile.getAttribute('#draw-box', 'aria-pressed');
+await mobile.focus('#draw-box');
+await mobile.keyboard.press('Enter');
+const afterEnter = await pressed();
+await mobile.keyboard.press('Escape');
+const afterEscape = await pressed();
+await mobile.keyboard.press('Space');
+check(afterEnter === 'true' && afterEscape === 'false' && await pressed() === 'true', 'keyboard: Enter and Space turn drawing on, Escape off');
+const corners = await mobile.evaluate(() => {
+  const map = window.tesseraMap;
+  const rect = map.getCanvas().getBoundingClientRect();
+  return [[0, 55], [10, 45]].map((p) => { const q = map.project(p); return { x: rect.left + q.x, y: rect.top + q.y }; });
+});
+const touch = await phone.newCDPSession(mobile);
+await touch.send('Input.dispatchTouchEvent', { type: 'touchStart', touchPoints: [corners[0]] });
+for (let step = 1; step <= 8; step++) {
+  const at = { x: corners[0].x + ((corners[1].x - corners[0].x) * step) / 8, y: corners[0].y + ((corners[1].y - corners[0].y) * step) / 8 };
+  await touch.send('Input.dispatchTouchEvent', { type: 'touchMove', touchPoints: [at] });
+}
+await touch.send('Input.dispatchTouchEvent', { type: 'touchEnd', touchPoints: [] });
+await mobile.waitForSelector(`#bbox-counts[data-bbox="${facts.box.bbox}"]`, { timeout: 10000 });
+check(JSON.stringify(await boxCounts(mobile)) === JSON.stringify(expectedCounts('2024')), 'touch: a box drawn with a finger gets the same counts');
+await mobile.screenshot({ path: `${out}/phone.png` });
+
+for (const [name, errors] of [['first page', first.errors], ['reopened page', again.errors], ['phone page', mobileErrors]]) {
   check(errors.length === 0, `${name}: no console errors ${JSON.stringify(errors.slice(0, 3))}`);
 }
 await browser.close();
