@@ -1,4 +1,5 @@
-//! The app: controls, the map, the legend and the tile panel.
+//! The app: the controls, the map and its coverage, the legend; the box tools are in
+//! [`boxes`], the clicked tile's panel in [`tile`].
 //!
 //! Reactive state (year, layer, status, panel) lives in Leptos signals; the map, the canvas
 //! and the downloaded bitmaps live in [`MODEL`], outside the reactive graph, because they are
@@ -11,13 +12,17 @@ use std::rc::Rc;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 use serde_json::Value;
-use tessera_engine::bitmap::{RoaringView, kernels};
-use tessera_engine::grid::{Bbox, Cell, Tile, YearRange};
+use tessera_engine::bitmap::RoaringView;
 use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 
-use crate::bbox;
+mod boxes;
+mod tile;
+
+use boxes::{BoxPanel, BoxSignals, count_box, on_box_drag};
+use tile::{TilePanel, item_id_at, open_tile, tile_view};
+
 use crate::maplibre::{self, Map};
 use crate::paint::{self, Levels};
 use crate::view::{Layer, View};
@@ -34,26 +39,6 @@ pub struct StoreInfo {
     pub primary: bool,
     pub storage: String,
     pub years: HashMap<String, u64>,
-}
-
-/// What the side panel shows about a clicked tile.
-#[derive(Debug, Clone, PartialEq)]
-pub struct TilePanel {
-    pub id: String,
-    pub key: String,
-    pub stores: Vec<String>,
-    pub assets: Vec<AssetPanel>,
-    pub copy_lines: Vec<String>,
-}
-
-/// One file of the clicked tile.
-#[derive(Debug, Clone, PartialEq)]
-pub struct AssetPanel {
-    pub key: String,
-    pub size: Option<u64>,
-    pub checksum: Option<String>,
-    /// `(store, href)`: the asset's href first, then its alternates.
-    pub links: Vec<(String, String)>,
 }
 
 #[derive(Default)]
@@ -194,90 +179,6 @@ fn Legend(layer: RwSignal<String>) -> impl IntoView {
     }
 }
 
-/// The box tools: draw one on the map (or shift-drag anytime) or type it; then its counts per
-/// store, from the cached bitmaps, and the registry's from `/search`, with the copy lists.
-#[component]
-fn BoxPanel(signals: Signals) -> impl IntoView {
-    let boxed = signals.boxed;
-    let submit = move |ev: leptos::ev::SubmitEvent| {
-        ev.prevent_default();
-        match Bbox::parse(&boxed.text.get_untracked()) {
-            Ok(bbox) => choose_box(signals, bbox),
-            Err(err) => {
-                boxed.counts.set(None);
-                signals.message.set(Some(err.to_string()));
-            }
-        }
-    };
-    view! {
-        <form id="bbox-form" on:submit=submit>
-            <label>"Box (west,south,east,north) "
-                <input id="bbox" type="text" placeholder="0,45,10,55" prop:value=move || boxed.text.get()
-                    on:input=move |ev| boxed.text.set(event_target_value(&ev)) />
-            </label>
-            <button type="submit">"Count"</button>
-            <button id="draw-box" type="button" aria-pressed=move || boxed.drawing.get().to_string()
-                on:click=move |_| boxed.drawing.update(|on| *on = !*on)>"Draw a box"</button>
-        </form>
-        <p class="hint">{move || if boxed.drawing.get() {
-            "Drag on the map to draw the box (Esc to stop)."
-        } else {
-            "Or shift-drag on the map."
-        }}</p>
-        {move || boxed.counts.get().map(|counts| box_counts_view(signals, counts))}
-    }
-}
-
-fn box_counts_view(signals: Signals, counts: BoxCounts) -> impl IntoView {
-    let stores = signals.stores.get_untracked();
-    let primary = stores.iter().find(|s| s.primary).map(|s| s.name.clone()).unwrap_or_default();
-    let query = format!("year={}&bbox={}", counts.year, counts.bbox);
-    let search = format!("/search?collections=geotessera-{}&bbox={}&limit=100", counts.year, counts.bbox);
-    let registry = counts.registry.map(|n| {
-        view! { <li id="bbox-registry" data-tiles=n.to_string()>{format!("registry: {n} tiles ")}<a href=search>"STAC items"</a></li> }
-    });
-    view! {
-        <ul id="bbox-counts" data-bbox=counts.bbox.to_string() data-year=counts.year.to_string()>
-            {registry}
-            {counts.stores.into_iter().map(|(store, n)| {
-                let links = (store != primary).then(|| {
-                    let base = format!("/copylist/{primary}/{store}?{query}");
-                    view! {
-                        " copy list: " <a class="copylist" data-store=store.clone() href=format!("{base}&format=keys") download="">"keys"</a>
-                        " " <a href=format!("{base}&format=s5cmd") download="">"s5cmd run"</a>
-                    }
-                });
-                view! { <li class="bbox-store" data-store=store.clone() data-tiles=n.to_string()>{format!("{store}: {n} tiles")}{links}</li> }
-            }).collect_view()}
-        </ul>
-    }
-}
-
-fn tile_view(tile: TilePanel) -> impl IntoView {
-    let stores = tile.stores.join(", ");
-    view! {
-        <section id="tile" data-item-id=tile.id.clone()>
-            <h2>{tile.id.clone()}</h2>
-            <p>"Held by: " <span id="tile-stores">{stores}</span></p>
-            {tile.assets.into_iter().map(|asset| view! {
-                <h3>{asset.key}</h3>
-                <p>{asset.size.map(|s| format!("{s} bytes")).unwrap_or_default()}</p>
-                <p class="checksum">{asset.checksum.unwrap_or_default()}</p>
-                <ul class="links">
-                    {asset.links.into_iter().map(|(store, href)| {
-                        let label = store.clone();
-                        view! { <li><a class="store-link" data-store=store href=href>{label}</a></li> }
-                    }).collect_view()}
-                </ul>
-            }).collect_view()}
-            {(!tile.copy_lines.is_empty()).then(|| view! {
-                <h3>"Copy to the stores that lack it"</h3>
-                <pre class="copy">{tile.copy_lines.join("\n")}</pre>
-            })}
-        </section>
-    }
-}
-
 #[derive(Clone, Copy)]
 struct Signals {
     year: RwSignal<u16>,
@@ -288,27 +189,6 @@ struct Signals {
     panel: RwSignal<Option<TilePanel>>,
     message: RwSignal<Option<String>>,
     boxed: BoxSignals,
-}
-
-/// The box a user drew or typed, and what is in it.
-#[derive(Clone, Copy)]
-struct BoxSignals {
-    /// The text in the box field.
-    text: RwSignal<String>,
-    /// The box last drawn or submitted.
-    chosen: RwSignal<Option<Bbox>>,
-    counts: RwSignal<Option<BoxCounts>>,
-    /// Whether a drag on the map draws a box (instead of panning).
-    drawing: RwSignal<bool>,
-}
-
-/// Tiles in a box, in one year: the registry's (from `/search`) and each store's.
-#[derive(Debug, Clone, PartialEq)]
-pub struct BoxCounts {
-    pub bbox: Bbox,
-    pub year: u16,
-    pub registry: Option<u64>,
-    pub stores: Vec<(String, u64)>,
 }
 
 /// Reads `/coverage` (preloaded by `index.html`), chooses the initial year and layer, starts
@@ -438,63 +318,11 @@ fn on_map_events(map: &Map, signals: Signals) {
     on_box_drag(map, signals);
 }
 
-/// Drawing a box: a drag on the map while "Draw a box" is on, or a shift-drag at any time
-/// (which MapLibre would otherwise take for zooming to a box), by mouse or by touch.
-fn on_box_drag(map: &Map, signals: Signals) {
-    let start = Closure::<dyn Fn(JsValue)>::new(move |event: JsValue| {
-        let original = js_sys::Reflect::get(&event, &"originalEvent".into()).unwrap_or(JsValue::NULL);
-        let shift = js_sys::Reflect::get(&original, &"shiftKey".into()).is_ok_and(|k| k.is_truthy());
-        let Some(corner) = lng_lat(&event) else { return };
-        if signals.boxed.drawing.get_untracked() || shift {
-            // Not a pan, a box zoom or a touch zoom: this drag is ours.
-            maplibre::call0(&event, "preventDefault");
-            MODEL.with(|m| m.borrow_mut().drag = Some((corner, corner)));
-        }
-    });
-    let drag = Closure::<dyn Fn(JsValue)>::new(move |event: JsValue| {
-        let Some(corner) = lng_lat(&event) else { return };
-        let dragged = MODEL.with(|m| {
-            let mut model = m.borrow_mut();
-            let drag = model.drag.as_mut()?;
-            drag.1 = corner;
-            Some(*drag)
-        });
-        if let Some(bbox) = dragged.and_then(|(a, b)| bbox::from_corners(a, b)) {
-            show_box(&bbox);
-        }
-    });
-    let end = Closure::<dyn Fn(JsValue)>::new(move |event: JsValue| {
-        let Some((first, last)) = MODEL.with(|m| m.borrow_mut().drag.take()) else { return };
-        // A touch that ended has no position: the last move's stands.
-        let last = lng_lat(&event).unwrap_or(last);
-        signals.boxed.drawing.set(false);
-        if let Some(bbox) = bbox::from_corners(first, last) {
-            choose_box(signals, bbox);
-        }
-    });
-    for (events, handler) in
-        [(["mousedown", "touchstart"], start), (["mousemove", "touchmove"], drag), (["mouseup", "touchend"], end)]
-    {
-        for event in events {
-            map.on(event, handler.as_ref().unchecked_ref());
-        }
-        handler.forget();
-    }
-}
-
 /// The `(lon, lat)` of a map event, when it has one.
 fn lng_lat(event: &JsValue) -> Option<(f64, f64)> {
     let lng_lat = js_sys::Reflect::get(event, &"lngLat".into()).ok()?;
     let point = (maplibre::number(&lng_lat, "lng")?, maplibre::number(&lng_lat, "lat")?);
     (point.0.is_finite() && point.1.is_finite()).then_some(point)
-}
-
-/// The item id of the tile at a point, e.g. `2024_grid_0.85_49.95`.
-pub fn item_id_at(year: u16, lon: f64, lat: f64) -> Option<String> {
-    let col = ((lon + 180.0) * 10.0).floor().clamp(0.0, 3599.0) as u32;
-    let row = ((lat + 90.0) * 10.0).floor().clamp(0.0, 1799.0) as u32;
-    let cell = Cell::new(row, col).ok()?;
-    Some(Tile::new(year, cell).item_id().to_string())
 }
 
 /// Downloads what `layer` needs for `year`, paints it and swaps it into the map.
@@ -712,110 +540,6 @@ fn prefetch(urls: Vec<String>) -> js_sys::Promise {
         }));
     }
     js_sys::Promise::all(&pending)
-}
-
-/// Makes `bbox` the chosen box: its text in the field, its outline on the map; the year's
-/// effect then counts it.
-fn choose_box(signals: Signals, bbox: Bbox) {
-    signals.boxed.text.set(bbox.to_string());
-    show_box(&bbox);
-    signals.boxed.chosen.set(Some(bbox));
-}
-
-/// Outlines a box on the map.
-fn show_box(bbox: &Bbox) {
-    let ring: Vec<[f64; 2]> = bbox::ring(bbox).to_vec();
-    let outline = serde_json::json!({"type": "Feature", "properties": {},
-        "geometry": {"type": "Polygon", "coordinates": [ring]}});
-    let layer = serde_json::json!({"id": "box", "type": "line", "source": "box",
-        "paint": {"line-color": "#f5aa14", "line-width": 2, "line-dasharray": [2, 1]}});
-    show_feature("box", outline, layer);
-}
-
-/// Counts the tiles in `bbox` for `year`: per store from the bitmaps (downloaded once, like
-/// the map's), and the registry's as `/search` matches them.
-async fn count_box(signals: Signals, bbox: Bbox, year: u16) {
-    let Ok(one_year) = YearRange::new(year, year) else { return };
-    let Ok(ranges) = bbox.id_ranges(one_year, &[year]) else { return };
-    let mut stores = Vec::new();
-    for store in signals.stores.get_untracked() {
-        let url = format!("/coverage/{}/{year}", store.name);
-        let count = match bitmap(&url).await {
-            Ok(bytes) => RoaringView::open(bytes.as_slice()).map(|view| kernels::and_ranges_count(&view, &ranges)),
-            Err(err) => return signals.message.set(Some(err)),
-        };
-        match count {
-            Ok(count) => stores.push((store.name, count)),
-            Err(err) => return signals.message.set(Some(format!("{url}: {err}"))),
-        }
-    }
-    let search = format!("/search?collections=geotessera-{year}&bbox={bbox}&limit=1");
-    let registry = fetch_json(&search).await.ok().and_then(|page| page["numberMatched"].as_u64());
-    // Only the latest question is answered: a slow answer to an older one is dropped.
-    if signals.boxed.chosen.get_untracked() == Some(bbox) && signals.year.get_untracked() == year {
-        signals.boxed.counts.set(Some(BoxCounts { bbox, year, registry, stores }));
-    }
-}
-
-/// Shows a tile's item in the panel and outlines it on the map.
-async fn open_tile(signals: Signals, item_id: String) {
-    let Ok(tile) = Tile::parse_item_id(&item_id) else { return };
-    let url = format!("/collections/geotessera-{}/items/{item_id}", tile.year);
-    match fetch_json(&url).await {
-        Ok(item) => {
-            outline(&item);
-            signals.panel.set(Some(panel_of(&item, tile, &signals.stores.get_untracked())));
-            update_url(signals, Some(item_id));
-        }
-        Err(_) => signals.message.set(Some(format!("no tile {item_id} in the registry"))),
-    }
-}
-
-fn panel_of(item: &Value, tile: Tile, stores: &[StoreInfo]) -> TilePanel {
-    let holders: Vec<String> = item["properties"]["tessera:stores"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|s| s.as_str())
-        .map(str::to_owned)
-        .collect();
-    let assets = ["embeddings", "scales", "checksums"]
-        .iter()
-        .filter_map(|key| {
-            let asset = item["assets"].get(*key)?;
-            let mut links = vec![(
-                asset["alternate:name"].as_str().unwrap_or("href").to_owned(),
-                asset["href"].as_str()?.to_owned(),
-            )];
-            for (store, alternate) in asset["alternate"].as_object().into_iter().flatten() {
-                links.push((store.clone(), alternate["href"].as_str().unwrap_or_default().to_owned()));
-            }
-            Some(AssetPanel {
-                key: key.to_string(),
-                size: asset["file:size"].as_u64(),
-                checksum: asset["file:checksum"].as_str().map(str::to_owned),
-                links,
-            })
-        })
-        .collect();
-    let key = tile.key().to_string();
-    let source = stores.iter().find(|s| holders.contains(&s.name));
-    let copy_lines = match source {
-        Some(source) => stores
-            .iter()
-            .filter(|s| !holders.contains(&s.name))
-            .map(|target| format!("s5cmd cp \"{}/{key}/*\" \"{}/{key}/\"", source.storage, target.storage))
-            .collect(),
-        None => Vec::new(),
-    };
-    TilePanel { id: item["id"].as_str().unwrap_or_default().to_owned(), key, stores: holders, assets, copy_lines }
-}
-
-fn outline(item: &Value) {
-    let footprint = serde_json::json!({"type": "Feature", "geometry": item["geometry"], "properties": {}});
-    let layer = serde_json::json!({"id": "selected", "type": "line", "source": "selected",
-        "paint": {"line-color": "#ffffff", "line-width": 2}});
-    show_feature("selected", footprint, layer);
 }
 
 /// Shows one GeoJSON feature in the source `id`, adding the source and `layer` the first time.
