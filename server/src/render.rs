@@ -187,7 +187,10 @@ fn layout(t: &mut Template, catalog: &Catalog, year: u16, holders: &Holders) {
     let year = itoa::Buffer::new().format(year).to_owned();
     t.s("{\"type\":\"Feature\",\"stac_version\":\"").s(STAC_VERSION).s("\",\"stac_extensions\":").s(EXTENSIONS);
     t.s(",\"id\":\"").var(Var::ItemId).s("\",\"collection\":\"geotessera-").s(&year).s("\",").var(Var::Footprint);
-    t.s(",\"properties\":{\"datetime\":\"").s(&year).s("-01-01T00:00:00Z\",\"start_datetime\":\"").s(&year);
+    // The title repeats the id: clients that show titles (STAC Browser, QGIS) then show the
+    // whole id, where STAC Browser would cut an id's last `.05` off as a file extension.
+    t.s(",\"properties\":{\"title\":\"").var(Var::ItemId);
+    t.s("\",\"datetime\":\"").s(&year).s("-01-01T00:00:00Z\",\"start_datetime\":\"").s(&year);
     t.s("-01-01T00:00:00Z\",\"end_datetime\":\"").s(&year).s("-12-31T23:59:59Z\",\"grid:code\":\"TESSERA-");
     t.var(Var::Name).s("\",\"tessera:stores\":[");
     for (n, store) in holders.iter().enumerate() {
