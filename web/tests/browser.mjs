@@ -293,6 +293,28 @@ await touch.send('Input.dispatchTouchEvent', { type: 'touchEnd', touchPoints: []
 await mobile.waitForSelector(`#bbox-counts[data-bbox="${facts.box.bbox}"]`, { timeout: 10000 });
 check(JSON.stringify(await boxCounts(mobile)) === JSON.stringify(expectedCounts('2024')), 'touch: a box drawn with a finger gets the same counts');
 await mobile.screenshot({ path: `${out}/phone.png` });
+// With drawing off again, the same finger drag pans the map and leaves the box alone.
+const centreOf = () => mobile.evaluate(() => window.tesseraMap.getCenter().toArray());
+const before = await centreOf();
+await touch.send('Input.dispatchTouchEvent', { type: 'touchStart', touchPoints: [corners[0]] });
+for (let step = 1; step <= 8; step++) {
+  await touch.send('Input.dispatchTouchEvent', { type: 'touchMove', touchPoints: [{ x: corners[0].x + 10 * step, y: corners[0].y }] });
+}
+await touch.send('Input.dispatchTouchEvent', { type: 'touchEnd', touchPoints: [] });
+const settled = () => mobile.waitForFunction(() => !window.tesseraMap.isMoving(), null, { timeout: 10000 });
+await mobile.waitForTimeout(100);
+await settled();
+const after = await centreOf();
+check(after[0] < before[0] - 1 && await mobile.getAttribute('#bbox-counts', 'data-bbox') === facts.box.bbox, `touch: a drag pans the map west (centre ${before[0].toFixed(2)} -> ${after[0].toFixed(2)}) when not drawing`);
+// The map itself takes the keyboard: arrow keys pan, + zooms.
+await mobile.focus('.maplibregl-canvas');
+const zoomBeforeKeys = await mobile.evaluate(() => window.tesseraMap.getZoom());
+await mobile.keyboard.press('ArrowRight');
+await mobile.keyboard.press('Equal');
+await mobile.waitForTimeout(100);
+await settled();
+const [afterKeys, zoomAfterKeys] = [await centreOf(), await mobile.evaluate(() => window.tesseraMap.getZoom())];
+check(afterKeys[0] > after[0] && zoomAfterKeys > zoomBeforeKeys, `keyboard: ArrowRight pans east, + zooms in (zoom ${zoomBeforeKeys.toFixed(2)} -> ${zoomAfterKeys.toFixed(2)})`);
 
 for (const [name, errors] of [['first page', first.errors], ['reopened page', again.errors], ['phone page', mobileErrors]]) {
   check(errors.length === 0, `${name}: no console errors ${JSON.stringify(errors.slice(0, 3))}`);
