@@ -77,6 +77,7 @@ pub fn App() -> impl IntoView {
         text: RwSignal::new(String::new()),
         chosen: RwSignal::new(None),
         counts: RwSignal::new(None),
+        error: RwSignal::new(None),
         drawing: RwSignal::new(false),
     };
     let signals = Signals { year, layer, stores, status, drawn, panel, message, boxed };

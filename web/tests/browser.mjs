@@ -220,10 +220,16 @@ const copyKeys = (await (await page.request.get(`${base}${copyHref}`)).text()).s
 check(JSON.stringify(copyKeys) === JSON.stringify(facts.box.missing_scaleway_2024), `the box's copy list for scaleway (${copyKeys.length} keys) = tessera diff --bbox (${facts.box.missing_scaleway_2024.length})`);
 check(await page.evaluate(() => !!window.tesseraMap.getLayer('box')), 'the box is outlined on the map');
 await page.screenshot({ path: `${out}/box.png` });
+// A typed box that is not one is refused, saying why; a good one clears that.
+await page.fill('#bbox', '0,45,10');
+await page.click('#bbox-form button[type=submit]');
+const refusal = await page.textContent('#bbox-error', { timeout: 5000 });
+check(refusal.includes('0,45,10') && !(await page.$('#bbox-counts')), `a malformed box is refused, naming it: ${refusal}`);
 // Typed, then shift-dragged (without zooming the map, MapLibre's own shift-drag), then recounted for another year.
 await page.fill('#bbox', '1,1,2,2');
 await page.click('#bbox-form button[type=submit]');
 await page.waitForSelector('#bbox-counts[data-bbox="1,1,2,2"]', { timeout: 10000 });
+check(!(await page.$('#bbox-error')), 'a good box clears the refusal');
 const zoomBefore = await page.evaluate(() => window.tesseraMap.getZoom());
 await dragBox([0, 55], [10, 45], true);
 await page.waitForSelector(`#bbox-counts[data-bbox="${facts.box.bbox}"]`, { timeout: 10000 });
@@ -310,11 +316,14 @@ check(after[0] < before[0] - 1 && await mobile.getAttribute('#bbox-counts', 'dat
 await mobile.focus('.maplibregl-canvas');
 const zoomBeforeKeys = await mobile.evaluate(() => window.tesseraMap.getZoom());
 await mobile.keyboard.press('ArrowRight');
+await mobile.waitForTimeout(100);
+await settled();
+const afterKeys = await centreOf();
 await mobile.keyboard.press('Equal');
 await mobile.waitForTimeout(100);
 await settled();
-const [afterKeys, zoomAfterKeys] = [await centreOf(), await mobile.evaluate(() => window.tesseraMap.getZoom())];
-check(afterKeys[0] > after[0] && zoomAfterKeys > zoomBeforeKeys, `keyboard: ArrowRight pans east, + zooms in (zoom ${zoomBeforeKeys.toFixed(2)} -> ${zoomAfterKeys.toFixed(2)})`);
+const zoomAfterKeys = await mobile.evaluate(() => window.tesseraMap.getZoom());
+check(afterKeys[0] > after[0] && zoomAfterKeys > zoomBeforeKeys, `keyboard: ArrowRight pans east (${after[0].toFixed(2)} -> ${afterKeys[0].toFixed(2)}), + zooms in (${zoomBeforeKeys.toFixed(2)} -> ${zoomAfterKeys.toFixed(2)})`);
 
 for (const [name, errors] of [['first page', first.errors], ['reopened page', again.errors], ['phone page', mobileErrors]]) {
   check(errors.length === 0, `${name}: no console errors ${JSON.stringify(errors.slice(0, 3))}`);

@@ -20,6 +20,8 @@ pub(super) struct BoxSignals {
     /// The box last drawn or submitted.
     pub chosen: RwSignal<Option<Bbox>>,
     pub counts: RwSignal<Option<BoxCounts>>,
+    /// Why the typed box was refused, naming it.
+    pub error: RwSignal<Option<String>>,
     /// Whether a drag on the map draws a box (instead of panning).
     pub drawing: RwSignal<bool>,
 }
@@ -44,7 +46,7 @@ pub(super) fn BoxPanel(signals: Signals) -> impl IntoView {
             Ok(bbox) => choose_box(signals, bbox),
             Err(err) => {
                 boxed.counts.set(None);
-                signals.message.set(Some(err.to_string()));
+                boxed.error.set(Some(err.to_string()));
             }
         }
     };
@@ -63,6 +65,7 @@ pub(super) fn BoxPanel(signals: Signals) -> impl IntoView {
         } else {
             "Or shift-drag on the map."
         }}</p>
+        {move || boxed.error.get().map(|err| view! { <p id="bbox-error" class="message" role="alert">{err}</p> })}
         {move || boxed.counts.get().map(|counts| box_counts_view(signals, counts))}
     }
 }
@@ -139,6 +142,7 @@ pub(super) fn on_box_drag(map: &Map, signals: Signals) {
 /// Makes `bbox` the chosen box: its text in the field, its outline on the map; the year's
 /// effect then counts it.
 fn choose_box(signals: Signals, bbox: Bbox) {
+    signals.boxed.error.set(None);
     signals.boxed.text.set(bbox.to_string());
     show_box(&bbox);
     signals.boxed.chosen.set(Some(bbox));
