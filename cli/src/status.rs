@@ -64,10 +64,7 @@ impl Report {
         let mut stores = Vec::new();
         for store in inventory.stores() {
             let name = &store.config.name;
-            let extra = match inventory.registry() {
-                Some(_) => Some(inventory.extra(name, &everywhere)?.iter().map(|r| r.len()).sum()),
-                None => None,
-            };
+            let extra = inventory.extra_count(name, &everywhere)?;
             stores.push(StoreReport {
                 name: name.clone(),
                 role: store.config.role.as_str(),

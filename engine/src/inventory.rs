@@ -318,12 +318,13 @@ impl Inventory {
         Ok(self.andnot_into(&source.tiles, &target.tiles, filter, Count::default())?.0)
     }
 
-    /// Tiles a store holds that the registry does not list, as sorted id ranges.
-    pub fn extra(&self, store: &str, filter: &Filter) -> Result<Vec<IdRange>> {
+    /// How many tiles a store holds that the registry does not list and that pass `filter`;
+    /// `None` without a registry to compare with.
+    pub fn extra_count(&self, store: &str, filter: &Filter) -> Result<Option<u64>> {
         let store = self.store(store)?;
         match &self.registry {
-            Some(registry) => Ok(self.andnot_into(&store.tiles, registry, filter, Ranges::default())?.0),
-            None => Ok(Vec::new()),
+            Some(registry) => Ok(Some(self.andnot_into(&store.tiles, registry, filter, Count::default())?.0)),
+            None => Ok(None),
         }
     }
 
