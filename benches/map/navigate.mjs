@@ -5,17 +5,10 @@
 // milliseconds from navigation) says when the bitmaps were in, painted, handed to the map
 // and drawn (MapLibre's first `idle` with the coverage in it). The peer is `bare.html`:
 // the same MapLibre build with a background-only style, timed to its first `idle`.
-import { createRequire } from 'node:module';
-
-// playwright-core is the web app's dev dependency (web/package.json).
-const { chromium } = createRequire(new URL('../../web/package.json', import.meta.url))('playwright-core');
+import { launch } from '../../web/tests/chromium.mjs';
 
 const [base, runs] = [process.argv[2], Number(process.argv[3] || 7)];
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-  headless: true,
-  args: ['--enable-unsafe-swiftshader', '--disable-gpu'],
-});
+const browser = await launch();
 
 async function navigate(path, ready) {
   const context = await browser.newContext({ viewport: { width: 1000, height: 700 } });

@@ -3,10 +3,7 @@
 // its files on every store. What it shows is compared with the API's own answers.
 //
 // Usage: node stac-browser.mjs API_ROOT STAC_BROWSER_URL OUT_DIR
-import { createRequire } from 'node:module';
-
-// playwright-core is the web app's dev dependency (web/package.json).
-const { chromium } = createRequire(new URL('../../web/package.json', import.meta.url))('playwright-core');
+import { launch } from '../../web/tests/chromium.mjs';
 
 const [api, ui, out] = process.argv.slice(2);
 let failures = 0;
@@ -17,11 +14,7 @@ const check = (ok, what) => {
 const getJson = async (url) => (await fetch(url)).json();
 const same = (a, b) => JSON.stringify([...a].sort()) === JSON.stringify([...b].sort());
 
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-  headless: true,
-  args: ['--enable-unsafe-swiftshader', '--disable-gpu'],
-});
+const browser = await launch();
 const context = await browser.newContext({ viewport: { width: 1200, height: 900 } });
 // No network: only the API and STAC Browser's own files (its OpenStreetMap tiles are refused).
 await context.route('**/*', (route) => {

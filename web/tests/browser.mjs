@@ -5,7 +5,7 @@
 // FACTS_JSON is written by scripts/web-check.sh from the CLI: `tessera status --json` and
 // `tessera diff okavango scaleway --year 2024`. Exits non-zero on the first failed check;
 // screenshots go to OUT_DIR.
-import { chromium } from 'playwright-core';
+import { launch } from './chromium.mjs';
 import { readFileSync, mkdirSync } from 'node:fs';
 import { deflateSync } from 'node:zlib';
 
@@ -20,11 +20,7 @@ const check = (ok, what) => {
   if (!ok) failures += 1;
 };
 
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-  headless: true,
-  args: ['--enable-unsafe-swiftshader', '--disable-gpu'],
-});
+const browser = await launch();
 const context = await browser.newContext({ viewport: { width: 1000, height: 700 } });
 // No network: anything not on the server under test is refused, so nothing leaks out, except
 // the imagery web-check.sh configures, whose tiles are served here in one plain colour.
@@ -190,16 +186,18 @@ check(wrong.length === 0 && shown > 0, `in view: ${shown} cells coloured missing
 await page.screenshot({ path: `${out}/missing-scaleway.png` });
 
 // 4. A box drawn with the mouse: the CLI's counts for it, and its copy list.
+// Where `[lon, lat]` points are on the page: [{x, y}].
+const onPage = (page, points) => page.evaluate((points) => {
+  const map = window.tesseraMap;
+  const rect = map.getCanvas().getBoundingClientRect();
+  return points.map((p) => { const q = map.project(p); return { x: rect.left + q.x, y: rect.top + q.y }; });
+}, points);
 const dragBox = async (from, to, shift) => {
-  const [a, b] = await page.evaluate(([from, to]) => {
-    const map = window.tesseraMap;
-    const rect = map.getCanvas().getBoundingClientRect();
-    return [from, to].map((p) => { const q = map.project(p); return [rect.left + q.x, rect.top + q.y]; });
-  }, [from, to]);
+  const [a, b] = await onPage(page, [from, to]);
   if (shift) await page.keyboard.down('Shift');
-  await page.mouse.move(a[0], a[1]);
+  await page.mouse.move(a.x, a.y);
   await page.mouse.down();
-  await page.mouse.move(b[0], b[1], { steps: 8 });
+  await page.mouse.move(b.x, b.y, { steps: 8 });
   await page.mouse.up();
   if (shift) await page.keyboard.up('Shift');
 };
@@ -284,11 +282,7 @@ await mobile.keyboard.press('Escape');
 const afterEscape = await pressed();
 await mobile.keyboard.press('Space');
 check(afterEnter === 'true' && afterEscape === 'false' && await pressed() === 'true', 'keyboard: Enter and Space turn drawing on, Escape off');
-const corners = await mobile.evaluate(() => {
-  const map = window.tesseraMap;
-  const rect = map.getCanvas().getBoundingClientRect();
-  return [[0, 55], [10, 45]].map((p) => { const q = map.project(p); return { x: rect.left + q.x, y: rect.top + q.y }; });
-});
+const corners = await onPage(mobile, [[0, 55], [10, 45]]);
 const touch = await phone.newCDPSession(mobile);
 await touch.send('Input.dispatchTouchEvent', { type: 'touchStart', touchPoints: [corners[0]] });
 for (let step = 1; step <= 8; step++) {
