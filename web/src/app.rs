@@ -338,14 +338,15 @@ async fn redraw(signals: Signals, year: u16, layer: String) {
     let Some(layer_kind) = Layer::parse(&layer) else { return };
     let stores = signals.stores.get_untracked();
     let (urls, palette) = sources(&layer_kind, year, &stores);
+    let downloaded = match bitmaps(&urls).await {
+        Ok(downloaded) => downloaded,
+        Err(err) => return fail(signals, err),
+    };
     let mut levels = Levels::new();
-    for url in urls {
-        match bitmap(&url).await {
-            Ok(bytes) => match RoaringView::open(bytes.as_slice()) {
-                Ok(view) => levels.add(&view),
-                Err(err) => return fail(signals, format!("{url}: {err}")),
-            },
-            Err(err) => return fail(signals, err),
+    for (url, bytes) in urls.iter().zip(downloaded) {
+        match RoaringView::open(bytes.as_slice()) {
+            Ok(view) => levels.add(&view),
+            Err(err) => return fail(signals, format!("{url}: {err}")),
         }
     }
     if MODEL.with(|m| m.borrow().generation) != generation {
@@ -525,13 +526,25 @@ async fn bitmap(url: &str) -> Result<Rc<Vec<u8>>, String> {
     Ok(bytes)
 }
 
-/// Starts downloading bitmaps into the cache, all at once and before this returns (a future
-/// would only start at the next await, after whatever the caller does next). The promise
-/// settles when they are all in; a failed one is fetched again, and reported, by [`bitmap`].
+/// Several bitmaps, downloaded side by side (not one after another), in the order of `urls`.
+async fn bitmaps(urls: &[String]) -> Result<Vec<Rc<Vec<u8>>>, String> {
+    let _ = JsFuture::from(prefetch(urls.to_vec())).await;
+    let mut downloaded = Vec::with_capacity(urls.len());
+    for url in urls {
+        downloaded.push(bitmap(url).await?);
+    }
+    Ok(downloaded)
+}
+
+/// Starts downloading the bitmaps not in the cache yet, all at once and before this returns
+/// (a future would only start at the next await, after whatever the caller does next). The
+/// promise settles when they are all in; a failed one is fetched again, and reported, by
+/// [`bitmap`].
 fn prefetch(urls: Vec<String>) -> js_sys::Promise {
     let pending = js_sys::Array::new();
     let Some(window) = web_sys::window() else { return js_sys::Promise::resolve(&JsValue::UNDEFINED) };
-    for url in urls {
+    let cached = |url: &String| MODEL.with(|m| m.borrow().bitmaps.contains_key(url));
+    for url in urls.into_iter().filter(|url| !cached(url)) {
         let request = window.fetch_with_str(&url);
         pending.push(&wasm_bindgen_futures::future_to_promise(async move {
             if let Ok(bytes) = body_of(&url, request).await {

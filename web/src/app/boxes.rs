@@ -8,7 +8,7 @@ use tessera_engine::grid::{Bbox, YearRange};
 use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;
 
-use super::{MODEL, Signals, bitmap, fetch_json, lng_lat, show_feature};
+use super::{MODEL, Signals, bitmaps, fetch_json, lng_lat, show_feature};
 use crate::bbox;
 use crate::maplibre::{self, Map};
 
@@ -163,15 +163,16 @@ fn show_box(bbox: &Bbox) {
 pub(super) async fn count_box(signals: Signals, bbox: Bbox, year: u16) {
     let Ok(one_year) = YearRange::new(year, year) else { return };
     let Ok(ranges) = bbox.id_ranges(one_year, &[year]) else { return };
+    let names: Vec<String> = signals.stores.get_untracked().into_iter().map(|store| store.name).collect();
+    let urls: Vec<String> = names.iter().map(|name| format!("/coverage/{name}/{year}")).collect();
+    let downloaded = match bitmaps(&urls).await {
+        Ok(downloaded) => downloaded,
+        Err(err) => return signals.message.set(Some(err)),
+    };
     let mut stores = Vec::new();
-    for store in signals.stores.get_untracked() {
-        let url = format!("/coverage/{}/{year}", store.name);
-        let count = match bitmap(&url).await {
-            Ok(bytes) => RoaringView::open(bytes.as_slice()).map(|view| kernels::and_ranges_count(&view, &ranges)),
-            Err(err) => return signals.message.set(Some(err)),
-        };
-        match count {
-            Ok(count) => stores.push((store.name, count)),
+    for ((name, url), bytes) in names.into_iter().zip(&urls).zip(downloaded) {
+        match RoaringView::open(bytes.as_slice()) {
+            Ok(view) => stores.push((name, kernels::and_ranges_count(&view, &ranges))),
             Err(err) => return signals.message.set(Some(format!("{url}: {err}"))),
         }
     }
