@@ -25,6 +25,7 @@ else
 fi
 "$tessera" --inventory "$demo" status --json > "$out/status.json"
 "$tessera" --inventory "$demo" diff okavango scaleway --year 2024 > "$out/missing.txt"
+"$tessera" --inventory "$demo" diff registry okavango --year 2024 --count > "$out/missing-okavango.txt"
 # The box the check draws on the map.
 box=0,45,10,55
 "$tessera" --inventory "$demo" status --json --bbox "$box" > "$out/box-status.json"
@@ -43,7 +44,9 @@ box = {
     "stores": {s["name"]: s["years"] for s in box_status["stores"]},
     "missing_scaleway_2024": [line.strip() for line in open(f"{out}/box-missing.txt") if line.strip()],
 }
-facts = {"okavango_2024": okavango["years"]["2024"], "missing_scaleway_2024": missing, "imagery": imagery, "box": box}
+missing_okavango = int(open(f"{out}/missing-okavango.txt").read())
+facts = {"okavango_2024": okavango["years"]["2024"], "missing_scaleway_2024": missing, "imagery": imagery, "box": box,
+         "missing_okavango_2024": missing_okavango}
 json.dump(facts, open(f"{out}/facts.json", "w"))
 PY
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')

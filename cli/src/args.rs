@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 use tessera_engine::grid::Year;
+use tessera_engine::storage::CopyTool;
 
 /// Keep GeoTessera tile stores in sync without listing them: tessera keeps an index of what
 /// each store holds, so a sync is a set difference on metadata, not a filesystem walk.
@@ -26,23 +27,38 @@ pub enum Command {
     Init(InitArgs),
     /// Copy an upstream registry into the inventory (checked first; replaced atomically).
     Import(ImportArgs),
+    /// Replace STORE's manifest with the tiles of a parquet file someone else wrote: the upstream
+    /// registry (the primary holds what it lists), another inventory's manifest, or any parquet
+    /// with `year` and `lon_i, lat_i` (or `lon, lat`), and optional `file_size` (or
+    /// `grid_size`) and `scales_size`. Checked like `import`; any parquet compression.
+    #[command(after_help = "Examples:\n  \
+        tessera ingest okavango registry.parquet\n  \
+        tessera ingest s3 /srv/other-inventory/stores/s3.parquet")]
+    Ingest(IngestArgs),
     /// List the stores: role, storage, public URL, tiles.
     Stores(StoresArgs),
     /// Show what the registry lists, what each store holds, and what each store is missing.
     Status(StatusArgs),
     /// Report, from the manifests alone, zero sizes, unknown sizes, sizes that differ from the
-    /// registry and tiles the registry lacks. Exits 1 when it finds a problem.
+    /// registry and tiles the registry lacks. Exits 1 on zero or differing sizes (and, with
+    /// --strict, on tiles outside the registry): a cron job alerts only on damage.
     Check(CheckArgs),
     /// Re-hash a local store's files against the registry's SHA-256s (and each tile's SHA256
     /// file), in parallel. Damaged tiles are removed from the store, so the next `diff` sends
     /// them again. Resumes where an interrupted run stopped. Exits 1 when it finds damage.
     Verify(VerifyArgs),
     /// Print the tiles SOURCE holds and TARGET lacks, one copy-list key per line, in id order.
+    ///
+    /// SOURCE may be `registry`: what should exist and TARGET lacks. With --emit-copylist the
+    /// lines are what the copy tool for the pair of storages reads: `s5cmd run` commands when S3
+    /// is on either side, an `rsync --files-from` list between two directories.
     #[command(after_help = "Examples:\n  \
         tessera diff okavango scaleway --count\n  \
+        tessera diff registry okavango                     # what the primary should hold and lacks\n  \
         tessera diff okavango s3 --year 2024 --bbox 0,45,10,55\n  \
         tessera diff okavango s3 --emit-copylist | s5cmd run\n  \
-        tessera diff okavango s3 --emit-copylist --format keys | xargs -P 32 -I{} s5cmd cp \"/data/{}/*\" \"s3://bucket/{}/\"")]
+        tessera diff okavango scaleway --emit-copylist > list && rsync -a -r --files-from=list /data/v1/ /mnt/cephfs/v1/\n  \
+        tessera diff okavango scaleway --format cp | xargs -d '\\n' -n 1 -P 8 sh -c")]
     Diff(DiffArgs),
     /// Build STORE's manifest and index from listing text (files, `-` for stdin, gzip or not).
     ///
@@ -66,6 +82,24 @@ pub enum Command {
         tessera diff okavango s3 --emit-copylist | s5cmd run 2>&1 | tessera record s3\n  \
         tessera record scaleway copied-keys.txt")]
     Record(RecordArgs),
+    /// Copy what TARGET lacks from SOURCE, and record each tile in TARGET once its copy is
+    /// confirmed.
+    ///
+    /// The diff comes from the inventory (no listing); the copy from the tool for the pair of
+    /// storages: `s5cmd` when S3 is on a side (its per-object output confirms each file),
+    /// `rsync` between two directories (each tile's files compared by size afterwards). Chunks
+    /// of --chunk tiles go to one tool process each, --jobs at a time; each chunk's confirmed
+    /// tiles are recorded (fsynced) as it ends, with the sizes copied. A failed tile is never
+    /// recorded: it is tried again --retries times, pausing --retry-delay seconds (doubling),
+    /// then listed, and the exit status is 1. Killed at any moment, the next `tessera sync`
+    /// sends only what is left. Only tiles the registry lists are sent, unless
+    /// --include-unlisted.
+    #[command(after_help = "Examples:\n  \
+        tessera sync okavango scaleway --dry-run       # what, how much, and the listing avoided\n  \
+        tessera sync okavango s3 --jobs 8              # S3_ENDPOINT_URL, AWS_PROFILE reach s5cmd\n  \
+        tessera sync s3 okavango --year 2024           # refill the primary from a mirror\n  \
+        tessera sync okavango scaleway --stale         # also re-send tiles whose sizes differ")]
+    Sync(SyncArgs),
     /// Serve the inventory as a STAC API, with coverage bitmaps and the map (under /map/).
     ///
     /// Every registry tile is an item of its year's collection (geotessera-2024), with an
@@ -77,6 +111,74 @@ pub enum Command {
         tessera serve --listen 0.0.0.0:8080 --base-url https://stac.example.org\n  \
         curl 'http://127.0.0.1:8080/search?bbox=0.5,49.5,1.5,50.5&limit=2'")]
     Serve(ServeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SyncArgs {
+    /// The store to copy from (usually the primary).
+    pub source: String,
+
+    /// The store to copy to.
+    pub target: String,
+
+    /// Only these years (repeat the flag or separate with commas).
+    #[arg(long, value_name = "YEAR", value_delimiter = ',')]
+    pub year: Vec<Year>,
+
+    /// Only tiles whose footprint overlaps this box: west,south,east,north in degrees.
+    #[arg(long, value_name = "W,S,E,N", allow_hyphen_values = true)]
+    pub bbox: Option<String>,
+
+    /// Copy processes running at once.
+    #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u64).range(1..=256))]
+    pub jobs: u64,
+
+    /// Tiles per copy process; each chunk is recorded as it ends.
+    #[arg(long, value_name = "N", default_value_t = 250, value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    pub chunk: u64,
+
+    /// Print the plan (tiles, bytes, copy requests, the listing a full sync would need) and
+    /// copy nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Times a failed tile is tried again.
+    #[arg(long, value_name = "N", default_value_t = 3)]
+    pub retries: u32,
+
+    /// Seconds before the first retry; each next one waits twice as long.
+    #[arg(long, value_name = "SECONDS", default_value_t = 2.0)]
+    pub retry_delay: f64,
+
+    /// Also send tiles TARGET holds with sizes that differ from SOURCE's.
+    #[arg(long)]
+    pub stale: bool,
+
+    /// Also send tiles the registry does not list.
+    #[arg(long)]
+    pub include_unlisted: bool,
+
+    /// The copy tool, instead of the one for the pair (`cp` instead of `rsync`, say).
+    #[arg(long, value_enum)]
+    pub tool: Option<Tool>,
+}
+
+/// A copy tool `tessera sync` can run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Tool {
+    Rsync,
+    Cp,
+    S5cmd,
+}
+
+impl From<Tool> for CopyTool {
+    fn from(tool: Tool) -> CopyTool {
+        match tool {
+            Tool::Rsync => CopyTool::Rsync,
+            Tool::Cp => CopyTool::Cp,
+            Tool::S5cmd => CopyTool::S5cmd,
+        }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -175,6 +277,15 @@ pub struct ImportArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct IngestArgs {
+    /// The store whose manifest is replaced.
+    pub store: String,
+
+    /// The parquet file to read.
+    pub manifest: PathBuf,
+}
+
+#[derive(Debug, Args)]
 pub struct StoresArgs {
     /// Print JSON for scripts.
     #[arg(long)]
@@ -182,9 +293,35 @@ pub struct StoresArgs {
 }
 
 #[derive(Debug, Args)]
+#[command(after_help = "Examples:\n  \
+    tessera check                                   # cron: exit 1 only on damage\n  \
+    tessera check s3 --list differs > resend.txt    # the tiles to send again, as keys\n  \
+    tessera check --strict                          # tiles outside the registry fail too")]
 pub struct CheckArgs {
     /// Only this store (default: all).
     pub store: Option<String>,
+
+    /// Also exit 1 on tiles the registry does not list (otherwise a warning).
+    #[arg(long)]
+    pub strict: bool,
+
+    /// Print every tile with this problem on stdout, one copy-list key per line (the report
+    /// goes to stderr).
+    #[arg(long, value_enum, value_name = "KIND")]
+    pub list: Option<ProblemKind>,
+}
+
+/// A kind of problem `check` finds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ProblemKind {
+    /// A tile with a zero-byte file.
+    ZeroSize,
+    /// A tile whose sizes differ from the registry's.
+    Differs,
+    /// A tile the registry does not list.
+    NotInRegistry,
+    /// A tile whose sizes are unknown (listed without sizes).
+    UnknownSize,
 }
 
 #[derive(Debug, Args)]
@@ -201,7 +338,7 @@ pub struct StatusArgs {
 
 #[derive(Debug, Args)]
 pub struct DiffArgs {
-    /// The store that holds the tiles (usually the primary).
+    /// The store that holds the tiles (usually the primary), or `registry`.
     pub source: String,
 
     /// The store that should hold them too.
@@ -224,10 +361,11 @@ pub struct DiffArgs {
     #[arg(long)]
     pub emit_copylist: bool,
 
-    /// The copy list's shape: `s5cmd` (commands for `s5cmd run`, between the stores' storage
-    /// URIs), `keys` (one `2024/grid_0.85_49.95` per line, for `xargs -I{}`), or `json` (one
-    /// object per line: key, item id, bbox, sizes and hashes from the registry). Implies
-    /// --emit-copylist; `s5cmd` is the default.
+    /// The copy list's shape: `s5cmd` (commands for `s5cmd run`; S3 on a side), `rsync` (a
+    /// `--files-from` list of tile folders; two directories), `cp` (`cp -a` shell commands for
+    /// `xargs -P`; two directories), `keys` (one `2024/grid_0.85_49.95` per line), or `json`
+    /// (one object per line: key, item id, bbox, sizes and hashes from the registry). Implies
+    /// --emit-copylist; the default is the tool for the pair of storages (s5cmd or rsync).
     #[arg(long, value_enum)]
     pub format: Option<CopyFormat>,
 
@@ -241,8 +379,22 @@ pub struct DiffArgs {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum CopyFormat {
     S5cmd,
+    Rsync,
+    Cp,
     Keys,
     Json,
+}
+
+impl CopyFormat {
+    /// The copy tool whose input this format is, if it is one.
+    pub fn tool(self) -> Option<CopyTool> {
+        match self {
+            CopyFormat::S5cmd => Some(CopyTool::S5cmd),
+            CopyFormat::Rsync => Some(CopyTool::Rsync),
+            CopyFormat::Cp => Some(CopyTool::Cp),
+            CopyFormat::Keys | CopyFormat::Json => None,
+        }
+    }
 }
 
 #[derive(Debug, Args)]

@@ -4,12 +4,14 @@ use std::io::{self, Write};
 use std::path::Path;
 
 use anyhow::Result;
+use clap::ValueEnum;
 use tessera_engine::copylist::{KeyStyle, KeyWriter};
+use tessera_engine::grid::IdRange;
 use tessera_engine::inventory::{Inventory, REGISTRY_FILE, StoreFiles};
 use tessera_engine::manifest::ManifestRow;
 use tessera_engine::registry::{self, ReadOptions, RegistryTiles};
 
-use crate::args::CheckArgs;
+use crate::args::{CheckArgs, ProblemKind};
 use crate::open_inventory;
 
 /// Offending tiles shown per kind of problem.
@@ -28,16 +30,30 @@ pub fn run(dir: &Path, args: &CheckArgs) -> Result<bool> {
     } else {
         None
     };
-    let mut out = io::stdout().lock();
-    writeln!(out, "=== Data Quality Check ===")?;
+    // With --list the keys own stdout, so the report moves to stderr.
+    let mut report: Box<dyn Write> =
+        if args.list.is_some() { Box::new(io::stderr().lock()) } else { Box::new(io::stdout().lock()) };
+    let mut listed = Vec::new();
+    writeln!(report, "=== Data Quality Check ===")?;
     let mut clean = true;
     for name in names {
         let rows = StoreFiles::new(inventory.dir(), &name).read_rows(inventory.years())?;
         let problems = Problems::find(&rows, registry.as_ref());
-        clean &= problems.is_empty();
-        problems.write(&inventory, &name, rows.len(), &mut out)?;
+        clean &= problems.is_clean(args.strict);
+        problems.write(&inventory, &name, rows.len(), &mut report)?;
+        if let Some(kind) = args.list {
+            listed.extend_from_slice(problems.of_kind(kind));
+        }
     }
-    out.flush()?;
+    report.flush()?;
+    if args.list.is_some() {
+        listed.sort_unstable();
+        listed.dedup();
+        let ranges: Vec<IdRange> = listed.iter().map(|&id| IdRange { lo: id, hi: id }).collect();
+        let mut out = io::stdout().lock();
+        KeyWriter::new(inventory.years()).write_lines(&ranges, KeyStyle::Key, &mut out)?;
+        out.flush()?;
+    }
     Ok(clean)
 }
 
@@ -73,23 +89,35 @@ impl Problems {
         problems
     }
 
-    /// Unknown sizes are reported but are not a problem: a bare listing cannot show sizes.
-    fn is_empty(&self) -> bool {
-        self.zero_size.is_empty() && self.differs.is_empty() && self.not_in_registry.is_empty()
+    /// Damage is a problem; tiles outside the registry only when `strict`; unknown sizes never
+    /// (a bare listing cannot show sizes).
+    fn is_clean(&self, strict: bool) -> bool {
+        self.zero_size.is_empty() && self.differs.is_empty() && (!strict || self.not_in_registry.is_empty())
+    }
+
+    fn of_kind(&self, kind: ProblemKind) -> &[u32] {
+        match kind {
+            ProblemKind::ZeroSize => &self.zero_size,
+            ProblemKind::Differs => &self.differs,
+            ProblemKind::NotInRegistry => &self.not_in_registry,
+            ProblemKind::UnknownSize => &self.unknown_size,
+        }
     }
 
     fn write(&self, inventory: &Inventory, name: &str, tiles: usize, out: &mut impl Write) -> io::Result<()> {
-        if self.is_empty() && self.unknown_size.is_empty() {
+        let nothing = [&self.zero_size, &self.differs, &self.not_in_registry, &self.unknown_size];
+        if nothing.iter().all(|ids| ids.is_empty()) {
             return writeln!(out, "  {name}: OK ({tiles} tiles, no issues)");
         }
         writeln!(out, "  {name}: {tiles} tiles")?;
         let writer = KeyWriter::new(inventory.years());
-        for (what, ids) in [
-            ("with a zero-size file", &self.zero_size),
-            ("with sizes that differ from the registry", &self.differs),
-            ("that the registry does not list", &self.not_in_registry),
-            ("with unknown sizes (listed without sizes)", &self.unknown_size),
+        for (what, kind) in [
+            ("with a zero-size file", ProblemKind::ZeroSize),
+            ("with sizes that differ from the registry", ProblemKind::Differs),
+            ("that the registry does not list (a warning; --strict fails on them)", ProblemKind::NotInRegistry),
+            ("with unknown sizes (listed without sizes)", ProblemKind::UnknownSize),
         ] {
+            let ids = self.of_kind(kind);
             if ids.is_empty() {
                 continue;
             }
@@ -98,7 +126,13 @@ impl Problems {
                 writer.push(&mut examples, id, KeyStyle::Key);
                 examples.push(b' ');
             }
-            let more = if ids.len() > EXAMPLES { "..." } else { "" };
+            let more = match ids.len() > EXAMPLES {
+                true => format!(
+                    " ... (--list {} prints them all)",
+                    kind.to_possible_value().map(|v| v.get_name().to_owned()).unwrap_or_default()
+                ),
+                false => String::new(),
+            };
             writeln!(out, "    {} tiles {what}: {}{more}", ids.len(), String::from_utf8_lossy(&examples).trim_end())?;
         }
         Ok(())

@@ -3,15 +3,16 @@
 use std::io::{self, Write};
 use std::path::Path;
 
-use anyhow::Result;
+use anyhow::{Result, anyhow};
 use serde_json::json;
 use tessera_engine::copylist::{KeyStyle, KeyWriter};
 use tessera_engine::grid::{Bbox, IdRange, TileId, push_merged};
 use tessera_engine::inventory::{Filter, Inventory, REGISTRY_FILE};
 use tessera_engine::registry::{self, ReadOptions, RegistryTiles};
+use tessera_engine::storage::CopyTool;
 
 use crate::args::{CopyFormat, DiffArgs};
-use crate::open_inventory;
+use crate::{open_inventory, pair};
 
 pub fn run(inventory: &Path, args: &DiffArgs) -> Result<()> {
     let bbox = args.bbox.as_deref().map(Bbox::parse).transpose()?;
@@ -30,7 +31,7 @@ pub fn run(inventory: &Path, args: &DiffArgs) -> Result<()> {
     if args.count {
         writeln!(out, "{}", tiles.iter().map(|r| r.len()).sum::<u64>())?;
     } else if args.emit_copylist || args.format.is_some() {
-        write_copylist(&inventory, args, &tiles, &mut out)?;
+        write_copylist(&inventory, args, &filter, &tiles, &mut out)?;
     } else {
         KeyWriter::new(inventory.years()).write_lines(&tiles, KeyStyle::Key, &mut out)?;
     }
@@ -38,18 +39,28 @@ pub fn run(inventory: &Path, args: &DiffArgs) -> Result<()> {
     Ok(())
 }
 
-fn write_copylist(inventory: &Inventory, args: &DiffArgs, tiles: &[IdRange], out: &mut impl Write) -> Result<()> {
+fn write_copylist(
+    inventory: &Inventory,
+    args: &DiffArgs,
+    filter: &Filter,
+    tiles: &[IdRange],
+    out: &mut impl Write,
+) -> Result<()> {
     let writer = KeyWriter::new(inventory.years());
-    match args.format.unwrap_or(CopyFormat::S5cmd) {
-        CopyFormat::Keys => writer.write_lines(tiles, KeyStyle::Key, out)?,
-        CopyFormat::S5cmd => {
-            let source = &inventory.store(&args.source)?.config.storage;
-            let target = &inventory.store(&args.target)?.config.storage;
-            writer.write_s5cmd(tiles, source, target, out)?;
-        }
-        CopyFormat::Json => write_json(inventory, tiles, out)?,
+    match args.format {
+        Some(CopyFormat::Keys) => return Ok(writer.write_lines(tiles, KeyStyle::Key, out)?),
+        Some(CopyFormat::Json) => return write_json(inventory, tiles, out),
+        _ => {}
     }
-    Ok(())
+    let (source, target) = pair::storages(inventory, &args.source, &args.target, filter)?;
+    let tool = match args.format.and_then(CopyFormat::tool) {
+        Some(tool) => {
+            tool.check(&source, &target).map_err(|err| anyhow!("--format {}: {err}", tool.name()))?;
+            tool
+        }
+        None => CopyTool::for_pair(&source, &target),
+    };
+    Ok(writer.write_for_tool(tiles, tool, &source, &target, out)?)
 }
 
 /// One JSON object per tile. Not a hot path: it reads the registry's hashes (about a second
@@ -89,7 +100,7 @@ fn hex(bytes: &[u8; 32]) -> String {
 }
 
 /// The union of two sorted range lists, sorted and merged.
-fn union(a: &[IdRange], b: &[IdRange]) -> Vec<IdRange> {
+pub(crate) fn union(a: &[IdRange], b: &[IdRange]) -> Vec<IdRange> {
     let mut all: Vec<IdRange> = a.iter().chain(b).copied().collect();
     all.sort_unstable();
     let mut merged = Vec::with_capacity(all.len());

@@ -1,18 +1,20 @@
 //! `tessera`: keep tile stores in sync from an index of what each one holds.
 //!
 //! This file only parses arguments, runs a command, and maps the outcome to an exit code:
-//! 0 success, 1 problems found (`check`, `verify`), 2 error (a message on stderr, one line per cause). A closed pipe on stdout
+//! 0 success, 1 problems found (`check`, `verify`) or tiles left unsynced (`sync`), 2 error (a message on stderr, one line per cause). A closed pipe on stdout
 //! (`tessera diff a b | head`) is a success.
 
 mod args;
 mod check;
 mod diff;
 mod init;
+mod pair;
 mod record;
 mod scan;
 mod serve;
 mod status;
 mod stores;
+mod sync;
 mod verify;
 
 use std::io;
@@ -37,7 +39,13 @@ fn main() -> ExitCode {
             Ok(false) => return ExitCode::from(1),
             Err(err) => Err(err),
         },
+        Command::Sync(sync) => match sync::run(&cli.inventory, sync) {
+            Ok(true) => Ok(()),
+            Ok(false) => return ExitCode::from(1),
+            Err(err) => Err(err),
+        },
         Command::Import(import) => stores::import(&cli.inventory, import),
+        Command::Ingest(ingest) => stores::ingest(&cli.inventory, ingest),
         Command::Stores(list) => stores::list(&cli.inventory, list),
         Command::Init(init) => init::run(&cli.inventory, init),
         Command::Status(status) => status::run(&cli.inventory, status),

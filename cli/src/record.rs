@@ -14,7 +14,7 @@ use crate::args::RecordArgs;
 use crate::open_inventory;
 
 pub fn run(dir: &Path, args: &RecordArgs) -> Result<()> {
-    let inventory = open_inventory(dir)?;
+    let mut inventory = open_inventory(dir)?;
     inventory.store(&args.store)?;
     let input: Box<dyn Read> = match args.input.as_deref() {
         None | Some("-") => Box::new(io::stdin().lock()),
@@ -26,7 +26,7 @@ pub fn run(dir: &Path, args: &RecordArgs) -> Result<()> {
     let recorded = inventory.record(&args.store, &rows, args.compact_after)?;
     eprintln!(
         "tessera: recorded {} tiles in {} ({} already there{}){}",
-        recorded.added,
+        recorded.added + recorded.updated,
         args.store,
         recorded.already,
         if recorded.compacted { "; journal folded into the manifest" } else { "" },
@@ -121,7 +121,7 @@ impl Copied {
 
 /// The tile a token names: `2024/grid_x_y`, `2024_grid_x_y`, a tile folder path (`.../`,
 /// `.../*`) or a tile file path (then with the file's role).
-fn tile_in(token: &str, years: YearRange) -> Option<(TileId, Option<Role>)> {
+pub(crate) fn tile_in(token: &str, years: YearRange) -> Option<(TileId, Option<Role>)> {
     if let Ok(tile) = Tile::parse_item_id(token) {
         return Some((years.id(tile).ok()?, None));
     }

@@ -6,7 +6,7 @@ use std::path::Path;
 use anyhow::Result;
 use serde_json::{Map, Value, json};
 use tessera_engine::grid::{Bbox, Year};
-use tessera_engine::inventory::{Filter, Inventory, TileSet};
+use tessera_engine::inventory::{Filter, Inventory, REGISTRY, TileSet};
 
 use crate::args::StatusArgs;
 use crate::open_inventory;
@@ -17,8 +17,11 @@ struct Report {
     bbox: Option<Bbox>,
     registry: Option<Counts>,
     stores: Vec<StoreReport>,
-    /// `(source, target, missing)` for every ordered pair of stores.
+    /// `(source, target, missing)` for the registry and each store, then every ordered pair
+    /// of stores.
     missing: Vec<(String, String, u64)>,
+    /// Tiles with a zero `file_size` or `scales_size`, where any: `(registry or store, tiles)`.
+    zero_size: Vec<(String, u64)>,
 }
 
 struct Counts {
@@ -73,6 +76,16 @@ impl Report {
             });
         }
         let mut missing = Vec::new();
+        if inventory.registry().is_some() {
+            for target in inventory.stores() {
+                let target = &target.config.name;
+                missing.push((
+                    REGISTRY.to_owned(),
+                    target.clone(),
+                    inventory.missing_count(REGISTRY, target, &everywhere)?,
+                ));
+            }
+        }
         for source in inventory.stores() {
             for target in inventory.stores().iter().filter(|t| t.config.name != source.config.name) {
                 let (source, target) = (&source.config.name, &target.config.name);
@@ -80,7 +93,8 @@ impl Report {
             }
         }
         let registry = inventory.registry().map(counts).transpose()?;
-        Ok(Report { bbox, registry, stores, missing })
+        let zero_size = if bbox.is_none() { zero_sizes(inventory)? } else { Vec::new() };
+        Ok(Report { bbox, registry, stores, missing, zero_size })
     }
 
     fn write_text(&self, out: &mut impl Write) -> io::Result<()> {
@@ -112,6 +126,15 @@ impl Report {
         }
         for (source, target, tiles) in pairs {
             writeln!(out, "  {source} -> {target}: {tiles} missing")?;
+        }
+        if !self.zero_size.is_empty() {
+            let total: u64 = self.zero_size.iter().map(|(_, n)| n).sum();
+            let each: Vec<String> = self.zero_size.iter().map(|(name, n)| format!("{n} in {name}")).collect();
+            writeln!(
+                out,
+                "\nWarning: {total} tiles with a zero file_size or scales_size ({}); run `tessera check` for details",
+                each.join(", ")
+            )?;
         }
         self.write_year_table(out)
     }
@@ -156,8 +179,30 @@ impl Report {
             .collect();
         let missing: Vec<Value> =
             self.missing.iter().map(|(s, t, n)| json!({ "source": s, "target": t, "tiles": n })).collect();
-        json!({ "bbox": self.bbox.map(|b| b.to_string()), "registry": registry, "stores": stores, "missing": missing })
+        let zero_size: Map<String, Value> = self.zero_size.iter().map(|(name, n)| (name.clone(), json!(n))).collect();
+        json!({
+            "bbox": self.bbox.map(|b| b.to_string()), "registry": registry, "stores": stores, "missing": missing,
+            "zero_size": zero_size,
+        })
     }
+}
+
+/// The registry's and each store's tiles with a zero size, where any (from the parquet
+/// statistics when they rule zeros out, which is the usual case and costs no column read).
+fn zero_sizes(inventory: &Inventory) -> Result<Vec<(String, u64)>> {
+    let names = inventory
+        .registry()
+        .map(|_| REGISTRY)
+        .into_iter()
+        .chain(inventory.stores().iter().map(|s| s.config.name.as_str()));
+    let mut found = Vec::new();
+    for name in names {
+        let tiles = inventory.zero_size_count(name)?;
+        if tiles > 0 {
+            found.push((name.to_owned(), tiles));
+        }
+    }
+    Ok(found)
 }
 
 impl Counts {

@@ -1,4 +1,5 @@
-//! `tessera import` and `tessera stores`: the registry and the store list of an inventory.
+//! `tessera import`, `tessera ingest` and `tessera stores`: the registry, a store's manifest from
+//! someone else's parquet, and the store list of an inventory.
 
 use std::fs::File;
 use std::io::{self, Write};
@@ -7,10 +8,11 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use serde_json::json;
 use tessera_engine::fsutil;
-use tessera_engine::inventory::{Config, REGISTRY_FILE};
+use tessera_engine::inventory::{self, Config, Inventory, REGISTRY, REGISTRY_FILE};
+use tessera_engine::manifest::{self, ManifestRow};
 use tessera_engine::registry::{self, ReadOptions};
 
-use crate::args::{ImportArgs, StoresArgs};
+use crate::args::{ImportArgs, IngestArgs, StoresArgs};
 use crate::open_inventory;
 
 pub fn import(dir: &Path, args: &ImportArgs) -> Result<()> {
@@ -35,6 +37,51 @@ pub fn import(dir: &Path, args: &ImportArgs) -> Result<()> {
 fn registry_years(config: &Config, counts: Vec<(u16, u64)>) -> String {
     let years: Vec<String> = counts.iter().filter(|(_, n)| *n > 0).map(|(year, _)| year.to_string()).collect();
     if years.is_empty() { format!("no tiles in {}", config.years) } else { format!("years {}", years.join(", ")) }
+}
+
+/// `tessera ingest STORE FILE`: a store's manifest from a parquet file someone else wrote.
+pub fn ingest(dir: &Path, args: &IngestArgs) -> Result<()> {
+    let inventory = open_inventory(dir)?;
+    let store = inventory.store(&args.store)?.config.name.clone();
+    let (rows, report) = manifest::read_manifest(&args.manifest, inventory.years())
+        .with_context(|| format!("cannot ingest {} into {store}", args.manifest.display()))?;
+    for warning in report.warnings() {
+        eprintln!("tessera: note: {warning}");
+    }
+    let (unlisted, differ) = against_registry(&inventory, &rows)?;
+    inventory::write_store(inventory.dir(), inventory.years(), &store, &rows)?;
+    let mut notes = Vec::new();
+    if let Some(unlisted) = unlisted.filter(|n| *n > 0) {
+        notes.push(format!("{unlisted} the registry does not list"));
+    }
+    if differ > 0 {
+        notes.push(format!("{differ} with sizes that differ from the registry"));
+    }
+    let notes = if notes.is_empty() { String::new() } else { format!(" ({})", notes.join(", ")) };
+    eprintln!("tessera: ingested {} tiles into {store} from {}{notes}", rows.len(), args.manifest.display());
+    Ok(())
+}
+
+/// Tiles of `rows` the registry does not list (`None` without a registry), and tiles whose
+/// known sizes differ from the registry's.
+fn against_registry(inventory: &Inventory, rows: &[ManifestRow]) -> Result<(Option<u64>, u64)> {
+    if inventory.registry().is_none() {
+        return Ok((None, 0));
+    }
+    let registry = inventory.rows(REGISTRY)?;
+    let (mut unlisted, mut differ, mut next) = (0, 0, 0);
+    for row in rows {
+        next += registry[next..].partition_point(|r| r.id < row.id);
+        let Some(listed) = registry.get(next).filter(|r| r.id == row.id) else {
+            unlisted += 1;
+            continue;
+        };
+        let differs = |a: Option<u64>, b: Option<u64>| matches!((a, b), (Some(a), Some(b)) if a != b);
+        if differs(row.file_size, listed.file_size) || differs(row.scales_size, listed.scales_size) {
+            differ += 1;
+        }
+    }
+    Ok((Some(unlisted), differ))
 }
 
 pub fn list(dir: &Path, args: &StoresArgs) -> Result<()> {

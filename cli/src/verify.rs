@@ -21,7 +21,7 @@ const CHUNK: usize = 256;
 
 /// Returns whether every verified tile was intact.
 pub fn run(dir: &Path, args: &VerifyArgs) -> Result<bool> {
-    let inventory = open_inventory(dir)?;
+    let mut inventory = open_inventory(dir)?;
     let store = inventory.store(&args.store)?;
     let root = local_root(&store.config.storage)?;
     let registry = read_hashes(&inventory)?;

@@ -6,6 +6,7 @@
 use std::io::{self, Write};
 
 use crate::grid::{CELLS_PER_YEAR, COLS, Cell, IdRange, ROWS, YearRange, write_centi};
+use crate::storage::{CopyTool, Storage};
 
 /// A coordinate rendered as `{:.2}`, at most 7 bytes (`-179.95`).
 #[derive(Debug, Clone, Copy, Default)]
@@ -83,6 +84,36 @@ impl KeyWriter {
         self.write_template(ranges, KeyStyle::Key, &template, out)
     }
 
+    /// Writes one shell command per tile that copies its folder between two local directories,
+    /// for `xargs -d '\n' -n 1 -P 8 sh -c`: `cd 'SRC' && cp -a --parents 2024/grid_0.85_49.95 'DST/'`.
+    /// `--parents` makes the year folder on the way; an existing, partial tile folder is filled
+    /// in, never nested.
+    pub fn write_cp(&self, ranges: &[IdRange], source: &str, target: &str, out: &mut impl Write) -> io::Result<()> {
+        let before = format!("cd {} && cp -a --parents ", shell_quote(source));
+        let after = format!(" {}\n", shell_quote(&format!("{}/", target.trim_end_matches('/'))));
+        let template = Template { before: before.as_bytes(), again: None, after: after.as_bytes() };
+        self.write_template(ranges, KeyStyle::Key, &template, out)
+    }
+
+    /// Writes what `tool` reads to copy the tiles of `ranges` from `source` to `target`:
+    /// `s5cmd run` commands, an `rsync --files-from` list (tile folders, relative to both
+    /// storages), or `cp -a` shell commands. The caller has checked the pair with
+    /// [`CopyTool::check`]; a pair the tool cannot serve still gets its lines.
+    pub fn write_for_tool(
+        &self,
+        ranges: &[IdRange],
+        tool: CopyTool,
+        source: &Storage,
+        target: &Storage,
+        out: &mut impl Write,
+    ) -> io::Result<()> {
+        match tool {
+            CopyTool::S5cmd => self.write_s5cmd(ranges, source.as_str(), target.as_str(), out),
+            CopyTool::Rsync => self.write_lines(ranges, KeyStyle::Key, out),
+            CopyTool::Cp => self.write_cp(ranges, source.as_str(), target.as_str(), out),
+        }
+    }
+
     /// Writes `before KEY [again KEY] after` per id: the shape of every line format.
     fn write_template(
         &self,
@@ -116,6 +147,11 @@ struct Template<'a> {
     before: &'a [u8],
     again: Option<&'a [u8]>,
     after: &'a [u8],
+}
+
+/// `text` in single quotes for a POSIX shell, each `'` written as `'\''`.
+pub fn shell_quote(text: &str) -> String {
+    format!("'{}'", text.replace('\'', r"'\''"))
 }
 
 fn cell(row: u32, col: u32) -> Cell {
@@ -167,6 +203,18 @@ mod tests {
         assert_eq!(
             String::from_utf8(out).unwrap(),
             "cp \"/data/v1/2024/grid_0.85_49.95/*\" \"s3://bucket/v1/2024/grid_0.85_49.95/\"\n"
+        );
+    }
+
+    #[test]
+    fn cp_lines_quote_the_directories_for_the_shell() {
+        let writer = KeyWriter::new(DEFAULT_YEARS);
+        let id = DEFAULT_YEARS.id(Tile::parse_key("2024/grid_0.85_49.95").unwrap()).unwrap().0;
+        let mut out = Vec::new();
+        writer.write_cp(&[IdRange { lo: id, hi: id }], "/data/it's v1/", "/mnt/ceph", &mut out).unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "cd '/data/it'\\''s v1/' && cp -a --parents 2024/grid_0.85_49.95 '/mnt/ceph/'\n"
         );
     }
 

@@ -72,6 +72,18 @@ pub enum Error {
     #[error("unknown store `{name}`; this inventory has: {known}")]
     UnknownStore { name: String, known: String },
 
+    /// A `storage` value that is neither a local path nor `s3://bucket/prefix`.
+    #[error("storage `{storage}` is invalid: {reason}")]
+    BadStorage { storage: String, reason: &'static str },
+
+    /// A copy tool asked to copy between storages it cannot reach.
+    #[error("`{tool}` cannot copy from {from} to {to} ({why}); tools that can: {usable}")]
+    CopyTool { tool: &'static str, from: String, to: String, why: &'static str, usable: String },
+
+    /// The registry was named as a source, and the inventory has none.
+    #[error("{path} has no registry.parquet to compare with; import one with `tessera import`")]
+    NoRegistry { path: PathBuf },
+
     /// A directory that is not a tessera inventory.
     #[error("{path} is not a tessera inventory (no tessera.toml); create one with `tessera init`")]
     NotAnInventory { path: PathBuf },

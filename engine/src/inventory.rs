@@ -33,6 +33,9 @@ use crate::{journal, manifest, registry};
 pub const CONFIG_FILE: &str = "tessera.toml";
 /// The registry's file name inside an inventory.
 pub const REGISTRY_FILE: &str = "registry.parquet";
+/// The name of the registry wherever a store name is taken as a source (`tessera diff registry
+/// okavango`): what should exist. No store may be called this.
+pub const REGISTRY: &str = "registry";
 
 /// Whether a store is the source of truth for copies or a mirror of it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
@@ -40,6 +43,13 @@ pub const REGISTRY_FILE: &str = "registry.parquet";
 pub enum Role {
     Primary,
     Mirror,
+}
+
+impl StoreConfig {
+    /// Where the store's tile folders live, parsed (checked when the config was read).
+    pub fn storage(&self) -> Result<crate::storage::Storage> {
+        crate::storage::Storage::parse(&self.storage)
+    }
 }
 
 impl Role {
@@ -119,6 +129,11 @@ impl Config {
         for (n, store) in raw.stores.iter().enumerate() {
             if !is_store_name(&store.name) {
                 return Err(bad(format!("store name `{}` must be 1-64 of A-Z a-z 0-9 _ . -", store.name)));
+            }
+            crate::storage::Storage::parse(&store.storage)
+                .map_err(|err| bad(format!("store `{}`: {err}", store.name)))?;
+            if store.name == REGISTRY {
+                return Err(bad(format!("store name `{REGISTRY}` is reserved: it names the upstream registry")));
             }
             if raw.stores[..n].iter().any(|other| other.name == store.name) {
                 return Err(bad(format!("store `{}` is declared twice", store.name)));
@@ -287,6 +302,14 @@ impl Inventory {
         })
     }
 
+    /// The tiles of `name`: a store's, or the registry's when `name` is [`REGISTRY`].
+    pub fn tiles(&self, name: &str) -> Result<&TileSet> {
+        if name == REGISTRY {
+            return self.registry.as_ref().ok_or_else(|| Error::NoRegistry { path: self.dir.clone() });
+        }
+        Ok(&self.store(name)?.tiles)
+    }
+
     /// Tiles per year in `tiles`, for every year of the inventory.
     pub fn year_counts(&self, tiles: &TileSet) -> Vec<(Year, u64)> {
         self.years()
@@ -306,16 +329,18 @@ impl Inventory {
         })
     }
 
-    /// Tiles in `source` but not in `target` that pass `filter`, as sorted id ranges.
+    /// Tiles in `source` but not in `target` that pass `filter`, as sorted id ranges. Either
+    /// name may be [`REGISTRY`]: `missing("registry", "okavango", ..)` is what should exist and
+    /// the primary lacks.
     pub fn missing(&self, source: &str, target: &str, filter: &Filter) -> Result<Vec<IdRange>> {
-        let (source, target) = (self.store(source)?, self.store(target)?);
-        Ok(self.andnot_into(&source.tiles, &target.tiles, filter, Ranges::default())?.0)
+        let (source, target) = (self.tiles(source)?, self.tiles(target)?);
+        Ok(self.andnot_into(source, target, filter, Ranges::default())?.0)
     }
 
     /// How many tiles `missing` would return.
     pub fn missing_count(&self, source: &str, target: &str, filter: &Filter) -> Result<u64> {
-        let (source, target) = (self.store(source)?, self.store(target)?);
-        Ok(self.andnot_into(&source.tiles, &target.tiles, filter, Count::default())?.0)
+        let (source, target) = (self.tiles(source)?, self.tiles(target)?);
+        Ok(self.andnot_into(source, target, filter, Count::default())?.0)
     }
 
     /// How many tiles a store holds that the registry does not list and that pass `filter`;
@@ -328,62 +353,69 @@ impl Inventory {
         }
     }
 
-    /// Marks `rows` as present in `store`: appends the tiles it does not hold yet to its journal
-    /// and fsyncs it (from then on the record survives any crash), then rewrites the index.
-    /// Holds the store's lock file meanwhile, so concurrent records queue instead of racing.
-    /// Once the journal holds more than `compact_after` rows it is folded into the manifest
-    /// ([`COMPACT_AFTER_ROWS`] is a good default).
-    pub fn record(&self, store: &str, rows: &[manifest::ManifestRow], compact_after: usize) -> Result<Recorded> {
-        let current = self.store(store)?;
+    /// Marks `rows` as present in `store`: appends to its journal the tiles it does not hold
+    /// yet, and those it holds whose rows bring sizes (a copy sent again replaces the sizes
+    /// seen), and fsyncs it: from then on the record survives any crash. Then rewrites the
+    /// index and reopens the store, so the next call starts from the new set without reading
+    /// anything. Holds the store's lock file meanwhile, so concurrent records queue instead of
+    /// racing. Once the journal holds more than `compact_after` rows it is folded into the
+    /// manifest ([`COMPACT_AFTER_ROWS`] is a good default).
+    pub fn record(&mut self, store: &str, rows: &[manifest::ManifestRow], compact_after: usize) -> Result<Recorded> {
+        let at = self.store_position(store)?;
         let files = StoreFiles::new(&self.dir, store);
         let _lock = lock(&files)?;
         let (journaled, valid) = journal::read(&files.journal)?;
-        // Under the lock: if nobody changed the store since it was opened, the opened set is
-        // exactly its content; otherwise its content is read again.
+        let current = &self.stores[at];
+        // Under the lock: if nobody changed the store since it was opened (or last written
+        // here), the opened set is exactly its content; otherwise its content is read again.
         let unchanged = files.stamp()? == current.stamp;
         let reread = if unchanged { None } else { Some(files.read_ids(self.years())?.0) };
         let holds = |id: TileId| match &reread {
             None => current.tiles.contains(id.0),
             Some(ids) => ids.binary_search(&id).is_ok(),
         };
-        let mut fresh: Vec<manifest::ManifestRow> = rows.iter().filter(|row| !holds(row.id)).copied().collect();
-        fresh.sort_by_key(|row| row.id);
-        fresh.dedup_by_key(|row| row.id);
-        let already = rows.len() - fresh.len();
-        if fresh.is_empty() {
-            return Ok(Recorded { added: 0, already, compacted: false });
+        let mut written: Vec<manifest::ManifestRow> = rows.to_vec();
+        written.sort_by_key(|row| row.id);
+        // The last row of a tile wins, as in the journal.
+        written.reverse();
+        written.dedup_by_key(|row| row.id);
+        written.reverse();
+        let known_sizes = |row: &manifest::ManifestRow| row.file_size.is_some() || row.scales_size.is_some();
+        written.retain(|row| !holds(row.id) || known_sizes(row));
+        let added = written.iter().filter(|row| !holds(row.id)).count();
+        let mut recorded =
+            Recorded { added, updated: written.len() - added, already: rows.len() - written.len(), compacted: false };
+        if written.is_empty() {
+            return Ok(recorded);
         }
-        let entries: Vec<journal::Entry> = fresh.iter().map(|row| journal::Entry::Present(*row)).collect();
+        let entries: Vec<journal::Entry> = written.iter().map(|row| journal::Entry::Present(*row)).collect();
         journal::append(&files.journal, valid, &entries)?;
-        let compacted = journaled.len() + fresh.len() > compact_after;
-        if compacted {
+        recorded.compacted = journaled.len() + written.len() > compact_after;
+        if recorded.compacted {
             let all = files.read_rows(self.years())?;
             write_store(&self.dir, self.years(), store, &all)?;
-        } else if unchanged {
-            // The new index is the opened set plus `fresh`: no manifest read.
-            let mut bitmap = RoaringBitmap::deserialize_from(current.tiles.bytes())
-                .map_err(|err| Error::BadIndex { path: files.index(), reason: err.to_string() })?;
-            bitmap.extend(fresh.iter().map(|row| row.id.0));
-            index::write(&files.index(), &index::encode_bitmap(self.years(), &mut bitmap, files.stamp()?))?;
         } else {
-            let (ids, _) = files.read_ids(self.years())?;
-            index::write(&files.index(), &index::encode(self.years(), ids, files.stamp()?)?)?;
+            let mut bitmap = match reread {
+                None => self.bitmap_of(at)?,
+                Some(ids) => ids.iter().map(|id| id.0).collect(),
+            };
+            bitmap.extend(written.iter().map(|row| row.id.0));
+            index::write(&files.index(), &index::encode_bitmap(self.years(), &mut bitmap, files.stamp()?))?;
         }
-        Ok(Recorded { added: fresh.len(), already, compacted })
+        self.reopen(at, &files)?;
+        Ok(recorded)
     }
 
     /// Marks `ids` as no longer present in `store` (damaged copies found by `tessera verify`),
     /// durably, like [`Inventory::record`]: the next diff lists them as missing. Returns how
     /// many of them the store held.
-    pub fn remove(&self, store: &str, ids: &[TileId]) -> Result<usize> {
-        let current = self.store(store)?;
+    pub fn remove(&mut self, store: &str, ids: &[TileId]) -> Result<usize> {
+        let at = self.store_position(store)?;
         let files = StoreFiles::new(&self.dir, store);
         let _lock = lock(&files)?;
         let (_, valid) = journal::read(&files.journal)?;
-        let unchanged = files.stamp()? == current.stamp;
-        let mut bitmap = if unchanged {
-            RoaringBitmap::deserialize_from(current.tiles.bytes())
-                .map_err(|err| Error::BadIndex { path: files.index(), reason: err.to_string() })?
+        let mut bitmap = if files.stamp()? == self.stores[at].stamp {
+            self.bitmap_of(at)?
         } else {
             files.read_ids(self.years())?.0.iter().map(|id| id.0).collect()
         };
@@ -394,17 +426,42 @@ impl Inventory {
         }
         journal::append(&files.journal, valid, &held)?;
         index::write(&files.index(), &index::encode_bitmap(self.years(), &mut bitmap, files.stamp()?))?;
+        self.reopen(at, &files)?;
         Ok(held.len())
+    }
+
+    fn store_position(&self, name: &str) -> Result<usize> {
+        self.store(name)?;
+        Ok(self.stores.iter().position(|s| s.config.name == name).expect("the store was just found"))
+    }
+
+    /// The opened set of the store at `at`, as a bitmap to edit.
+    fn bitmap_of(&self, at: usize) -> Result<RoaringBitmap> {
+        let files = StoreFiles::new(&self.dir, &self.stores[at].config.name);
+        RoaringBitmap::deserialize_from(self.stores[at].tiles.bytes())
+            .map_err(|err| Error::BadIndex { path: files.index(), reason: err.to_string() })
+    }
+
+    /// Maps the index just written for the store at `at`, with the stamp of its sources now.
+    fn reopen(&mut self, at: usize, files: &StoreFiles) -> Result<()> {
+        let stamp = files.stamp()?;
+        let store = &mut self.stores[at];
+        store.tiles = index::open(&files.index(), self.config.years, Some(stamp))?.view;
+        store.stamp = stamp;
+        store.has_manifest = true;
+        Ok(())
     }
 
     /// Tiles both stores hold whose sizes differ (where both sides know them; the source's
     /// unknown sizes are taken from the registry): a partial or corrupt copy to send again.
-    /// Reads both manifests, so it costs tens of milliseconds on a 3.8M-tile store.
+    /// Reads both manifests, so it costs tens of milliseconds on a 3.8M-tile store. `source`
+    /// may be [`REGISTRY`]: tiles whose sizes differ from the registry's.
     pub fn stale(&self, source: &str, target: &str, filter: &Filter) -> Result<Vec<IdRange>> {
-        let (source, target) = (self.store(source)?, self.store(target)?);
-        let read = |store: &Store| StoreFiles::new(&self.dir, &store.config.name).read_rows(self.years());
-        let (mut expected, held) = (read(source)?, read(target)?);
-        self.fill_sizes_from_registry(&mut expected)?;
+        self.store(target)?;
+        let (mut expected, held) = (self.rows(source)?, self.rows(target)?);
+        if source != REGISTRY {
+            self.fill_sizes_from_registry(&mut expected)?;
+        }
         let mut stale = Ranges::default();
         let mut next = 0;
         for row in &held {
@@ -423,6 +480,55 @@ impl Inventory {
             }
             None => stale.0,
         })
+    }
+
+    /// Every tile `name` holds with the sizes seen, sorted by id: a store's manifest and journal
+    /// together, or the registry's tiles and sizes when `name` is [`REGISTRY`]. Reads parquet:
+    /// tens of milliseconds for 3.8M tiles.
+    pub fn rows(&self, name: &str) -> Result<Vec<manifest::ManifestRow>> {
+        if name != REGISTRY {
+            return StoreFiles::new(&self.dir, &self.store(name)?.config.name).read_rows(self.years());
+        }
+        self.tiles(REGISTRY)?;
+        let path = self.dir.join(REGISTRY_FILE);
+        let (registry, _) = registry::read_registry(&path, self.years(), registry::ReadOptions::default())?;
+        let size = |sizes: &Option<Vec<u64>>, at: usize| sizes.as_ref().map(|sizes| sizes[at]);
+        Ok((registry.ids.iter().enumerate())
+            .map(|(at, &id)| manifest::ManifestRow {
+                id,
+                file_size: size(&registry.file_size, at),
+                scales_size: size(&registry.scales_size, at),
+            })
+            .collect())
+    }
+
+    /// The registry's per-tile sizes and hashes, memory-mapped, with a notice when they had to
+    /// be built first (a few seconds for 3.8M tiles, once per registry). Row `n` is the
+    /// registry's tile at [`RoaringView::position`] `n`.
+    pub fn registry_details(&self) -> Result<(crate::details::Details, Option<String>)> {
+        let tiles = self.tiles(REGISTRY)?.cardinality();
+        crate::details::open_or_build(&self.dir.join(REGISTRY_FILE), self.years(), tiles)
+    }
+
+    /// How many tiles of `name` (a store or [`REGISTRY`]) have a zero `file_size` or
+    /// `scales_size`: broken files. Usually answered from the parquet footer's statistics
+    /// (well under a millisecond); the sizes are read only when the statistics allow a zero.
+    pub fn zero_size_count(&self, name: &str) -> Result<u64> {
+        let zero = |row: &manifest::ManifestRow| row.file_size == Some(0) || row.scales_size == Some(0);
+        let parquet = if name == REGISTRY {
+            self.tiles(REGISTRY)?;
+            self.dir.join(REGISTRY_FILE)
+        } else {
+            manifest_path(&self.dir, &self.store(name)?.config.name)
+        };
+        if parquet.exists() && !manifest::sizes_known_positive(&parquet)? {
+            return Ok(self.rows(name)?.iter().filter(|row| zero(row)).count() as u64);
+        }
+        if name == REGISTRY {
+            return Ok(0);
+        }
+        let journaled = StoreFiles::new(&self.dir, name).journal_effects()?;
+        Ok(journaled.values().flatten().filter(|row| zero(row)).count() as u64)
     }
 
     /// Gives rows with unknown sizes the registry's sizes, when there is a registry.
@@ -477,6 +583,8 @@ pub const COMPACT_AFTER_ROWS: usize = 200_000;
 pub struct Recorded {
     /// Tiles newly marked present.
     pub added: usize,
+    /// Tiles already present whose sizes were written again (a copy sent again).
+    pub updated: usize,
     /// Tiles that were present already (recording is idempotent).
     pub already: usize,
     /// Whether the journal was folded into the manifest.

@@ -6,6 +6,8 @@
 //!   slice (a memory map, a `Vec`, a download in the browser) that never copies or deserialises,
 //!   and the set kernels over two views (andnot, and, counts) written for near-identical mirrors.
 //! - [`copylist`]: copy-list keys rendered from precomputed coordinate strings.
+//! - [`storage`]: where a store's folders live (a directory or an S3 prefix) and which copy
+//!   tools can move tiles between two of them.
 //! - [`listing`]: the tiles a store holds, from `s5cmd`, `find`, `rclone` or `aws s3` listings.
 //! - With the default `disk` feature: [`registry`] and [`manifest`] (parquet), [`index`] (the
 //!   memory-mapped `.tbm` files), [`journal`] (fsynced records of copies, kill -9 safe) and
@@ -19,6 +21,7 @@ pub mod copylist;
 pub mod error;
 pub mod grid;
 pub mod listing;
+pub mod storage;
 
 #[cfg(feature = "disk")]
 pub mod details;

@@ -204,6 +204,22 @@ fn append_sizes(
     })
 }
 
+/// Whether no row of the parquet file at `path` (a manifest or a registry) can have a zero
+/// `file_size` or `scales_size`, from the footer's statistics alone: `true` when every row
+/// group's minimum of each size column present is positive. `false` means "read the sizes to
+/// know", not that a zero exists.
+pub fn sizes_known_positive(path: &Path) -> Result<bool> {
+    let file = ParquetFile::open(path)?;
+    for names in OPTIONAL {
+        if let Some(column) = file.find(names, Kind::Int)?
+            && !file.int_min_is_positive(&column)
+        {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
 /// The ids of the manifest at `path`, sorted and unique, decoding only `year` and the
 /// coordinates: the fast path for building a store's bitmap index. The report is the same as
 /// [`read_manifest`]'s.

@@ -128,6 +128,23 @@ impl ParquetFile {
         Error::MissingColumn { path: self.path.clone(), column, hint }
     }
 
+    /// Whether the footer's statistics prove every non-null value of the integer `column` is
+    /// above zero, reading no data. `false` when any row group lacks a minimum or has one of
+    /// zero or less: then only reading the column can tell.
+    pub fn int_min_is_positive(&self, column: &Column) -> bool {
+        use parquet::file::statistics::Statistics;
+        self.builder.metadata().row_groups().iter().all(|group| {
+            let chunk = group.columns().iter().find(|chunk| chunk.column_descr().name() == column.name);
+            match chunk.and_then(|chunk| chunk.statistics()) {
+                Some(Statistics::Int64(stats)) => stats.min_opt().is_some_and(|min| *min > 0),
+                Some(Statistics::Int32(stats)) => stats.min_opt().is_some_and(|min| *min > 0),
+                // A row group of nulls only has no minimum and holds no zero.
+                Some(stats) => stats.null_count_opt() == Some(group.num_rows() as u64),
+                None => false,
+            }
+        })
+    }
+
     fn position(&self, names: &[&'static str]) -> Option<(&'static str, usize)> {
         let schema = self.builder.schema();
         names.iter().find_map(|&name| schema.index_of(name).ok().map(|index| (name, index)))

@@ -13,6 +13,7 @@ use tessera_engine::bitmap::encode_ranges;
 use tessera_engine::bitmap::kernels;
 use tessera_engine::bitmap::sink::Ranges;
 use tessera_engine::grid::{IdRange, Year};
+use tessera_engine::storage::CopyTool;
 use xxhash_rust::xxh3::xxh3_64;
 
 use crate::catalog::Catalog;
@@ -47,9 +48,11 @@ pub fn bitmap(catalog: &Catalog, source: &str, target: Option<&str>, year: &str)
     let inventory = catalog.inventory();
     let year: Year = year.parse().map_err(|_| Error::NotFound(format!("`{year}` is not a year")))?;
     let year_ids = inventory.years().year_ids(year).map_err(|err| Error::NotFound(err.to_string()))?;
-    let store = |name: &str| inventory.store(name).map_err(|err| Error::NotFound(err.to_string()));
-    let source_set = &store(source)?.tiles;
-    let target_set = target.map(store).transpose()?.map(|s| &s.tiles);
+    // The registry is a source like a store: `/coverage/registry/okavango/2024` is what the
+    // primary lacks.
+    let tiles = |name: &str| inventory.tiles(name).map_err(|err| Error::NotFound(err.to_string()));
+    let source_set = tiles(source)?;
+    let target_set = target.map(tiles).transpose()?;
     let key = format!("{source}/{}/{year}", target.unwrap_or(""));
     // A panic elsewhere cannot leave a half-made entry (entries go in whole), so a poisoned
     // lock is still a good cache.
@@ -111,8 +114,9 @@ pub fn listing(catalog: &Catalog) -> Bytes {
     Bytes::from(serde_json::to_vec(&doc).expect("a serde_json::Value serialises"))
 }
 
-/// `/copylist/{source}/{target}?year=Y&bbox=W,S,E,N&format=keys|s5cmd`: what `tessera diff
-/// --emit-copylist` prints for the tiles `source` holds and `target` lacks in the year and box.
+/// `/copylist/{source}/{target}?year=Y&bbox=W,S,E,N&format=keys|s5cmd|rsync|cp`: what `tessera
+/// diff --emit-copylist` prints for the tiles `source` holds and `target` lacks in the year and
+/// box. A tool that cannot copy between the two stores' storages is refused (400).
 pub fn copylist(catalog: &Catalog, source: &str, target: &str, query: &str) -> Result<(String, Bytes)> {
     let inventory = catalog.inventory();
     let mut filter = tessera_engine::inventory::Filter::default();
@@ -127,10 +131,10 @@ pub fn copylist(catalog: &Catalog, source: &str, target: &str, query: &str) -> R
                     Some(tessera_engine::grid::Bbox::parse(&value).map_err(|err| Error::bad(err.to_string()))?)
             }
             "bbox" => {}
-            "format" if ["keys", "s5cmd"].contains(&&*value) => format = value.into_owned(),
+            "format" if ["keys", "s5cmd", "rsync", "cp"].contains(&&*value) => format = value.into_owned(),
             other => {
                 return Err(Error::bad(format!(
-                    "unknown parameter `{other}` (or value `{value}`); a copy list takes year, bbox and format=keys|s5cmd"
+                    "unknown parameter `{other}` (or value `{value}`); a copy list takes year, bbox and format=keys|s5cmd|rsync|cp"
                 )));
             }
         }
@@ -138,11 +142,19 @@ pub fn copylist(catalog: &Catalog, source: &str, target: &str, query: &str) -> R
     let missing = inventory.missing(source, target, &filter).map_err(|err| Error::NotFound(err.to_string()))?;
     let writer = tessera_engine::copylist::KeyWriter::new(inventory.years());
     let mut out = Vec::new();
-    let written = if format == "s5cmd" {
-        let (from, to) = (&inventory.store(source)?.config.storage, &inventory.store(target)?.config.storage);
-        writer.write_s5cmd(&missing, from, to, &mut out)
-    } else {
-        writer.write_lines(&missing, tessera_engine::copylist::KeyStyle::Key, &mut out)
+    let tool = CopyTool::ALL.into_iter().find(|tool| tool.name() == format);
+    let written = match tool {
+        Some(tool) => {
+            let storage = |name: &str| {
+                let store =
+                    inventory.store(name).map_err(|_| Error::bad(format!("`{name}` holds no files to copy")))?;
+                store.config.storage().map_err(|err| Error::bad(err.to_string()))
+            };
+            let (from, to) = (storage(source)?, storage(target)?);
+            tool.check(&from, &to).map_err(|err| Error::bad(err.to_string()))?;
+            writer.write_for_tool(&missing, tool, &from, &to, &mut out)
+        }
+        None => writer.write_lines(&missing, tessera_engine::copylist::KeyStyle::Key, &mut out),
     };
     written.map_err(|source| Error::Io { action: "writing a copy list".into(), source })?;
     Ok((format!("{source}-to-{target}.txt"), Bytes::from(out)))

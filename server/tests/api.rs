@@ -353,6 +353,12 @@ fn coverage_bitmaps_are_the_stores_sets_with_etags_and_encodings() {
     let view = RoaringView::open(missing.body.clone()).unwrap();
     let filter = Filter { years: vec![2024], bbox: None };
     assert_eq!(view.cardinality(), inventory.missing_count("okavango", "scaleway", &filter).unwrap());
+    // The registry is a source: what should exist and a store lacks.
+    for store in ["okavango", "scaleway"] {
+        let lacking = RoaringView::open(get(addr, &format!("/coverage/registry/{store}/2024")).body).unwrap();
+        assert_eq!(lacking.cardinality(), inventory.missing_count("registry", store, &filter).unwrap());
+    }
+    assert!(inventory.missing_count("registry", "scaleway", &filter).unwrap() > 0);
     assert_eq!(get(addr, "/coverage/nowhere/2024").status, 404);
     assert_eq!(get(addr, "/coverage/okavango/1999").status, 404);
 }
@@ -397,12 +403,16 @@ fn the_map_is_served_safely_or_explained() {
 fn a_recorded_tile_is_served_without_a_restart() {
     let (_temp, dir) = common::demo();
     let running = common::start(&dir, None);
-    let inventory = Inventory::open(&dir).unwrap();
+    let mut inventory = Inventory::open(&dir).unwrap();
     let missing = inventory.missing("okavango", "scaleway", &Filter { years: vec![2024], bbox: None }).unwrap();
     let id = tessera_engine::grid::TileId(missing[0].lo);
     let tile = inventory.years().tile(id).unwrap();
     let target = format!("/collections/geotessera-2024/items/{}", tile.item_id());
-    let stores = |addr| get(addr, &target).json()["properties"]["tessera:stores"].clone();
+    let stores = |addr| {
+        let item = get(addr, &target).json();
+        assert!(item["properties"]["tessera:stores"].is_array(), "not an item: {item}");
+        item["properties"]["tessera:stores"].clone()
+    };
     assert!(!stores(running.addr).as_array().unwrap().contains(&json!("scaleway")));
     let before = RoaringView::open(get(running.addr, "/coverage/scaleway/2024").body).unwrap().cardinality();
 
@@ -458,9 +468,22 @@ fn the_copy_list_of_a_box_is_what_diff_emits() {
     let lines: Vec<String> = String::from_utf8(reply.body).unwrap().lines().map(str::to_owned).collect();
     assert!(!expected.is_empty());
     assert_eq!(lines, expected);
-    let s5cmd = get(addr, "/copylist/okavango/scaleway?year=2024&bbox=-10,35,30,60&format=s5cmd");
-    let first = String::from_utf8(s5cmd.body).unwrap().lines().next().unwrap().to_owned();
-    assert!(first.starts_with("cp \"/data/tessera") && first.contains(&expected[0]), "{first}");
+    // okavango and scaleway are directories: an rsync list, and s5cmd is refused.
+    let rsync = get(addr, "/copylist/okavango/scaleway?year=2024&bbox=-10,35,30,60&format=rsync");
+    assert_eq!(String::from_utf8(rsync.body).unwrap().lines().collect::<Vec<_>>(), expected);
+    let cp = get(addr, "/copylist/okavango/scaleway?year=2024&bbox=-10,35,30,60&format=cp");
+    let first = String::from_utf8(cp.body).unwrap().lines().next().unwrap().to_owned();
+    assert!(
+        first.starts_with("cd '/data/tessera") && first.contains(&format!("--parents {} ", expected[0])),
+        "{first}"
+    );
+    let refused = get(addr, "/copylist/okavango/scaleway?year=2024&format=s5cmd");
+    assert_eq!(refused.status, 400);
+    assert!(refused.json()["description"].as_str().unwrap().contains("tools that can: rsync, cp"));
+    let s5cmd = get(addr, "/copylist/s3/okavango?format=s5cmd");
+    let lines = String::from_utf8(s5cmd.body).unwrap();
+    assert!(lines.starts_with("cp \"s3://tessera-embeddings/") && lines.lines().count() == 6, "{lines}");
+    assert_eq!(get(addr, "/copylist/registry/okavango?format=s5cmd").status, 400);
     assert_eq!(get(addr, "/copylist/okavango/nowhere?year=2024").status, 404);
     assert_eq!(get(addr, "/copylist/okavango/scaleway?year=2024&bbox=0,91,1,92").status, 400);
 }

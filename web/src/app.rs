@@ -116,8 +116,10 @@ pub fn App() -> impl IntoView {
         for store in stores.get() {
             options.push((store.name.clone(), format!("Held by {}", store.name)));
         }
-        for store in stores.get().into_iter().filter(|s| !s.primary) {
-            options.push((format!("missing-{}", store.name), format!("Missing from {}", store.name)));
+        // A mirror's gaps are against the primary, the primary's against the registry.
+        for store in stores.get() {
+            let against = if store.primary { "the registry" } else { "the primary" };
+            options.push((format!("missing-{}", store.name), format!("Missing from {} ({against})", store.name)));
         }
         options
     };
@@ -429,7 +431,10 @@ fn sources(layer: &Layer, year: u16, stores: &[StoreInfo]) -> (Vec<String>, Vec<
     let primary = stores.iter().find(|s| s.primary).map(|s| s.name.as_str()).unwrap_or_default();
     match layer {
         Layer::Store(store) => (vec![format!("/coverage/{store}/{year}")], vec![[0; 4], STORE_COLOUR]),
-        Layer::Missing(store) => (vec![format!("/coverage/{primary}/{store}/{year}")], vec![[0; 4], MISSING_COLOUR]),
+        Layer::Missing(store) => {
+            let source = if store == primary { "registry" } else { primary };
+            (vec![format!("/coverage/{source}/{store}/{year}")], vec![[0; 4], MISSING_COLOUR])
+        }
         Layer::All => (stores.iter().map(|s| format!("/coverage/{}/{year}", s.name)).collect(), COUNT_COLOURS.to_vec()),
     }
 }

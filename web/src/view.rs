@@ -10,7 +10,7 @@ pub enum Layer {
     Store(String),
     /// Every tile, coloured by how many stores hold it.
     All,
-    /// The tiles the primary holds and this store lacks.
+    /// The tiles the primary holds and this store lacks (for the primary: the registry lists and it lacks).
     Missing(String),
 }
 

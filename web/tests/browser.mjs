@@ -161,6 +161,13 @@ const order = await page.evaluate(() => window.tesseraMap.getStyle().layers.map(
 const expected = facts.imagery ? 'ocean,land,imagery,coverage,borders,selected' : 'ocean,land,coverage,borders,selected';
 check(order === expected, `layers bottom to top: ${order}`);
 
+// The primary's gaps are drawn against the registry (/coverage/registry/okavango/2024).
+await page.selectOption('#layer', 'missing-okavango');
+await page.waitForSelector('#map[data-state="ready"]');
+await idle(page);
+const primaryGaps = Number(await page.getAttribute('#map', 'data-coverage-tiles'));
+check(primaryGaps === facts.missing_okavango_2024, `missing-okavango, against the registry: ${primaryGaps} tiles = tessera diff registry okavango (${facts.missing_okavango_2024})`);
+
 // 3. Missing from scaleway: exactly the CLI's diff, whole world and in view.
 await page.selectOption('#layer', 'missing-scaleway');
 await page.waitForSelector('#map[data-state="ready"]');
@@ -216,6 +223,12 @@ check(registryInBox === facts.box.registry['2024'], `registry in the box (/searc
 const copyHref = await page.getAttribute('#bbox-counts a.copylist[data-store="scaleway"]', 'href');
 const copyKeys = (await (await page.request.get(`${base}${copyHref}`)).text()).split('\n').filter(Boolean);
 check(JSON.stringify(copyKeys) === JSON.stringify(facts.box.missing_scaleway_2024), `the box's copy list for scaleway (${copyKeys.length} keys) = tessera diff --bbox (${facts.box.missing_scaleway_2024.length})`);
+// Each store's copy list is in its tool's form: s5cmd for the bucket, rsync between directories.
+const tools = await page.$$eval('#bbox-counts a.copylist-tool', (links) => links.map((a) => `${a.closest('li').dataset.store}:${a.dataset.tool}`));
+check(tools.join(',') === 's3:s5cmd,scaleway:rsync', `copy tools by storage: ${tools.join(',')}`);
+const rsyncHref = await page.getAttribute('#bbox-counts a.copylist-tool[data-tool="rsync"]', 'href');
+const rsyncList = (await (await page.request.get(`${base}${rsyncHref}`)).text()).split('\n').filter(Boolean);
+check(JSON.stringify(rsyncList) === JSON.stringify(facts.box.missing_scaleway_2024), `the box's rsync --files-from list for scaleway = tessera diff --bbox`);
 check(await page.evaluate(() => !!window.tesseraMap.getLayer('box')), 'the box is outlined on the map');
 await page.screenshot({ path: `${out}/box.png` });
 // A typed box that is not one is refused, saying why; a good one clears that.

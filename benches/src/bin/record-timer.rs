@@ -28,7 +28,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let rows: Vec<ManifestRow> =
             batch.iter().map(|&id| ManifestRow { id, file_size: None, scales_size: None }).collect();
         let started = Instant::now();
-        let inventory = Inventory::open(&temp)?;
+        let mut inventory = Inventory::open(&temp)?;
         let recorded = inventory.record("scaleway", &rows, COMPACT_AFTER_ROWS)?;
         batch_ms.push(started.elapsed().as_secs_f64() * 1e3);
         assert_eq!(recorded.added, batch.len());

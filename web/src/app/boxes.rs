@@ -5,10 +5,11 @@
 use leptos::prelude::*;
 use tessera_engine::bitmap::{RoaringView, kernels};
 use tessera_engine::grid::{Bbox, YearRange};
+use tessera_engine::storage::{CopyTool, Storage};
 use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;
 
-use super::{MODEL, Signals, bitmaps, fetch_json, lng_lat, show_feature};
+use super::{MODEL, Signals, StoreInfo, bitmaps, fetch_json, lng_lat, show_feature};
 use crate::bbox;
 use crate::maplibre::{self, Map};
 
@@ -84,14 +85,28 @@ fn box_counts_view(signals: Signals, counts: BoxCounts) -> impl IntoView {
             {counts.stores.into_iter().map(|(store, n)| {
                 let links = (store != primary).then(|| {
                     let base = format!("/copylist/{primary}/{store}?{query}");
+                    let (tool, label) = match copy_tool(&stores, &primary, &store) {
+                        CopyTool::S5cmd => ("s5cmd", "s5cmd run"),
+                        CopyTool::Rsync | CopyTool::Cp => ("rsync", "rsync --files-from"),
+                    };
                     view! {
                         " copy list: " <a class="copylist" data-store=store.clone() href=format!("{base}&format=keys") download="">"keys"</a>
-                        " " <a href=format!("{base}&format=s5cmd") download="">"s5cmd run"</a>
+                        " " <a class="copylist-tool" data-tool=tool href=format!("{base}&format={tool}") download="">{label}</a>
                     }
                 });
                 view! { <li class="bbox-store" data-store=store.clone() data-tiles=n.to_string()>{format!("{store}: {n} tiles")}{links}</li> }
             }).collect_view()}
         </ul>
+    }
+}
+
+/// The tool that copies from `source` to `target`, from their storages (as `tessera diff
+/// --emit-copylist` chooses it): s5cmd when S3 is on a side, rsync between two directories.
+pub(super) fn copy_tool(stores: &[StoreInfo], source: &str, target: &str) -> CopyTool {
+    let storage = |name: &str| stores.iter().find(|s| s.name == name).and_then(|s| Storage::parse(&s.storage).ok());
+    match (storage(source), storage(target)) {
+        (Some(source), Some(target)) => CopyTool::for_pair(&source, &target),
+        _ => CopyTool::S5cmd,
     }
 }
 

@@ -1,9 +1,10 @@
 //! A clicked tile: its STAC item in the side panel, its footprint outlined on the map, and
-//! the `s5cmd cp` lines that would copy it to the stores that lack it.
+//! the copy commands (`s5cmd cp` or `rsync`) that would copy it to the stores that lack it.
 
 use leptos::prelude::*;
 use serde_json::Value;
 use tessera_engine::grid::{Cell, Tile};
+use tessera_engine::storage::CopyTool;
 
 use super::{Signals, StoreInfo, fetch_json, show_feature, update_url};
 
@@ -107,11 +108,22 @@ fn panel_of(item: &Value, tile: Tile, stores: &[StoreInfo]) -> TilePanel {
         Some(source) => stores
             .iter()
             .filter(|s| !holders.contains(&s.name))
-            .map(|target| format!("s5cmd cp \"{}/{key}/*\" \"{}/{key}/\"", source.storage, target.storage))
+            .map(|target| copy_line(stores, source, target, &key))
             .collect(),
         None => Vec::new(),
     };
     TilePanel { id: item["id"].as_str().unwrap_or_default().to_owned(), key, stores: holders, assets, copy_lines }
+}
+
+/// One command that copies tile `key` from `source` to `target` with the tool for the pair:
+/// `s5cmd cp` when S3 is on a side, `rsync` (which makes the tile folder's parents) between two
+/// directories.
+fn copy_line(stores: &[StoreInfo], source: &StoreInfo, target: &StoreInfo, key: &str) -> String {
+    let (from, to) = (source.storage.trim_end_matches('/'), target.storage.trim_end_matches('/'));
+    match super::boxes::copy_tool(stores, &source.name, &target.name) {
+        CopyTool::S5cmd => format!("s5cmd cp \"{from}/{key}/*\" \"{to}/{key}/\""),
+        CopyTool::Rsync | CopyTool::Cp => format!("rsync -a --mkpath \"{from}/{key}/\" \"{to}/{key}/\""),
+    }
 }
 
 fn outline(item: &Value) {
