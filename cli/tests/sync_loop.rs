@@ -5,46 +5,15 @@
 //! virtualenv and sets `TESSERA_REQUIRE_TOOLS=1`, so in CI a missing tool fails the test;
 //! elsewhere the test is skipped with a message when they are not on `PATH`.
 
+mod common;
+
 use std::fs;
-use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Output};
+
+use common::tools::{AWS_ENV, S3, require};
 
 const BUCKET: &str = "tessera-test";
-
-/// A process killed when the test ends, however it ends.
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn find_tool(name: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path).map(|dir| dir.join(name)).find(|candidate| candidate.is_file())
-}
-
-/// Starts `moto_server` on a free loopback port and waits (at most 20 s) until it accepts.
-fn start_s3(moto: &Path) -> (Server, String) {
-    let port = TcpListener::bind("127.0.0.1:0").expect("a free port").local_addr().expect("addr").port();
-    let child = Command::new(moto)
-        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("moto_server starts");
-    let server = Server(child);
-    let started = Instant::now();
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(started.elapsed() < Duration::from_secs(20), "moto_server did not listen within 20 s");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    (server, format!("http://127.0.0.1:{port}"))
-}
 
 /// Runs a shell pipeline with the tessera binary, s5cmd and the S3 endpoint in its environment.
 fn sh(script: &str, env: &Env) -> Output {
@@ -56,9 +25,7 @@ fn sh(script: &str, env: &Env) -> Output {
         .env("S5CMD", format!("{} --endpoint-url {}", env.s5cmd.display(), env.endpoint))
         .env("SRC", &env.src)
         .env("DST", &env.dst)
-        .env("AWS_ACCESS_KEY_ID", "test")
-        .env("AWS_SECRET_ACCESS_KEY", "test")
-        .env("AWS_REGION", "us-east-1")
+        .envs(AWS_ENV)
         .output()
         .expect("sh runs")
 }
@@ -102,19 +69,17 @@ fn missing(target: &str, env: &Env) -> Vec<String> {
 
 #[test]
 fn the_sync_loop_with_s5cmd_on_s3_and_cp_on_a_directory() {
-    let (Some(s5cmd), Some(moto)) = (find_tool("s5cmd"), find_tool("moto_server")) else {
-        assert!(std::env::var_os("TESSERA_REQUIRE_TOOLS").is_none(), "s5cmd and moto_server must be on PATH");
-        eprintln!("skipped: s5cmd and moto_server are not on PATH (scripts/test.sh installs them)");
+    let Some([s5cmd, moto]) = require(["s5cmd", "moto_server"]) else {
         return;
     };
-    let (_server, endpoint) = start_s3(&moto);
     let temp = tempfile::tempdir().expect("temp dir");
+    let s3 = S3::start(&moto, temp.path());
     let env = Env {
         inventory: temp.path().join("inventory"),
         src: temp.path().join("primary"),
         dst: temp.path().join("mirror"),
         s5cmd,
-        endpoint,
+        endpoint: s3.endpoint.clone(),
     };
     let keys = write_primary(&env.src);
     let stores = format!(

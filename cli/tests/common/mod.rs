@@ -3,6 +3,8 @@
 // Each test file uses some of these helpers, not all.
 #![allow(dead_code)]
 
+pub mod tools;
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
