@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The main job on the bundled demo inventory: generate it (about 3.8M tiles, 3 stores) into
-# demo/ unless it is there, print the sync status, and show what the scaleway mirror lacks.
+# demo/ unless it is there, print the sync status, show what the scaleway mirror lacks and how
+# `tessera sync` would fill it.
 # Pass --small for a few thousand tiles.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,6 +18,9 @@ export TESSERA_INVENTORY="$dir"
 echo
 echo "scaleway lacks $("$tessera" diff okavango scaleway --count) tiles; the first ten:"
 "$tessera" diff okavango scaleway | head -n 10
+echo
+echo "How tessera sync would fill it (a dry run: nothing is copied):"
+"$tessera" sync okavango scaleway --dry-run
 echo
 echo "Browse it as a STAC API and a map:"
 echo "  scripts/build-web.sh && $tessera --inventory $dir serve   # then open http://127.0.0.1:8080/map/"

@@ -30,9 +30,12 @@ fn registry_is_not_a_copy_source(inventory: &Inventory, target: &str, filter: &F
         }
     }
     holders.sort_by_key(|(_, held)| std::cmp::Reverse(*held));
-    let mut message = format!(
-        "the registry lists tiles but holds no files: copy them from a store that holds them ({lacking_count} registry tiles missing from {target}"
-    );
+    let mut message = "the registry lists tiles but holds no files: copy them from a store that holds them".to_owned();
+    if lacking_count == 0 {
+        message.push_str(&format!(" ({target} lacks none of them)"));
+        return Ok(message);
+    }
+    message.push_str(&format!(" ({lacking_count} registry tiles missing from {target}"));
     match holders.first() {
         None => message.push_str(", and no other store holds any of them)"),
         Some((best, _)) => {

@@ -327,7 +327,8 @@ fn copy_lists_follow_the_pair_of_storages_and_refuse_a_tool_that_cannot_copy() {
     assert_eq!(
         cp.lines().next(),
         Some(&*format!(
-            "cd '/data/tessera/v1/global_0.1_degree_representation' && cp -a --parents {first} '/mnt/cephfs/tessera/v1/global_0.1_degree_representation/'"
+            "mkdir -p '/mnt/cephfs/tessera/v1/global_0.1_degree_representation'/{year} && cp -a '/data/tessera/v1/global_0.1_degree_representation'/{first} '/mnt/cephfs/tessera/v1/global_0.1_degree_representation'/{year}/",
+            year = &first[..4]
         ))
     );
     let s5cmd = stdout(&tessera(&dir, &["diff", "s3", "okavango", "--emit-copylist"]));

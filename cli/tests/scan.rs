@@ -140,7 +140,8 @@ fn copy_lists_in_every_format_name_exactly_the_missing_tiles() {
     assert_eq!(run("rsync").lines().collect::<Vec<_>>(), keys);
     let src = "/data/tessera/v1/global_0.1_degree_representation";
     let dst = "/mnt/cephfs/tessera/v1/global_0.1_degree_representation";
-    let expected: Vec<String> = keys.iter().map(|k| format!("cd '{src}' && cp -a --parents {k} '{dst}/'")).collect();
+    let expected: Vec<String> =
+        keys.iter().map(|k| format!("mkdir -p '{dst}'/{y} && cp -a '{src}'/{k} '{dst}'/{y}/", y = &k[..4])).collect();
     assert_eq!(run("cp").lines().collect::<Vec<_>>(), expected);
     // From the bucket: s5cmd lines, for every tile scaleway lacks of s3's.
     let from_s3 = tessera(&dir, &["diff", "s3", "scaleway", "--format", "s5cmd"], None);

@@ -85,14 +85,31 @@ impl KeyWriter {
     }
 
     /// Writes one shell command per tile that copies its folder between two local directories,
-    /// for `xargs -d '\n' -n 1 -P 8 sh -c`: `cd 'SRC' && cp -a --parents 2024/grid_0.85_49.95 'DST/'`.
-    /// `--parents` makes the year folder on the way; an existing, partial tile folder is filled
-    /// in, never nested.
+    /// for `xargs -d '\n' -n 1 -P 8 sh -c`:
+    /// `mkdir -p 'DST'/2024 && cp -a 'SRC'/2024/grid_0.85_49.95 'DST'/2024/`.
+    /// `mkdir -p` rather than `cp --parents`, which fails when a parallel `cp` makes the same
+    /// year folder first; an existing, partial tile folder is filled in, never nested. The
+    /// directories are quoted for the shell; keys need no quoting.
     pub fn write_cp(&self, ranges: &[IdRange], source: &str, target: &str, out: &mut impl Write) -> io::Result<()> {
-        let before = format!("cd {} && cp -a --parents ", shell_quote(source));
-        let after = format!(" {}\n", shell_quote(&format!("{}/", target.trim_end_matches('/'))));
-        let template = Template { before: before.as_bytes(), again: None, after: after.as_bytes() };
-        self.write_template(ranges, KeyStyle::Key, &template, out)
+        let source = shell_quote(source.trim_end_matches('/'));
+        let target = shell_quote(target.trim_end_matches('/'));
+        let mut buffer = Vec::with_capacity(1 << 16);
+        let mut key = Vec::with_capacity(32);
+        for id in ranges.iter().flat_map(|range| range.lo..=range.hi) {
+            key.clear();
+            self.push(&mut key, id, KeyStyle::Key);
+            let year = &key[..key.iter().position(|&b| b == b'/').unwrap_or(key.len())];
+            let (source, target) = (source.as_bytes(), target.as_bytes());
+            let line: [&[u8]; 12] =
+                [b"mkdir -p ", target, b"/", year, b" && cp -a ", source, b"/", &key, b" ", target, b"/", year];
+            line.iter().for_each(|part| buffer.extend_from_slice(part));
+            buffer.extend_from_slice(b"/\n");
+            if buffer.len() >= (1 << 16) - 1024 {
+                out.write_all(&buffer)?;
+                buffer.clear();
+            }
+        }
+        out.write_all(&buffer)
     }
 
     /// Writes what `tool` reads to copy the tiles of `ranges` from `source` to `target`:
@@ -214,7 +231,7 @@ mod tests {
         writer.write_cp(&[IdRange { lo: id, hi: id }], "/data/it's v1/", "/mnt/ceph", &mut out).unwrap();
         assert_eq!(
             String::from_utf8(out).unwrap(),
-            "cd '/data/it'\\''s v1/' && cp -a --parents 2024/grid_0.85_49.95 '/mnt/ceph/'\n"
+            "mkdir -p '/mnt/ceph'/2024 && cp -a '/data/it'\\''s v1'/2024/grid_0.85_49.95 '/mnt/ceph'/2024/\n"
         );
     }
 

@@ -113,6 +113,10 @@ pub fn open_or_build(registry: &Path, years: YearRange, tiles: u64) -> Result<(D
 fn open(path: &Path, stamp: SourceStamp, tiles: u64) -> std::result::Result<Details, String> {
     let file = File::open(path).map_err(|err| format!("cannot open it: {err}"))?;
     let map = index::map_file(&file).map_err(|err| format!("cannot map it: {err}"))?;
+    // Rows are read one tile at a time, anywhere in the file: read-ahead would only pull in
+    // pages nobody asked for (a sync of 9,184 scattered tiles touched 250 MB without this).
+    #[cfg(unix)]
+    let _ = map.advise(memmap2::Advice::Random);
     let header = map.get(..HEADER_LEN).ok_or("truncated header")?;
     let u16_at = |at: usize| u16::from_le_bytes([header[at], header[at + 1]]);
     let u64_at = |at: usize| u64::from_le_bytes(header[at..at + 8].try_into().unwrap_or_default());

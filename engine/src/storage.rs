@@ -103,7 +103,7 @@ pub enum CopyTool {
     S5cmd,
     /// `rsync -a -r --files-from=LIST SRC/ DST/`: between two directories.
     Rsync,
-    /// `cp -a --parents`: between two directories, for `xargs -P`.
+    /// `cp -a`: between two directories (`mkdir -p` and `cp -a` lines for `xargs -P`).
     Cp,
 }
 

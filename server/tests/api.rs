@@ -473,10 +473,7 @@ fn the_copy_list_of_a_box_is_what_diff_emits() {
     assert_eq!(String::from_utf8(rsync.body).unwrap().lines().collect::<Vec<_>>(), expected);
     let cp = get(addr, "/copylist/okavango/scaleway?year=2024&bbox=-10,35,30,60&format=cp");
     let first = String::from_utf8(cp.body).unwrap().lines().next().unwrap().to_owned();
-    assert!(
-        first.starts_with("cd '/data/tessera") && first.contains(&format!("--parents {} ", expected[0])),
-        "{first}"
-    );
+    assert!(first.starts_with("mkdir -p '/mnt/cephfs") && first.contains(&format!("'/{} ", expected[0])), "{first}");
     let refused = get(addr, "/copylist/okavango/scaleway?year=2024&format=s5cmd");
     assert_eq!(refused.status, 400);
     assert!(refused.json()["description"].as_str().unwrap().contains("tools that can: rsync, cp"));

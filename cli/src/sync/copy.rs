@@ -54,7 +54,19 @@ impl Copier<'_> {
         let ranges: Vec<_> =
             chunk.iter().map(|row| tessera_engine::grid::IdRange { lo: row.id.0, hi: row.id.0 }).collect();
         let mut input = Vec::new();
-        self.keys.write_for_tool(&ranges, self.tool, self.from, self.to, &mut input)?;
+        if self.tool != CopyTool::Cp {
+            self.keys.write_for_tool(&ranges, self.tool, self.from, self.to, &mut input)?;
+        }
+        if let Some(target) = self.to.local_path() {
+            // Parallel copies of the same year would race to make its folder (`cp --parents`
+            // fails when another process made it first): it is made here, where that is fine.
+            let year = |row: &ManifestRow| self.key(row.id).split('/').next().unwrap_or_default().to_owned();
+            let mut years: Vec<String> = chunk.iter().map(year).collect();
+            years.dedup();
+            for year in years {
+                let _ = fs::create_dir_all(target.join(year));
+            }
+        }
         match self.tool {
             CopyTool::S5cmd => self.s5cmd(chunk, &input),
             CopyTool::Rsync => {
@@ -69,19 +81,23 @@ impl Copier<'_> {
                 Ok(self.compare_folders(chunk, &status, &said))
             }
             CopyTool::Cp => {
-                // `--parents` recreates `2024/grid_x_y` below the target; run from the source root.
+                // `--parents` recreates `2024/grid_x_y` below the target; run from the source
+                // root, the chunk's keys as arguments (the `cp` copy list's lines are commands
+                // for a shell, one a tile: one process here does the whole chunk).
                 let mut command = Command::new("cp");
                 command.args(["-a", "--parents", "-t"]).arg(format!("{}/", self.to)).current_dir(self.from.as_str());
-                command.args(
-                    input
-                        .split(|&b| b == b'\n')
-                        .filter(|l| !l.is_empty())
-                        .map(|key| String::from_utf8_lossy(key).into_owned()),
-                );
+                command.args(chunk.iter().map(|row| self.key(row.id)));
                 let (status, said) = run(command, b"")?;
                 Ok(self.compare_folders(chunk, &status, &said))
             }
         }
+    }
+
+    /// The copy-list key of a tile: `2024/grid_0.85_49.95`.
+    fn key(&self, id: TileId) -> String {
+        let mut key = Vec::new();
+        self.keys.push(&mut key, id.0, KeyStyle::Key);
+        String::from_utf8_lossy(&key).into_owned()
     }
 
     /// `s5cmd --json run` with the chunk's commands; each tile judged by the objects reported.
@@ -125,9 +141,7 @@ impl Copier<'_> {
         let tool = self.tool.name();
         let first_words = said.lines().find(|line| !line.trim().is_empty()).unwrap_or_default().trim();
         for row in chunk {
-            let mut key = Vec::new();
-            self.keys.push(&mut key, row.id.0, KeyStyle::Key);
-            let key = String::from_utf8_lossy(&key).into_owned();
+            let key = self.key(row.id);
             match compare_tile(&from.join(&key), &to.join(&key)) {
                 Ok(copied) => judge(&mut outcome, row, copied),
                 Err(problem) if status.success() || first_words.is_empty() => outcome.failed.push((row.id, problem)),

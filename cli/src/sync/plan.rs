@@ -99,30 +99,35 @@ impl Plan {
         let tiles = self.tiles.len() as u64;
         writeln!(out, "Plan: {} -> {} with {} ({})", self.source, self.target, self.tool.name(), self.kinds())?;
         writeln!(out, "  from {}\n  to   {}", self.from, self.to)?;
-        let stale =
-            if self.stale > 0 { format!(", {} of them to send again (--stale)", self.stale) } else { String::new() };
-        writeln!(out, "Tiles: {tiles}{stale}, {} by the registry's sizes", HumanBytes(self.bytes()))?;
+        if tiles == 0 {
+            writeln!(out, "Tiles: none to copy: {} holds every tile {} holds in scope", self.target, self.source)?;
+        } else {
+            let stale = match self.stale {
+                0 => String::new(),
+                stale => format!(", {} of them to send again (--stale)", thousands(stale)),
+            };
+            writeln!(out, "Tiles: {}{stale}, {}", thousands(tiles), HumanBytes(self.bytes()))?;
+        }
         if self.unlisted > 0 {
             writeln!(
                 out,
                 "  left out: {} tiles {} holds that the registry does not list (--include-unlisted sends them)",
-                self.unlisted, self.source
+                thousands(self.unlisted),
+                self.source
             )?;
         }
-        let processes = tiles.div_ceil(chunk as u64);
-        writeln!(
-            out,
-            "Copy: {processes} {} processes of up to {chunk} tiles, {jobs} at a time; {}",
-            self.tool.name(),
-            self.requests()
-        )?;
+        if tiles > 0 {
+            let processes = tiles.div_ceil(chunk as u64);
+            let (tool, requests) = (self.tool.name(), self.requests());
+            writeln!(out, "Copy: {processes} {tool} processes of up to {chunk} tiles, {jobs} at a time; {requests}")?;
+        }
         let listed = |name: &str| -> Result<u64> { Ok(inventory.tiles(name)?.cardinality() * FILES_PER_TILE) };
         let (source_files, target_files) = (listed(&self.source)?, listed(&self.target)?);
         writeln!(
             out,
-            "Instead of listing: a listing sync (rsync, rclone, s5cmd sync) first lists {}",
-            [self.listing(&self.from, &self.source, source_files), self.listing(&self.to, &self.target, target_files)]
-                .join(" and ")
+            "Instead of listing: a listing sync (rsync, rclone, s5cmd sync) would first list {} and {}",
+            self.listing(&self.from, &self.source, source_files),
+            self.listing(&self.to, &self.target, target_files)
         )?;
         Ok(())
     }
@@ -141,26 +146,31 @@ impl Plan {
         let files = self.tiles.len() as u64 * FILES_PER_TILE;
         let sizes = || self.tiles.iter().flat_map(|row| [row.file_size, row.scales_size]).flatten();
         match (self.from.is_local(), self.to.is_local()) {
-            (true, true) => format!("up to {files} files ({FILES_PER_TILE} a tile)"),
+            (true, true) => format!("up to {} files ({FILES_PER_TILE} a tile)", thousands(files)),
             (true, false) => {
                 // Each object is one PUT, or create + parts + complete above the part size.
                 let extra: u64 =
                     sizes().filter(|&size| size > PART_SIZE).map(|size| size.div_ceil(PART_SIZE) + 1).sum();
-                format!("up to {files} objects, {} PUT requests (objects over 50 MiB go in parts)", files + extra)
+                let puts = thousands(files + extra);
+                format!("up to {} objects, {puts} PUT requests (objects over 50 MiB go in parts)", thousands(files))
             }
             (false, true) => {
                 let extra: u64 =
                     sizes().filter(|&size| size > PART_SIZE).map(|size| size.div_ceil(PART_SIZE) - 1).sum();
-                format!("up to {files} objects, {} GET requests (objects over 50 MiB in parts)", files + extra)
+                let gets = thousands(files + extra);
+                format!("up to {} objects, {gets} GET requests (objects over 50 MiB in parts)", thousands(files))
             }
-            (false, false) => format!("up to {files} objects, {files} server-side COPY requests"),
+            (false, false) => format!("up to {0} objects, {0} server-side COPY requests", thousands(files)),
         }
     }
 
     fn listing(&self, storage: &Storage, name: &str, files: u64) -> String {
         match storage {
-            Storage::Local(_) => format!("{files} files on {name} (a walk of its folders)"),
-            Storage::S3(_) => format!("{files} keys on {name} ({} LIST requests)", files.div_ceil(KEYS_PER_LIST)),
+            Storage::Local(_) => format!("{} files on {name} (a walk of its folders)", thousands(files)),
+            Storage::S3(_) => {
+                let lists = thousands(files.div_ceil(KEYS_PER_LIST));
+                format!("{} keys on {name} ({lists} LIST requests)", thousands(files))
+            }
         }
     }
 }
@@ -192,6 +202,32 @@ fn expected_sizes(inventory: &Inventory, source: &str, ids: &[IdRange]) -> Resul
     Ok((rows, notice))
 }
 
+/// `9184` as `9,184`: the plan's figures are read by people.
+fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut text = String::with_capacity(digits.len() + digits.len() / 3);
+    for (k, digit) in digits.chars().enumerate() {
+        if k > 0 && (digits.len() - k).is_multiple_of(3) {
+            text.push(',');
+        }
+        text.push(digit);
+    }
+    text
+}
+
 fn count(ranges: &[IdRange]) -> u64 {
     ranges.iter().map(|range| range.len()).sum()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn thousands_are_separated() {
+        let cases = [(0, "0"), (999, "999"), (1_000, "1,000"), (9_184, "9,184"), (11_399_940, "11,399,940")];
+        for (n, text) in cases {
+            assert_eq!(thousands(n), text);
+        }
+    }
 }
