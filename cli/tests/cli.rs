@@ -339,3 +339,34 @@ fn copy_lists_follow_the_pair_of_storages_and_refuse_a_tool_that_cannot_copy() {
     let refused = tessera(&dir, &["diff", "s3", "scaleway", "--format", "cp"]);
     assert_one_line_error(&refused, &["--format cp", "tools that can: s5cmd"]);
 }
+
+#[test]
+fn sync_refuses_storage_that_is_not_here_and_a_tool_that_is_not_installed() {
+    let (_temp, dir) = demo();
+    // The demo's storages are paths of GeoTessera's machines: a dry run plans, a sync refuses.
+    let plan = stdout(&tessera(&dir, &["sync", "okavango", "scaleway", "--dry-run"]));
+    assert!(plan.contains("with rsync (directory to directory)"), "{plan}");
+    let before = snapshot(&dir);
+    let refused = tessera(&dir, &["sync", "okavango", "scaleway"]);
+    assert_one_line_error(&refused, &["okavango's storage /data/tessera", "not a directory here", "nothing was copied"]);
+    assert_eq!(snapshot(&dir), before, "a refused sync wrote nothing");
+
+    // Storages that are here, and no rsync on PATH: one line naming the tool.
+    let temp = tempfile::tempdir().expect("temp dir");
+    let toml = fs::read_to_string(dir.join("tessera.toml")).expect("config");
+    let toml = toml
+        .replace("/data/tessera/v1/global_0.1_degree_representation", &temp.path().display().to_string())
+        .replace("/mnt/cephfs/tessera/v1/global_0.1_degree_representation", &temp.path().display().to_string());
+    fs::write(dir.join("tessera.toml"), toml).expect("config");
+    let output = common::spawn_with_path(&dir, &["sync", "okavango", "scaleway", "--year", "2024"], "/nonexistent");
+    assert_one_line_error(&output, &["cannot run rsync (is it installed?)"]);
+}
+
+#[test]
+fn sync_from_the_registry_names_the_stores_that_hold_the_tiles() {
+    let (_temp, dir) = demo();
+    let refused = tessera(&dir, &["sync", "registry", "scaleway", "--dry-run"]);
+    assert_one_line_error(&refused, &["holds no files", "okavango holds", "s3 holds", "tessera sync okavango scaleway"]);
+    let refused = tessera(&dir, &["sync", "okavango", "scaleway", "--tool", "s5cmd", "--dry-run"]);
+    assert_one_line_error(&refused, &["--tool s5cmd", "tools that can: rsync, cp"]);
+}

@@ -58,6 +58,7 @@ pub fn run(dir: &Path, args: &SyncArgs) -> Result<bool> {
         out.flush()?;
         return Ok(true);
     }
+    reachable(&plan)?;
     let started = Instant::now();
     let mut sync = Sync::new(&plan, args);
     let keys = KeyWriter::new(inventory.years());
@@ -87,6 +88,18 @@ pub fn run(dir: &Path, args: &SyncArgs) -> Result<bool> {
     sync.progress.finish_and_clear();
     sync.report(&keys, started.elapsed());
     Ok(sync.failed.is_empty() && sync.differ.is_empty())
+}
+
+/// Refuses a sync whose local storage is not there: an unmounted CephFS would otherwise fill
+/// the empty mount point on the local disk, and a missing source fail every tile, retries
+/// and all.
+fn reachable(plan: &Plan) -> Result<()> {
+    for (name, storage) in [(&plan.source, &plan.from), (&plan.target, &plan.to)] {
+        if let Some(path) = storage.local_path().filter(|path| !path.is_dir()) {
+            anyhow::bail!("{name}'s storage {} is not a directory here (not mounted?); nothing was copied", path.display());
+        }
+    }
+    Ok(())
 }
 
 /// The state of a running sync: what is done, what failed, the progress bar.

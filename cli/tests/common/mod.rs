@@ -30,6 +30,18 @@ pub fn run(inventory: &Path, args: &[&str], stdin: &[u8]) -> Output {
     child.wait_with_output().expect("tessera finishes")
 }
 
+/// Runs `tessera --inventory DIR ARGS...` to the end with `PATH` set to `path`.
+pub fn spawn_with_path(inventory: &Path, args: &[&str], path: &str) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_tessera"))
+        .arg("--inventory")
+        .arg(inventory)
+        .args(args)
+        .env_remove("TESSERA_INVENTORY")
+        .env("PATH", path)
+        .output()
+        .expect("the tessera binary runs")
+}
+
 /// A fresh small demo inventory in a temporary directory (kept alive by the `TempDir`).
 pub fn demo() -> (tempfile::TempDir, PathBuf) {
     let temp = tempfile::tempdir().expect("temp dir");
