@@ -348,7 +348,10 @@ fn sync_refuses_storage_that_is_not_here_and_a_tool_that_is_not_installed() {
     assert!(plan.contains("with rsync (directory to directory)"), "{plan}");
     let before = snapshot(&dir);
     let refused = tessera(&dir, &["sync", "okavango", "scaleway"]);
-    assert_one_line_error(&refused, &["okavango's storage /data/tessera", "not a directory here", "nothing was copied"]);
+    assert_one_line_error(
+        &refused,
+        &["okavango's storage /data/tessera", "not a directory here", "nothing was copied"],
+    );
     assert_eq!(snapshot(&dir), before, "a refused sync wrote nothing");
 
     // Storages that are here, and no rsync on PATH: one line naming the tool.
@@ -366,7 +369,10 @@ fn sync_refuses_storage_that_is_not_here_and_a_tool_that_is_not_installed() {
 fn sync_from_the_registry_names_the_stores_that_hold_the_tiles() {
     let (_temp, dir) = demo();
     let refused = tessera(&dir, &["sync", "registry", "scaleway", "--dry-run"]);
-    assert_one_line_error(&refused, &["holds no files", "okavango holds", "s3 holds", "tessera sync okavango scaleway"]);
+    assert_one_line_error(
+        &refused,
+        &["holds no files", "okavango holds", "s3 holds", "tessera sync okavango scaleway"],
+    );
     let refused = tessera(&dir, &["sync", "okavango", "scaleway", "--tool", "s5cmd", "--dry-run"]);
     assert_one_line_error(&refused, &["--tool s5cmd", "tools that can: rsync, cp"]);
 }

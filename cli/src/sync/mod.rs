@@ -96,7 +96,10 @@ pub fn run(dir: &Path, args: &SyncArgs) -> Result<bool> {
 fn reachable(plan: &Plan) -> Result<()> {
     for (name, storage) in [(&plan.source, &plan.from), (&plan.target, &plan.to)] {
         if let Some(path) = storage.local_path().filter(|path| !path.is_dir()) {
-            anyhow::bail!("{name}'s storage {} is not a directory here (not mounted?); nothing was copied", path.display());
+            anyhow::bail!(
+                "{name}'s storage {} is not a directory here (not mounted?); nothing was copied",
+                path.display()
+            );
         }
     }
     Ok(())
