@@ -175,16 +175,18 @@ impl<'a> Sync<'a> {
                 .record(&self.plan.target, &outcome.copied, COMPACT_AFTER_ROWS)
                 .with_context(|| format!("recording copied tiles in {}", self.plan.target))?;
         }
+        // The bar counts the planned sizes of every tile the chunk dealt with (failed ones
+        // included: the bar shows this pass), the total it started from.
+        let ids = outcome.copied.iter().map(|row| row.id).chain(outcome.failed.iter().map(|(id, _)| *id));
+        let planned: u64 = ids
+            .filter_map(|id| self.plan.tiles.binary_search_by_key(&id, |row| row.id).ok())
+            .map(|at| weight(&self.plan.tiles[at]))
+            .sum();
+        self.progress.inc(planned);
         self.recorded += outcome.copied.len();
         self.bytes += outcome.copied.iter().map(weight).sum::<u64>();
         self.differ.extend(outcome.differ);
-        // Failed tiles count as done for this pass: the bar shows the pass's progress.
-        let failed_bytes: u64 = (outcome.failed.iter())
-            .filter_map(|(id, _)| self.plan.tiles.binary_search_by_key(id, |row| row.id).ok())
-            .map(|at| weight(&self.plan.tiles[at]))
-            .sum();
         self.failed.extend(outcome.failed);
-        self.progress.inc(outcome.copied.iter().map(weight).sum::<u64>() + failed_bytes);
         self.progress.set_message(format!("{} of {} tiles", self.recorded, self.plan.tiles.len()));
         Ok(())
     }
