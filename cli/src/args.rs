@@ -69,7 +69,11 @@ pub enum Command {
     #[command(after_help = "Examples:\n  \
         s5cmd ls 's3://tessera-embeddings/v1/global_0.1_degree_representation/*' | tessera scan s3\n  \
         find /data/tessera/v1 -type f -printf '%s %p\\n' | gzip > okavango.txt.gz && tessera scan okavango okavango.txt.gz\n  \
-        s5cmd ls 's3://bucket/v1/global_0.1_degree_representation/2024/grid_*' | tessera scan s3 --year 2024 --merge")]
+        s5cmd ls 's3://bucket/v1/global_0.1_degree_representation/2024/*' | tessera scan s3 --year 2024\n  \
+        s5cmd ls 's3://bucket/v1/global_0.1_degree_representation/2024/grid_1*' | tessera scan s3 --year 2024 --prefix grid_1\n\n\
+        A scan replaces what the store holds (or, with --year or --prefix, that part of it), keeping\n\
+        the records `tessera record` and `tessera sync` made after the listing was taken: from\n\
+        standard input, when the scan started; from a file, when the file was created.")]
     Scan(ScanArgs),
     /// Mark tiles as present in STORE after a copy: safe to repeat, durable once it returns.
     ///
@@ -100,6 +104,10 @@ pub enum Command {
         tessera sync s3 okavango --year 2024           # refill the primary from a mirror\n  \
         tessera sync okavango scaleway --stale         # also re-send tiles whose sizes differ")]
     Sync(SyncArgs),
+    /// Salvage STORE's damaged record journal: every valid record is kept in a new journal,
+    /// the damaged one is set aside whole (stores/NAME.journal.damaged-TIME), and what was
+    /// lost is named. Needed when a command reports "journal ... is damaged at byte N".
+    Repair(RepairArgs),
     /// Serve the inventory as a STAC API, with coverage bitmaps and the map (under /map/).
     ///
     /// Every registry tile is an item of its year's collection (geotessera-2024), with an
@@ -111,6 +119,12 @@ pub enum Command {
         tessera serve --listen 0.0.0.0:8080 --base-url https://stac.example.org\n  \
         curl 'http://127.0.0.1:8080/search?bbox=0.5,49.5,1.5,50.5&limit=2'")]
     Serve(ServeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RepairArgs {
+    /// The store whose journal is damaged.
+    pub store: String,
 }
 
 #[derive(Debug, Args)]
@@ -228,7 +242,7 @@ pub struct ScanArgs {
     /// Listing files (plain or gzip); none or `-` reads standard input.
     pub listings: Vec<String>,
 
-    /// Add to the store's existing manifest instead of replacing it.
+    /// Add the listed tiles to what the store holds, dropping nothing.
     #[arg(long)]
     pub merge: bool,
 
@@ -237,9 +251,17 @@ pub struct ScanArgs {
     #[arg(long)]
     pub strict: bool,
 
-    /// The year of keys that have none (a listing made inside one year's folder).
+    /// The listing covers this year only: the scan replaces that year of the store (tiles of
+    /// the year it does not list are dropped, other years are untouched). Also the year of
+    /// keys that have none (a listing made inside the year's folder).
     #[arg(long, value_name = "YEAR")]
     pub year: Option<Year>,
+
+    /// The listing covers the tiles whose key (`2024/grid_1.05_49.95`) or folder name
+    /// (`grid_1.05_49.95`) starts with PREFIX: the scan replaces exactly those, as a sharded
+    /// listing (`s5cmd ls 's3://.../2024/grid_1*'`) needs.
+    #[arg(long, value_name = "PREFIX")]
+    pub prefix: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -15,6 +15,7 @@ mod serve;
 mod status;
 mod stores;
 mod sync;
+mod time;
 mod verify;
 
 use std::io;
@@ -52,6 +53,7 @@ fn main() -> ExitCode {
         Command::Diff(diff) => diff::run(&cli.inventory, diff),
         Command::Scan(scan) => scan::run(&cli.inventory, scan),
         Command::Record(record) => record::run(&cli.inventory, record),
+        Command::Repair(repair) => record::repair(&cli.inventory, repair),
         Command::Serve(serve) => serve::run(&cli.inventory, serve),
     };
     match outcome {

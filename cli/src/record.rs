@@ -138,6 +138,31 @@ pub(crate) fn tile_in(token: &str, years: YearRange) -> Option<(TileId, Option<R
     }
 }
 
+/// `tessera repair STORE`: salvage a damaged journal. Reads only the config: a damaged
+/// journal may keep the inventory from opening.
+pub fn repair(dir: &Path, args: &crate::args::RepairArgs) -> Result<()> {
+    let config = tessera_engine::inventory::Config::load(dir)?;
+    if !config.stores.iter().any(|store| store.name == args.store) {
+        anyhow::bail!("unknown store `{}`", args.store);
+    }
+    let files = tessera_engine::store::StoreFiles::new(dir, &args.store);
+    match tessera_engine::store::repair(&files, config.years)? {
+        None => eprintln!("tessera: {}'s journal is not damaged: nothing to repair", args.store),
+        Some(repaired) => {
+            let lost: u64 = repaired.skipped.iter().map(|(from, to)| to - from).sum();
+            let ranges: Vec<String> = repaired.skipped.iter().map(|(from, to)| format!("{from}..{to}")).collect();
+            eprintln!(
+                "tessera: repaired {}'s journal: {} records kept; {lost} damaged bytes (at {}) skipped, with whatever records they held; the damaged file is kept at {}",
+                args.store,
+                repaired.kept,
+                ranges.join(", "),
+                repaired.aside.display()
+            );
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

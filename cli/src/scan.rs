@@ -11,15 +11,17 @@ use indicatif::{ProgressBar, ProgressStyle};
 use tessera_engine::inventory::{self, Inventory};
 use tessera_engine::listing::{Problem, ScanReport, ScannedTile, Scanner};
 use tessera_engine::manifest::ManifestRow;
+use tessera_engine::store::{Listing, Replaced, Scope};
 
 use crate::args::ScanArgs;
 use crate::open_inventory;
 
 pub fn run(dir: &Path, args: &ScanArgs) -> Result<()> {
-    let inventory = open_inventory(dir)?;
+    let mut inventory = open_inventory(dir)?;
     let store = inventory.store(&args.store)?.config.name.clone();
     let mut scanner = Scanner::new(inventory.years(), args.year);
     let inputs = if args.listings.is_empty() { vec!["-".to_owned()] } else { args.listings.clone() };
+    let listed_at = listed_at(&inputs);
     for input in &inputs {
         scanner.start_input();
         read_input(input, &mut scanner).with_context(|| format!("cannot read listing {input}"))?;
@@ -30,10 +32,49 @@ pub fn run(dir: &Path, args: &ScanArgs) -> Result<()> {
     if args.strict {
         refuse_problems(&report, mismatches)?;
     }
-    let rows = if args.merge { merged_rows(&inventory, &store, &tiles)? } else { rows_of(&tiles) };
-    inventory::write_store(inventory.dir(), inventory.years(), &store, &rows)?;
-    eprintln!("tessera: wrote {} ({} tiles)", inventory::manifest_path(inventory.dir(), &store).display(), rows.len());
+    let rows = rows_of(&tiles);
+    let scope = Scope { years: args.year.into_iter().collect(), prefix: args.prefix.clone() };
+    let listing = Listing { rows: &rows, scope: &scope, listed_at, merge: args.merge };
+    let replaced = inventory.replace(&store, &listing)?;
+    eprintln!("tessera: wrote {store}: {}", describe(&replaced, &scope, args.merge));
     Ok(())
+}
+
+/// When the listings were taken: the earliest birth time of the listing files (a file is
+/// created as its lister starts writing), or now for standard input (it is being listed).
+fn listed_at(inputs: &[String]) -> i64 {
+    let now = tessera_engine::journal::now_ns();
+    let born = |input: &String| -> Option<i64> {
+        let meta = std::fs::metadata(input).ok()?;
+        let time = meta.created().or_else(|_| meta.modified()).ok()?;
+        Some(time.duration_since(std::time::UNIX_EPOCH).ok()?.as_nanos() as i64)
+    };
+    inputs
+        .iter()
+        .map(|input| if input == "-" { Some(now) } else { born(input) })
+        .map(|at| at.unwrap_or(now))
+        .min()
+        .unwrap_or(now)
+}
+
+/// `3799980 tiles held; 12 dropped in 2024 (no longer listed); 5 records kept ...`
+fn describe(replaced: &Replaced, scope: &Scope, merge: bool) -> String {
+    let mut parts = vec![format!("{} tiles held", replaced.held)];
+    if !scope.is_all() && !merge {
+        let years: Vec<String> = scope.years.iter().map(ToString::to_string).collect();
+        let mut within = years.join(",");
+        if let Some(prefix) = &scope.prefix {
+            within = if within.is_empty() { format!("prefix {prefix}") } else { format!("{within}, prefix {prefix}") };
+        }
+        parts.push(format!("{} dropped in scope ({within}): no longer listed", replaced.dropped));
+    }
+    if replaced.outside > 0 {
+        parts.push(format!("{} listed tiles outside the scope ignored", replaced.outside));
+    }
+    if replaced.kept_records > 0 {
+        parts.push(format!("{} records made since the listing was taken kept", replaced.kept_records));
+    }
+    parts.join("; ")
 }
 
 /// Feeds one input (a file, or `-` for stdin; gzip detected by its magic bytes) to `scanner`,
@@ -162,15 +203,4 @@ fn rows_of(tiles: &[ScannedTile]) -> Vec<ManifestRow> {
         scales_size: t.scales_size.map(NonZeroU64::get),
     };
     tiles.iter().map(row).collect()
-}
-
-/// The store's rows (manifest and journal) with the scanned ones added (a scanned tile's sizes win).
-fn merged_rows(inventory: &Inventory, store: &str, tiles: &[ScannedTile]) -> Result<Vec<ManifestRow>> {
-    let existing = inventory::StoreFiles::new(inventory.dir(), store).read_rows(inventory.years())?;
-    let mut rows = rows_of(tiles);
-    rows.extend(existing);
-    // Stable sort keeps the scanned row first for each id; dedup keeps the first.
-    rows.sort_by_key(|row| row.id);
-    rows.dedup_by_key(|row| row.id);
-    Ok(rows)
 }

@@ -35,6 +35,10 @@ struct StoreReport {
     counts: Counts,
     /// Tiles the store holds that the registry does not list.
     extra: Option<u64>,
+    /// When its manifest's listing was taken (ns since the epoch), if a listing made it.
+    listed_at: Option<i64>,
+    /// Records applied over that manifest since.
+    records_since: usize,
 }
 
 pub fn run(dir: &Path, args: &StatusArgs) -> Result<()> {
@@ -68,11 +72,14 @@ impl Report {
         for store in inventory.stores() {
             let name = &store.config.name;
             let extra = inventory.extra_count(name, &everywhere)?;
+            let state = inventory.store_state(name)?;
             stores.push(StoreReport {
                 name: name.clone(),
                 role: store.config.role.as_str(),
                 counts: counts(&store.tiles)?,
                 extra,
+                listed_at: state.provenance.listed_at,
+                records_since: state.pending_count(),
             });
         }
         let mut missing = Vec::new();
@@ -117,7 +124,14 @@ impl Report {
                 Some(extra) if extra > 0 => format!(", {extra} not in the registry"),
                 _ => String::new(),
             };
-            writeln!(out, "  {:<15} {:>9} tiles  ({}{extra})", store.name, store.counts.tiles, store.role)?;
+            writeln!(
+                out,
+                "  {:<15} {:>9} tiles  ({}{extra}){}",
+                store.name,
+                store.counts.tiles,
+                store.role,
+                store.freshness()
+            )?;
         }
         writeln!(out, "\nPairwise diffs (missing from target):")?;
         let pairs: Vec<_> = self.missing.iter().filter(|(_, _, n)| *n > 0).collect();
@@ -174,6 +188,7 @@ impl Report {
                 json!({
                     "name": s.name, "role": s.role, "tiles": s.counts.tiles,
                     "years": s.counts.year_map(), "not_in_registry": s.extra,
+                    "listed_at": s.listed_at.map(crate::time::utc_rfc3339), "records_since": s.records_since,
                 })
             })
             .collect();
@@ -203,6 +218,20 @@ fn zero_sizes(inventory: &Inventory) -> Result<Vec<(String, u64)>> {
         }
     }
     Ok(found)
+}
+
+impl StoreReport {
+    /// `  listed 2026-11-29 03:00 UTC, 12 records since`, as far as known.
+    fn freshness(&self) -> String {
+        let mut parts = Vec::new();
+        if let Some(at) = self.listed_at {
+            parts.push(format!("listed {}", crate::time::utc_minutes(at)));
+        }
+        if self.records_since > 0 {
+            parts.push(format!("{} records since", self.records_since));
+        }
+        if parts.is_empty() { String::new() } else { format!("  {}", parts.join(", ")) }
+    }
 }
 
 impl Counts {

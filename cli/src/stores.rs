@@ -1,36 +1,32 @@
 //! `tessera import`, `tessera ingest` and `tessera stores`: the registry, a store's manifest from
 //! someone else's parquet, and the store list of an inventory.
 
-use std::fs::File;
 use std::io::{self, Write};
 use std::path::Path;
 
 use anyhow::{Context, Result};
 use serde_json::json;
-use tessera_engine::fsutil;
 use tessera_engine::inventory::{self, Config, Inventory, REGISTRY, REGISTRY_FILE};
+use tessera_engine::journal;
 use tessera_engine::manifest::{self, ManifestRow};
-use tessera_engine::registry::{self, ReadOptions};
+use tessera_engine::store::{Listing, Scope};
 
 use crate::args::{ImportArgs, IngestArgs, StoresArgs};
 use crate::open_inventory;
 
 pub fn import(dir: &Path, args: &ImportArgs) -> Result<()> {
-    let config = open_inventory(dir)?.config().clone();
-    let (tiles, report) = registry::read_registry(&args.registry, config.years, ReadOptions::default())?;
-    for warning in report.warnings() {
+    let imported = inventory::import_registry(dir, &args.registry)
+        .with_context(|| format!("cannot import {}", args.registry.display()))?;
+    for warning in imported.report.warnings() {
         eprintln!("tessera: note: {warning}");
     }
-    let target = dir.join(REGISTRY_FILE);
-    fsutil::replace_atomically(&target, |out| {
-        let mut source = File::open(&args.registry).map_err(tessera_engine::Error::io("opening", &args.registry))?;
-        io::copy(&mut source, out).map_err(tessera_engine::Error::io("copying", &args.registry))?;
-        Ok(())
-    })
-    .with_context(|| format!("cannot import {}", args.registry.display()))?;
+    if let Some(years) = imported.extended {
+        eprintln!("tessera: note: the registry runs to {}: the inventory's years are now {years}", years.last());
+    }
     let inventory = open_inventory(dir)?;
-    let years = registry_years(&config, inventory.registry().map(|r| inventory.year_counts(r)).unwrap_or_default());
-    eprintln!("tessera: imported {} tiles ({years}) into {}", tiles.len(), target.display());
+    let config = inventory.config();
+    let years = registry_years(config, inventory.registry().map(|r| inventory.year_counts(r)).unwrap_or_default());
+    eprintln!("tessera: imported {} tiles ({years}) into {}", imported.tiles, dir.join(REGISTRY_FILE).display());
     Ok(())
 }
 
@@ -41,7 +37,7 @@ fn registry_years(config: &Config, counts: Vec<(u16, u64)>) -> String {
 
 /// `tessera ingest STORE FILE`: a store's manifest from a parquet file someone else wrote.
 pub fn ingest(dir: &Path, args: &IngestArgs) -> Result<()> {
-    let inventory = open_inventory(dir)?;
+    let mut inventory = open_inventory(dir)?;
     let store = inventory.store(&args.store)?.config.name.clone();
     let (rows, report) = manifest::read_manifest(&args.manifest, inventory.years())
         .with_context(|| format!("cannot ingest {} into {store}", args.manifest.display()))?;
@@ -49,7 +45,8 @@ pub fn ingest(dir: &Path, args: &IngestArgs) -> Result<()> {
         eprintln!("tessera: note: {warning}");
     }
     let (unlisted, differ) = against_registry(&inventory, &rows)?;
-    inventory::write_store(inventory.dir(), inventory.years(), &store, &rows)?;
+    let listing = Listing { rows: &rows, scope: &Scope::default(), listed_at: journal::now_ns(), merge: false };
+    inventory.replace(&store, &listing)?;
     let mut notes = Vec::new();
     if let Some(unlisted) = unlisted.filter(|n| *n > 0) {
         notes.push(format!("{unlisted} the registry does not list"));
@@ -92,9 +89,12 @@ pub fn list(dir: &Path, args: &StoresArgs) -> Result<()> {
             .stores()
             .iter()
             .map(|s| {
+                let state = inventory.store_state(&s.config.name).ok();
                 json!({
                     "name": s.config.name, "role": s.config.role.as_str(), "storage": s.config.storage,
                     "public_url": s.config.public_url, "tiles": s.tiles.cardinality(), "has_manifest": s.has_manifest,
+                    "listed_at": state.as_ref().and_then(|st| st.provenance.listed_at).map(crate::time::utc_rfc3339),
+                    "records_since": state.as_ref().map(|st| st.pending_count()),
                 })
             })
             .collect();
@@ -103,14 +103,20 @@ pub fn list(dir: &Path, args: &StoresArgs) -> Result<()> {
     } else {
         for s in inventory.stores() {
             let role = s.config.role.as_str();
+            let state = inventory.store_state(&s.config.name)?;
+            let listed = state
+                .provenance
+                .listed_at
+                .map_or("never listed".to_owned(), |at| format!("listed {}", crate::time::utc_minutes(at)));
             writeln!(
                 out,
-                "{:<15} {:<8} {:>9} tiles  {}  {}",
+                "{:<15} {:<8} {:>9} tiles  {}  {}  ({listed}, {} records since)",
                 s.config.name,
                 role,
                 s.tiles.cardinality(),
                 s.config.storage,
-                s.config.public_url
+                s.config.public_url,
+                state.pending_count()
             )?;
         }
     }

@@ -20,6 +20,13 @@ pub enum Error {
     #[error("year range {first}..={last} is invalid: it must be non-empty and at most 662 years")]
     BadYearRange { first: Year, last: Year },
 
+    /// A registry with tiles of a year before the inventory's first: ids count from the first
+    /// year, so that needs a new inventory.
+    #[error(
+        "{path} has tiles of {year}, before this inventory's first year {first}: ids count from the first year, so make a new inventory whose years start at {year} (`tessera init --years {year}..LAST`) and scan the stores into it"
+    )]
+    YearBeforeFirst { path: PathBuf, year: i64, first: Year },
+
     /// A year outside the inventory's configured range.
     #[error("year {year} is outside this inventory's years {years}")]
     YearOutOfRange { year: Year, years: YearRange },
@@ -63,6 +70,13 @@ pub enum Error {
     /// A value in a parquet file that is out of range (row numbers start at 0).
     #[error("parquet file {path}, row {row}: {message}")]
     BadRow { path: PathBuf, row: usize, message: String },
+
+    /// A record journal with a damaged frame before valid ones. The frames after it hold
+    /// acknowledged records, so nothing is cut: the journal is left as it is.
+    #[error(
+        "journal {path} is damaged at byte {offset} and valid records follow it; nothing was changed (salvage every valid record with `tessera repair` on its store)"
+    )]
+    DamagedJournal { path: PathBuf, offset: u64 },
 
     /// A `tessera.toml` that cannot be read or is inconsistent.
     #[error("config {path}: {message}")]

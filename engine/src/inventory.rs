@@ -27,6 +27,8 @@ use crate::bitmap::sink::{Clip, Count, Ranges, Sink};
 use crate::error::{Error, Result};
 use crate::grid::{Bbox, IdRange, TileId, Year, YearRange};
 use crate::index::{self, Index, Mapped, SourceStamp};
+pub use crate::store::StoreFiles;
+use crate::store::{self, IdsAndWarnings};
 use crate::{journal, manifest, registry};
 
 /// The config file's name inside an inventory.
@@ -165,10 +167,49 @@ impl Config {
         crate::fsutil::write_atomically(&path, self.to_toml().as_bytes())
     }
 
+    /// Reads and checks `dir/tessera.toml`.
+    pub fn load(dir: &Path) -> Result<Config> {
+        let path = dir.join(CONFIG_FILE);
+        if !path.exists() {
+            return Err(Error::NotAnInventory { path: dir.to_owned() });
+        }
+        let text = fs::read_to_string(&path).map_err(Error::io("reading", &path))?;
+        Config::parse(&text, &path)
+    }
+
+    /// Extends the years of the inventory in `dir` to end at `last`, rewriting `tessera.toml`
+    /// atomically. No id moves: ids are year-major from the first year, which stays. The
+    /// `last = ...` of the file is edited in place, so its comments and layout stay too.
+    pub fn extend_years(dir: &Path, last: Year) -> Result<Config> {
+        let path = dir.join(CONFIG_FILE);
+        let config = Config::load(dir)?;
+        let years = YearRange::new(config.years.first(), last.max(config.years.last()))
+            .map_err(|err| Error::Config { path: path.clone(), message: err.to_string() })?;
+        let text = fs::read_to_string(&path).map_err(Error::io("reading", &path))?;
+        let wanted = Config { years, ..config };
+        let edited = edit_last_year(&text, wanted.years.last())
+            .filter(|edited| Config::parse(edited, &path).is_ok_and(|parsed| parsed == wanted));
+        let text = edited.unwrap_or_else(|| wanted.to_toml());
+        crate::fsutil::write_atomically(&path, text.as_bytes())?;
+        Ok(wanted)
+    }
+
     /// The primary store, if any store is declared.
     pub fn primary(&self) -> Option<&StoreConfig> {
         self.stores.iter().find(|s| s.role == Role::Primary)
     }
+}
+
+/// `text` with the number after the first `last =` of the line that sets `years` (or of the
+/// `[years]` table) replaced by `last`; `None` when there is no such line.
+fn edit_last_year(text: &str, last: Year) -> Option<String> {
+    let start = text.find("years")?;
+    let at = start + text[start..].find("last")?;
+    let equals = at + text[at..].find('=')?;
+    let digits_at = equals + 1 + text[equals + 1..].find(|c: char| c.is_ascii_digit())?;
+    let digits_end =
+        digits_at + text[digits_at..].find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len() - digits_at);
+    Some(format!("{}{last}{}", &text[..digits_at], &text[digits_end..]))
 }
 
 fn is_store_name(name: &str) -> bool {
@@ -234,12 +275,7 @@ impl Inventory {
     /// Opens the inventory in `dir`, rebuilding any index that is missing or out of date.
     pub fn open(dir: impl AsRef<Path>) -> Result<Inventory> {
         let dir = dir.as_ref().to_owned();
-        let config_path = dir.join(CONFIG_FILE);
-        if !config_path.exists() {
-            return Err(Error::NotAnInventory { path: dir });
-        }
-        let text = fs::read_to_string(&config_path).map_err(Error::io("reading", &config_path))?;
-        let config = Config::parse(&text, &config_path)?;
+        let config = Config::load(&dir)?;
         let mut notices = Vec::new();
         let registry_path = dir.join(REGISTRY_FILE);
         let registry = if registry_path.exists() {
@@ -357,14 +393,14 @@ impl Inventory {
     /// yet, and those it holds whose rows bring sizes (a copy sent again replaces the sizes
     /// seen), and fsyncs it: from then on the record survives any crash. Then rewrites the
     /// index and reopens the store, so the next call starts from the new set without reading
-    /// anything. Holds the store's lock file meanwhile, so concurrent records queue instead of
-    /// racing. Once the journal holds more than `compact_after` rows it is folded into the
-    /// manifest ([`COMPACT_AFTER_ROWS`] is a good default).
+    /// anything. Holds the store's lock meanwhile, so writers queue instead of racing. Once the
+    /// journal holds more than `compact_after` records it is folded into the manifest
+    /// ([`COMPACT_AFTER_ROWS`] is a good default).
     pub fn record(&mut self, store: &str, rows: &[manifest::ManifestRow], compact_after: usize) -> Result<Recorded> {
         let at = self.store_position(store)?;
         let files = StoreFiles::new(&self.dir, store);
-        let _lock = lock(&files)?;
-        let (journaled, valid) = journal::read(&files.journal)?;
+        let _lock = files.lock()?;
+        let mut state = files.state()?;
         let current = &self.stores[at];
         // Under the lock: if nobody changed the store since it was opened (or last written
         // here), the opened set is exactly its content; otherwise its content is read again.
@@ -389,11 +425,11 @@ impl Inventory {
             return Ok(recorded);
         }
         let entries: Vec<journal::Entry> = written.iter().map(|row| journal::Entry::Present(*row)).collect();
-        journal::append(&files.journal, valid, &entries)?;
-        recorded.compacted = journaled.len() + written.len() > compact_after;
+        journal::append(&files.journal, &mut state.journal, &entries)?;
+        recorded.compacted = state.pending_count() > compact_after;
         if recorded.compacted {
-            let all = files.read_rows(self.years())?;
-            write_store(&self.dir, self.years(), store, &all)?;
+            let ids = store::compact(&files, self.years())?;
+            files.write_index(self.years(), ids)?;
         } else {
             let mut bitmap = match reread {
                 None => self.bitmap_of(at)?,
@@ -412,8 +448,8 @@ impl Inventory {
     pub fn remove(&mut self, store: &str, ids: &[TileId]) -> Result<usize> {
         let at = self.store_position(store)?;
         let files = StoreFiles::new(&self.dir, store);
-        let _lock = lock(&files)?;
-        let (_, valid) = journal::read(&files.journal)?;
+        let _lock = files.lock()?;
+        let mut state = files.state()?;
         let mut bitmap = if files.stamp()? == self.stores[at].stamp {
             self.bitmap_of(at)?
         } else {
@@ -424,10 +460,42 @@ impl Inventory {
         if held.is_empty() {
             return Ok(0);
         }
-        journal::append(&files.journal, valid, &held)?;
+        journal::append(&files.journal, &mut state.journal, &held)?;
         index::write(&files.index(), &index::encode_bitmap(self.years(), &mut bitmap, files.stamp()?))?;
         self.reopen(at, &files)?;
         Ok(held.len())
+    }
+
+    /// Writes a listing of `store` (from `tessera scan` or `ingest`) as its new manifest, under
+    /// the store's lock: the whole store, a scope of it, or merged into it (see
+    /// [`store::Listing`]). Records appended after the listing was taken keep applying over it;
+    /// records from before are superseded by it. Then rewrites the index and reopens the store.
+    pub fn replace(&mut self, store: &str, listing: &store::Listing) -> Result<store::Replaced> {
+        let at = self.store_position(store)?;
+        let files = StoreFiles::new(&self.dir, store);
+        fs::create_dir_all(self.dir.join("stores")).map_err(Error::io("creating", self.dir.join("stores")))?;
+        let _lock = files.lock()?;
+        let (ids, replaced) = store::replace(&files, self.years(), listing)?;
+        files.write_index(self.years(), ids)?;
+        self.reopen(at, &files)?;
+        Ok(replaced)
+    }
+
+    /// Folds `store`'s journal into its manifest now (a `record` does it past
+    /// [`COMPACT_AFTER_ROWS`]).
+    pub fn compact(&mut self, store: &str) -> Result<()> {
+        let at = self.store_position(store)?;
+        let files = StoreFiles::new(&self.dir, store);
+        let _lock = files.lock()?;
+        let ids = store::compact(&files, self.years())?;
+        files.write_index(self.years(), ids)?;
+        self.reopen(at, &files)
+    }
+
+    /// The journal and the manifest's provenance of `store`: when it was last listed, and how
+    /// many records apply over that listing.
+    pub fn store_state(&self, store: &str) -> Result<store::State> {
+        StoreFiles::new(&self.dir, &self.store(store)?.config.name).state()
     }
 
     fn store_position(&self, name: &str) -> Result<usize> {
@@ -442,11 +510,15 @@ impl Inventory {
             .map_err(|err| Error::BadIndex { path: files.index(), reason: err.to_string() })
     }
 
-    /// Maps the index just written for the store at `at`, with the stamp of its sources now.
+    /// Maps the index just written for the store at `at`, with the stamp of its sources now;
+    /// rebuilds it if a reader's rebuild replaced it meanwhile with one of other sources.
     fn reopen(&mut self, at: usize, files: &StoreFiles) -> Result<()> {
         let stamp = files.stamp()?;
+        let years = self.config.years;
+        let mut notices = Vec::new();
+        let index = open_or_rebuild(&files.index(), stamp, years, &mut notices, || files.read_ids(years))?;
         let store = &mut self.stores[at];
-        store.tiles = index::open(&files.index(), self.config.years, Some(stamp))?.view;
+        store.tiles = index.view;
         store.stamp = stamp;
         store.has_manifest = true;
         Ok(())
@@ -527,8 +599,13 @@ impl Inventory {
         if name == REGISTRY {
             return Ok(0);
         }
-        let journaled = StoreFiles::new(&self.dir, name).journal_effects()?;
-        Ok(journaled.values().flatten().filter(|row| zero(row)).count() as u64)
+        let state = StoreFiles::new(&self.dir, name).state()?;
+        let mut latest = BTreeMap::new();
+        for entry in state.pending() {
+            latest.insert(entry.id(), *entry);
+        }
+        let zero_entry = |entry: &journal::Entry| matches!(entry, journal::Entry::Present(row) if zero(row));
+        Ok(latest.values().filter(|entry| zero_entry(entry)).count() as u64)
     }
 
     /// Gives rows with unknown sizes the registry's sizes, when there is a registry.
@@ -561,21 +638,62 @@ impl Inventory {
     }
 }
 
-/// Replaces store `store`'s manifest in the inventory at `dir` with `rows`, drops its record
-/// journal, and writes its index, each step atomic. A crash between the steps leaves a stale
-/// index (rebuilt at the next open) and, at worst, old records beside the new manifest.
-pub fn write_store(dir: &Path, years: YearRange, store: &str, rows: &[manifest::ManifestRow]) -> Result<()> {
-    let files = StoreFiles::new(dir, store);
-    fs::create_dir_all(dir.join("stores")).map_err(Error::io("creating", dir.join("stores")))?;
-    manifest::write_manifest(&files.manifest, years, rows)?;
-    journal::remove(&files.journal)?;
-    let mut ids: Vec<TileId> = rows.iter().map(|row| row.id).collect();
-    ids.sort_unstable();
-    ids.dedup();
-    index::write(&files.index(), &index::encode(years, ids, files.stamp()?)?)
+/// What [`import_registry`] did.
+#[derive(Debug, Clone)]
+pub struct Imported {
+    /// Distinct tiles in the registry.
+    pub tiles: usize,
+    /// What reading it noticed (absent optional columns, duplicate rows).
+    pub report: registry::ReadReport,
+    /// The inventory's years, when the registry made them grow.
+    pub extended: Option<YearRange>,
 }
 
-/// Journal rows past which `record` folds the journal into the manifest.
+/// Copies the registry at `source` into the inventory in `dir` (atomically), after reading
+/// it whole to check it. A registry with years after the inventory's last extends the
+/// inventory's years in place (no id moves: ids are year-major from the first year); a year
+/// before the first is [`Error::YearBeforeFirst`], and nothing changes. Holds the registry's
+/// lock (`registry.lock`) throughout, so imports queue.
+pub fn import_registry(dir: &Path, source: &Path) -> Result<Imported> {
+    let _lock = lock_file(&dir.join("registry.lock"))?;
+    let config = Config::load(dir)?;
+    let mut years = config.years;
+    if let Some((first, last)) = registry::year_span(source)? {
+        if first < i64::from(years.first()) {
+            return Err(Error::YearBeforeFirst { path: source.to_owned(), year: first, first: years.first() });
+        }
+        if last > i64::from(years.last()) {
+            let last =
+                Year::try_from(last).map_err(|_| Error::BadYearRange { first: years.first(), last: Year::MAX })?;
+            years = YearRange::new(years.first(), last)?;
+        }
+    }
+    let (tiles, report) = registry::read_registry(source, years, registry::ReadOptions::default())?;
+    let extended = (years != config.years).then_some(years);
+    if extended.is_some() {
+        Config::extend_years(dir, years.last())?;
+    }
+    let target = dir.join(REGISTRY_FILE);
+    crate::fsutil::replace_atomically(&target, |out| {
+        let mut from = fs::File::open(source).map_err(Error::io("opening", source))?;
+        std::io::copy(&mut from, out).map_err(Error::io("copying", source))?;
+        Ok(())
+    })?;
+    Ok(Imported { tiles: tiles.len(), report, extended })
+}
+
+fn lock_file(path: &Path) -> Result<fs::File> {
+    let file = fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)
+        .map_err(Error::io("opening", path))?;
+    file.lock().map_err(Error::io("locking", path))?;
+    Ok(file)
+}
+
+/// Records past which `record` folds the journal into the manifest.
 pub const COMPACT_AFTER_ROWS: usize = 200_000;
 
 /// What [`Inventory::record`] did.
@@ -591,22 +709,9 @@ pub struct Recorded {
     pub compacted: bool,
 }
 
-/// Takes the store's lock file (`stores/NAME.lock`), released when the guard drops.
-fn lock(files: &StoreFiles) -> Result<fs::File> {
-    let path = files.manifest.with_extension("lock");
-    let file = fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
-        .map_err(Error::io("opening", &path))?;
-    file.lock().map_err(Error::io("locking", &path))?;
-    Ok(file)
-}
-
 /// `stores/NAME.parquet` inside `dir`.
 pub fn manifest_path(dir: &Path, store: &str) -> PathBuf {
-    dir.join("stores").join(format!("{store}.parquet"))
+    StoreFiles::new(dir, store).manifest
 }
 
 /// The index file beside a parquet source: `x.parquet` -> `x.tbm`.
@@ -614,16 +719,8 @@ pub fn index_path(source: &Path) -> PathBuf {
     source.with_extension("tbm")
 }
 
-/// Ids of a parquet source, with the reader's warnings (duplicates, absent columns).
-type IdsAndWarnings = (Vec<TileId>, Vec<String>);
-
 fn read_registry_ids(path: &Path, years: YearRange) -> Result<IdsAndWarnings> {
     let (ids, report) = registry::read_registry_ids(path, years)?;
-    Ok((ids, report.warnings()))
-}
-
-fn read_manifest_ids(path: &Path, years: YearRange) -> Result<IdsAndWarnings> {
-    let (ids, report) = manifest::read_manifest_ids(path, years)?;
     Ok((ids, report.warnings()))
 }
 
@@ -648,72 +745,6 @@ fn open_or_rebuild(
     notices.extend(warnings);
     index::write(path, &index::encode(years, ids, stamp)?)?;
     index::open(path, years, Some(stamp))
-}
-
-/// The files of one store: its manifest, its record journal, and the index built from both.
-#[derive(Debug, Clone)]
-pub struct StoreFiles {
-    pub manifest: PathBuf,
-    pub journal: PathBuf,
-}
-
-impl StoreFiles {
-    pub fn new(dir: &Path, store: &str) -> StoreFiles {
-        let manifest = manifest_path(dir, store);
-        StoreFiles { journal: journal::journal_path(&manifest), manifest }
-    }
-
-    pub fn index(&self) -> PathBuf {
-        index_path(&self.manifest)
-    }
-
-    /// What the index must have been built from: the manifest as it is now (or none) and the
-    /// journal's current length (a stat, not a read: a torn tail makes the index stale, and
-    /// the rebuild records the length it saw).
-    pub fn stamp(&self) -> Result<SourceStamp> {
-        let manifest = if self.manifest.exists() { SourceStamp::of(&self.manifest)? } else { SourceStamp::NONE };
-        let journal_len = fs::metadata(&self.journal).map_or(0, |meta| meta.len());
-        Ok(manifest.with_journal(journal_len))
-    }
-
-    /// Every row the store holds: the manifest's, then the journal's (which win for sizes).
-    pub fn read_rows(&self, years: YearRange) -> Result<Vec<manifest::ManifestRow>> {
-        let latest = self.journal_effects()?;
-        let mut rows =
-            if self.manifest.exists() { manifest::read_manifest(&self.manifest, years)?.0 } else { Vec::new() };
-        rows.retain(|row| !latest.contains_key(&row.id));
-        rows.extend(latest.into_values().flatten());
-        rows.sort_by_key(|row| row.id);
-        Ok(rows)
-    }
-
-    /// Each tile the journal names, with its last entry: `Some(row)` present, `None` removed.
-    fn journal_effects(&self) -> Result<BTreeMap<TileId, Option<manifest::ManifestRow>>> {
-        let (entries, _) = journal::read(&self.journal)?;
-        let mut latest = BTreeMap::new();
-        for entry in entries {
-            let effect = match entry {
-                journal::Entry::Present(row) => Some(row),
-                journal::Entry::Removed(_) => None,
-            };
-            latest.insert(entry.id(), effect);
-        }
-        Ok(latest)
-    }
-
-    fn read_ids(&self, years: YearRange) -> Result<IdsAndWarnings> {
-        let (mut ids, warnings) = match self.manifest.exists() {
-            true => read_manifest_ids(&self.manifest, years)?,
-            false => (Vec::new(), Vec::new()),
-        };
-        let latest = self.journal_effects()?;
-        if !latest.is_empty() {
-            ids.retain(|id| !latest.contains_key(id));
-            ids.extend(latest.into_iter().filter(|(_, row)| row.is_some()).map(|(id, _)| id));
-            ids.sort_unstable();
-        }
-        Ok((ids, warnings))
-    }
 }
 
 fn reason_of(err: &Error) -> String {

@@ -10,8 +10,9 @@
 //!   tools can move tiles between two of them.
 //! - [`listing`]: the tiles a store holds, from `s5cmd`, `find`, `rclone` or `aws s3` listings.
 //! - With the default `disk` feature: [`registry`] and [`manifest`] (parquet), [`index`] (the
-//!   memory-mapped `.tbm` files), [`journal`] (fsynced records of copies, kill -9 safe) and
-//!   [`inventory`] (a directory of stores, opened in microseconds).
+//!   memory-mapped `.tbm` files), [`journal`] (fsynced records of copies, kill -9 safe),
+//!   [`store`] (one store's files and every write to them, under its lock) and [`inventory`]
+//!   (a directory of stores, opened in microseconds).
 //!
 //! The crate has no async runtime, no HTTP and no terminal output: it returns values, writes to
 //! a caller's `io::Write`, and reports problems through one [`Error`] type.
@@ -39,5 +40,7 @@ pub mod manifest;
 mod parquet_io;
 #[cfg(feature = "disk")]
 pub mod registry;
+#[cfg(feature = "disk")]
+pub mod store;
 
 pub use error::{Error, Result};

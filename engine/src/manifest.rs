@@ -31,7 +31,7 @@ use arrow_array::{ArrayRef, Int32Array, Int64Array, RecordBatch};
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
-use parquet::file::metadata::SortingColumn;
+use parquet::file::metadata::{KeyValue, SortingColumn};
 use parquet::file::properties::WriterProperties;
 use parquet::schema::types::ColumnPath;
 
@@ -57,17 +57,68 @@ pub struct ManifestRow {
     pub scales_size: Option<u64>,
 }
 
-/// Replaces the manifest at `path` with `rows`, atomically and durably.
+/// What a manifest says of itself, in its parquet footer's key-value metadata: which bytes of
+/// the store's journal it already includes, and when its tiles were last listed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Provenance {
+    /// The generation of the journal whose first `journal_bytes` bytes this manifest includes
+    /// (`tessera.journal = "GENERATION:BYTES"`). Frames past them, or of another generation,
+    /// apply over the manifest; 0 and 0 (a manifest from before this field) include none.
+    pub journal_generation: u64,
+    pub journal_bytes: u64,
+    /// When the listing behind it was taken, nanoseconds since the epoch (`tessera.listed_at`);
+    /// `None` when no listing made it (a generated or ingested manifest).
+    pub listed_at: Option<i64>,
+}
+
+const JOURNAL_KEY: &str = "tessera.journal";
+const LISTED_AT_KEY: &str = "tessera.listed_at";
+
+impl Provenance {
+    fn key_values(&self) -> Vec<KeyValue> {
+        let journal = format!("{}:{}", self.journal_generation, self.journal_bytes);
+        let mut pairs = vec![KeyValue::new(JOURNAL_KEY.to_owned(), journal)];
+        if let Some(at) = self.listed_at {
+            pairs.push(KeyValue::new(LISTED_AT_KEY.to_owned(), at.to_string()));
+        }
+        pairs
+    }
+
+    fn from_key_values(pairs: &[KeyValue]) -> Provenance {
+        let value = |key: &str| pairs.iter().find(|pair| pair.key == key).and_then(|pair| pair.value.as_deref());
+        let journal = value(JOURNAL_KEY).and_then(|text| text.split_once(':'));
+        let (journal_generation, journal_bytes) = journal
+            .and_then(|(generation, bytes)| Some((generation.parse().ok()?, bytes.parse().ok()?)))
+            .unwrap_or_default();
+        let listed_at = value(LISTED_AT_KEY).and_then(|text| text.parse().ok());
+        Provenance { journal_generation, journal_bytes, listed_at }
+    }
+}
+
+/// The provenance of the manifest at `path`, from its footer alone.
+pub fn read_provenance(path: &Path) -> Result<Provenance> {
+    let file = ParquetFile::open(path)?;
+    Ok(Provenance::from_key_values(file.key_values()))
+}
+
+/// Replaces the manifest at `path` with `rows`, atomically and durably, with no provenance
+/// (see [`write_manifest_with`]).
+pub fn write_manifest(path: &Path, years: YearRange, rows: &[ManifestRow]) -> Result<()> {
+    write_manifest_with(path, years, rows, &Provenance::default())
+}
+
+/// Replaces the manifest at `path` with `rows` and `provenance`, atomically and durably.
 ///
 /// `rows` may come in any order (they are written sorted by id) but each tile must appear once:
 /// a repeated id is [`Error::BadRow`] naming the tile and the index of its second occurrence in
 /// `rows`, and nothing is written. An id past the last of `years` is [`Error::IdOutOfRange`].
-pub fn write_manifest(path: &Path, years: YearRange, rows: &[ManifestRow]) -> Result<()> {
+pub fn write_manifest_with(path: &Path, years: YearRange, rows: &[ManifestRow], provenance: &Provenance) -> Result<()> {
     let sorted = sorted_rows(path, years, rows)?;
     let rows = sorted.as_deref().unwrap_or(rows);
     fsutil::replace_atomically(path, |out| {
         let parquet = |err: parquet::errors::ParquetError| parquet_error(path, err);
-        let mut writer = ArrowWriter::try_new(out, schema(), Some(writer_properties())).map_err(parquet)?;
+        let properties = writer_properties(provenance.key_values());
+        let mut writer = ArrowWriter::try_new(out, schema(), Some(properties)).map_err(parquet)?;
         for chunk in rows.chunks(WRITE_BATCH_ROWS) {
             writer.write(&batch(path, years, chunk)?).map_err(parquet)?;
         }
@@ -110,10 +161,11 @@ fn schema() -> SchemaRef {
     ]))
 }
 
-fn writer_properties() -> WriterProperties {
+fn writer_properties(metadata: Vec<KeyValue>) -> WriterProperties {
     // Id order is year, lat_i, lon_i: columns 0, 2, 1.
     let sorting = [0, 2, 1].map(|column_idx| SortingColumn { column_idx, descending: false, nulls_first: false });
     WriterProperties::builder()
+        .set_key_value_metadata(Some(metadata))
         .set_compression(Compression::ZSTD(ZstdLevel::default()))
         .set_sorting_columns(Some(sorting.to_vec()))
         // Sizes are nearly unique per tile: a dictionary would only overflow and fall back.

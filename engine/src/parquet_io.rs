@@ -96,6 +96,11 @@ impl ParquetFile {
         usize::try_from(self.builder.metadata().file_metadata().num_rows()).unwrap_or(0)
     }
 
+    /// The footer's key-value metadata (empty when it has none).
+    pub fn key_values(&self) -> &[parquet::file::metadata::KeyValue] {
+        self.builder.metadata().file_metadata().key_value_metadata().map_or(&[], Vec::as_slice)
+    }
+
     /// Whether any of `names` is a top-level column, whatever its type.
     pub fn has(&self, names: &[&'static str]) -> bool {
         self.position(names).is_some()

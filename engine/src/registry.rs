@@ -197,6 +197,25 @@ pub fn read_registry_ids(path: &Path, years: YearRange) -> Result<(Vec<TileId>, 
     Ok((tiles.ids, report))
 }
 
+/// The first and last year of the rows of the parquet file at `path` (`None` when it has no
+/// rows), reading its `year` column alone: to see whether a registry runs past the
+/// inventory's years before reading it for them.
+pub fn year_span(path: &Path) -> Result<Option<(i64, i64)>> {
+    let file = ParquetFile::open(path)?;
+    let year = file.require("year", Kind::Int, ": every row needs the tile's year (int64 or int32)")?;
+    let mut span: Option<(i64, i64)> = None;
+    let column = year.clone();
+    file.read(&[&year], |batch, first_row| {
+        parquet_io::for_each_int(path, &column, batch, first_row, |_, value| {
+            if let Some(year) = value {
+                span = Some(span.map_or((year, year), |(first, last)| (first.min(year), last.max(year))));
+            }
+            Ok(())
+        })
+    })?;
+    Ok(span)
+}
+
 /// Which groups of optional columns to decode.
 #[derive(Debug, Clone, Copy)]
 struct Wanted {

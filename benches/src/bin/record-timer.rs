@@ -9,8 +9,10 @@ use std::path::Path;
 use std::time::Instant;
 
 use tessera_engine::grid::TileId;
-use tessera_engine::inventory::{self, COMPACT_AFTER_ROWS, Filter, Inventory, StoreFiles};
+use tessera_engine::inventory::{COMPACT_AFTER_ROWS, Filter, Inventory, StoreFiles};
+use tessera_engine::journal;
 use tessera_engine::manifest::ManifestRow;
+use tessera_engine::store::{Listing, Scope};
 
 const BATCH: usize = 250;
 
@@ -33,13 +35,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         batch_ms.push(started.elapsed().as_secs_f64() * 1e3);
         assert_eq!(recorded.added, batch.len());
     }
-    let inventory = Inventory::open(&temp)?;
+    let mut inventory = Inventory::open(&temp)?;
     assert_eq!(inventory.missing_count("okavango", "scaleway", &Filter::default())?, 0);
     let rows = StoreFiles::new(&temp, "scaleway").read_rows(inventory.years())?;
     let mut rewrite_ms = Vec::new();
     for _ in 0..3 {
         let started = Instant::now();
-        inventory::write_store(&temp, inventory.years(), "scaleway", &rows)?;
+        let listing = Listing { rows: &rows, scope: &Scope::default(), listed_at: journal::now_ns(), merge: false };
+        inventory.replace("scaleway", &listing)?;
         rewrite_ms.push(started.elapsed().as_secs_f64() * 1e3);
     }
     let (record, rewrite) = (median(&mut batch_ms), median(&mut rewrite_ms));

@@ -1,0 +1,353 @@
+//! One store's files, and every write to them.
+//!
+//! ```text
+//! stores/NAME.parquet   the manifest, with its provenance: the journal bytes it includes
+//!                       and when the listing behind it was taken
+//! stores/NAME.journal   records since (tiles copied, tiles found damaged)
+//! stores/NAME.tbm       the index of both (derived)
+//! stores/NAME.lock      held by every writer for its whole read-modify-write
+//! ```
+//!
+//! What a store holds is its manifest with the journal's frames that the manifest does not
+//! include applied over it, in order. Every writer takes the lock, reads the journal and the
+//! manifest's provenance, and then makes one durable change, the commit point:
+//! - a record or a removal appends one fsynced frame;
+//! - a listing (`scan`, `ingest`) writes a new manifest whose provenance includes exactly the
+//!   frames appended before the listing was taken: those are superseded by it, the later
+//!   ones keep applying over it;
+//! - a compaction writes a manifest that includes the whole journal, then starts a new
+//!   journal (a new generation, so no frame is applied twice).
+//!
+//! The index is written after the commit point and is stale until then: a crash at any
+//! point leaves the previous state or the new one, and the next open rebuilds the index.
+
+use std::collections::BTreeMap;
+use std::fs::{self, File};
+use std::path::{Path, PathBuf};
+
+use crate::copylist::{KeyStyle, KeyWriter};
+use crate::error::{Error, Result};
+use crate::grid::{TileId, Year, YearRange};
+use crate::index::{self, SourceStamp};
+use crate::journal::{self, Entry, Journal};
+use crate::manifest::{self, ManifestRow, Provenance};
+
+/// Ids of a parquet source, with the reader's warnings (duplicates, absent columns).
+pub(crate) type IdsAndWarnings = (Vec<TileId>, Vec<String>);
+
+/// The files of one store: its manifest, its record journal, and the index built from both.
+#[derive(Debug, Clone)]
+pub struct StoreFiles {
+    pub manifest: PathBuf,
+    pub journal: PathBuf,
+}
+
+impl StoreFiles {
+    pub fn new(dir: &Path, store: &str) -> StoreFiles {
+        let manifest = dir.join("stores").join(format!("{store}.parquet"));
+        StoreFiles { journal: journal::journal_path(&manifest), manifest }
+    }
+
+    pub fn index(&self) -> PathBuf {
+        self.manifest.with_extension("tbm")
+    }
+
+    fn lock_path(&self) -> PathBuf {
+        self.manifest.with_extension("lock")
+    }
+
+    /// What the index must have been built from: the manifest as it is now (or none) and the
+    /// journal's current length (a stat, not a read: a torn tail makes the index stale, and
+    /// the rebuild records the length it saw).
+    pub fn stamp(&self) -> Result<SourceStamp> {
+        let manifest = if self.manifest.exists() { SourceStamp::of(&self.manifest)? } else { SourceStamp::NONE };
+        let journal_len = fs::metadata(&self.journal).map_or(0, |meta| meta.len());
+        Ok(manifest.with_journal(journal_len))
+    }
+
+    /// The manifest's provenance; the default (includes no journal, never listed) without one.
+    pub fn provenance(&self) -> Result<Provenance> {
+        if self.manifest.exists() { manifest::read_provenance(&self.manifest) } else { Ok(Provenance::default()) }
+    }
+
+    /// The journal and the manifest's provenance, read together.
+    pub fn state(&self) -> Result<State> {
+        Ok(State { journal: journal::read(&self.journal)?, provenance: self.provenance()? })
+    }
+
+    /// Every row the store holds, sorted by id: the manifest's, with the journal's frames
+    /// it does not include applied over it (their sizes win).
+    pub fn read_rows(&self, years: YearRange) -> Result<Vec<ManifestRow>> {
+        let state = self.state()?;
+        let mut rows = self.manifest_rows(years)?;
+        apply_rows(&mut rows, &effects(state.pending()));
+        Ok(rows)
+    }
+
+    fn manifest_rows(&self, years: YearRange) -> Result<Vec<ManifestRow>> {
+        Ok(if self.manifest.exists() { manifest::read_manifest(&self.manifest, years)?.0 } else { Vec::new() })
+    }
+
+    /// The ids the store holds (as [`StoreFiles::read_rows`], reading no sizes), with the
+    /// manifest reader's warnings.
+    pub(crate) fn read_ids(&self, years: YearRange) -> Result<IdsAndWarnings> {
+        let state = self.state()?;
+        let (mut ids, warnings) = match self.manifest.exists() {
+            true => {
+                let (ids, report) = manifest::read_manifest_ids(&self.manifest, years)?;
+                (ids, report.warnings())
+            }
+            false => (Vec::new(), Vec::new()),
+        };
+        apply_ids(&mut ids, &effects(state.pending()));
+        Ok((ids, warnings))
+    }
+
+    /// Takes the store's lock file, released when the guard drops. Every writer holds it for
+    /// its whole read-modify-write, so writers queue instead of racing.
+    pub(crate) fn lock(&self) -> Result<File> {
+        let path = self.lock_path();
+        let file = fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(Error::io("opening", &path))?;
+        file.lock().map_err(Error::io("locking", &path))?;
+        Ok(file)
+    }
+
+    /// Writes the index of `ids` (sorted, unique), stamped with the sources as they are now.
+    pub(crate) fn write_index(&self, years: YearRange, ids: Vec<TileId>) -> Result<()> {
+        index::write(&self.index(), &index::encode(years, ids, self.stamp()?)?)
+    }
+}
+
+/// A store's journal and its manifest's provenance, read under one lock.
+#[derive(Debug, Clone)]
+pub struct State {
+    pub journal: Journal,
+    pub provenance: Provenance,
+}
+
+impl State {
+    /// Where the frames that apply over the manifest begin: past the bytes it includes when it
+    /// includes this journal's generation, else at the start (a journal started after it).
+    pub fn applies_from(&self) -> u64 {
+        if self.journal.generation == self.provenance.journal_generation { self.provenance.journal_bytes } else { 0 }
+    }
+
+    /// The entries that apply over the manifest, in order.
+    pub fn pending(&self) -> impl Iterator<Item = &Entry> {
+        self.journal.entries_after(self.applies_from())
+    }
+
+    /// How many entries apply over the manifest: records since it was written.
+    pub fn pending_count(&self) -> usize {
+        self.journal.count_after(self.applies_from())
+    }
+}
+
+/// Each tile `entries` name, with its last entry: `Some(row)` present, `None` removed.
+fn effects<'a>(entries: impl Iterator<Item = &'a Entry>) -> BTreeMap<TileId, Option<ManifestRow>> {
+    let mut latest = BTreeMap::new();
+    for entry in entries {
+        let effect = match entry {
+            Entry::Present(row) => Some(*row),
+            Entry::Removed(_) => None,
+        };
+        latest.insert(entry.id(), effect);
+    }
+    latest
+}
+
+fn apply_rows(rows: &mut Vec<ManifestRow>, effects: &BTreeMap<TileId, Option<ManifestRow>>) {
+    if effects.is_empty() {
+        return;
+    }
+    rows.retain(|row| !effects.contains_key(&row.id));
+    rows.extend(effects.values().flatten());
+    rows.sort_by_key(|row| row.id);
+}
+
+fn apply_ids(ids: &mut Vec<TileId>, effects: &BTreeMap<TileId, Option<ManifestRow>>) {
+    if effects.is_empty() {
+        return;
+    }
+    ids.retain(|id| !effects.contains_key(id));
+    ids.extend(effects.iter().filter(|(_, row)| row.is_some()).map(|(id, _)| *id));
+    ids.sort_unstable();
+}
+
+/// Which of a store's tiles a listing covers. A scoped rescan replaces exactly these: tiles in
+/// scope that the listing lacks are dropped, tiles outside are untouched.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Scope {
+    /// Only these years; empty: every year.
+    pub years: Vec<Year>,
+    /// Only tiles whose key (`2024/grid_1.05_49.95`) or folder name (`grid_1.05_49.95`)
+    /// starts with this: the prefix a sharded listing used (`2024/grid_1`, `grid_-0.`).
+    pub prefix: Option<String>,
+}
+
+impl Scope {
+    /// Every tile of the store.
+    pub fn is_all(&self) -> bool {
+        self.years.is_empty() && self.prefix.is_none()
+    }
+
+    /// Whether the scope covers tile `id`; `key` is a buffer for its key.
+    fn contains(&self, years: YearRange, keys: &KeyWriter, id: TileId, key: &mut Vec<u8>) -> bool {
+        let Ok(tile) = years.tile(id) else { return false };
+        if !self.years.is_empty() && !self.years.contains(&tile.year) {
+            return false;
+        }
+        let Some(prefix) = &self.prefix else { return true };
+        key.clear();
+        keys.push(key, id.0, KeyStyle::Key);
+        let folder = key.iter().position(|&b| b == b'/').map_or(&key[..], |slash| &key[slash + 1..]);
+        key.starts_with(prefix.as_bytes()) || folder.starts_with(prefix.as_bytes())
+    }
+}
+
+/// A listing to write into a store, as `tessera scan` or `ingest` read it.
+#[derive(Debug, Clone, Copy)]
+pub struct Listing<'a> {
+    /// The tiles listed, with the sizes seen, sorted by id and unique.
+    pub rows: &'a [ManifestRow],
+    /// What the listing covers.
+    pub scope: &'a Scope,
+    /// When the listing was taken, nanoseconds since the epoch: records appended after it keep
+    /// applying over the new manifest; those appended before are superseded by it.
+    pub listed_at: i64,
+    /// Add the listed tiles to what the store holds, dropping nothing.
+    pub merge: bool,
+}
+
+/// What writing a listing did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Replaced {
+    /// Tiles the store holds now.
+    pub held: usize,
+    /// Tiles in scope the store held and the listing lacks: dropped.
+    pub dropped: usize,
+    /// Listed tiles outside the scope: ignored.
+    pub outside: usize,
+    /// Records appended after the listing was taken, applied over it.
+    pub kept_records: usize,
+}
+
+/// Writes `listing` as the store's new manifest, under the lock the caller holds, and
+/// returns the ids the store holds now. The manifest is the commit point.
+pub(crate) fn replace(files: &StoreFiles, years: YearRange, listing: &Listing) -> Result<(Vec<TileId>, Replaced)> {
+    let state = files.state()?;
+    let from = state.applies_from();
+    // Frames appended up to the listing are superseded; never fewer than the manifest includes.
+    let covered = state.journal.offset_after(listing.listed_at).max(from);
+    let mut report = Replaced::default();
+    let rows: std::borrow::Cow<[ManifestRow]> = if listing.scope.is_all() && !listing.merge {
+        listing.rows.into()
+    } else {
+        // What the store holds as of the listing: the manifest with the superseded frames.
+        let mut held = files.manifest_rows(years)?;
+        let superseded = state.journal.frames.iter().filter(|frame| frame.end > from && frame.end <= covered);
+        apply_rows(&mut held, &effects(superseded.flat_map(|frame| &frame.entries)));
+        let listed =
+            if listing.merge { listing.rows.to_vec() } else { rescope(&mut held, listing, years, &mut report) };
+        merge_rows(held, listed).into()
+    };
+    let kept: Vec<&Entry> = state.journal.entries_after(covered).collect();
+    report.kept_records = kept.len();
+    let provenance = Provenance {
+        journal_generation: state.journal.generation,
+        journal_bytes: covered,
+        listed_at: Some(listing.listed_at),
+    };
+    manifest::write_manifest_with(&files.manifest, years, &rows, &provenance)?;
+    let mut ids: Vec<TileId> = rows.iter().map(|row| row.id).collect();
+    apply_ids(&mut ids, &effects(kept.into_iter()));
+    report.held = ids.len();
+    Ok((ids, report))
+}
+
+/// For a scoped rescan: drops from `held` the tiles in scope, counting those the listing
+/// lacks, and returns the listed rows in scope (counting those outside).
+fn rescope(
+    held: &mut Vec<ManifestRow>,
+    listing: &Listing,
+    years: YearRange,
+    report: &mut Replaced,
+) -> Vec<ManifestRow> {
+    let keys = KeyWriter::new(years);
+    let mut key = Vec::new();
+    let mut in_scope = |id: TileId| listing.scope.contains(years, &keys, id, &mut key);
+    let (inside, outside): (Vec<ManifestRow>, Vec<ManifestRow>) = listing.rows.iter().partition(|row| in_scope(row.id));
+    report.outside = outside.len();
+    let listed = |id: TileId| inside.binary_search_by_key(&id, |row| row.id).is_ok();
+    held.retain(|row| {
+        let replaced = in_scope(row.id);
+        report.dropped += usize::from(replaced && !listed(row.id));
+        !replaced
+    });
+    inside
+}
+
+/// `held` and `listed` (both sorted), one row a tile; the listed row wins.
+fn merge_rows(held: Vec<ManifestRow>, listed: Vec<ManifestRow>) -> Vec<ManifestRow> {
+    let mut rows = listed;
+    rows.extend(held);
+    // Stable: the listed row of a tile comes first and is the one kept.
+    rows.sort_by_key(|row| row.id);
+    rows.dedup_by_key(|row| row.id);
+    rows
+}
+
+/// Folds the whole journal into a new manifest, then starts a new journal, under the lock the
+/// caller holds; returns the ids the store holds (unchanged). A crash after the manifest and
+/// before the new journal leaves a manifest that includes the old journal whole: nothing is
+/// applied twice.
+pub(crate) fn compact(files: &StoreFiles, years: YearRange) -> Result<Vec<TileId>> {
+    let state = files.state()?;
+    let rows = files.read_rows(years)?;
+    let provenance = Provenance {
+        journal_generation: state.journal.generation,
+        journal_bytes: state.journal.valid,
+        listed_at: state.provenance.listed_at,
+    };
+    manifest::write_manifest_with(&files.manifest, years, &rows, &provenance)?;
+    journal::start(&files.journal)?;
+    Ok(rows.into_iter().map(|row| row.id).collect())
+}
+
+/// What [`repair`] did to a damaged journal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Repaired {
+    /// Where the damaged journal was set aside, whole.
+    pub aside: PathBuf,
+    /// Byte ranges of it that were not frames: what was lost.
+    pub skipped: Vec<(u64, u64)>,
+    /// Records salvaged into the new journal (those the manifest did not include already).
+    pub kept: usize,
+}
+
+/// Salvages a damaged journal, under the store's lock: every valid frame's records that the
+/// manifest does not include go into a new journal (a new generation), and the damaged one
+/// is set aside whole. `None` when the journal is not damaged (nothing is changed).
+pub fn repair(files: &StoreFiles, years: YearRange) -> Result<Option<Repaired>> {
+    let _lock = files.lock()?;
+    match journal::read(&files.journal) {
+        Ok(_) => return Ok(None),
+        Err(Error::DamagedJournal { .. }) => {}
+        Err(other) => return Err(other),
+    }
+    let (salvaged, skipped) = journal::salvage(&files.journal)?;
+    let state = State { journal: salvaged, provenance: files.provenance()? };
+    let entries: Vec<Entry> = state.pending().copied().collect();
+    let aside = journal::set_aside(&files.journal)?;
+    let mut fresh = journal::start(&files.journal)?;
+    if !entries.is_empty() {
+        journal::append(&files.journal, &mut fresh, &entries)?;
+    }
+    files.write_index(years, files.read_ids(years)?.0)?;
+    Ok(Some(Repaired { aside, skipped, kept: entries.len() }))
+}
