@@ -5,6 +5,8 @@
 use std::fs::{self, File};
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::error::{Error, Result};
 
@@ -23,17 +25,49 @@ pub fn replace_atomically(path: &Path, write: impl FnOnce(&mut BufWriter<File>) 
 }
 
 fn write_and_sync(temp: &Path, write: impl FnOnce(&mut BufWriter<File>) -> Result<()>) -> Result<()> {
-    let file = File::create(temp).map_err(Error::io("creating", temp))?;
+    // `create_new`: a temporary file is this writer's alone, never one another left behind.
+    let file = fs::OpenOptions::new().write(true).create_new(true).open(temp).map_err(Error::io("creating", temp))?;
     let mut out = BufWriter::with_capacity(1 << 20, file);
     write(&mut out)?;
     let file = out.into_inner().map_err(|err| Error::io("writing", temp)(err.into_error()))?;
     file.sync_all().map_err(Error::io("syncing", temp))
 }
 
-/// `dir/.name.tmp-<pid>`: hidden, per process, and never mistaken for the real file.
+/// `dir/.name.tmp-<pid>-<random>`: hidden, unique per call (threads and processes alike),
+/// and never mistaken for the real file.
 fn temp_path(path: &Path) -> PathBuf {
+    static CALLS: AtomicU64 = AtomicU64::new(0);
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    path.with_file_name(format!(".{name}.tmp-{}", std::process::id()))
+    let mut seed = [0u8; 24];
+    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64);
+    seed[..8].copy_from_slice(&nanos.to_le_bytes());
+    seed[8..16].copy_from_slice(&CALLS.fetch_add(1, Ordering::Relaxed).to_le_bytes());
+    seed[16..20].copy_from_slice(&std::process::id().to_le_bytes());
+    let random = xxhash_rust::xxh3::xxh3_64(&seed);
+    path.with_file_name(format!(".{name}{TEMP_MARK}{}-{random:016x}", std::process::id()))
+}
+
+/// What every temporary file name holds after the target's name.
+const TEMP_MARK: &str = ".tmp-";
+
+/// Removes the temporary files of `targets` (in their directories) older than `age`: what a
+/// writer killed mid-write left. Returns how many it removed; files it cannot read or remove
+/// are left for the next time.
+pub fn remove_orphans(targets: &[&Path], age: Duration) -> usize {
+    let mut removed = 0;
+    for target in targets {
+        let (Some(dir), Some(name)) = (target.parent(), target.file_name()) else { continue };
+        let prefix = format!(".{}{TEMP_MARK}", name.to_string_lossy());
+        for entry in fs::read_dir(dir).into_iter().flatten().flatten() {
+            let is_temp = entry.file_name().to_string_lossy().starts_with(&prefix);
+            let modified = entry.metadata().and_then(|meta| meta.modified()).ok();
+            let old = modified.and_then(|time| time.elapsed().ok()).is_some_and(|elapsed| elapsed > age);
+            if is_temp && old && fs::remove_file(entry.path()).is_ok() {
+                removed += 1;
+            }
+        }
+    }
+    removed
 }
 
 /// Makes a rename durable by syncing the directory that holds it.
@@ -58,6 +92,20 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn temporary_names_are_unique_and_old_orphans_are_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s3.parquet");
+        assert_ne!(temp_path(&path), temp_path(&path));
+        let orphan = temp_path(&path);
+        fs::write(&orphan, b"left by a killed writer").unwrap();
+        let other = dir.path().join(".s3.tbm.tmp-1-0");
+        fs::write(&other, b"another file's").unwrap();
+        assert_eq!(remove_orphans(&[&path], Duration::from_secs(3600)), 0, "a fresh one may be a live writer's");
+        assert_eq!(remove_orphans(&[&path], Duration::ZERO), 1);
+        assert!(!orphan.exists() && other.exists());
+    }
 
     #[test]
     fn failed_write_leaves_the_old_file_and_no_temporary() {

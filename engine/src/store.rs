@@ -32,6 +32,9 @@ use crate::index::{self, SourceStamp};
 use crate::journal::{self, Entry, Journal};
 use crate::manifest::{self, ManifestRow, Provenance};
 
+/// Temporary files older than this are a killed writer's, removed by the next writer.
+const ORPHAN_AGE: std::time::Duration = std::time::Duration::from_secs(3600);
+
 /// Ids of a parquet source, with the reader's warnings (duplicates, absent columns).
 pub(crate) type IdsAndWarnings = (Vec<TileId>, Vec<String>);
 
@@ -105,6 +108,8 @@ impl StoreFiles {
 
     /// Takes the store's lock file, released when the guard drops. Every writer holds it for
     /// its whole read-modify-write, so writers queue instead of racing.
+    /// Also removes what writers killed mid-write left: temporary files older than an hour
+    /// (a younger one may be a reader's index rebuild in progress).
     pub(crate) fn lock(&self) -> Result<File> {
         let path = self.lock_path();
         let file = fs::OpenOptions::new()
@@ -114,6 +119,8 @@ impl StoreFiles {
             .open(&path)
             .map_err(Error::io("opening", &path))?;
         file.lock().map_err(Error::io("locking", &path))?;
+        let index = self.index();
+        crate::fsutil::remove_orphans(&[&self.manifest, &self.journal, &index], ORPHAN_AGE);
         Ok(file)
     }
 
