@@ -35,6 +35,8 @@ use crate::{journal, manifest, registry};
 pub const CONFIG_FILE: &str = "tessera.toml";
 /// The registry's file name inside an inventory.
 pub const REGISTRY_FILE: &str = "registry.parquet";
+/// Held by `import` while it replaces the registry.
+const REGISTRY_LOCK: &str = "registry.lock";
 /// The name of the registry wherever a store name is taken as a source (`tessera diff registry
 /// okavango`): what should exist. No store may be called this.
 pub const REGISTRY: &str = "registry";
@@ -279,9 +281,11 @@ impl Inventory {
         let mut notices = Vec::new();
         let registry_path = dir.join(REGISTRY_FILE);
         let registry = if registry_path.exists() {
-            let stamp = SourceStamp::of(&registry_path)?;
+            let stamp = || SourceStamp::of(&registry_path);
             let read = || read_registry_ids(&registry_path, config.years);
-            Some(open_or_rebuild(&index_path(&registry_path), stamp, config.years, &mut notices, read)?.view)
+            let lock = dir.join(REGISTRY_LOCK);
+            let index_file = index_path(&registry_path);
+            Some(open_or_rebuild(&index_file, &lock, config.years, &mut notices, stamp, read)?.0.view)
         } else {
             notices.push(format!("{} has no {REGISTRY_FILE}: import one with `tessera import`", dir.display()));
             None
@@ -290,13 +294,20 @@ impl Inventory {
         for store in &config.stores {
             let files = StoreFiles::new(&dir, &store.name);
             let has_manifest = files.manifest.exists() || files.journal.exists();
-            let stamp = files.stamp()?;
-            let tiles = if has_manifest {
+            let (tiles, stamp) = if has_manifest {
                 let read = || files.read_ids(config.years);
-                open_or_rebuild(&files.index(), stamp, config.years, &mut notices, read)?.view
+                let (index, stamp) = open_or_rebuild(
+                    &files.index(),
+                    &files.lock_path(),
+                    config.years,
+                    &mut notices,
+                    || files.stamp(),
+                    read,
+                )?;
+                (index.view, stamp)
             } else {
                 notices.push(format!("store `{}` has no manifest yet: it holds no tiles", store.name));
-                empty_set(config.years)?
+                (empty_set(config.years)?, SourceStamp::NONE)
             };
             stores.push(Store { config: store.clone(), tiles, has_manifest, stamp });
         }
@@ -510,13 +521,14 @@ impl Inventory {
             .map_err(|err| Error::BadIndex { path: files.index(), reason: err.to_string() })
     }
 
-    /// Maps the index just written for the store at `at`, with the stamp of its sources now;
-    /// rebuilds it if a reader's rebuild replaced it meanwhile with one of other sources.
+    /// Maps the index just written for the store at `at` (the caller holds the lock, so it is
+    /// the one of the sources now; rebuilt in memory should it not be).
     fn reopen(&mut self, at: usize, files: &StoreFiles) -> Result<()> {
-        let stamp = files.stamp()?;
         let years = self.config.years;
         let mut notices = Vec::new();
-        let index = open_or_rebuild(&files.index(), stamp, years, &mut notices, || files.read_ids(years))?;
+        let read = || files.read_ids(years);
+        let (index, stamp) =
+            open_or_rebuild(&files.index(), &files.lock_path(), years, &mut notices, || files.stamp(), read)?;
         let store = &mut self.stores[at];
         store.tiles = index.view;
         store.stamp = stamp;
@@ -655,7 +667,7 @@ pub struct Imported {
 /// before the first is [`Error::YearBeforeFirst`], and nothing changes. Holds the registry's
 /// lock (`registry.lock`) throughout, so imports queue.
 pub fn import_registry(dir: &Path, source: &Path) -> Result<Imported> {
-    let _lock = lock_file(&dir.join("registry.lock"))?;
+    let _lock = lock_file(&dir.join(REGISTRY_LOCK))?;
     let config = Config::load(dir)?;
     let mut years = config.years;
     if let Some((first, last)) = registry::year_span(source)? {
@@ -724,27 +736,48 @@ fn read_registry_ids(path: &Path, years: YearRange) -> Result<IdsAndWarnings> {
     Ok((ids, report.warnings()))
 }
 
-/// Opens the index at `path`; if it cannot be used (missing, damaged, or not built from the
-/// sources as `stamp` describes them now), rebuilds it from `read_ids` and says why. The
-/// reader's warnings are shown whenever the index is built, so they are not lost.
+/// Opens the index at `path` if it was built from the sources as `stamp` says they are now;
+/// otherwise rebuilds it from `read_ids` and says why. Returns the index and the stamp of the
+/// sources it holds. The reader's warnings are shown whenever the index is built.
+///
+/// A rebuild is written to `path` only under the sources' lock (`lock`), taken without
+/// waiting: a writer holding it is changing the sources, and an index built meanwhile could be
+/// stale the moment it landed over the writer's. Without the lock, or on a read-only
+/// inventory, the rebuilt index serves this process alone, from memory.
 fn open_or_rebuild(
     path: &Path,
-    stamp: SourceStamp,
+    lock: &Path,
     years: YearRange,
     notices: &mut Vec<String>,
+    stamp: impl Fn() -> Result<SourceStamp>,
     read_ids: impl FnOnce() -> Result<IdsAndWarnings>,
-) -> Result<Index> {
-    let problem = match index::open(path, years, Some(stamp)) {
-        Ok(index) => return Ok(index),
+) -> Result<(Index, SourceStamp)> {
+    let seen = stamp()?;
+    let problem = match index::open(path, years, Some(seen)) {
+        Ok(index) => return Ok((index, seen)),
         Err(err) => err,
     };
+    let guard = try_lock(lock);
+    let built_from = stamp()?;
+    let (ids, warnings) = read_ids()?;
     if path.exists() {
         notices.push(format!("rebuilt {}: {}", path.display(), reason_of(&problem)));
     }
-    let (ids, warnings) = read_ids()?;
     notices.extend(warnings);
-    index::write(path, &index::encode(years, ids, stamp)?)?;
-    index::open(path, years, Some(stamp))
+    let bytes = index::encode(years, ids, built_from)?;
+    if guard.is_some()
+        && let Err(err) = index::write(path, &bytes)
+    {
+        notices.push(format!("kept the rebuilt index in memory: {err}"));
+    }
+    Ok((index::open_owned(bytes, years)?, built_from))
+}
+
+/// The lock at `path` if nobody holds it (`None` if somebody does, or it cannot be opened).
+fn try_lock(path: &Path) -> Option<fs::File> {
+    let file = fs::OpenOptions::new().create(true).truncate(false).write(true).open(path).ok()?;
+    file.try_lock().ok()?;
+    Some(file)
 }
 
 fn reason_of(err: &Error) -> String {

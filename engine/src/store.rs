@@ -55,7 +55,8 @@ impl StoreFiles {
         self.manifest.with_extension("tbm")
     }
 
-    fn lock_path(&self) -> PathBuf {
+    /// `stores/NAME.lock`: held by every writer of the store.
+    pub(crate) fn lock_path(&self) -> PathBuf {
         self.manifest.with_extension("lock")
     }
 
