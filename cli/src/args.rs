@@ -257,6 +257,10 @@ pub struct ScanArgs {
     #[arg(long, value_name = "YEAR")]
     pub year: Option<Year>,
 
+    /// Print where the time went (read, parse, gather, size check, manifest, index).
+    #[arg(long)]
+    pub timings: bool,
+
     /// The listing covers the tiles whose key (`2024/grid_1.05_49.95`) or folder name
     /// (`grid_1.05_49.95`) starts with PREFIX: the scan replaces exactly those, as a sharded
     /// listing (`s5cmd ls 's3://.../2024/grid_1*'`) needs.

@@ -1,22 +1,26 @@
 //! `tessera scan STORE [LISTING...|-]`: a store's manifest and index from listing text.
 
 use std::fs::File;
-use std::io::{self, BufRead, BufReader, Read};
+use std::io::{self, Read};
 use std::num::NonZeroU64;
 use std::path::Path;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use flate2::read::MultiGzDecoder;
 use indicatif::{ProgressBar, ProgressStyle};
-use tessera_engine::inventory::{self, Inventory};
+use tessera_engine::fsutil;
+use tessera_engine::inventory::Inventory;
 use tessera_engine::listing::{Problem, ScanReport, ScannedTile, Scanner};
-use tessera_engine::manifest::ManifestRow;
 use tessera_engine::store::{Listing, Replaced, Scope};
 
 use crate::args::ScanArgs;
 use crate::open_inventory;
 
 pub fn run(dir: &Path, args: &ScanArgs) -> Result<()> {
+    let started = Instant::now();
+    let mut timings = Timings::default();
     let mut inventory = open_inventory(dir)?;
     let store = inventory.store(&args.store)?.config.name.clone();
     let mut scanner = Scanner::new(inventory.years(), args.year);
@@ -24,20 +28,67 @@ pub fn run(dir: &Path, args: &ScanArgs) -> Result<()> {
     let listed_at = listed_at(&inputs);
     for input in &inputs {
         scanner.start_input();
-        read_input(input, &mut scanner).with_context(|| format!("cannot read listing {input}"))?;
+        read_input(input, &mut scanner, &mut timings).with_context(|| format!("cannot read listing {input}"))?;
     }
+    let gathering = Instant::now();
     let (tiles, report) = scanner.finish();
+    timings.gather = gathering.elapsed();
+    let checking = Instant::now();
     let mismatches = size_mismatches(&inventory, &tiles)?;
+    timings.size_check = checking.elapsed();
     print_report(&report, mismatches);
     if args.strict {
         refuse_problems(&report, mismatches)?;
     }
-    let rows = rows_of(&tiles);
     let scope = Scope { years: args.year.into_iter().collect(), prefix: args.prefix.clone() };
-    let listing = Listing { rows: &rows, scope: &scope, listed_at, merge: args.merge };
+    let listing = Listing { rows: &tiles, scope: &scope, listed_at, merge: args.merge };
     let replaced = inventory.replace(&store, &listing)?;
     eprintln!("tessera: wrote {store}: {}", describe(&replaced, &scope, args.merge));
+    if args.timings {
+        timings.manifest = replaced.timings.manifest;
+        timings.index = replaced.timings.index;
+        timings.print(started.elapsed());
+    }
     Ok(())
+}
+
+/// Where a scan's time went, for `--timings`.
+#[derive(Debug, Default)]
+struct Timings {
+    /// Waiting for input bytes (a file, a pipe, gzip).
+    read: Duration,
+    /// Parsing lines into tiles, on every core.
+    parse: Duration,
+    /// Joining and sorting the tiles found.
+    gather: Duration,
+    /// Comparing sizes with the registry's.
+    size_check: Duration,
+    /// Writing the manifest (under the store's lock).
+    manifest: Duration,
+    /// Writing the index.
+    index: Duration,
+}
+
+impl Timings {
+    fn print(&self, total: Duration) {
+        let ms = |d: Duration| d.as_secs_f64() * 1e3;
+        let parts = [
+            ("read", self.read),
+            ("parse", self.parse),
+            ("gather", self.gather),
+            ("size check", self.size_check),
+            ("manifest", self.manifest),
+            ("index", self.index),
+        ];
+        let counted: Duration = parts.iter().map(|(_, d)| *d).sum();
+        let listed: Vec<String> = parts.iter().map(|(name, d)| format!("{name} {:.0} ms", ms(*d))).collect();
+        eprintln!(
+            "tessera: timings: {}, other {:.0} ms; total {:.0} ms",
+            listed.join(", "),
+            ms(total.saturating_sub(counted)),
+            ms(total)
+        );
+    }
 }
 
 /// When the listings were taken: the earliest birth time of the listing files (a file is
@@ -77,25 +128,35 @@ fn describe(replaced: &Replaced, scope: &Scope, merge: bool) -> String {
     parts.join("; ")
 }
 
-/// Feeds one input (a file, or `-` for stdin; gzip detected by its magic bytes) to `scanner`,
-/// with a progress bar on a terminal (indicatif draws nothing when stderr is not one).
-fn read_input(input: &str, scanner: &mut Scanner) -> Result<()> {
-    let (raw, total): (Box<dyn Read>, Option<u64>) = if input == "-" {
-        (Box::new(io::stdin().lock()), None)
+/// Bytes read and parsed at a time: each thread's part of a block is many MB, and the
+/// block's memory stays bounded whatever the listing's size.
+const BLOCK: usize = 64 << 20;
+
+/// Feeds one input (a file, or `-` for stdin; gzip detected by its magic bytes) to `scanner`
+/// in blocks of whole lines, each parsed on every core, with a progress bar on a terminal
+/// (indicatif draws nothing when stderr is not one).
+fn read_input(input: &str, scanner: &mut Scanner, timings: &mut Timings) -> Result<()> {
+    if input != "-" && !is_gzip(input)? {
+        return feed_mapped(input, scanner, timings);
+    }
+    let (raw, total): (Box<dyn Read + Send>, Option<u64>) = if input == "-" {
+        (Box::new(io::stdin()), None)
     } else {
         let file = File::open(input)?;
         let len = file.metadata().ok().map(|meta| meta.len());
         (Box::new(file), len)
     };
     let progress = progress_bar(input, total);
-    let mut buffered = BufReader::with_capacity(1 << 20, progress.wrap_read(raw));
-    let gzip = buffered.fill_buf()?.starts_with(&[0x1f, 0x8b]);
-    let reader: Box<dyn BufRead> = if gzip {
-        Box::new(BufReader::with_capacity(1 << 20, MultiGzDecoder::new(buffered)))
+    let mut raw = progress.wrap_read(raw);
+    let mut magic = [0u8; 2];
+    let read = read_full(&mut raw, &mut magic)?;
+    let start = io::Cursor::new(magic[..read].to_vec());
+    let reader: Box<dyn Read + Send> = if magic[..read] == [0x1f, 0x8b] {
+        Box::new(MultiGzDecoder::new(start.chain(raw)))
     } else {
-        Box::new(buffered)
+        Box::new(start.chain(raw))
     };
-    feed_lines(reader, scanner)?;
+    feed_blocks(reader, scanner, timings)?;
     progress.finish_and_clear();
     Ok(())
 }
@@ -112,52 +173,128 @@ fn progress_bar(input: &str, total: Option<u64>) -> ProgressBar {
     bar
 }
 
-/// Splits a stream into lines without allocating per line: whole lines are handed over from
-/// the reader's buffer; only a line that straddles two buffers is copied.
-fn feed_lines(mut reader: impl BufRead, scanner: &mut Scanner) -> Result<()> {
-    let mut straddling = Vec::new();
-    loop {
-        let chunk = reader.fill_buf()?;
-        if chunk.is_empty() {
-            break;
-        }
-        let mut consumed = 0;
-        let mut rest = chunk;
-        while let Some(end) = rest.iter().position(|&b| b == b'\n') {
-            if straddling.is_empty() {
-                scanner.line(&rest[..end]);
-            } else {
-                straddling.extend_from_slice(&rest[..end]);
-                scanner.line(&straddling);
-                straddling.clear();
-            }
-            consumed += end + 1;
-            rest = &rest[end + 1..];
-        }
-        straddling.extend_from_slice(rest);
-        consumed += rest.len();
-        reader.consume(consumed);
+fn is_gzip(path: &str) -> Result<bool> {
+    let mut magic = [0u8; 2];
+    let read = read_full(&mut File::open(path)?, &mut magic)?;
+    Ok(magic[..read] == [0x1f, 0x8b])
+}
+
+/// Feeds a plain listing file in place, mapped rather than copied, a block of whole lines at a
+/// time (on every core), with a progress bar.
+fn feed_mapped(path: &str, scanner: &mut Scanner, timings: &mut Timings) -> Result<()> {
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let mapped = fsutil::map_file(Path::new(path))?;
+    let mut rest = mapped.bytes();
+    let progress = progress_bar(path, Some(rest.len() as u64));
+    let parsing = Instant::now();
+    while !rest.is_empty() {
+        let aim = rest.len().min(BLOCK);
+        let whole = match aim == rest.len() {
+            true => aim,
+            false => memchr::memchr(b'\n', &rest[aim..]).map_or(rest.len(), |at| aim + at + 1),
+        };
+        scanner.feed(&rest[..whole], threads);
+        progress.inc(whole as u64);
+        rest = &rest[whole..];
     }
-    if !straddling.is_empty() {
-        scanner.line(&straddling);
+    timings.parse += parsing.elapsed();
+    progress.finish_and_clear();
+    Ok(())
+}
+
+/// Fills `buffer` from `reader` as far as it goes; returns the bytes read (short only at the end).
+fn read_full(reader: &mut impl Read, buffer: &mut [u8]) -> io::Result<usize> {
+    let mut filled = 0;
+    while filled < buffer.len() {
+        match reader.read(&mut buffer[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+            Err(err) => return Err(err),
+        }
+    }
+    Ok(filled)
+}
+
+/// Reads `reader` a block at a time on a thread of its own and feeds each block's whole lines
+/// to `scanner` meanwhile (two blocks take turns), carrying a line cut by a block's end over
+/// to the next. `timings.read` is the time the parser waited for input.
+fn feed_blocks(reader: impl Read + Send, scanner: &mut Scanner, timings: &mut Timings) -> Result<()> {
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let (full, filled) = mpsc::sync_channel::<(Vec<u8>, usize)>(1);
+    let (empty, emptied) = mpsc::channel::<Vec<u8>>();
+    for _ in 0..2 {
+        empty.send(vec![0u8; BLOCK]).expect("the channel is open");
+    }
+    std::thread::scope(|scope| -> Result<()> {
+        let reading = scope.spawn(move || read_blocks(reader, &emptied, &full));
+        loop {
+            let waiting = Instant::now();
+            let Ok((block, whole)) = filled.recv() else { break };
+            timings.read += waiting.elapsed();
+            let parsing = Instant::now();
+            scanner.feed(&block[..whole], threads);
+            timings.parse += parsing.elapsed();
+            // The reader may have stopped at an error: then nobody takes the block back.
+            let _ = empty.send(block);
+        }
+        drop(empty);
+        reading.join().map_err(|_| anyhow::anyhow!("the listing reader panicked"))??;
+        Ok(())
+    })
+}
+
+/// The reading side of [`feed_blocks`]: fills the blocks it is given and hands each back with
+/// the length of its whole lines.
+fn read_blocks(
+    mut reader: impl Read,
+    emptied: &mpsc::Receiver<Vec<u8>>,
+    full: &mpsc::SyncSender<(Vec<u8>, usize)>,
+) -> io::Result<()> {
+    let mut carry: Vec<u8> = Vec::new();
+    while let Ok(mut block) = emptied.recv() {
+        if block.len() < carry.len() + BLOCK / 2 {
+            block.resize(carry.len() + BLOCK, 0);
+        }
+        block[..carry.len()].copy_from_slice(&carry);
+        let filled = carry.len() + read_full(&mut reader, &mut block[carry.len()..])?;
+        let at_end = filled < block.len();
+        let whole = match at_end {
+            true => filled,
+            // A line longer than a block is read as it comes, in block-sized pieces.
+            false => memchr::memrchr(b'\n', &block[..filled]).map_or(filled, |at| at + 1),
+        };
+        carry.clear();
+        carry.extend_from_slice(&block[whole..filled]);
+        if full.send((block, whole)).is_err() || at_end {
+            return Ok(());
+        }
     }
     Ok(())
 }
 
-/// Present tiles whose listed sizes differ from the registry's.
+/// Present tiles whose listed sizes differ from the registry's, from its memory-mapped
+/// details: the tiles and the registry's ids are both sorted, so the rows are read in order.
 fn size_mismatches(inventory: &Inventory, tiles: &[ScannedTile]) -> Result<u64> {
-    let path = inventory.dir().join(inventory::REGISTRY_FILE);
-    if !path.exists() {
-        return Ok(0);
+    let Some(registry) = inventory.registry() else { return Ok(0) };
+    let (details, built) = inventory.registry_details()?;
+    if let Some(notice) = built {
+        eprintln!("tessera: note: {notice}");
     }
-    let (registry, _) = tessera_engine::registry::read_registry(&path, inventory.years(), Default::default())?;
+    let ids = registry.to_vec();
     let mut mismatches = 0;
+    let mut at = 0;
     for tile in tiles {
-        let Ok(at) = registry.ids.binary_search(&tile.id) else { continue };
-        let differs = |seen: Option<u64>, expected: &Option<Vec<u64>>| matches!((seen, expected), (Some(seen), Some(sizes)) if sizes[at] != seen);
-        if differs(tile.file_size.map(NonZeroU64::get), &registry.file_size)
-            || differs(tile.scales_size.map(NonZeroU64::get), &registry.scales_size)
-        {
+        // Both lists are sorted and nearly the same: step, do not search.
+        while ids.get(at).is_some_and(|&id| id < tile.id.0) {
+            at += 1;
+        }
+        if ids.get(at) != Some(&tile.id.0) {
+            continue;
+        }
+        let Some(expected) = details.get(at as u64) else { continue };
+        let differs = |seen: Option<NonZeroU64>, want: Option<u64>| matches!((seen, want), (Some(seen), Some(want)) if seen.get() != want);
+        if differs(tile.file_size, expected.file_size) || differs(tile.scales_size, expected.scales_size) {
             mismatches += 1;
         }
     }
@@ -194,13 +331,4 @@ fn refuse_problems(report: &ScanReport, mismatches: u64) -> Result<()> {
         bail!("--strict: {} partial tiles, {mismatches} size mismatches; nothing was written", report.partial_tiles);
     }
     Ok(())
-}
-
-fn rows_of(tiles: &[ScannedTile]) -> Vec<ManifestRow> {
-    let row = |t: &ScannedTile| ManifestRow {
-        id: t.id,
-        file_size: t.file_size.map(NonZeroU64::get),
-        scales_size: t.scales_size.map(NonZeroU64::get),
-    };
-    tiles.iter().map(row).collect()
 }

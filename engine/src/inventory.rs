@@ -481,14 +481,20 @@ impl Inventory {
     /// the store's lock: the whole store, a scope of it, or merged into it (see
     /// [`store::Listing`]). Records appended after the listing was taken keep applying over it;
     /// records from before are superseded by it. Then rewrites the index and reopens the store.
-    pub fn replace(&mut self, store: &str, listing: &store::Listing) -> Result<store::Replaced> {
+    pub fn replace<R: manifest::SizedTile>(
+        &mut self,
+        store: &str,
+        listing: &store::Listing<R>,
+    ) -> Result<store::Replaced> {
         let at = self.store_position(store)?;
         let files = StoreFiles::new(&self.dir, store);
         fs::create_dir_all(self.dir.join("stores")).map_err(Error::io("creating", self.dir.join("stores")))?;
         let _lock = files.lock()?;
-        let (ids, replaced) = store::replace(&files, self.years(), listing)?;
+        let (ids, mut replaced) = store::replace(&files, self.years(), listing)?;
+        let writing = std::time::Instant::now();
         files.write_index(self.years(), ids)?;
         self.reopen(at, &files)?;
+        replaced.timings.index = writing.elapsed();
         Ok(replaced)
     }
 

@@ -606,7 +606,68 @@ impl Scanner {
         }
     }
 
-    /// Reads every line of `text`.
+    /// Reads every line of `text` on up to `threads` threads: the one entry point for listing
+    /// text in bulk, used by `tessera scan`, the tests and the benchmark alike. `text` holds
+    /// whole lines (a last line without `\n` counts as one). It is cut at line ends into one
+    /// part per thread (none smaller than 4 MiB), each read by a scanner of its own, and their
+    /// findings are joined in order: the same tiles and report as one thread would give.
+    pub fn feed(&mut self, text: &[u8], threads: usize) {
+        self.feed_parts(text, threads, 4 << 20);
+    }
+
+    /// [`Scanner::feed`] with parts of at least `min_part` bytes.
+    fn feed_parts(&mut self, text: &[u8], threads: usize, min_part: usize) {
+        let parts = threads.clamp(1, text.len() / min_part.max(1) + 1);
+        if parts == 1 {
+            return self.text(text);
+        }
+        if self.format.is_none() {
+            self.format = text.split(|&b| b == b'\n').take(1000).find_map(Format::detect);
+        }
+        let pieces = split_at_line_ends(text, parts);
+        let mut others: Vec<Scanner> = (1..pieces.len()).map(|_| self.fork()).collect();
+        std::thread::scope(|scope| {
+            for (other, piece) in others.iter_mut().zip(&pieces[1..]) {
+                scope.spawn(move || other.text(piece));
+            }
+            self.text(pieces[0]);
+        });
+        for other in others {
+            self.absorb(other);
+        }
+    }
+
+    /// A scanner for the same inventory and input, with nothing read yet.
+    fn fork(&self) -> Scanner {
+        Scanner { format: self.format, ..Scanner::new(self.years, self.default_year) }
+    }
+
+    /// Takes in what `other` read after what this one read: its tiles follow, its line
+    /// numbers shift by the lines read here.
+    fn absorb(&mut self, mut other: Scanner) {
+        self.seen.extend(self.current.take());
+        self.seen.append(&mut other.seen);
+        self.current = other.current;
+        let (mine, theirs) = (&mut self.report, other.report);
+        let lines_before = mine.lines;
+        mine.lines += theirs.lines;
+        mine.tile_files += theirs.tile_files;
+        mine.skipped += theirs.skipped;
+        for (mine, theirs) in [
+            (&mut mine.unreadable, theirs.unreadable),
+            (&mut mine.other_files, theirs.other_files),
+            (&mut mine.misfiled, theirs.misfiled),
+            (&mut mine.zero_size, theirs.zero_size),
+        ] {
+            mine.count += theirs.count;
+            mine.first_line = mine.first_line.or(theirs.first_line.map(|line| line + lines_before));
+        }
+        mine.lists_sha256 |= theirs.lists_sha256;
+        self.last_folder = other.last_folder;
+        self.last_tile = other.last_tile;
+    }
+
+    /// Reads every line of `text`, on this thread.
     pub fn text(&mut self, text: &[u8]) {
         // A tile takes about three lines of 80-odd bytes: reserve for that many, once.
         self.seen.reserve(text.len() / 256);
@@ -753,6 +814,25 @@ impl Scanner {
         self.report.present_tiles = tiles.len() as u64;
         (tiles, self.report)
     }
+}
+
+/// `text` cut into at most `parts` pieces of about equal length, each ending at a line end
+/// (the last one where `text` ends).
+fn split_at_line_ends(text: &[u8], parts: usize) -> Vec<&[u8]> {
+    let mut pieces = Vec::with_capacity(parts);
+    let mut rest = text;
+    for left in (1..=parts).rev() {
+        if left == 1 || rest.is_empty() {
+            pieces.push(rest);
+            break;
+        }
+        let aim = rest.len() / left;
+        let cut = memchr::memchr(b'\n', &rest[aim..]).map_or(rest.len(), |at| aim + at + 1);
+        let (piece, after) = rest.split_at(cut);
+        pieces.push(piece);
+        rest = after;
+    }
+    pieces
 }
 
 fn size_token(token: &[u8]) -> Option<Size> {
@@ -1158,5 +1238,33 @@ mod tests {
             String::new(),
         ]);
         pool
+    }
+
+    #[test]
+    fn feeding_in_parallel_parts_finds_what_one_thread_does() {
+        let mut text = String::new();
+        for (n, lon) in (5..400).step_by(10).enumerate() {
+            let name = format!("grid_{}.{:02}_49.95", lon / 100, lon % 100);
+            let size = if n % 7 == 3 { 0 } else { 1000 + n };
+            text.push_str(&format!("2026/04/09 21:34:55           179  2024/{name}/SHA256\n"));
+            text.push_str(&format!("2026/04/09 21:34:55 {size:>13}  2024/{name}/{name}.npy\n"));
+            if n % 5 != 1 {
+                text.push_str(&format!("2026/04/09 21:34:55           436  2024/{name}/{name}_scales.npy\n"));
+            }
+            if n % 9 == 4 {
+                text.push_str("this line is not a listing line\n");
+            }
+        }
+        let one = {
+            let mut scanner = Scanner::new(DEFAULT_YEARS, None);
+            scanner.text(text.as_bytes());
+            scanner.finish()
+        };
+        assert!(one.0.len() > 20 && one.1.zero_size.count > 0 && one.1.unreadable.count > 0);
+        for parts in [2, 3, 7, 64] {
+            let mut scanner = Scanner::new(DEFAULT_YEARS, None);
+            scanner.feed_parts(text.as_bytes(), parts, 1);
+            assert_eq!(scanner.finish(), one, "{parts} parts");
+        }
     }
 }

@@ -24,6 +24,7 @@
 //! [registry](crate::registry) reader: `lon`/`lat` floats instead of `lon_i`/`lat_i`, `grid_size`
 //! for `file_size`, int32 years, any row order; duplicates are dropped and reported.
 
+use std::num::NonZeroU64;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -37,14 +38,16 @@ use parquet::schema::types::ColumnPath;
 
 use crate::error::{Error, Result};
 use crate::fsutil;
-use crate::grid::{TileId, YearRange};
+use crate::grid::{CELL_CENTI, CELLS_PER_YEAR, COLS, TileId, YearRange};
+use crate::listing::ScannedTile;
 use crate::parquet_io::{self, Column, KeyColumns, Kind, Order, ParquetFile};
 use crate::registry::ReadReport;
 
 /// The optional manifest columns, each with the names it may have, in order of preference.
 const OPTIONAL: [&[&str]; 2] = [&["file_size", "grid_size"], &["scales_size"]];
 
-/// Rows per written record batch: bounds the writer's memory on a 3.8M-tile store.
+/// Rows per written record batch: bounds the writer's memory on a 3.8M-tile store, and
+/// batches this small reuse the allocator's memory instead of faulting in fresh pages.
 const WRITE_BATCH_ROWS: usize = 128 * 1024;
 
 /// One tile a store holds, with the sizes seen (`None` = not known).
@@ -55,6 +58,48 @@ pub struct ManifestRow {
     pub file_size: Option<u64>,
     /// Bytes of the `_scales.npy`.
     pub scales_size: Option<u64>,
+}
+
+/// What a manifest row is written from: a tile and the sizes seen (`None`: not known). Both a
+/// [`ManifestRow`] and a listing's [`ScannedTile`] are, so a scan writes its tiles as they are,
+/// without copying 3.8M of them into rows first.
+pub trait SizedTile: Copy {
+    fn id(&self) -> TileId;
+    fn file_size(&self) -> Option<u64>;
+    fn scales_size(&self) -> Option<u64>;
+
+    /// The tile as a manifest row.
+    fn to_row(&self) -> ManifestRow {
+        ManifestRow { id: self.id(), file_size: self.file_size(), scales_size: self.scales_size() }
+    }
+}
+
+impl SizedTile for ManifestRow {
+    fn id(&self) -> TileId {
+        self.id
+    }
+
+    fn file_size(&self) -> Option<u64> {
+        self.file_size
+    }
+
+    fn scales_size(&self) -> Option<u64> {
+        self.scales_size
+    }
+}
+
+impl SizedTile for ScannedTile {
+    fn id(&self) -> TileId {
+        self.id
+    }
+
+    fn file_size(&self) -> Option<u64> {
+        self.file_size.map(NonZeroU64::get)
+    }
+
+    fn scales_size(&self) -> Option<u64> {
+        self.scales_size.map(NonZeroU64::get)
+    }
 }
 
 /// What a manifest says of itself, in its parquet footer's key-value metadata: which bytes of
@@ -112,7 +157,12 @@ pub fn write_manifest(path: &Path, years: YearRange, rows: &[ManifestRow]) -> Re
 /// `rows` may come in any order (they are written sorted by id) but each tile must appear once:
 /// a repeated id is [`Error::BadRow`] naming the tile and the index of its second occurrence in
 /// `rows`, and nothing is written. An id past the last of `years` is [`Error::IdOutOfRange`].
-pub fn write_manifest_with(path: &Path, years: YearRange, rows: &[ManifestRow], provenance: &Provenance) -> Result<()> {
+pub fn write_manifest_with<R: SizedTile>(
+    path: &Path,
+    years: YearRange,
+    rows: &[R],
+    provenance: &Provenance,
+) -> Result<()> {
     let sorted = sorted_rows(path, years, rows)?;
     let rows = sorted.as_deref().unwrap_or(rows);
     fsutil::replace_atomically(path, |out| {
@@ -129,14 +179,14 @@ pub fn write_manifest_with(path: &Path, years: YearRange, rows: &[ManifestRow], 
 
 /// `None` when `rows` are already sorted and unique (the usual case, checked in one pass), else
 /// a sorted copy; a duplicate is an error.
-fn sorted_rows(path: &Path, years: YearRange, rows: &[ManifestRow]) -> Result<Option<Vec<ManifestRow>>> {
-    if rows.windows(2).all(|pair| pair[0].id < pair[1].id) {
+fn sorted_rows<R: SizedTile>(path: &Path, years: YearRange, rows: &[R]) -> Result<Option<Vec<R>>> {
+    if rows.windows(2).all(|pair| pair[0].id() < pair[1].id()) {
         return Ok(None);
     }
     let mut order: Vec<usize> = (0..rows.len()).collect();
-    order.sort_by_key(|&i| rows[i].id); // stable: of two equal ids the later index comes second
-    if let Some(pair) = order.windows(2).find(|pair| rows[pair[0]].id == rows[pair[1]].id) {
-        let tile = years.tile(rows[pair[1]].id)?;
+    order.sort_by_key(|&i| rows[i].id()); // stable: of two equal ids the later index comes second
+    if let Some(pair) = order.windows(2).find(|pair| rows[pair[0]].id() == rows[pair[1]].id()) {
+        let tile = years.tile(rows[pair[1]].id())?;
         return Err(Error::BadRow {
             path: path.to_owned(),
             row: pair[1],
@@ -174,27 +224,38 @@ fn writer_properties(metadata: Vec<KeyValue>) -> WriterProperties {
         .build()
 }
 
-fn batch(path: &Path, years: YearRange, rows: &[ManifestRow]) -> Result<RecordBatch> {
-    let mut year = Vec::with_capacity(rows.len());
-    let mut lon_i = Vec::with_capacity(rows.len());
-    let mut lat_i = Vec::with_capacity(rows.len());
-    for row in rows {
-        let tile = years.tile(row.id)?;
-        year.push(i64::from(tile.year));
-        lon_i.push(tile.cell.lon_centi());
-        lat_i.push(tile.cell.lat_centi());
+/// One row group's columns. Written for speed (3.8M rows on a full scan): one pass, no
+/// `Result` per row (ids and sizes are checked once), no null buffer when every size is known.
+fn batch<R: SizedTile>(path: &Path, years: YearRange, rows: &[R]) -> Result<RecordBatch> {
+    if let Some(past) = rows.iter().map(|row| row.id()).find(|id| u64::from(id.0) >= years.id_limit()) {
+        return Err(Error::IdOutOfRange { id: past.0, years });
     }
-    let sizes = |size: fn(&ManifestRow) -> Option<u64>| -> Result<ArrayRef> {
-        let values: Result<Vec<Option<i64>>> =
-            rows.iter().map(|row| size(row).map(|s| to_i64(path, s)).transpose()).collect();
-        Ok(Arc::new(Int64Array::from(values?)))
+    let largest = rows.iter().flat_map(|row| [row.file_size(), row.scales_size()]).flatten().max();
+    if let Some(size) = largest.filter(|&size| i64::try_from(size).is_err()) {
+        to_i64(path, size)?;
+    }
+    let (mut year, mut lon_i, mut lat_i) =
+        (Vec::with_capacity(rows.len()), Vec::with_capacity(rows.len()), Vec::with_capacity(rows.len()));
+    for row in rows {
+        let id = row.id().0;
+        let (year_index, cell) = (id / CELLS_PER_YEAR, id % CELLS_PER_YEAR);
+        year.push(i64::from(years.first()) + i64::from(year_index));
+        lon_i.push((cell % COLS) as i32 * CELL_CENTI - 17_995);
+        lat_i.push((cell / COLS) as i32 * CELL_CENTI - 8_995);
+    }
+    let sizes = |size: fn(&R) -> Option<u64>| -> ArrayRef {
+        if rows.iter().all(|row| size(row).is_some()) {
+            Arc::new(Int64Array::from_iter_values(rows.iter().map(|row| size(row).unwrap_or_default() as i64)))
+        } else {
+            Arc::new(Int64Array::from_iter(rows.iter().map(|row| size(row).map(|s| s as i64))))
+        }
     };
     let columns: Vec<ArrayRef> = vec![
         Arc::new(Int64Array::from(year)),
         Arc::new(Int32Array::from(lon_i)),
         Arc::new(Int32Array::from(lat_i)),
-        sizes(|row| row.file_size)?,
-        sizes(|row| row.scales_size)?,
+        sizes(R::file_size),
+        sizes(R::scales_size),
     ];
     RecordBatch::try_new(schema(), columns)
         .map_err(|err| Error::Parquet { path: path.to_owned(), message: err.to_string() })

@@ -30,7 +30,7 @@ use crate::error::{Error, Result};
 use crate::grid::{TileId, Year, YearRange};
 use crate::index::{self, SourceStamp};
 use crate::journal::{self, Entry, Journal};
-use crate::manifest::{self, ManifestRow, Provenance};
+use crate::manifest::{self, ManifestRow, Provenance, SizedTile};
 
 /// Temporary files older than this are a killed writer's, removed by the next writer.
 const ORPHAN_AGE: std::time::Duration = std::time::Duration::from_secs(3600);
@@ -220,9 +220,10 @@ impl Scope {
 
 /// A listing to write into a store, as `tessera scan` or `ingest` read it.
 #[derive(Debug, Clone, Copy)]
-pub struct Listing<'a> {
-    /// The tiles listed, with the sizes seen, sorted by id and unique.
-    pub rows: &'a [ManifestRow],
+pub struct Listing<'a, R: SizedTile = ManifestRow> {
+    /// The tiles listed, with the sizes seen, sorted by id and unique: a scan's
+    /// [`ScannedTile`](crate::listing::ScannedTile)s as they are, or manifest rows.
+    pub rows: &'a [R],
     /// What the listing covers.
     pub scope: &'a Scope,
     /// When the listing was taken, nanoseconds since the epoch: records appended after it keep
@@ -243,36 +244,56 @@ pub struct Replaced {
     pub outside: usize,
     /// Records appended after the listing was taken, applied over it.
     pub kept_records: usize,
+    /// How long the writes took.
+    pub timings: WriteTimings,
+}
+
+/// How long a listing's writes took (for `tessera scan --timings`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WriteTimings {
+    /// Writing the manifest, durably.
+    pub manifest: std::time::Duration,
+    /// Writing the index.
+    pub index: std::time::Duration,
 }
 
 /// Writes `listing` as the store's new manifest, under the lock the caller holds, and
 /// returns the ids the store holds now. The manifest is the commit point.
-pub(crate) fn replace(files: &StoreFiles, years: YearRange, listing: &Listing) -> Result<(Vec<TileId>, Replaced)> {
+pub(crate) fn replace<R: SizedTile>(
+    files: &StoreFiles,
+    years: YearRange,
+    listing: &Listing<R>,
+) -> Result<(Vec<TileId>, Replaced)> {
     let state = files.state()?;
     let from = state.applies_from();
     // Frames appended up to the listing are superseded; never fewer than the manifest includes.
     let covered = state.journal.offset_after(listing.listed_at).max(from);
     let mut report = Replaced::default();
-    let rows: std::borrow::Cow<[ManifestRow]> = if listing.scope.is_all() && !listing.merge {
-        listing.rows.into()
-    } else {
-        // What the store holds as of the listing: the manifest with the superseded frames.
-        let mut held = files.manifest_rows(years)?;
-        let superseded = state.journal.frames.iter().filter(|frame| frame.end > from && frame.end <= covered);
-        apply_rows(&mut held, &effects(superseded.flat_map(|frame| &frame.entries)));
-        let listed =
-            if listing.merge { listing.rows.to_vec() } else { rescope(&mut held, listing, years, &mut report) };
-        merge_rows(held, listed).into()
-    };
-    let kept: Vec<&Entry> = state.journal.entries_after(covered).collect();
-    report.kept_records = kept.len();
     let provenance = Provenance {
         journal_generation: state.journal.generation,
         journal_bytes: covered,
         listed_at: Some(listing.listed_at),
     };
-    manifest::write_manifest_with(&files.manifest, years, &rows, &provenance)?;
-    let mut ids: Vec<TileId> = rows.iter().map(|row| row.id).collect();
+    let writing = std::time::Instant::now();
+    let mut ids: Vec<TileId> = if listing.scope.is_all() && !listing.merge {
+        // The whole store, as listed: the listing's rows are written as they are.
+        manifest::write_manifest_with(&files.manifest, years, listing.rows, &provenance)?;
+        listing.rows.iter().map(SizedTile::id).collect()
+    } else {
+        // What the store holds as of the listing: the manifest with the superseded frames.
+        let mut held = files.manifest_rows(years)?;
+        let superseded = state.journal.frames.iter().filter(|frame| frame.end > from && frame.end <= covered);
+        apply_rows(&mut held, &effects(superseded.flat_map(|frame| &frame.entries)));
+        let listed: Vec<ManifestRow> = listing.rows.iter().map(SizedTile::to_row).collect();
+        let listed =
+            if listing.merge { listed } else { rescope(&mut held, &listed, listing.scope, years, &mut report) };
+        let rows = merge_rows(held, listed);
+        manifest::write_manifest_with(&files.manifest, years, &rows, &provenance)?;
+        rows.iter().map(|row| row.id).collect()
+    };
+    report.timings.manifest = writing.elapsed();
+    let kept: Vec<&Entry> = state.journal.entries_after(covered).collect();
+    report.kept_records = kept.len();
     apply_ids(&mut ids, &effects(kept.into_iter()));
     report.held = ids.len();
     Ok((ids, report))
@@ -282,14 +303,15 @@ pub(crate) fn replace(files: &StoreFiles, years: YearRange, listing: &Listing) -
 /// lacks, and returns the listed rows in scope (counting those outside).
 fn rescope(
     held: &mut Vec<ManifestRow>,
-    listing: &Listing,
+    listed: &[ManifestRow],
+    scope: &Scope,
     years: YearRange,
     report: &mut Replaced,
 ) -> Vec<ManifestRow> {
     let keys = KeyWriter::new(years);
     let mut key = Vec::new();
-    let mut in_scope = |id: TileId| listing.scope.contains(years, &keys, id, &mut key);
-    let (inside, outside): (Vec<ManifestRow>, Vec<ManifestRow>) = listing.rows.iter().partition(|row| in_scope(row.id));
+    let mut in_scope = |id: TileId| scope.contains(years, &keys, id, &mut key);
+    let (inside, outside): (Vec<ManifestRow>, Vec<ManifestRow>) = listed.iter().partition(|row| in_scope(row.id));
     report.outside = outside.len();
     let listed = |id: TileId| inside.binary_search_by_key(&id, |row| row.id).is_ok();
     held.retain(|row| {

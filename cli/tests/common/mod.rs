@@ -26,7 +26,10 @@ pub fn spawn(inventory: &Path, args: &[&str]) -> Child {
 /// Runs `tessera --inventory DIR ARGS...` with `stdin` as its input, to the end.
 pub fn run(inventory: &Path, args: &[&str], stdin: &[u8]) -> Output {
     let mut child = spawn(inventory, args);
-    child.stdin.take().expect("stdin").write_all(stdin).expect("write stdin");
+    // A command that fails before reading its input closes it: its exit status says why.
+    if let Err(err) = child.stdin.take().expect("stdin").write_all(stdin) {
+        assert_eq!(err.kind(), std::io::ErrorKind::BrokenPipe, "writing tessera's stdin");
+    }
     child.wait_with_output().expect("tessera finishes")
 }
 
