@@ -219,6 +219,12 @@ pub struct ServeArgs {
     /// (measured on 2 cores: about 10% more requests per second than one thread a core).
     #[arg(long, value_name = "N")]
     pub threads: Option<usize>,
+
+    /// A file holding the key paging tokens are signed with (64 hex digits). Default: the
+    /// inventory's `secret.key`, which every replica of the inventory shares, so a `next`
+    /// link works on any replica and across restarts. Or set TESSERA_TOKEN_KEY.
+    #[arg(long, value_name = "FILE", env = "TESSERA_TOKEN_KEY_FILE")]
+    pub token_key_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -13,6 +13,7 @@ pub fn run(inventory: &Path, args: &ServeArgs) -> anyhow::Result<()> {
     options.base_url = args.base_url.clone();
     options.web_dir = Some(args.web.clone());
     options.access_log = args.access_log;
+    options.token_key = token_key(args)?;
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
     let threads = args.threads.unwrap_or(2 * cores).max(1);
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -31,6 +32,22 @@ pub fn run(inventory: &Path, args: &ServeArgs) -> anyhow::Result<()> {
         tracing::info!("stopped");
         Ok(())
     })
+}
+
+/// The key from --token-key-file or TESSERA_TOKEN_KEY (64 hex digits), if given.
+fn token_key(args: &ServeArgs) -> anyhow::Result<Option<[u8; 32]>> {
+    let (text, from) = match (&args.token_key_file, std::env::var("TESSERA_TOKEN_KEY")) {
+        (Some(path), _) => {
+            let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+            (text, path.display().to_string())
+        }
+        (None, Ok(text)) => (text, "TESSERA_TOKEN_KEY".to_owned()),
+        (None, Err(_)) => return Ok(None),
+    };
+    let key = tessera_engine::inventory::parse_secret(text.trim()).with_context(|| {
+        format!("{from}: expected 64 hexadecimal digits (32 bytes), as `openssl rand -hex 32` prints")
+    })?;
+    Ok(Some(key))
 }
 
 /// Logs go to stderr; `RUST_LOG` chooses what (default: info).

@@ -51,9 +51,27 @@ pub struct TileDetails {
 /// An opened details table.
 #[derive(Debug)]
 pub struct Details {
-    map: Mmap,
+    bytes: Bytes,
     columns: u16,
     rows: u64,
+}
+
+/// A details table's bytes: mapped from its file, or built in memory (a read-only inventory).
+#[derive(Debug)]
+enum Bytes {
+    Mapped(Mmap),
+    Owned(Vec<u8>),
+}
+
+impl std::ops::Deref for Bytes {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        match self {
+            Bytes::Mapped(map) => map,
+            Bytes::Owned(bytes) => bytes,
+        }
+    }
 }
 
 impl Details {
@@ -72,7 +90,7 @@ impl Details {
             return None;
         }
         let at = HEADER_LEN + position as usize * ROW_LEN;
-        let row: &[u8; ROW_LEN] = self.map.get(at..at + ROW_LEN)?.try_into().ok()?;
+        let row: &[u8; ROW_LEN] = self.bytes.get(at..at + ROW_LEN)?.try_into().ok()?;
         let has = |flag| self.columns & flag != 0;
         let size = |at: usize| u64::from_le_bytes(row[at..at + 8].try_into().unwrap_or_default());
         let digest = |at: usize| -> [u8; 32] { row[at..at + 32].try_into().unwrap_or_default() };
@@ -94,6 +112,17 @@ pub fn details_path(registry: &Path) -> PathBuf {
 /// whole registry with its hashes: a few seconds for 3.8M tiles, once). Returns a notice when
 /// it had to build, saying why.
 pub fn open_or_build(registry: &Path, years: YearRange, tiles: u64) -> Result<(Details, Option<String>)> {
+    open_or_build_as(registry, years, tiles, true)
+}
+
+/// [`open_or_build`], writing the built table only when `write` (a read-only inventory keeps
+/// it in memory).
+pub fn open_or_build_as(
+    registry: &Path,
+    years: YearRange,
+    tiles: u64,
+    write: bool,
+) -> Result<(Details, Option<String>)> {
     let path = details_path(registry);
     let stamp = SourceStamp::of(registry)?;
     let problem = match open(&path, stamp, tiles) {
@@ -101,9 +130,14 @@ pub fn open_or_build(registry: &Path, years: YearRange, tiles: u64) -> Result<(D
         Err(problem) => problem,
     };
     let (table, _) = registry::read_registry(registry, years, ReadOptions { hashes: true })?;
-    fsutil::replace_atomically(&path, |out| {
-        out.write_all(&encode(&table, stamp)).map_err(Error::io("writing", &path))
-    })?;
+    let bytes = encode(&table, stamp);
+    if !write {
+        let details = check(Bytes::Owned(bytes), stamp, tiles)
+            .map_err(|reason| Error::BadIndex { path: path.clone(), reason })?;
+        let notice = format!("built {} in memory ({} tiles): {problem}", path.display(), details.len());
+        return Ok((details, Some(notice)));
+    }
+    fsutil::replace_atomically(&path, |out| out.write_all(&bytes).map_err(Error::io("writing", &path)))?;
     let details = open(&path, stamp, tiles).map_err(|reason| Error::BadIndex { path: path.clone(), reason })?;
     let notice = format!("built {} ({} tiles): {problem}", path.display(), details.len());
     Ok((details, Some(notice)))
@@ -117,6 +151,11 @@ fn open(path: &Path, stamp: SourceStamp, tiles: u64) -> std::result::Result<Deta
     // pages nobody asked for (a sync of 9,184 scattered tiles touched 250 MB without this).
     #[cfg(unix)]
     let _ = map.advise(memmap2::Advice::Random);
+    check(Bytes::Mapped(map), stamp, tiles)
+}
+
+/// Checks a table's header against the registry it must describe.
+fn check(map: Bytes, stamp: SourceStamp, tiles: u64) -> std::result::Result<Details, String> {
     let header = map.get(..HEADER_LEN).ok_or("truncated header")?;
     let u16_at = |at: usize| u16::from_le_bytes([header[at], header[at + 1]]);
     let u64_at = |at: usize| u64::from_le_bytes(header[at..at + 8].try_into().unwrap_or_default());
@@ -144,7 +183,7 @@ fn open(path: &Path, stamp: SourceStamp, tiles: u64) -> std::result::Result<Deta
     // The payload checksum (bytes 40..48) is not verified here: that would read every page
     // (300 MB for 3.8M tiles) at each start.
     let columns = u16_at(14);
-    Ok(Details { map, columns, rows })
+    Ok(Details { bytes: map, columns, rows })
 }
 
 /// Serialises a registry's details (header plus one row per tile, in id order).

@@ -166,7 +166,8 @@ impl Config {
             return Err(Error::Config { path, message: "already exists; edit it, or choose another directory".into() });
         }
         fs::create_dir_all(dir.join("stores")).map_err(Error::io("creating", dir.join("stores")))?;
-        crate::fsutil::write_atomically(&path, self.to_toml().as_bytes())
+        crate::fsutil::write_atomically(&path, self.to_toml().as_bytes())?;
+        ensure_secret(dir)
     }
 
     /// Reads and checks `dir/tessera.toml`.
@@ -271,12 +272,25 @@ pub struct Inventory {
     registry: Option<TileSet>,
     stores: Vec<Store>,
     notices: Vec<String>,
+    /// Whether opening and reading may write derived files (indexes, details).
+    writes: bool,
 }
 
 impl Inventory {
     /// Opens the inventory in `dir`, rebuilding any index that is missing or out of date.
     pub fn open(dir: impl AsRef<Path>) -> Result<Inventory> {
-        let dir = dir.as_ref().to_owned();
+        Inventory::open_as(dir.as_ref(), true)
+    }
+
+    /// Opens the inventory in `dir` without writing anything to it, for a reader on a
+    /// read-only mount (`tessera serve`): an index or details table that is missing or out of
+    /// date is built in memory instead, and said so in the notices.
+    pub fn open_read_only(dir: impl AsRef<Path>) -> Result<Inventory> {
+        Inventory::open_as(dir.as_ref(), false)
+    }
+
+    fn open_as(dir: &Path, writes: bool) -> Result<Inventory> {
+        let dir = dir.to_owned();
         let config = Config::load(&dir)?;
         let mut notices = Vec::new();
         let registry_path = dir.join(REGISTRY_FILE);
@@ -285,7 +299,8 @@ impl Inventory {
             let read = || read_registry_ids(&registry_path, config.years);
             let lock = dir.join(REGISTRY_LOCK);
             let index_file = index_path(&registry_path);
-            Some(open_or_rebuild(&index_file, &lock, config.years, &mut notices, stamp, read)?.0.view)
+            let lock = writes.then_some(lock.as_path());
+            Some(open_or_rebuild(&index_file, lock, config.years, &mut notices, stamp, read)?.0.view)
         } else {
             notices.push(format!("{} has no {REGISTRY_FILE}: import one with `tessera import`", dir.display()));
             None
@@ -296,9 +311,10 @@ impl Inventory {
             let has_manifest = files.manifest.exists() || files.journal.exists();
             let (tiles, stamp) = if has_manifest {
                 let read = || files.read_ids(config.years);
+                let lock = files.lock_path();
                 let (index, stamp) = open_or_rebuild(
                     &files.index(),
-                    &files.lock_path(),
+                    writes.then_some(lock.as_path()),
                     config.years,
                     &mut notices,
                     || files.stamp(),
@@ -311,7 +327,7 @@ impl Inventory {
             };
             stores.push(Store { config: store.clone(), tiles, has_manifest, stamp });
         }
-        Ok(Inventory { dir, config, registry, stores, notices })
+        Ok(Inventory { dir, config, registry, stores, notices, writes })
     }
 
     pub fn dir(&self) -> &Path {
@@ -490,6 +506,7 @@ impl Inventory {
         let files = StoreFiles::new(&self.dir, store);
         fs::create_dir_all(self.dir.join("stores")).map_err(Error::io("creating", self.dir.join("stores")))?;
         let _lock = files.lock()?;
+        ensure_secret(&self.dir)?;
         let (ids, mut replaced) = store::replace(&files, self.years(), listing)?;
         let writing = std::time::Instant::now();
         files.write_index(self.years(), ids)?;
@@ -533,8 +550,8 @@ impl Inventory {
         let years = self.config.years;
         let mut notices = Vec::new();
         let read = || files.read_ids(years);
-        let (index, stamp) =
-            open_or_rebuild(&files.index(), &files.lock_path(), years, &mut notices, || files.stamp(), read)?;
+        let lock = files.lock_path();
+        let (index, stamp) = open_or_rebuild(&files.index(), Some(&lock), years, &mut notices, || files.stamp(), read)?;
         let store = &mut self.stores[at];
         store.tiles = index.view;
         store.stamp = stamp;
@@ -597,7 +614,7 @@ impl Inventory {
     /// registry's tile at [`RoaringView::position`] `n`.
     pub fn registry_details(&self) -> Result<(crate::details::Details, Option<String>)> {
         let tiles = self.tiles(REGISTRY)?.cardinality();
-        crate::details::open_or_build(&self.dir.join(REGISTRY_FILE), self.years(), tiles)
+        crate::details::open_or_build_as(&self.dir.join(REGISTRY_FILE), self.years(), tiles, self.writes)
     }
 
     /// How many tiles of `name` (a store or [`REGISTRY`]) have a zero `file_size` or
@@ -656,6 +673,67 @@ impl Inventory {
     }
 }
 
+/// The file of the inventory's secret: 32 random bytes, hex, that keys what its readers sign
+/// (the STAC API's paging tokens), so that every replica of one inventory signs alike and a
+/// signature outlives a restart. Written once by `init` or the first writer; never by a reader.
+pub const SECRET_FILE: &str = "secret.key";
+
+/// The inventory's secret, if it has one.
+pub fn read_secret(dir: &Path) -> Result<Option<[u8; 32]>> {
+    let path = dir.join(SECRET_FILE);
+    let text = match fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(err) => return Err(Error::io("reading", &path)(err)),
+    };
+    parse_secret(text.trim()).map(Some).ok_or_else(|| Error::Config {
+        path,
+        message: "expected 64 hexadecimal digits (32 bytes); remove the file and the next writer makes a new one"
+            .into(),
+    })
+}
+
+/// `64 hex digits` as 32 bytes.
+pub fn parse_secret(text: &str) -> Option<[u8; 32]> {
+    let digits = text.as_bytes();
+    if digits.len() != 64 {
+        return None;
+    }
+    let mut key = [0u8; 32];
+    for (byte, pair) in key.iter_mut().zip(digits.chunks_exact(2)) {
+        *byte = u8::from_str_radix(std::str::from_utf8(pair).ok()?, 16).ok()?;
+    }
+    Some(key)
+}
+
+/// Writes the inventory's secret if it has none (atomically, readable by its owner alone).
+pub fn ensure_secret(dir: &Path) -> Result<()> {
+    let path = dir.join(SECRET_FILE);
+    if path.exists() {
+        return Ok(());
+    }
+    let mut key = [0u8; 32];
+    getrandom::fill(&mut key)
+        .map_err(|err| Error::Config { path: path.clone(), message: format!("no random numbers: {err}") })?;
+    let text: String = key.iter().map(|b| format!("{b:02x}")).collect::<String>() + "\n";
+    // Written whole beside it, then linked in: of two first writers racing, one key wins and
+    // neither replaces the other's.
+    let whole = dir.join(format!(".{SECRET_FILE}.new-{}", std::process::id()));
+    crate::fsutil::write_atomically(&whole, text.as_bytes())?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let _ = fs::set_permissions(&whole, fs::Permissions::from_mode(0o600));
+    }
+    let linked = fs::hard_link(&whole, &path);
+    let _ = fs::remove_file(&whole);
+    match linked {
+        Ok(()) => crate::fsutil::sync_parent(&path),
+        Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(err) => Err(Error::io("writing", &path)(err)),
+    }
+}
+
 /// What [`import_registry`] did.
 #[derive(Debug, Clone)]
 pub struct Imported {
@@ -675,6 +753,7 @@ pub struct Imported {
 pub fn import_registry(dir: &Path, source: &Path) -> Result<Imported> {
     let _lock = lock_file(&dir.join(REGISTRY_LOCK))?;
     let config = Config::load(dir)?;
+    ensure_secret(dir)?;
     let mut years = config.years;
     if let Some((first, last)) = registry::year_span(source)? {
         if first < i64::from(years.first()) {
@@ -746,13 +825,13 @@ fn read_registry_ids(path: &Path, years: YearRange) -> Result<IdsAndWarnings> {
 /// otherwise rebuilds it from `read_ids` and says why. Returns the index and the stamp of the
 /// sources it holds. The reader's warnings are shown whenever the index is built.
 ///
-/// A rebuild is written to `path` only under the sources' lock (`lock`), taken without
-/// waiting: a writer holding it is changing the sources, and an index built meanwhile could be
+/// A rebuild is written to `path` only under the sources' lock (`lock`; `None` for a
+/// read-only inventory: never written), taken without waiting: a writer holding it is changing the sources, and an index built meanwhile could be
 /// stale the moment it landed over the writer's. Without the lock, or on a read-only
 /// inventory, the rebuilt index serves this process alone, from memory.
 fn open_or_rebuild(
     path: &Path,
-    lock: &Path,
+    lock: Option<&Path>,
     years: YearRange,
     notices: &mut Vec<String>,
     stamp: impl Fn() -> Result<SourceStamp>,
@@ -763,19 +842,19 @@ fn open_or_rebuild(
         Ok(index) => return Ok((index, seen)),
         Err(err) => err,
     };
-    let guard = try_lock(lock);
+    let guard = lock.and_then(try_lock);
     let built_from = stamp()?;
     let (ids, warnings) = read_ids()?;
-    if path.exists() {
-        notices.push(format!("rebuilt {}: {}", path.display(), reason_of(&problem)));
+    let bytes = index::encode(years, ids, built_from)?;
+    let written = match guard {
+        Some(_) => index::write(path, &bytes).map_err(|err| notices.push(format!("could not write it: {err}"))).is_ok(),
+        None => false,
+    };
+    if path.exists() || !written {
+        let place = if written { "" } else { " in memory" };
+        notices.push(format!("rebuilt {}{place}: {}", path.display(), reason_of(&problem)));
     }
     notices.extend(warnings);
-    let bytes = index::encode(years, ids, built_from)?;
-    if guard.is_some()
-        && let Err(err) = index::write(path, &bytes)
-    {
-        notices.push(format!("kept the rebuilt index in memory: {err}"));
-    }
     Ok((index::open_owned(bytes, years)?, built_from))
 }
 

@@ -11,7 +11,7 @@ use bytes::Bytes;
 use serde_json::{Value, json};
 use tessera_engine::bitmap::kernels;
 use tessera_engine::bitmap::sink::FnSink;
-use tessera_engine::details::{self, Details, TileDetails};
+use tessera_engine::details::{Details, TileDetails};
 use tessera_engine::grid::{COLS, TileId, Year, YearRange};
 use tessera_engine::index::SourceStamp;
 use tessera_engine::inventory::{CONFIG_FILE, Inventory, REGISTRY_FILE, Role, StoreFiles};
@@ -108,12 +108,13 @@ impl Catalog {
     /// Opens `dir` and renders the fixed documents; `base` is the public URL of the API.
     pub fn load(dir: &Path, base: &str) -> Result<Catalog> {
         let sources = Sources::of(dir);
-        let inventory = Inventory::open(dir)?;
+        // A server only reads: derived files it finds stale are built in memory, so it runs on
+        // a read-only mount and never races the inventory's writers.
+        let inventory = Inventory::open_read_only(dir)?;
         let mut notices = inventory.notices().to_vec();
         let details = match inventory.registry() {
-            Some(registry) => {
-                let (details, notice) =
-                    details::open_or_build(&dir.join(REGISTRY_FILE), inventory.years(), registry.cardinality())?;
+            Some(_) => {
+                let (details, notice) = inventory.registry_details()?;
                 notices.extend(notice);
                 Some(details)
             }

@@ -121,7 +121,7 @@ pub fn copylist(catalog: &Catalog, source: &str, target: &str, query: &str) -> R
     let inventory = catalog.inventory();
     let mut filter = tessera_engine::inventory::Filter::default();
     let mut format = "keys".to_owned();
-    for (name, value) in form_urlencoded::parse(query.as_bytes()) {
+    for (name, value) in crate::query::pairs(query)? {
         match &*name {
             "year" => {
                 filter.years.push(value.parse().map_err(|_| Error::bad(format!("year `{value}` is not a year")))?)
@@ -131,7 +131,7 @@ pub fn copylist(catalog: &Catalog, source: &str, target: &str, query: &str) -> R
                     Some(tessera_engine::grid::Bbox::parse(&value).map_err(|err| Error::bad(err.to_string()))?)
             }
             "bbox" => {}
-            "format" if ["keys", "s5cmd", "rsync", "cp"].contains(&&*value) => format = value.into_owned(),
+            "format" if ["keys", "s5cmd", "rsync", "cp"].contains(&&*value) => format = value,
             other => {
                 return Err(Error::bad(format!(
                     "unknown parameter `{other}` (or value `{value}`); a copy list takes year, bbox and format=keys|s5cmd|rsync|cp"

@@ -22,6 +22,7 @@ mod coverage;
 mod datetime;
 mod error;
 mod geometry;
+mod query;
 mod render;
 mod routes;
 mod search;
@@ -58,6 +59,9 @@ pub struct Options {
     pub max_connections: usize,
     /// Log one line per request (at `info`).
     pub access_log: bool,
+    /// The key paging tokens are signed with. `None`: the inventory's secret
+    /// (`secret.key`), or, without one, a random key (tokens then die with the process).
+    pub token_key: Option<[u8; 32]>,
 }
 
 impl Options {
@@ -70,6 +74,7 @@ impl Options {
             reload_every: Duration::from_secs(1),
             max_connections: 1024,
             access_log: false,
+            token_key: None,
         }
     }
 }
@@ -131,7 +136,7 @@ impl Server {
         }
         let state = State {
             catalog: RwLock::new(Arc::new(catalog)),
-            signer: token::Signer::random()?,
+            signer: signer(&options)?,
             web_dir: options.web_dir.clone(),
         };
         let mut options = options;
@@ -204,12 +209,32 @@ impl Server {
 }
 
 /// Re-reads the inventory whenever its files change, off the request path.
+/// The token signer: the key given, else the inventory's secret (alike on every replica of
+/// it, and across restarts), else a random one, with a warning.
+fn signer(options: &Options) -> Result<token::Signer> {
+    if let Some(key) = options.token_key {
+        return Ok(token::Signer::new(key));
+    }
+    match tessera_engine::inventory::read_secret(&options.inventory)? {
+        Some(key) => Ok(token::Signer::new(key)),
+        None => {
+            tracing::warn!(
+                "{} has no secret.key: paging tokens are signed with a random key, so `next` links die with this process and differ between replicas (any writer, e.g. `tessera import`, creates the file; or pass --token-key-file)",
+                options.inventory.display()
+            );
+            token::Signer::random()
+        }
+    }
+}
+
+/// Re-reads the inventory whenever its files change, off the request path. A reload that
+/// fails keeps the last good snapshot serving and is tried again after a pause that doubles
+/// (up to a minute), not at every tick.
 async fn reload_loop(state: Arc<State>, options: Options) {
     let base = options.base_url.clone().unwrap_or_default();
-    let mut ticker = tokio::time::interval(options.reload_every);
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut pause = options.reload_every;
     loop {
-        ticker.tick().await;
+        tokio::time::sleep(pause).await;
         let dir = options.inventory.clone();
         let current = state.catalog();
         let changed = {
@@ -220,21 +245,30 @@ async fn reload_loop(state: Arc<State>, options: Options) {
             continue;
         }
         let base = base.clone();
-        match tokio::task::spawn_blocking(move || Catalog::load(&dir, &base)).await {
+        let failed = match tokio::task::spawn_blocking(move || Catalog::load(&dir, &base)).await {
             Ok(Ok(catalog)) => {
                 for notice in &catalog.notices {
                     tracing::info!("{notice}");
                 }
                 tracing::info!("reloaded the inventory");
                 state.swap(catalog);
+                false
             }
             Ok(Err(err)) => {
-                tracing::warn!("the inventory changed but cannot be reloaded, still serving the last one: {err}")
+                tracing::warn!("the inventory changed but cannot be reloaded, still serving the last one: {err}");
+                true
             }
-            Err(err) => tracing::warn!("reloading panicked: {err}"),
-        }
+            Err(err) => {
+                tracing::warn!("reloading panicked: {err}");
+                true
+            }
+        };
+        pause = if failed { (pause * 2).min(MAX_RELOAD_PAUSE) } else { options.reload_every };
     }
 }
+
+/// The longest pause between attempts to reload an inventory that fails to load.
+const MAX_RELOAD_PAUSE: Duration = Duration::from_secs(60);
 
 /// Completes on SIGINT or SIGTERM: what `tessera serve` passes to [`Server::run`].
 pub async fn shutdown_signal() {

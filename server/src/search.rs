@@ -82,7 +82,7 @@ impl Search {
     pub fn from_query(query: &str, endpoint: Endpoint) -> Result<Search> {
         let mut search = Search { limit: DEFAULT_LIMIT, ..Search::default() };
         let mut seen: Vec<String> = Vec::new();
-        for (name, value) in form_urlencoded::parse(query.as_bytes()) {
+        for (name, value) in crate::query::pairs(query)? {
             if !endpoint.accepts(&name) {
                 return Err(Error::bad(format!(
                     "unknown parameter `{name}`; this endpoint takes {}",

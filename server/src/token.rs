@@ -3,7 +3,8 @@
 //!
 //! A token is 57 characters: a direction letter (`n` next, `p` previous), the tile id (8), the
 //! search's fingerprint (16) and the first 16 bytes of an HMAC-SHA256 over those (32). The key
-//! is drawn at start-up, so tokens do not outlive the server process.
+//! is the inventory's secret (or one given), so every replica of an inventory accepts the
+//! tokens of every other, and tokens outlive a restart.
 
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
@@ -43,6 +44,11 @@ impl std::fmt::Debug for Signer {
 }
 
 impl Signer {
+    /// A signer with `key`.
+    pub fn new(key: [u8; 32]) -> Signer {
+        Signer { key }
+    }
+
     /// A signer with a fresh random key.
     pub fn random() -> Result<Signer> {
         let mut key = [0u8; 32];

@@ -1,6 +1,8 @@
 //! A real `tessera serve` on 127.0.0.1 over a fresh small demo inventory, and a tiny HTTP/1.1
 //! client over `TcpStream`, so the tests see exactly the bytes a client sees.
 
+#![allow(dead_code)]
+
 use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};

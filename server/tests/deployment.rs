@@ -1,0 +1,115 @@
+//! `tessera serve` as it is deployed: replicas behind a load balancer, restarts, a read-only
+//! inventory, hostile query strings.
+
+mod common;
+
+use std::collections::HashSet;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::{demo, get, start, target_of};
+
+/// Every file below `dir` with its bytes and modification time.
+fn snapshot(dir: &Path) -> Vec<(PathBuf, Vec<u8>, std::time::SystemTime)> {
+    let mut files = Vec::new();
+    let mut stack = vec![dir.to_owned()];
+    while let Some(dir) = stack.pop() {
+        for entry in fs::read_dir(&dir).expect("readable").flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                let modified = entry.metadata().and_then(|m| m.modified()).expect("mtime");
+                files.push((path.clone(), fs::read(&path).expect("readable"), modified));
+            }
+        }
+    }
+    files.sort();
+    files
+}
+
+#[test]
+fn two_replicas_page_alike_and_a_restart_changes_nothing() {
+    let (_temp, dir) = demo();
+    let (mut a, b) = (start(&dir, None), start(&dir, None));
+    let mut target = "/search?collections=geotessera-2024&bbox=-10,35,30,60&limit=7".to_owned();
+    let mut seen = HashSet::new();
+    let mut matched = None;
+    for page in 0.. {
+        // Alternate replicas; halfway, one restarts (a new process would read the same key).
+        if page == 3 {
+            drop(a);
+            a = start(&dir, None);
+        }
+        let addr = if page % 2 == 0 { a.addr } else { b.addr };
+        let reply = get(addr, &target);
+        assert_eq!(reply.status, 200, "page {page}: {}", String::from_utf8_lossy(&reply.body));
+        let body = reply.json();
+        matched = matched.or(body["numberMatched"].as_u64());
+        for feature in body["features"].as_array().expect("features") {
+            let id = feature["id"].as_str().expect("an id").to_owned();
+            assert!(seen.insert(id.clone()), "{id} twice");
+        }
+        let next = body["links"].as_array().expect("links").iter().find(|link| link["rel"] == "next");
+        match next {
+            Some(link) => target = target_of(link["href"].as_str().expect("href")),
+            None => break,
+        }
+    }
+    assert!(seen.len() > 20, "{} items", seen.len());
+    assert_eq!(Some(seen.len() as u64), matched, "every item exactly once");
+}
+
+#[test]
+fn a_read_only_inventory_is_served_and_nothing_is_written() {
+    let (temp, dir) = demo();
+    // Derived files gone: a writable server would rebuild and write them.
+    for derived in ["registry.tbm", "registry.details", "stores/okavango.tbm", "stores/s3.tbm"] {
+        let _ = fs::remove_file(dir.join(derived));
+    }
+    let before = snapshot(&dir);
+    // A read-only bind mount where the machine allows one (root writes through permissions).
+    let view = temp.path().join("read-only");
+    fs::create_dir_all(&view).expect("mkdir");
+    let bind = Command::new("mount").arg("--bind").arg(&dir).arg(&view).status().is_ok_and(|s| s.success())
+        && Command::new("mount").args(["-o", "remount,ro,bind"]).arg(&view).status().is_ok_and(|s| s.success());
+    struct Unmount(PathBuf, bool);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            if self.1 {
+                let _ = Command::new("umount").arg(&self.0).status();
+            }
+        }
+    }
+    let _unmount = Unmount(view.clone(), bind);
+    let served = if bind { view.clone() } else { dir.clone() };
+    if bind {
+        assert!(fs::write(view.join("probe"), b"x").is_err(), "the bind mount is read-only");
+    } else {
+        eprintln!("no read-only bind mount here: checking that nothing is written instead");
+    }
+    let server = start(&served, None);
+    let landing = get(server.addr, "/");
+    assert_eq!(landing.status, 200);
+    let item = get(server.addr, "/collections/geotessera-2024/items/2024_grid_0.85_49.95");
+    assert_eq!(item.status, 200, "{}", String::from_utf8_lossy(&item.body));
+    assert!(item.json()["assets"]["embeddings"]["file:size"].as_u64() > Some(0), "details built in memory");
+    assert_eq!(get(server.addr, "/search?bbox=0,45,10,55&limit=3").status, 200);
+    assert_eq!(get(server.addr, "/coverage/s3/2024").status, 200);
+    drop(server);
+    assert_eq!(snapshot(&dir), before, "serve wrote nothing");
+}
+
+#[test]
+fn query_values_that_are_not_utf8_are_refused() {
+    let (_temp, dir) = demo();
+    let server = start(&dir, None);
+    for target in
+        ["/search?ids=%ff%fe", "/collections/geotessera-2024/items?bbox=%c3", "/copylist/okavango/scaleway?year=%ff"]
+    {
+        let reply = get(server.addr, target);
+        assert_eq!(reply.status, 400, "{target}: {}", String::from_utf8_lossy(&reply.body));
+        assert!(reply.json()["description"].as_str().expect("a description").contains("not UTF-8"));
+    }
+}
