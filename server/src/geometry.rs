@@ -6,21 +6,44 @@
 //! open interior, which is what [`Raster`] computes: a scanline through each row's centre, and
 //! each edge clipped to each open row band. A point matches the cell whose half-open footprint
 //! holds it, a line the cells its segments cross and those of its vertices.
+//!
+//! The work a request can cost is bounded, whatever it sends: cells are marked in one bitset
+//! of the grid (3600 x 1800 bits, 810 KB), and a geometry may have at most [`MAX_POSITIONS`]
+//! positions, its edges may cross at most [`MAX_CROSSINGS`] rows in all, and the cells it
+//! selects may form at most [`MAX_SPANS`] runs. Past a budget the geometry is refused, saying
+//! which, before more memory or time is spent on it.
 
 use serde_json::Value;
 use tessera_engine::grid::{COLS, ROWS};
+use xxhash_rust::xxh3::Xxh3;
 
-/// At most this many positions in one geometry: the work is vertices x rows.
-const MAX_POSITIONS: usize = 100_000;
+/// At most this many positions in one geometry.
+pub const MAX_POSITIONS: usize = 100_000;
+/// At most this many rows crossed by all of a geometry's edges together: the work of tracing
+/// them, and the scanline crossings a polygon's interior is filled from.
+pub const MAX_CROSSINGS: usize = 2_000_000;
+/// At most this many runs of cells: what the search's id ranges are built from, per year.
+pub const MAX_SPANS: usize = 200_000;
 
 /// The cells a geometry touches, as `(row, first col, last col)` spans sorted by row and col.
 pub type Spans = Vec<(u32, u32, u32)>;
 
 /// Rasterises a GeoJSON geometry, or says what is wrong with it.
 pub fn rasterise(geometry: &Value) -> Result<Spans, String> {
-    let mut raster = Raster::default();
+    let mut raster = Raster::new();
     raster.geometry(geometry, 0)?;
-    Ok(raster.into_spans())
+    raster.into_spans()
+}
+
+/// A hash of `spans`, computed as it goes (a search's fingerprint binds its tokens to it).
+pub fn fingerprint(spans: &Spans) -> u64 {
+    let mut hasher = Xxh3::new();
+    for &(row, lo, hi) in spans {
+        hasher.update(&row.to_le_bytes());
+        hasher.update(&lo.to_le_bytes());
+        hasher.update(&hi.to_le_bytes());
+    }
+    hasher.digest()
 }
 
 /// A position in grid units: `x` in 0..=3600 columns, `y` in 0..=1800 rows.
@@ -30,14 +53,44 @@ struct Point {
     y: f64,
 }
 
-#[derive(Debug, Default)]
+/// Words of one grid row in the bitset.
+const ROW_WORDS: usize = (COLS as usize).div_ceil(64);
+
+#[derive(Debug)]
 struct Raster {
-    /// Marked cells, as `(row, col_lo, col_hi)` in any order; sorted and merged at the end.
-    marks: Vec<(u32, u32, u32)>,
+    /// One bit a cell, row by row: a fixed 810 KB whatever the geometry.
+    cells: Vec<u64>,
     positions: usize,
+    crossings: usize,
 }
 
 impl Raster {
+    fn new() -> Raster {
+        Raster { cells: vec![0; ROW_WORDS * ROWS as usize], positions: 0, crossings: 0 }
+    }
+
+    /// Marks columns `lo..=hi` of `row`.
+    fn mark(&mut self, row: u32, lo: u32, hi: u32) {
+        let words = &mut self.cells[row as usize * ROW_WORDS..][..ROW_WORDS];
+        let (lo, hi) = (lo as usize, hi as usize);
+        for (word, bits) in words.iter_mut().enumerate().take(hi / 64 + 1).skip(lo / 64) {
+            let from = if word == lo / 64 { lo % 64 } else { 0 };
+            let to = if word == hi / 64 { hi % 64 } else { 63 };
+            *bits |= (u64::MAX >> (63 - to)) & (u64::MAX << from);
+        }
+    }
+
+    /// Counts `rows` more crossed rows against the budget.
+    fn cross(&mut self, rows: usize) -> Result<(), String> {
+        self.crossings += rows;
+        if self.crossings > MAX_CROSSINGS {
+            return Err(format!(
+                "its edges cross more than {MAX_CROSSINGS} grid rows in all; simplify it or split the search"
+            ));
+        }
+        Ok(())
+    }
+
     fn geometry(&mut self, geometry: &Value, depth: usize) -> Result<(), String> {
         let kind = geometry.get("type").and_then(Value::as_str).ok_or("a geometry needs a string `type`")?;
         if kind == "GeometryCollection" {
@@ -62,18 +115,18 @@ impl Raster {
     fn point(&mut self, position: &Value) -> Result<(), String> {
         let p = self.position(position)?;
         let (col, row) = (half_open_cell(p.x, COLS), half_open_cell(p.y, ROWS));
-        self.marks.push((row, col, col));
+        self.mark(row, col, col);
         Ok(())
     }
 
     fn line(&mut self, coordinates: &Value) -> Result<(), String> {
         let points = self.positions(coordinates, 2, "a LineString")?;
         for pair in points.windows(2) {
-            self.edge(pair[0], pair[1]);
+            self.edge(pair[0], pair[1])?;
         }
         for p in points {
             let (col, row) = (half_open_cell(p.x, COLS), half_open_cell(p.y, ROWS));
-            self.marks.push((row, col, col));
+            self.mark(row, col, col);
         }
         Ok(())
     }
@@ -89,60 +142,66 @@ impl Raster {
         let edges: Vec<(Point, Point)> =
             rings.iter().flat_map(|ring| ring.windows(2).map(|pair| (pair[0], pair[1]))).collect();
         for &(a, b) in &edges {
-            self.edge(a, b);
+            self.edge(a, b)?;
         }
-        self.interior(&edges);
+        self.interior(&edges)
+    }
+
+    /// Cells whose centre is inside the rings (even-odd, so holes are left out). Each edge
+    /// adds its crossing of every row centre it spans; each row's crossings, sorted, pair up
+    /// into runs. The work is the crossings, counted against the budget, not rows x edges.
+    fn interior(&mut self, edges: &[(Point, Point)]) -> Result<(), String> {
+        let mut crossings: Vec<(u32, f64)> = Vec::new();
+        for &(a, b) in edges {
+            // Rows whose centre y = row + 0.5 lies in [min(a.y, b.y), max(a.y, b.y)).
+            let (y_lo, y_hi) = (a.y.min(b.y), a.y.max(b.y));
+            let first = (y_lo - 0.5).ceil().max(0.0);
+            let last = ((y_hi - 0.5).ceil() - 1.0).min(f64::from(ROWS - 1));
+            if first > last {
+                continue;
+            }
+            self.cross((last - first) as usize + 1)?;
+            for row in first as u32..=last as u32 {
+                let y = f64::from(row) + 0.5;
+                if (a.y <= y) != (b.y <= y) {
+                    crossings.push((row, a.x + (y - a.y) / (b.y - a.y) * (b.x - a.x)));
+                }
+            }
+        }
+        crossings.sort_by(|p, q| p.0.cmp(&q.0).then(p.1.total_cmp(&q.1)));
+        for row_crossings in crossings.chunk_by(|p, q| p.0 == q.0) {
+            for pair in row_crossings.chunks_exact(2) {
+                // Columns whose centre c + 0.5 lies in [pair[0], pair[1]].
+                let lo = (pair[0].1 - 0.5).ceil().max(0.0);
+                let hi = (pair[1].1 - 0.5).floor().min(f64::from(COLS - 1));
+                if lo <= hi {
+                    self.mark(pair[0].0, lo as u32, hi as u32);
+                }
+            }
+        }
         Ok(())
     }
 
-    /// Cells whose centre is inside the rings (even-odd, so holes are left out).
-    fn interior(&mut self, edges: &[(Point, Point)]) {
-        let (lo, hi) =
-            edges.iter().fold((f64::MAX, f64::MIN), |(lo, hi), (a, b)| (lo.min(a.y.min(b.y)), hi.max(a.y.max(b.y))));
-        let first_row = (lo - 0.5).ceil().max(0.0) as u32;
-        let last_row = ((hi - 0.5).floor().min(f64::from(ROWS - 1))).max(-1.0);
-        if last_row < 0.0 {
-            return;
-        }
-        let mut crossings = Vec::new();
-        for row in first_row..=last_row as u32 {
-            let y = f64::from(row) + 0.5;
-            crossings.clear();
-            for &(a, b) in edges {
-                if (a.y <= y) != (b.y <= y) {
-                    crossings.push(a.x + (y - a.y) / (b.y - a.y) * (b.x - a.x));
-                }
-            }
-            crossings.sort_by(f64::total_cmp);
-            for pair in crossings.chunks_exact(2) {
-                // Columns whose centre c + 0.5 lies in [pair[0], pair[1]].
-                let lo = (pair[0] - 0.5).ceil().max(0.0);
-                let hi = (pair[1] - 0.5).floor().min(f64::from(COLS - 1));
-                if lo <= hi {
-                    self.marks.push((row, lo as u32, hi as u32));
-                }
-            }
-        }
-    }
-
     /// Cells whose open interior the segment `a`-`b` crosses.
-    fn edge(&mut self, a: Point, b: Point) {
+    fn edge(&mut self, a: Point, b: Point) -> Result<(), String> {
         let (y_lo, y_hi) = (a.y.min(b.y), a.y.max(b.y));
         if y_lo == y_hi {
             if y_lo.fract() != 0.0 && y_lo < f64::from(ROWS) {
                 let (x_lo, x_hi) = (a.x.min(b.x), a.x.max(b.x));
                 self.mark_open(y_lo as u32, x_lo, x_hi);
             }
-            return;
+            return Ok(());
         }
         let first_row = y_lo.floor() as u32;
         let last_row = (y_hi.ceil() as u32).saturating_sub(1).min(ROWS - 1);
+        self.cross((last_row.saturating_sub(first_row) + 1) as usize)?;
         for row in first_row..=last_row {
             let (band_lo, band_hi) = (y_lo.max(f64::from(row)), y_hi.min(f64::from(row + 1)));
             let x_at = |y: f64| a.x + (y - a.y) / (b.y - a.y) * (b.x - a.x);
             let (x1, x2) = (x_at(band_lo), x_at(band_hi));
             self.mark_open(row, x1.min(x2), x1.max(x2));
         }
+        Ok(())
     }
 
     /// Marks the columns of `row` whose open interval `(c, c + 1)` meets `[x_lo, x_hi]`.
@@ -156,7 +215,7 @@ impl Raster {
         };
         let (lo, hi) = (lo.max(0.0), hi.min(f64::from(COLS - 1)));
         if lo <= hi {
-            self.marks.push((row, lo as u32, hi as u32));
+            self.mark(row, lo as u32, hi as u32);
         }
     }
 
@@ -184,16 +243,31 @@ impl Raster {
         Ok(Point { x: (lon + 180.0) * 10.0, y: (lat + 90.0) * 10.0 })
     }
 
-    fn into_spans(mut self) -> Spans {
-        self.marks.sort_unstable();
-        let mut spans: Spans = Vec::with_capacity(self.marks.len());
-        for (row, lo, hi) in self.marks {
-            match spans.last_mut() {
-                Some(last) if last.0 == row && last.2 + 1 >= lo => last.2 = last.2.max(hi),
-                _ => spans.push((row, lo, hi)),
+    /// The marked cells as runs, row by row; refused past [`MAX_SPANS`] runs.
+    fn into_spans(self) -> Result<Spans, String> {
+        let mut spans: Spans = Vec::new();
+        for (row, words) in self.cells.chunks_exact(ROW_WORDS).enumerate() {
+            let mut col = 0usize;
+            while col < COLS as usize {
+                let (word, bit) = (col / 64, col % 64);
+                let bits = words[word] >> bit;
+                if bits == 0 {
+                    col = (word + 1) * 64;
+                    continue;
+                }
+                let start = col + bits.trailing_zeros() as usize;
+                let mut end = start;
+                while end + 1 < COLS as usize && words[(end + 1) / 64] >> ((end + 1) % 64) & 1 == 1 {
+                    end += 1;
+                }
+                spans.push((row as u32, start as u32, end as u32));
+                if spans.len() > MAX_SPANS {
+                    return Err(format!("it selects more than {MAX_SPANS} separate runs of cells; simplify it"));
+                }
+                col = end + 1;
             }
         }
-        spans
+        Ok(spans)
     }
 }
 
@@ -260,6 +334,27 @@ mod tests {
         assert_eq!(cells(&rasterise(&line).unwrap()).len(), 10);
         let both = json!({"type": "GeometryCollection", "geometries": [point, line]});
         assert_eq!(cells(&rasterise(&both).unwrap()).len(), 11);
+    }
+
+    #[test]
+    fn a_hostile_geometry_is_refused_within_its_budget() {
+        // 60,000 positions zig-zagging from pole to pole: 60,000 edges x 1,800 rows.
+        let zigzag: Vec<Value> =
+            (0..60_000).map(|k| json!([-179.0 + k as f64 * 0.005, if k % 2 == 0 { -89.9 } else { 89.9 }])).collect();
+        let started = std::time::Instant::now();
+        let err = rasterise(&json!({"type": "LineString", "coordinates": zigzag})).unwrap_err();
+        assert!(err.contains("cross more than"), "{err}");
+        assert!(started.elapsed() < std::time::Duration::from_secs(2), "{:?}", started.elapsed());
+        let too_many = vec![json!([0.0, 0.0]); MAX_POSITIONS + 1];
+        assert!(rasterise(&json!({"type": "LineString", "coordinates": too_many})).unwrap_err().contains("positions"));
+    }
+
+    #[test]
+    fn spans_hash_as_they_go() {
+        let a = rasterise(&box_polygon(0.0, 0.0, 1.0, 1.0)).unwrap();
+        let b = rasterise(&box_polygon(0.0, 0.0, 1.0, 1.1)).unwrap();
+        assert_eq!(fingerprint(&a), fingerprint(&a.clone()));
+        assert_ne!(fingerprint(&a), fingerprint(&b));
     }
 
     #[test]

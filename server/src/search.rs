@@ -177,7 +177,7 @@ impl Search {
         let text = format!(
             "{:?}|{:?}|{:?}|{:?}|{:?}|{}",
             self.bbox,
-            self.intersects,
+            self.intersects.as_ref().map(geometry::fingerprint),
             self.datetime.map(|d| d.fingerprint()),
             self.ids,
             self.collections,
