@@ -220,6 +220,29 @@ pub struct ServeArgs {
     #[arg(long, value_name = "N")]
     pub threads: Option<usize>,
 
+    /// Seconds a client may take to send a request's head, and its body (a client that
+    /// drips one is answered 408 and cut off).
+    #[arg(long, value_name = "SECONDS", default_value_t = 10)]
+    pub request_timeout: u64,
+
+    /// Seconds a response may wait for a client that stops reading it; then the connection
+    /// ends.
+    #[arg(long, value_name = "SECONDS", default_value_t = 30)]
+    pub write_timeout: u64,
+
+    /// Seconds a connection may stay silent (between requests, or in the middle of one).
+    #[arg(long, value_name = "SECONDS", default_value_t = 60)]
+    pub idle_timeout: u64,
+
+    /// Connections served at once; more wait to be accepted.
+    #[arg(long, value_name = "N", default_value_t = 1024)]
+    pub max_connections: usize,
+
+    /// Connections one client address may hold at once; more are closed on arrival (behind
+    /// a load balancer every client is the balancer: raise it, or the balancer limits).
+    #[arg(long, value_name = "N", default_value_t = 64)]
+    pub max_per_client: usize,
+
     /// A file holding the key paging tokens are signed with (64 hex digits). Default: the
     /// inventory's `secret.key`, which every replica of the inventory shares, so a `next`
     /// link works on any replica and across restarts. Or set TESSERA_TOKEN_KEY.

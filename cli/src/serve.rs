@@ -14,6 +14,16 @@ pub fn run(inventory: &Path, args: &ServeArgs) -> anyhow::Result<()> {
     options.web_dir = Some(args.web.clone());
     options.access_log = args.access_log;
     options.token_key = token_key(args)?;
+    let seconds = std::time::Duration::from_secs;
+    options.limits = tessera_server::Limits {
+        header_read: seconds(args.request_timeout),
+        body_read: seconds(args.request_timeout),
+        write_stall: seconds(args.write_timeout),
+        idle: seconds(args.idle_timeout),
+        connections: args.max_connections.max(1),
+        per_client: args.max_per_client.max(1),
+        ..tessera_server::Limits::default()
+    };
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
     let threads = args.threads.unwrap_or(2 * cores).max(1);
     let runtime = tokio::runtime::Builder::new_multi_thread()

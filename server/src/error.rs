@@ -26,6 +26,10 @@ pub enum Error {
     #[error("the request body is larger than {limit} bytes")]
     BodyTooLarge { limit: usize },
 
+    /// A client too slow to send what it must (408).
+    #[error("{what} took longer than {limit:?}")]
+    Timeout { what: &'static str, limit: std::time::Duration },
+
     /// The inventory could not be opened or read.
     #[error(transparent)]
     Engine(#[from] tessera_engine::Error),
@@ -50,6 +54,7 @@ impl Error {
             Error::NotFound(_) => StatusCode::NOT_FOUND,
             Error::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             Error::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Error::Timeout { .. } => StatusCode::REQUEST_TIMEOUT,
             Error::Engine(_) | Error::Io { .. } | Error::Config(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -61,6 +66,7 @@ impl Error {
             Error::NotFound(_) => "NotFound",
             Error::MethodNotAllowed { .. } => "MethodNotAllowed",
             Error::BodyTooLarge { .. } => "PayloadTooLarge",
+            Error::Timeout { .. } => "RequestTimeout",
             Error::Engine(_) | Error::Io { .. } | Error::Config(_) => "ServerError",
         }
     }

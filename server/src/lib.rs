@@ -18,6 +18,7 @@
 //! ```
 
 mod catalog;
+mod conn;
 mod coverage;
 mod datetime;
 mod error;
@@ -55,8 +56,8 @@ pub struct Options {
     pub web_dir: Option<PathBuf>,
     /// How often the inventory's files are checked for changes.
     pub reload_every: Duration,
-    /// Connections served at once; more wait to be accepted.
-    pub max_connections: usize,
+    /// Timeouts and connection limits.
+    pub limits: Limits,
     /// Log one line per request (at `info`).
     pub access_log: bool,
     /// The key paging tokens are signed with. `None`: the inventory's secret
@@ -72,9 +73,46 @@ impl Options {
             base_url: None,
             web_dir: None,
             reload_every: Duration::from_secs(1),
-            max_connections: 1024,
+            limits: Limits::default(),
             access_log: false,
             token_key: None,
+        }
+    }
+}
+
+/// Timeouts and limits, so that no client holds what the others need: a connection, a
+/// worker, the memory of a half-sent request or of a response it does not read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Reading a request's head (from its first byte).
+    pub header_read: Duration,
+    /// Reading a request's body: a client that drips one is answered 408 and cut off.
+    pub body_read: Duration,
+    /// A response that the client does not take for this long ends the connection.
+    pub write_stall: Duration,
+    /// A connection that sends nothing for this long is closed.
+    pub idle: Duration,
+    /// Connections served at once; more wait to be accepted.
+    pub connections: usize,
+    /// Connections one client address may hold at once; more are closed on arrival.
+    pub per_client: usize,
+    /// Heavy requests (geometries, large pages, copy lists, coverage on a cache miss, files)
+    /// run at once on the blocking pool; default one a core.
+    pub heavy: usize,
+}
+
+impl Default for Limits {
+    /// 10 s to send a head or a body, 30 s of a stalled response, 60 s idle, 1,024
+    /// connections, 64 a client address, a heavy request a core.
+    fn default() -> Limits {
+        Limits {
+            header_read: Duration::from_secs(10),
+            body_read: Duration::from_secs(10),
+            write_stall: Duration::from_secs(30),
+            idle: Duration::from_secs(60),
+            connections: 1024,
+            per_client: 64,
+            heavy: std::thread::available_parallelism().map_or(2, |n| n.get()),
         }
     }
 }
@@ -85,6 +123,9 @@ pub struct State {
     catalog: RwLock<Arc<Catalog>>,
     signer: token::Signer,
     web_dir: Option<PathBuf>,
+    limits: Limits,
+    /// Permits for heavy requests on the blocking pool.
+    heavy: Semaphore,
 }
 
 impl State {
@@ -138,6 +179,8 @@ impl Server {
             catalog: RwLock::new(Arc::new(catalog)),
             signer: signer(&options)?,
             web_dir: options.web_dir.clone(),
+            limits: options.limits,
+            heavy: Semaphore::new(options.limits.heavy.max(1)),
         };
         let mut options = options;
         options.base_url = Some(base);
@@ -154,10 +197,11 @@ impl Server {
     pub async fn run(self, shutdown: impl Future<Output = ()>) -> Result<()> {
         let Server { listener, state, options } = self;
         let reloader = tokio::spawn(reload_loop(state.clone(), options.clone()));
-        let permits = Arc::new(Semaphore::new(options.max_connections));
+        let permits = Arc::new(Semaphore::new(options.limits.connections));
+        let clients = conn::PerClient::default();
         let graceful = hyper_util::server::graceful::GracefulShutdown::new();
         let mut http = hyper::server::conn::http1::Builder::new();
-        http.timer(TokioTimer::new()).header_read_timeout(Duration::from_secs(10)).keep_alive(true);
+        http.timer(TokioTimer::new()).header_read_timeout(options.limits.header_read).keep_alive(true);
         tokio::pin!(shutdown);
         loop {
             let permit = tokio::select! {
@@ -174,7 +218,13 @@ impl Server {
                 },
                 () = &mut shutdown => break,
             };
+            // A client at its cap is closed on arrival: one address cannot take every slot.
+            let Some(counted) = clients.admit(peer.ip(), options.limits.per_client) else {
+                tracing::debug!("{peer} holds {} connections already: closed", options.limits.per_client);
+                continue;
+            };
             let _ = stream.set_nodelay(true);
+            let stream = conn::Guarded::new(stream, options.limits.idle, options.limits.write_stall);
             let state = state.clone();
             let access_log = options.access_log;
             let service = service_fn(move |request| {
@@ -195,7 +245,7 @@ impl Server {
                 if let Err(err) = connection.await {
                     tracing::debug!("connection from {peer}: {err}");
                 }
-                drop(permit);
+                drop((permit, counted));
             });
         }
         reloader.abort();

@@ -107,7 +107,7 @@ pub async fn handle(state: Arc<State>, request: Request<Incoming>) -> Response<F
     reply.into_response(head_only)
 }
 
-async fn route(state: &State, request: Request<Incoming>) -> Result<Reply> {
+async fn route(state: &Arc<State>, request: Request<Incoming>) -> Result<Reply> {
     let catalog = state.catalog();
     let method = request.method().clone();
     let path = request.uri().path().to_owned();
@@ -126,23 +126,54 @@ async fn route(state: &State, request: Request<Incoming>) -> Result<Reply> {
         ["healthz"] if get => Ok(Reply::new(&b"{\"status\":\"ok\"}"[..], JSON)),
         ["collections"] if get => Ok(Reply::new(catalog.collections.clone(), JSON)),
         ["collections", id] if get => collection(&catalog, id),
-        ["collections", id, "items"] if get => items(state, &catalog, id, &path, &query),
+        ["collections", id, "items"] if get => {
+            let search = items_search(&catalog, id, &query)?;
+            searched(state, catalog.clone(), search, move |state, catalog, search, page| {
+                let links = get_links(&catalog, state, search, page, &path, &query);
+                Ok(Reply::new(feature_collection(&catalog, search, page, &links), GEO_JSON))
+            })
+            .await
+        }
         ["collections", id, "items", item_id] if get => item(&catalog, id, item_id),
-        ["search"] if get => search_get(state, &catalog, &path, &query),
-        ["search"] if method == Method::POST => search_post(state, &catalog, request).await,
+        ["search"] if get => {
+            let search = Search::from_query(&query, Endpoint::Search)?;
+            searched(state, catalog.clone(), search, move |state, catalog, search, page| {
+                let links = get_links(&catalog, state, search, page, &path, &query);
+                Ok(Reply::new(feature_collection(&catalog, search, page, &links), GEO_JSON))
+            })
+            .await
+        }
+        ["search"] if method == Method::POST => search_post(state, catalog.clone(), request).await,
         ["coverage"] if get => Ok(Reply::new(coverage::listing(&catalog), JSON)),
-        ["coverage", store, year] if get => coverage_reply(&catalog, store, None, year, request.headers()),
-        ["coverage", source, target, year] if get => {
-            coverage_reply(&catalog, source, Some(target), year, request.headers())
+        ["coverage", ..] if get && segments.len() <= 4 => {
+            let (source, target, year) = match segments.as_slice() {
+                [_, store, year] => ((*store).to_owned(), None, (*year).to_owned()),
+                [_, source, target, year] => ((*source).to_owned(), Some((*target).to_owned()), (*year).to_owned()),
+                _ => return Err(Error::NotFound(format!("no such path: {path}"))),
+            };
+            let headers = request.headers().clone();
+            // Computed and compressed once per snapshot (a cache miss is the heavy part).
+            heavy(state, move || coverage_reply(&catalog, &source, target.as_deref(), &year, &headers)).await
         }
         ["copylist", source, target] if get => {
-            let (file, body) = coverage::copylist(&catalog, source, target, &query)?;
-            let disposition = HeaderValue::from_str(&format!("attachment; filename=\"{file}\""))
-                .map_err(|err| Error::bad(err.to_string()))?;
-            Ok(Reply::new(body, "text/plain; charset=utf-8").header(header::CONTENT_DISPOSITION, disposition))
+            let (source, target) = ((*source).to_owned(), (*target).to_owned());
+            heavy(state, move || {
+                let (file, body) = coverage::copylist(&catalog, &source, &target, &query)?;
+                let disposition = HeaderValue::from_str(&format!("attachment; filename=\"{file}\""))
+                    .map_err(|err| Error::bad(err.to_string()))?;
+                Ok(Reply::new(body, "text/plain; charset=utf-8").header(header::CONTENT_DISPOSITION, disposition))
+            })
+            .await
         }
         ["map"] if get => Ok(redirect("/map/")),
-        ["map", ..] if get => static_files::serve(state.web_dir(), &segments[1..]),
+        ["map", ..] if get => {
+            let (state, rest) = (state.clone(), segments[1..].iter().map(|s| (*s).to_owned()).collect::<Vec<_>>());
+            heavy(&state.clone(), move || {
+                let rest: Vec<&str> = rest.iter().map(String::as_str).collect();
+                static_files::serve(state.web_dir(), &rest)
+            })
+            .await
+        }
         ["search"] => Err(allow("GET, POST, OPTIONS")),
         [""]
         | ["conformance"]
@@ -192,32 +223,54 @@ fn item(catalog: &Catalog, collection_id: &str, item_id: &str) -> Result<Reply> 
     Ok(Reply::new(out, GEO_JSON))
 }
 
-fn items(state: &State, catalog: &Catalog, id: &str, path: &str, query: &str) -> Result<Reply> {
+/// The search of `/collections/{id}/items?query`.
+fn items_search(catalog: &Catalog, id: &str, query: &str) -> Result<Search> {
     if catalog.collection_year(id).is_none() {
         return Err(Error::NotFound(format!("no collection `{id}`; collections are geotessera-YEAR")));
     }
     let mut search = Search::from_query(query, Endpoint::Items)?;
     search.collections = Some(vec![id.to_owned()]);
-    let page = run(state, catalog, &search)?;
-    let links = get_links(catalog, state, &search, &page, path, query);
-    Ok(Reply::new(feature_collection(catalog, &search, &page, &links), GEO_JSON))
+    Ok(search)
 }
 
-fn search_get(state: &State, catalog: &Catalog, path: &str, query: &str) -> Result<Reply> {
-    let search = Search::from_query(query, Endpoint::Search)?;
-    let page = run(state, catalog, &search)?;
-    let links = get_links(catalog, state, &search, &page, path, query);
-    Ok(Reply::new(feature_collection(catalog, &search, &page, &links), GEO_JSON))
+/// Runs `search` and renders its page with `render`: inline when the work is small (a page of
+/// up to a hundred items over a box), on the blocking pool otherwise (geometries, large
+/// pages, many ids, chosen fields), so no request holds an async worker for long.
+async fn searched(
+    state: &Arc<State>,
+    catalog: Arc<Catalog>,
+    search: Search,
+    render: impl FnOnce(&State, Arc<Catalog>, &Search, &Page) -> Result<Reply> + Send + 'static,
+) -> Result<Reply> {
+    if !search.is_heavy() {
+        let page = run(state, &catalog, &search)?;
+        return render(state, catalog, &search, &page);
+    }
+    let state_for_work = state.clone();
+    heavy(state, move || {
+        let page = run(&state_for_work, &catalog, &search)?;
+        render(&state_for_work, catalog, &search, &page)
+    })
+    .await
 }
 
-async fn search_post(state: &State, catalog: &Catalog, request: Request<Incoming>) -> Result<Reply> {
+/// Runs `work` on the blocking pool once one of the server's heavy-work permits is free (one a
+/// core): searches over geometries, copy lists, coverage on a cache miss and file reads never
+/// stall the async workers, so `/healthz` and small requests answer under any load.
+async fn heavy<T: Send + 'static>(state: &Arc<State>, work: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
+    let _permit = state.heavy.acquire().await.map_err(|err| Error::Config(err.to_string()))?;
+    tokio::task::spawn_blocking(work).await.map_err(|err| Error::Config(format!("a handler panicked: {err}")))?
+}
+
+async fn search_post(state: &Arc<State>, catalog: Arc<Catalog>, request: Request<Incoming>) -> Result<Reply> {
     let announced = request.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
     if announced.is_some_and(|length| length > MAX_BODY as u64) {
         return Err(Error::BodyTooLarge { limit: MAX_BODY });
     }
-    let body = Limited::new(request.into_body(), MAX_BODY)
-        .collect()
+    let reading = Limited::new(request.into_body(), MAX_BODY).collect();
+    let body = tokio::time::timeout(state.limits.body_read, reading)
         .await
+        .map_err(|_| Error::Timeout { what: "reading the request body", limit: state.limits.body_read })?
         .map_err(|_| Error::BodyTooLarge { limit: MAX_BODY })?
         .to_bytes();
     let body: Value = if body.iter().all(u8::is_ascii_whitespace) {
@@ -226,17 +279,19 @@ async fn search_post(state: &State, catalog: &Catalog, request: Request<Incoming
         serde_json::from_slice(&body).map_err(|err| Error::bad(format!("the request body is not JSON: {err}")))?
     };
     let search = Search::from_body(&body)?;
-    let page = run(state, catalog, &search)?;
-    let base = catalog.base();
-    let mut links = vec![root_link(catalog)];
-    for (rel, token) in [("next", page.next), ("prev", page.prev)] {
-        if let Some(token) = token {
-            let mut next_body = body.as_object().cloned().unwrap_or_default();
-            next_body.insert("token".into(), Value::String(state.signer.sign(token, search.fingerprint())));
-            links.push(serde_json::json!({"rel": rel, "href": format!("{base}/search"), "type": GEO_JSON, "method": "POST", "body": next_body}).to_string());
+    searched(state, catalog, search, move |state, catalog, search, page| {
+        let base = catalog.base();
+        let mut links = vec![root_link(&catalog)];
+        for (rel, token) in [("next", page.next), ("prev", page.prev)] {
+            if let Some(token) = token {
+                let mut next_body = body.as_object().cloned().unwrap_or_default();
+                next_body.insert("token".into(), Value::String(state.signer.sign(token, search.fingerprint())));
+                links.push(serde_json::json!({"rel": rel, "href": format!("{base}/search"), "type": GEO_JSON, "method": "POST", "body": next_body}).to_string());
+            }
         }
-    }
-    Ok(Reply::new(feature_collection(catalog, &search, &page, &links), GEO_JSON))
+        Ok(Reply::new(feature_collection(&catalog, search, page, &links), GEO_JSON))
+    })
+    .await
 }
 
 fn run(state: &State, catalog: &Catalog, search: &Search) -> Result<Page> {

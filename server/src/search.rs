@@ -171,6 +171,15 @@ impl Search {
         Ok(self)
     }
 
+    /// Whether answering takes more than a small page over a box: a geometry, a page of more
+    /// than a hundred items, more than a hundred ids, or fields to filter (each item parsed).
+    pub fn is_heavy(&self) -> bool {
+        self.intersects.is_some()
+            || self.limit > 100
+            || self.ids.as_ref().is_some_and(|ids| ids.len() > 100)
+            || self.fields.is_some()
+    }
+
     /// A hash of everything that decides which items match and in what order (not the page
     /// size or the fields): what a token is bound to.
     pub fn fingerprint(&self) -> u64 {

@@ -1,0 +1,154 @@
+//! What a connection may hold, and for how long: a socket whose reads may wait at most the
+//! idle time and whose writes may stall at most the write-stall time, and a count of the
+//! connections each client address holds.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::io;
+use std::net::IpAddr;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::time::{Sleep, sleep};
+
+/// A socket with two watchdogs. A read that waits longer than `idle` (a client that says
+/// nothing, between requests or in the middle of one) and a write that makes no progress for
+/// `write_stall` (a client that stops reading its response) fail with `TimedOut`, which ends
+/// the connection and frees what it held.
+#[derive(Debug)]
+pub struct Guarded<T> {
+    io: T,
+    idle: Duration,
+    write_stall: Duration,
+    read_deadline: Option<Pin<Box<Sleep>>>,
+    write_deadline: Option<Pin<Box<Sleep>>>,
+}
+
+impl<T> Guarded<T> {
+    pub fn new(io: T, idle: Duration, write_stall: Duration) -> Guarded<T> {
+        Guarded { io, idle, write_stall, read_deadline: None, write_deadline: None }
+    }
+}
+
+/// Polls `deadline` (started on first use): a timeout error once it has passed.
+fn expired(
+    deadline: &mut Option<Pin<Box<Sleep>>>,
+    limit: Duration,
+    cx: &mut Context<'_>,
+    what: &str,
+) -> Option<io::Error> {
+    let timer = deadline.get_or_insert_with(|| Box::pin(sleep(limit)));
+    timer.as_mut().poll(cx).is_ready().then(|| io::Error::new(io::ErrorKind::TimedOut, format!("{what} for {limit:?}")))
+}
+
+impl<T: AsyncRead + Unpin> AsyncRead for Guarded<T> {
+    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        let this = &mut *self;
+        match Pin::new(&mut this.io).poll_read(cx, buf) {
+            Poll::Pending => match expired(&mut this.read_deadline, this.idle, cx, "the client sent nothing") {
+                Some(err) => Poll::Ready(Err(err)),
+                None => Poll::Pending,
+            },
+            ready => {
+                this.read_deadline = None;
+                ready
+            }
+        }
+    }
+}
+
+impl<T: AsyncWrite + Unpin> AsyncWrite for Guarded<T> {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, bytes: &[u8]) -> Poll<io::Result<usize>> {
+        let this = &mut *self;
+        match Pin::new(&mut this.io).poll_write(cx, bytes) {
+            Poll::Pending => match expired(&mut this.write_deadline, this.write_stall, cx, "the client read nothing") {
+                Some(err) => Poll::Ready(Err(err)),
+                None => Poll::Pending,
+            },
+            ready => {
+                // Progress: neither side has been waiting on the client.
+                this.write_deadline = None;
+                this.read_deadline = None;
+                ready
+            }
+        }
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.io).poll_shutdown(cx)
+    }
+}
+
+/// How many connections each client address holds.
+#[derive(Debug, Default, Clone)]
+pub struct PerClient(Arc<Mutex<HashMap<IpAddr, usize>>>);
+
+/// One connection counted against its client's cap, until dropped.
+#[derive(Debug)]
+pub struct Counted {
+    clients: PerClient,
+    address: IpAddr,
+}
+
+impl PerClient {
+    /// Counts a connection from `address`, or `None` when that address holds `cap` already.
+    pub fn admit(&self, address: IpAddr, cap: usize) -> Option<Counted> {
+        let mut counts = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let count = counts.entry(address).or_default();
+        if *count >= cap {
+            return None;
+        }
+        *count += 1;
+        Some(Counted { clients: self.clone(), address })
+    }
+}
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        let mut counts = self.clients.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(count) = counts.get_mut(&self.address) {
+            *count -= 1;
+            if *count == 0 {
+                counts.remove(&self.address);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_client_address_holds_at_most_its_cap() {
+        let clients = PerClient::default();
+        let address: IpAddr = "127.0.0.2".parse().unwrap();
+        let held: Vec<Counted> = (0..3).filter_map(|_| clients.admit(address, 3)).collect();
+        assert_eq!(held.len(), 3);
+        assert!(clients.admit(address, 3).is_none());
+        assert!(clients.admit("127.0.0.3".parse().unwrap(), 3).is_some(), "another address is counted apart");
+        drop(held);
+        assert!(clients.admit(address, 3).is_some());
+    }
+
+    #[tokio::test]
+    async fn a_silent_peer_times_out_and_a_stalled_write_too() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let (ours, theirs) = tokio::io::duplex(64);
+        let mut guarded = Guarded::new(ours, Duration::from_millis(50), Duration::from_millis(50));
+        let mut buf = [0u8; 8];
+        let err = guarded.read(&mut buf).await.unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::TimedOut);
+        // The peer reads nothing: the 64-byte pipe fills and the write stalls.
+        let err = guarded.write_all(&[0u8; 1024]).await.unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::TimedOut);
+        drop(theirs);
+    }
+}
