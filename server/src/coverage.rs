@@ -13,7 +13,7 @@ use tessera_engine::bitmap::encode_ranges;
 use tessera_engine::bitmap::kernels;
 use tessera_engine::bitmap::sink::Ranges;
 use tessera_engine::grid::{IdRange, Year};
-use tessera_engine::storage::CopyTool;
+use tessera_engine::storage::{CopyTool, Storage};
 use xxhash_rust::xxh3::xxh3_64;
 
 use crate::catalog::Catalog;
@@ -114,10 +114,54 @@ pub fn listing(catalog: &Catalog) -> Bytes {
     Bytes::from(serde_json::to_vec(&doc).expect("a serde_json::Value serialises"))
 }
 
+/// Tiles rendered into one chunk of a copy list's body.
+const TILES_PER_CHUNK: u32 = 512;
+
+/// A copy list, rendered a chunk at a time as the client reads it: what it holds is the
+/// missing id ranges (a few MB at most), never the text.
+#[derive(Debug)]
+pub struct CopyList {
+    catalog: Arc<Catalog>,
+    ranges: Vec<IdRange>,
+    /// The next tile to render: an index into `ranges` and an id within it.
+    at: (usize, u32),
+    tool: Option<(CopyTool, Storage, Storage)>,
+    /// The attachment's file name.
+    pub file: String,
+}
+
+impl CopyList {
+    /// The next chunk of lines, or `None` at the end.
+    pub fn next_chunk(&mut self) -> Option<Bytes> {
+        let writer = self.catalog.keys();
+        let mut out = Vec::with_capacity(TILES_PER_CHUNK as usize * 160);
+        let mut left = TILES_PER_CHUNK;
+        while left > 0 {
+            let (index, lo) = self.at;
+            let Some(range) = self.ranges.get(index) else { break };
+            let hi = range.hi.min(lo.saturating_add(left - 1));
+            let part = [IdRange { lo, hi }];
+            // Writing to a Vec cannot fail.
+            let _ = match &self.tool {
+                Some((tool, from, to)) => writer.write_for_tool(&part, *tool, from, to, &mut out),
+                None => writer.write_lines(&part, tessera_engine::copylist::KeyStyle::Key, &mut out),
+            };
+            left -= hi - lo + 1;
+            self.at = if hi == range.hi {
+                (index + 1, self.ranges.get(index + 1).map_or(0, |next| next.lo))
+            } else {
+                (index, hi + 1)
+            };
+        }
+        (!out.is_empty()).then(|| Bytes::from(out))
+    }
+}
+
 /// `/copylist/{source}/{target}?year=Y&bbox=W,S,E,N&format=keys|s5cmd|rsync|cp`: what `tessera
 /// diff --emit-copylist` prints for the tiles `source` holds and `target` lacks in the year and
-/// box. A tool that cannot copy between the two stores' storages is refused (400).
-pub fn copylist(catalog: &Catalog, source: &str, target: &str, query: &str) -> Result<(String, Bytes)> {
+/// box. A tool that cannot copy between the two stores' storages is refused (400), as is a
+/// list of more than `max_tiles` tiles (narrow it by year and box).
+pub fn copylist(catalog: Arc<Catalog>, source: &str, target: &str, query: &str, max_tiles: u64) -> Result<CopyList> {
     let inventory = catalog.inventory();
     let mut filter = tessera_engine::inventory::Filter::default();
     let mut format = "keys".to_owned();
@@ -139,11 +183,13 @@ pub fn copylist(catalog: &Catalog, source: &str, target: &str, query: &str) -> R
             }
         }
     }
-    let missing = inventory.missing(source, target, &filter).map_err(|err| Error::NotFound(err.to_string()))?;
-    let writer = tessera_engine::copylist::KeyWriter::new(inventory.years());
-    let mut out = Vec::new();
-    let tool = CopyTool::ALL.into_iter().find(|tool| tool.name() == format);
-    let written = match tool {
+    let count = inventory.missing_count(source, target, &filter).map_err(|err| Error::NotFound(err.to_string()))?;
+    if count > max_tiles {
+        return Err(Error::bad(format!(
+            "{target} lacks {count} tiles of {source} here; a copy list holds at most {max_tiles}: narrow it with year= and bbox=, or run `tessera diff {source} {target} --emit-copylist`"
+        )));
+    }
+    let tool = match CopyTool::ALL.into_iter().find(|tool| tool.name() == format) {
         Some(tool) => {
             let storage = |name: &str| {
                 let store =
@@ -152,10 +198,12 @@ pub fn copylist(catalog: &Catalog, source: &str, target: &str, query: &str) -> R
             };
             let (from, to) = (storage(source)?, storage(target)?);
             tool.check(&from, &to).map_err(|err| Error::bad(err.to_string()))?;
-            writer.write_for_tool(&missing, tool, &from, &to, &mut out)
+            Some((tool, from, to))
         }
-        None => writer.write_lines(&missing, tessera_engine::copylist::KeyStyle::Key, &mut out),
+        None => None,
     };
-    written.map_err(|source| Error::Io { action: "writing a copy list".into(), source })?;
-    Ok((format!("{source}-to-{target}.txt"), Bytes::from(out)))
+    let ranges = inventory.missing(source, target, &filter).map_err(|err| Error::NotFound(err.to_string()))?;
+    let at = (0, ranges.first().map_or(0, |range| range.lo));
+    let file = format!("{source}-to-{target}.txt");
+    Ok(CopyList { catalog, ranges, at, tool, file })
 }

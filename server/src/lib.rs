@@ -99,11 +99,13 @@ pub struct Limits {
     /// Heavy requests (geometries, large pages, copy lists, coverage on a cache miss, files)
     /// run at once on the blocking pool; default one a core.
     pub heavy: usize,
+    /// Tiles one `/copylist` may hold; a larger one is refused, to be narrowed by year and box.
+    pub copylist_tiles: u64,
 }
 
 impl Default for Limits {
     /// 10 s to send a head or a body, 30 s of a stalled response, 60 s idle, 1,024
-    /// connections, 64 a client address, a heavy request a core.
+    /// connections, 64 a client address, a heavy request a core, 500,000 tiles a copy list.
     fn default() -> Limits {
         Limits {
             header_read: Duration::from_secs(10),
@@ -113,6 +115,7 @@ impl Default for Limits {
             connections: 1024,
             per_client: 64,
             heavy: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            copylist_tiles: 500_000,
         }
     }
 }

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use hyper::header::{self, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
@@ -30,7 +30,44 @@ const OPENAPI: &str = "application/vnd.oai.openapi+json;version=3.0";
 pub struct Reply {
     status: StatusCode,
     body: Bytes,
+    /// A body rendered as it is read, instead of `body`.
+    lines: Option<Box<coverage::CopyList>>,
     headers: Vec<(header::HeaderName, HeaderValue)>,
+}
+
+/// A response body: bytes in hand, or a copy list rendered a chunk at a time as the client
+/// takes it (so its text is never held whole).
+#[derive(Debug)]
+pub enum ReplyBody {
+    Full(Option<Bytes>),
+    Lines(Box<coverage::CopyList>),
+}
+
+impl hyper::body::Body for ReplyBody {
+    type Data = Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<std::result::Result<hyper::body::Frame<Bytes>, Self::Error>>> {
+        let chunk = match &mut *self {
+            ReplyBody::Full(bytes) => bytes.take().filter(|bytes| !bytes.is_empty()),
+            ReplyBody::Lines(list) => list.next_chunk(),
+        };
+        std::task::Poll::Ready(chunk.map(|bytes| Ok(hyper::body::Frame::data(bytes))))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        matches!(self, ReplyBody::Full(None))
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        match self {
+            ReplyBody::Full(bytes) => hyper::body::SizeHint::with_exact(bytes.as_ref().map_or(0, |b| b.len() as u64)),
+            ReplyBody::Lines(_) => hyper::body::SizeHint::default(),
+        }
+    }
 }
 
 impl Reply {
@@ -38,6 +75,7 @@ impl Reply {
         Reply {
             status: StatusCode::OK,
             body: body.into(),
+            lines: None,
             headers: vec![(header::CONTENT_TYPE, HeaderValue::from_static(content_type))],
         }
     }
@@ -62,9 +100,13 @@ impl Reply {
         Reply::new(body, content_type).header(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"))
     }
 
-    pub fn into_response(self, head_only: bool) -> Response<Full<Bytes>> {
-        let body = if head_only { Bytes::new() } else { self.body };
-        let mut response = Response::new(Full::new(body));
+    pub fn into_response(self, head_only: bool) -> Response<ReplyBody> {
+        let body = match (head_only, self.lines) {
+            (true, _) => ReplyBody::Full(Some(Bytes::new())),
+            (false, Some(lines)) => ReplyBody::Lines(lines),
+            (false, None) => ReplyBody::Full(Some(self.body)),
+        };
+        let mut response = Response::new(body);
         *response.status_mut() = self.status;
         let headers = response.headers_mut();
         for (name, value) in self.headers {
@@ -93,7 +135,7 @@ pub fn error_reply(err: &Error) -> Reply {
 }
 
 /// Answers one request.
-pub async fn handle(state: Arc<State>, request: Request<Incoming>) -> Response<Full<Bytes>> {
+pub async fn handle(state: Arc<State>, request: Request<Incoming>) -> Response<ReplyBody> {
     let head_only = request.method() == Method::HEAD;
     let reply = match route(&state, request).await {
         Ok(reply) => reply,
@@ -157,13 +199,14 @@ async fn route(state: &Arc<State>, request: Request<Incoming>) -> Result<Reply> 
         }
         ["copylist", source, target] if get => {
             let (source, target) = ((*source).to_owned(), (*target).to_owned());
-            heavy(state, move || {
-                let (file, body) = coverage::copylist(&catalog, &source, &target, &query)?;
-                let disposition = HeaderValue::from_str(&format!("attachment; filename=\"{file}\""))
-                    .map_err(|err| Error::bad(err.to_string()))?;
-                Ok(Reply::new(body, "text/plain; charset=utf-8").header(header::CONTENT_DISPOSITION, disposition))
-            })
-            .await
+            // The missing ranges are found on the pool; the lines are rendered as they are sent.
+            let max_tiles = state.limits.copylist_tiles;
+            let list = heavy(state, move || coverage::copylist(catalog, &source, &target, &query, max_tiles)).await?;
+            let disposition = HeaderValue::from_str(&format!("attachment; filename=\"{}\"", list.file))
+                .map_err(|err| Error::bad(err.to_string()))?;
+            let mut reply = Reply::new(Bytes::new(), "text/plain; charset=utf-8");
+            reply.lines = Some(Box::new(list));
+            Ok(reply.header(header::CONTENT_DISPOSITION, disposition))
         }
         ["map"] if get => Ok(redirect("/map/")),
         ["map", ..] if get => {

@@ -26,6 +26,8 @@ const IDS_PER_YEAR: u32 = CELLS_PER_YEAR;
 pub const DEFAULT_LIMIT: usize = 10;
 /// The largest page; larger requests are clamped to it, as the STAC API requires.
 pub const MAX_LIMIT: usize = 10_000;
+/// The most item ids one search may name.
+pub const MAX_IDS: usize = 10_000;
 
 /// A checked search.
 #[derive(Debug, Clone, Default)]
@@ -165,6 +167,9 @@ impl Search {
     }
 
     fn check(self) -> Result<Search> {
+        if self.ids.as_ref().is_some_and(|ids| ids.len() > MAX_IDS) {
+            return Err(Error::bad(format!("ids names more than {MAX_IDS} items; ask for them in several searches")));
+        }
         if self.bbox.is_some() && self.intersects.is_some() {
             return Err(Error::bad("bbox and intersects cannot be used together: give one of them"));
         }

@@ -113,3 +113,47 @@ fn query_values_that_are_not_utf8_are_refused() {
         assert!(reply.json()["description"].as_str().expect("a description").contains("not UTF-8"));
     }
 }
+
+#[test]
+fn a_copy_list_is_streamed_and_capped() {
+    use tessera_engine::inventory::Inventory;
+    use tessera_engine::store::{Listing, Scope};
+    let (_temp, dir) = demo();
+    // scaleway emptied: it lacks every tile okavango holds, thousands of lines.
+    let mut inventory = Inventory::open(&dir).expect("inventory");
+    let none: &[tessera_engine::manifest::ManifestRow] = &[];
+    inventory
+        .replace("scaleway", &Listing { rows: none, scope: &Scope::default(), listed_at: 0, merge: false })
+        .expect("emptied");
+    let lacking = inventory.missing_count("okavango", "scaleway", &Default::default()).expect("count");
+    assert!(lacking > 4000, "{lacking}");
+    let limits = tessera_server::Limits { copylist_tiles: lacking, ..tessera_server::Limits::default() };
+    let server = common::start_with(&dir, None, limits);
+    let reply = get(server.addr, "/copylist/okavango/scaleway?format=rsync");
+    assert_eq!(reply.status, 200);
+    assert_eq!(reply.header("transfer-encoding"), Some("chunked"), "streamed, not held whole");
+    let keys = String::from_utf8(reply.body).expect("utf-8");
+    assert_eq!(keys.lines().count() as u64, lacking);
+    let mut ids: Vec<u32> = keys
+        .lines()
+        .map(|key| {
+            tessera_engine::grid::DEFAULT_YEARS
+                .id(tessera_engine::grid::Tile::parse_key(key).expect("a key"))
+                .expect("an id")
+                .0
+        })
+        .collect();
+    assert!(ids.windows(2).all(|pair| pair[0] < pair[1]), "in id order, each once");
+    ids.dedup();
+    assert_eq!(ids.len() as u64, lacking);
+    // One tile more than the cap: refused, saying how to narrow it.
+    let capped = common::start_with(
+        &dir,
+        None,
+        tessera_server::Limits { copylist_tiles: lacking - 1, ..tessera_server::Limits::default() },
+    );
+    let refused = get(capped.addr, "/copylist/okavango/scaleway");
+    assert_eq!(refused.status, 400);
+    assert!(refused.json()["description"].as_str().expect("description").contains("narrow it with year= and bbox="));
+    assert_eq!(get(capped.addr, "/copylist/okavango/scaleway?year=2024").status, 200);
+}

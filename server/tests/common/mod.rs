@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use tessera_fixtures::{DEFAULT_SEED, DemoSize, DemoSpec, write_demo};
-use tessera_server::{Options, Server};
+use tessera_server::{Limits, Options, Server};
 
 /// Every link in golden files starts with this base URL, whatever port the test used.
 pub const BASE: &str = "http://tessera.test";
@@ -43,10 +43,16 @@ pub fn demo() -> (tempfile::TempDir, PathBuf) {
 
 /// Starts a server on `inventory` with `web` as the map directory.
 pub fn start(inventory: &Path, web: Option<PathBuf>) -> Running {
+    start_with(inventory, web, Limits::default())
+}
+
+/// Starts a server on `inventory` with `limits`.
+pub fn start_with(inventory: &Path, web: Option<PathBuf>, limits: Limits) -> Running {
     let mut options = Options::new(inventory.to_owned(), "127.0.0.1:0".parse().unwrap());
     options.base_url = Some(BASE.to_owned());
     options.web_dir = web;
     options.reload_every = Duration::from_millis(100);
+    options.limits = limits;
     let (addr_tx, addr_rx) = std::sync::mpsc::channel();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let thread = std::thread::spawn(move || {
@@ -118,11 +124,31 @@ fn parse(raw: &[u8]) -> Reply {
     let head = String::from_utf8_lossy(&raw[..split]);
     let mut lines = head.split("\r\n");
     let status = lines.next().and_then(|l| l.split(' ').nth(1)).and_then(|s| s.parse().ok()).expect("a status line");
-    let headers = lines
+    let headers: HashMap<String, String> = lines
         .filter_map(|line| line.split_once(':'))
         .map(|(name, value)| (name.trim().to_ascii_lowercase(), value.trim().to_owned()))
         .collect();
-    Reply { status, headers, body: raw[split + 4..].to_vec() }
+    let body = &raw[split + 4..];
+    let body = if headers.get("transfer-encoding").is_some_and(|te| te.eq_ignore_ascii_case("chunked")) {
+        unchunk(body)
+    } else {
+        body.to_vec()
+    };
+    Reply { status, headers, body }
+}
+
+/// A chunked body's bytes: `SIZE-IN-HEX\r\nDATA\r\n` until a chunk of size 0.
+fn unchunk(mut raw: &[u8]) -> Vec<u8> {
+    let mut body = Vec::new();
+    loop {
+        let line_end = raw.windows(2).position(|w| w == b"\r\n").expect("a chunk size line");
+        let size = usize::from_str_radix(String::from_utf8_lossy(&raw[..line_end]).trim(), 16).expect("a hex size");
+        if size == 0 {
+            return body;
+        }
+        body.extend_from_slice(&raw[line_end + 2..line_end + 2 + size]);
+        raw = &raw[line_end + 2 + size + 2..];
+    }
 }
 
 /// The path and query of a link href under [`BASE`].
