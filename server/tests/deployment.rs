@@ -157,3 +157,59 @@ fn a_copy_list_is_streamed_and_capped() {
     assert!(refused.json()["description"].as_str().expect("description").contains("narrow it with year= and bbox="));
     assert_eq!(get(capped.addr, "/copylist/okavango/scaleway?year=2024").status, 200);
 }
+
+#[test]
+fn metrics_are_openmetrics_that_the_reference_parser_reads() {
+    let (_temp, dir) = demo();
+    let server = start(&dir, None);
+    for target in [
+        "/search?bbox=0,45,10,55&limit=3",
+        "/search?bbox=0,45,10,55&limit=3",
+        "/collections/geotessera-2024/items/nope",
+    ] {
+        get(server.addr, target);
+    }
+    let reply = get(server.addr, "/metrics");
+    assert_eq!(reply.status, 200);
+    assert!(reply.header("content-type").is_some_and(|t| t.starts_with("application/openmetrics-text")));
+    let text = String::from_utf8(reply.body).expect("utf-8");
+    assert!(text.contains("tessera_http_requests_total{route=\"search\",status=\"200\"} 2"), "{text}");
+    assert!(text.contains("tessera_http_requests_total{route=\"item\",status=\"404\"} 1"), "{text}");
+    assert!(text.ends_with("# EOF\n"));
+    // The Prometheus project's own parser (PyPI prometheus-client), where it is installed.
+    let script = "import sys, json\n\
+        from prometheus_client.openmetrics.parser import text_string_to_metric_families\n\
+        samples = [[s.name, s.labels, s.value] for f in text_string_to_metric_families(sys.stdin.read()) for s in f.samples]\n\
+        print(json.dumps(samples))";
+    let parsed = Command::new("python3")
+        .args(["-c", script])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut child| {
+            use std::io::Write;
+            child.stdin.take().expect("stdin").write_all(text.as_bytes())?;
+            child.wait_with_output()
+        })
+        .expect("python3 runs");
+    if !parsed.status.success() && String::from_utf8_lossy(&parsed.stderr).contains("No module named") {
+        assert!(std::env::var_os("TESSERA_REQUIRE_TOOLS").is_none(), "prometheus_client must be installed");
+        eprintln!("skipped the reference parser: prometheus_client is not installed (scripts/test.sh installs it)");
+        return;
+    }
+    assert!(parsed.status.success(), "the parser refused it: {}", String::from_utf8_lossy(&parsed.stderr));
+    let samples: Vec<(String, serde_json::Value, f64)> = serde_json::from_slice(&parsed.stdout).expect("json");
+    let find = |name: &str, label: (&str, &str)| {
+        samples.iter().find(|(n, labels, _)| n == name && labels[label.0] == label.1).map(|(_, _, v)| *v)
+    };
+    assert_eq!(find("tessera_http_requests_total", ("route", "search")), Some(2.0));
+    let okavango = tessera_engine::inventory::Inventory::open(&dir)
+        .expect("inventory")
+        .store("okavango")
+        .expect("store")
+        .tiles
+        .cardinality();
+    assert_eq!(find("tessera_tiles", ("store", "okavango")), Some(okavango as f64));
+    assert!(find("tessera_http_request_duration_seconds_count", ("route", "search")) == Some(2.0));
+}

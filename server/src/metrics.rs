@@ -1,0 +1,144 @@
+//! `/metrics`: what a server has answered and what it serves, in the OpenMetrics text format
+//! (which Prometheus scrapes), kept and written by `prometheus-client`.
+//!
+//! - `tessera_http_requests_total{route, status}` and `tessera_http_request_duration_seconds
+//!   {route}` (a histogram), `tessera_http_response_bytes_total{route}`;
+//! - `tessera_reloads_total{outcome}`: inventory reloads that took and that failed;
+//! - `tessera_tiles{store}`: tiles per store (and `registry`) in the snapshot served, and
+//!   `tessera_snapshot_loaded_seconds`: when that snapshot was loaded (Unix time).
+//!
+//! Routes are named by pattern (`search`, `item`, `coverage`, ...), never by the path a client
+//! sent, so a client cannot grow the label sets.
+
+use std::sync::atomic::AtomicU64;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+
+use crate::catalog::Catalog;
+
+/// The content type `/metrics` is served with.
+pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct Request {
+    route: &'static str,
+    status: u16,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct Route {
+    route: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct Outcome {
+    outcome: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct Store {
+    store: String,
+}
+
+/// The server's metrics and their registry.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    requests: Family<Request, Counter>,
+    durations: Family<Route, Histogram>,
+    bytes: Family<Route, Counter>,
+    reloads: Family<Outcome, Counter>,
+    tiles: Family<Store, Gauge>,
+    loaded: Gauge<f64, AtomicU64>,
+}
+
+impl Default for Metrics {
+    fn default() -> Metrics {
+        let mut registry = Registry::default();
+        let requests = Family::<Request, Counter>::default();
+        // 50 us to 10 s, by factors of about 3.
+        let durations = Family::<Route, Histogram>::new_with_constructor(|| {
+            Histogram::new([0.00005, 0.0002, 0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0])
+        });
+        let bytes = Family::<Route, Counter>::default();
+        let reloads = Family::<Outcome, Counter>::default();
+        let tiles = Family::<Store, Gauge>::default();
+        let loaded = Gauge::<f64, AtomicU64>::default();
+        registry.register("tessera_http_requests", "Requests answered, by route and status", requests.clone());
+        registry.register("tessera_http_request_duration_seconds", "Time to answer, by route", durations.clone());
+        registry.register("tessera_http_response_bytes", "Response body bytes sent, by route", bytes.clone());
+        registry.register("tessera_reloads", "Inventory reloads, by outcome", reloads.clone());
+        registry.register("tessera_tiles", "Tiles per store (and the registry) in the snapshot served", tiles.clone());
+        registry.register(
+            "tessera_snapshot_loaded_seconds",
+            "When the served snapshot was loaded, Unix time",
+            loaded.clone(),
+        );
+        Metrics { registry, requests, durations, bytes, reloads, tiles, loaded }
+    }
+}
+
+impl Metrics {
+    /// Counts one answered request.
+    pub fn request(&self, route: &'static str, status: u16, took: Duration, bytes: Option<u64>) {
+        self.requests.get_or_create(&Request { route, status }).inc();
+        self.durations.get_or_create(&Route { route }).observe(took.as_secs_f64());
+        if let Some(bytes) = bytes {
+            self.bytes.get_or_create(&Route { route }).inc_by(bytes);
+        }
+    }
+
+    /// Counts a reload that took (`true`) or failed.
+    pub fn reload(&self, took: bool) {
+        self.reloads.get_or_create(&Outcome { outcome: if took { "loaded" } else { "failed" } }).inc();
+    }
+
+    /// Sets the gauges of a snapshot just loaded.
+    pub fn snapshot(&self, catalog: &Catalog) {
+        let inventory = catalog.inventory();
+        if let Some(registry) = inventory.registry() {
+            self.tiles.get_or_create(&Store { store: "registry".into() }).set(registry.cardinality() as i64);
+        }
+        for store in inventory.stores() {
+            self.tiles.get_or_create(&Store { store: store.config.name.clone() }).set(store.tiles.cardinality() as i64);
+        }
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0.0, |since| since.as_secs_f64());
+        self.loaded.set(now);
+    }
+
+    /// The metrics in the OpenMetrics text format.
+    pub fn render(&self) -> String {
+        let mut text = String::with_capacity(8192);
+        // Writing to a String cannot fail.
+        let _ = encode(&mut text, &self.registry);
+        text
+    }
+}
+
+/// The route a path belongs to, as a label.
+pub fn route_of(path: &str) -> &'static str {
+    let segments: Vec<&str> = path.split('/').skip(1).collect();
+    match segments.as_slice() {
+        [""] => "landing",
+        ["conformance"] => "conformance",
+        ["api" | "api.html"] => "api",
+        ["healthz"] => "healthz",
+        ["metrics"] => "metrics",
+        ["collections"] => "collections",
+        ["collections", _] => "collection",
+        ["collections", _, "items"] => "items",
+        ["collections", _, "items", _] => "item",
+        ["search"] => "search",
+        ["coverage", ..] => "coverage",
+        ["copylist", ..] => "copylist",
+        ["map", ..] => "map",
+        _ => "other",
+    }
+}
