@@ -40,6 +40,9 @@ struct Event {
     /// The interval the command's effect happened in (a scan's: its listing's birth).
     from: SystemTime,
     to: SystemTime,
+    /// When the command ended: a scan's listing is born before the scan runs, so it may reach
+    /// the store long after `to`.
+    ended: SystemTime,
     finished: bool,
 }
 
@@ -141,7 +144,13 @@ impl Soak {
         let from = SystemTime::now();
         fs::write(&path, text).expect("write the listing");
         let to = SystemTime::now();
-        (path, from, to, listed)
+        // The birth `scan` reads is the file system's, stamped from a clock coarser than
+        // `SystemTime::now()` (up to a tick earlier): the model must use the same instant.
+        let born = fs::metadata(&path).and_then(|meta| meta.created().or_else(|_| meta.modified()));
+        match born {
+            Ok(born) => (path, born, born, listed),
+            Err(_) => (path, from, to, listed),
+        }
     }
 
     fn scan(&self, year: Option<u16>, n: u64) {
@@ -152,7 +161,7 @@ impl Soak {
             args.extend(["--year", year]);
         }
         self.ok(&args, b"");
-        self.note(Event { kind: Kind::Scan { year, listed }, from, to, finished: true });
+        self.note(Event { kind: Kind::Scan { year, listed }, from, to, ended: SystemTime::now(), finished: true });
     }
 
     fn note(&self, event: Event) {
@@ -202,13 +211,15 @@ fn history<'a>(log: &'a [Event], id: TileId, damaged: &HashSet<TileId>) -> Vec<&
 
 /// The state tile `id` must be in, from the log: the effect of the writers no other writer of
 /// the tile surely came after, when they agree and surely ran. `None` when the order cannot
-/// tell. A verify removes only what it held when it started: a scan overlapping it leaves the
-/// result open.
+/// tell. A verify removes only what it held when it started: a scan running while it runs (from
+/// the listing's birth to the scan's end) leaves the result open.
 fn expected(log: &[Event], id: TileId, damaged: &HashSet<TileId>) -> Option<Effect> {
     let touching = history(log, id, damaged);
     let last: Vec<&&Event> = touching.iter().filter(|e| !touching.iter().any(|later| later.from > e.to)).collect();
     let overlapped_by_scan = |e: &Event| {
-        touching.iter().any(|other| matches!(other.kind, Kind::Scan { .. }) && other.from <= e.to && other.to >= e.from)
+        touching
+            .iter()
+            .any(|other| matches!(other.kind, Kind::Scan { .. }) && other.from <= e.to && other.ended >= e.from)
     };
     let mut effects = last.iter().map(|e| {
         let sure = e.finished && !(matches!(e.kind, Kind::Verify) && overlapped_by_scan(e));
@@ -260,7 +271,8 @@ fn every_writer_at_once_loses_nothing_and_invents_nothing() {
                 let keys: Vec<String> = tiles.iter().map(|id| key(*id)).collect();
                 let from = SystemTime::now();
                 soak.ok(&record_args(&mut rng), keys.join("\n").as_bytes());
-                soak.note(Event { kind: Kind::Record(tiles), from, to: SystemTime::now(), finished: true });
+                let to = SystemTime::now();
+                soak.note(Event { kind: Kind::Record(tiles), from, to, ended: to, finished: true });
                 counts.lock().expect("counts")[0] += 1;
             }
         });
@@ -278,7 +290,8 @@ fn every_writer_at_once_loses_nothing_and_invents_nothing() {
                 let output =
                     soak.spawn(&["verify", "scaleway", "--restart"], b"").wait_with_output().expect("verify ends");
                 assert!(output.status.code().is_some_and(|c| c <= 1), "{}", String::from_utf8_lossy(&output.stderr));
-                soak.note(Event { kind: Kind::Verify, from, to: SystemTime::now(), finished: true });
+                let to = SystemTime::now();
+                soak.note(Event { kind: Kind::Verify, from, to, ended: to, finished: true });
                 counts.lock().expect("counts")[2] += 1;
             }
         });
@@ -349,8 +362,9 @@ fn kill_9_of_every_writer_leaves_an_inventory_that_opens_and_loses_nothing_ackno
         }
         let finished = !running && status.code().is_some_and(|c| c == 0 || (c == 1 && matches!(kind, Kind::Verify)));
         assert!(running || finished, "{kind:?} failed on its own: {said}");
-        let (from, to) = effect.unwrap_or((from, SystemTime::now()));
-        soak.note(Event { kind, from, to, finished });
+        let ended = SystemTime::now();
+        let (from, to) = effect.unwrap_or((from, ended));
+        soak.note(Event { kind, from, to, ended, finished });
         // After every kill the inventory opens and answers.
         soak.ok(&["status"], b"");
         soak.ok(&["diff", "okavango", "scaleway", "--count"], b"");
