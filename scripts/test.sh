@@ -5,7 +5,7 @@
 # then: format check, tests (unit, integration, property, CLI, the real sync loop, the HTTP API,
 # benches once in test mode), the STAC validator and pystac-client against `tessera serve`, the
 # map built and checked in headless Chromium, STAC Browser clicked through in the same browser,
-# doc tests, clippy, and the engine's wasm32 build.
+# the deployment files linted and verified, doc tests, clippy, and the engine's wasm32 build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}" CARGO_INCREMENTAL=0
@@ -45,6 +45,9 @@ scripts/web-check.sh target/debug/tessera
 
 step "STAC Browser (npm, built once into target/stac-browser) against tessera serve, in headless Chromium"
 scripts/stac-browser-check.sh target/debug/tessera
+
+step "deployment files: hadolint on the Dockerfile, systemd-analyze verify on the units"
+scripts/deploy-check.sh target/debug/tessera
 
 step "doc tests"
 cargo test --workspace --doc

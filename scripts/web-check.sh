@@ -49,9 +49,13 @@ facts = {"okavango_2024": okavango["years"]["2024"], "missing_scaleway_2024": mi
          "missing_okavango_2024": missing_okavango}
 json.dump(facts, open(f"{out}/facts.json", "w"))
 PY
+# Served under a prefix, as behind a reverse proxy: browser.mjs refuses every request outside
+# it, so the map must find the API beside itself (at the root this is the same code path).
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-"$tessera" --inventory "$demo" serve --listen "127.0.0.1:$port" --web target/web >"$out/serve.log" 2>&1 &
+prefix=/geotessera
+"$tessera" --inventory "$demo" serve --listen "127.0.0.1:$port" --base-path "$prefix" --web target/web \
+  >"$out/serve.log" 2>&1 &
 server=$!
 trap 'kill $server 2>/dev/null || true' EXIT
-for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.1; done
-timeout 300 node web/tests/browser.mjs "http://127.0.0.1:$port" "$out/facts.json" "$out"
+for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port$prefix/healthz" >/dev/null && break; sleep 0.1; done
+timeout 300 node web/tests/browser.mjs "http://127.0.0.1:$port$prefix" "$out/facts.json" "$out"

@@ -113,10 +113,12 @@ pub enum Command {
     /// Every registry tile is an item of its year's collection (geotessera-2024), with an
     /// href on each store that holds it. Ready in milliseconds: nothing is loaded but the
     /// memory-mapped indexes. Reloads by itself when `record`, `scan` or `import` change the
-    /// inventory. Stops cleanly on Ctrl-C or SIGTERM.
+    /// inventory, and never writes it (a read-only mount serves). Metrics at /metrics. Stops
+    /// cleanly on Ctrl-C or SIGTERM.
     #[command(after_help = "Examples:\n  \
         tessera --inventory demo serve\n  \
         tessera serve --listen 0.0.0.0:8080 --base-url https://stac.example.org\n  \
+        tessera serve --base-path /geotessera --base-url https://example.org/geotessera   # behind a proxy\n  \
         curl 'http://127.0.0.1:8080/search?bbox=0.5,49.5,1.5,50.5&limit=2'")]
     Serve(ServeArgs),
 }
@@ -205,6 +207,11 @@ pub struct ServeArgs {
     /// `http://ADDR`.
     #[arg(long, value_name = "URL")]
     pub base_url: Option<String>,
+
+    /// The path the API and map are served under behind a reverse proxy that passes it on
+    /// (`/geotessera`: the landing page at /geotessera/, the map at /geotessera/map/).
+    #[arg(long, value_name = "PATH", default_value = "")]
+    pub base_path: String,
 
     /// The built web app (scripts/build-web.sh writes it), served under /map/.
     #[arg(long, value_name = "DIR", default_value = "target/web")]

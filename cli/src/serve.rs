@@ -12,6 +12,7 @@ pub fn run(inventory: &Path, args: &ServeArgs) -> anyhow::Result<()> {
     let mut options = Options::new(inventory.to_owned(), args.listen);
     options.base_url = args.base_url.clone();
     options.web_dir = Some(args.web.clone());
+    options.base_path = args.base_path.clone();
     options.access_log = args.access_log;
     options.token_key = token_key(args)?;
     let seconds = std::time::Duration::from_secs;
@@ -37,7 +38,11 @@ pub fn run(inventory: &Path, args: &ServeArgs) -> anyhow::Result<()> {
         if !args.web.join("index.html").is_file() {
             tracing::info!("the map is not built ({} has no index.html): run scripts/build-web.sh", args.web.display());
         }
-        tracing::info!("serving {} on http://{addr}/ (map: /map/, OpenAPI: /api)", inventory.display());
+        let prefix = args.base_path.trim_end_matches('/');
+        tracing::info!(
+            "serving {} on http://{addr}{prefix}/ (map: {prefix}/map/, OpenAPI: {prefix}/api)",
+            inventory.display()
+        );
         server.run(shutdown_signal()).await?;
         tracing::info!("stopped");
         Ok(())

@@ -24,6 +24,9 @@ pub fn import(dir: &Path, args: &ImportArgs) -> Result<()> {
         eprintln!("tessera: note: the registry runs to {}: the inventory's years are now {years}", years.last());
     }
     let inventory = open_inventory(dir)?;
+    // The per-tile sizes and hashes, built now by the writer, so that a server on a read-only
+    // mount of this inventory finds them rather than rebuilding them in memory at each start.
+    inventory.registry_details().context("cannot index the registry's sizes and hashes")?;
     let config = inventory.config();
     let years = registry_years(config, inventory.registry().map(|r| inventory.year_counts(r)).unwrap_or_default());
     eprintln!("tessera: imported {} tiles ({years}) into {}", imported.tiles, dir.join(REGISTRY_FILE).display());

@@ -241,6 +241,8 @@ fn an_empty_inventory_is_created_imported_and_checked() {
     assert_one_line_error(&again, &["already exists"]);
     let import = tessera(&dir, &["import", demo_dir.join("registry.parquet").to_str().expect("utf-8")]);
     assert!(import.status.success() && stderr(&import).contains("imported 5127 tiles"), "{}", stderr(&import));
+    // The importer indexes sizes and hashes, so a read-only server need not build them.
+    assert!(dir.join("registry.details").is_file(), "import leaves registry.details");
     let listed: Value = serde_json::from_str(&stdout(&tessera(&dir, &["stores", "--json"]))).expect("json");
     assert_eq!(listed[1]["storage"], "s3://bucket/v1");
     assert_eq!(listed[0]["tiles"], 0);

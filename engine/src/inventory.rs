@@ -675,7 +675,8 @@ impl Inventory {
 
 /// The file of the inventory's secret: 32 random bytes, hex, that keys what its readers sign
 /// (the STAC API's paging tokens), so that every replica of one inventory signs alike and a
-/// signature outlives a restart. Written once by `init` or the first writer; never by a reader.
+/// signature outlives a restart. Written once by `init` or the first writer (mode 0640: its
+/// owner and group, the servers' group); never by a reader.
 pub const SECRET_FILE: &str = "secret.key";
 
 /// The inventory's secret, if it has one.
@@ -706,7 +707,7 @@ pub fn parse_secret(text: &str) -> Option<[u8; 32]> {
     Some(key)
 }
 
-/// Writes the inventory's secret if it has none (atomically, readable by its owner alone).
+/// Writes the inventory's secret if it has none (atomically; readable by its owner and group).
 pub fn ensure_secret(dir: &Path) -> Result<()> {
     let path = dir.join(SECRET_FILE);
     if path.exists() {
@@ -723,7 +724,7 @@ pub fn ensure_secret(dir: &Path) -> Result<()> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        let _ = fs::set_permissions(&whole, fs::Permissions::from_mode(0o600));
+        let _ = fs::set_permissions(&whole, fs::Permissions::from_mode(0o640));
     }
     let linked = fs::hard_link(&whole, &path);
     let _ = fs::remove_file(&whole);

@@ -55,6 +55,9 @@ pub struct Options {
     pub base_url: Option<String>,
     /// The built web app, served under `/map/`.
     pub web_dir: Option<PathBuf>,
+    /// The path the API and map are served under behind a reverse proxy (`/geotessera`;
+    /// empty: the root). Requests outside it are 404.
+    pub base_path: String,
     /// How often the inventory's files are checked for changes.
     pub reload_every: Duration,
     /// Timeouts and connection limits.
@@ -73,6 +76,7 @@ impl Options {
             listen,
             base_url: None,
             web_dir: None,
+            base_path: String::new(),
             reload_every: Duration::from_secs(1),
             limits: Limits::default(),
             access_log: false,
@@ -127,6 +131,7 @@ pub struct State {
     catalog: RwLock<Arc<Catalog>>,
     signer: token::Signer,
     web_dir: Option<PathBuf>,
+    base_path: String,
     limits: Limits,
     /// Permits for heavy requests on the blocking pool.
     heavy: Semaphore,
@@ -171,7 +176,9 @@ impl Server {
             .map_err(|source| Error::Io { action: format!("listening on {}", options.listen), source })?;
         let addr =
             listener.local_addr().map_err(|source| Error::Io { action: "reading the address".into(), source })?;
-        let base = options.base_url.clone().unwrap_or_else(|| format!("http://{addr}"));
+        let mut options = options;
+        options.base_path = normal_base_path(&options.base_path)?;
+        let base = options.base_url.clone().unwrap_or_else(|| format!("http://{addr}{}", options.base_path));
         let inventory = options.inventory.clone();
         let load_base = base.clone();
         let catalog = tokio::task::spawn_blocking(move || Catalog::load(&inventory, &load_base))
@@ -184,12 +191,12 @@ impl Server {
             catalog: RwLock::new(Arc::new(catalog)),
             signer: signer(&options)?,
             web_dir: options.web_dir.clone(),
+            base_path: options.base_path.clone(),
             limits: options.limits,
             heavy: Semaphore::new(options.limits.heavy.max(1)),
             metrics: metrics::Metrics::default(),
         };
         state.metrics.snapshot(&state.catalog());
-        let mut options = options;
         options.base_url = Some(base);
         Ok(Server { listener, state: Arc::new(state), options })
     }
@@ -242,7 +249,8 @@ impl Server {
                     let response = routes::handle(state.clone(), request).await;
                     let (took, status) = (started.elapsed(), response.status().as_u16());
                     let bytes = hyper::body::Body::size_hint(response.body()).exact();
-                    state.metrics.request(metrics::route_of(uri.path()), status, took, bytes);
+                    let path = routes::below(&state.base_path, uri.path()).unwrap_or("");
+                    state.metrics.request(metrics::route_of(path), status, took, bytes);
                     if access_log {
                         let micros = took.as_micros();
                         tracing::info!(target: "tessera::access", "{peer} {method} {uri} {status} {micros}us");
@@ -268,23 +276,31 @@ impl Server {
     }
 }
 
-/// Re-reads the inventory whenever its files change, off the request path.
+/// `/geotessera` from `geotessera`, `/geotessera/` or `/geotessera`; empty for the root.
+fn normal_base_path(path: &str) -> Result<String> {
+    let trimmed = path.trim_matches('/');
+    if trimmed.chars().any(|c| c.is_whitespace() || c == '?' || c == '#' || c == '%') {
+        return Err(Error::Config(format!("--base-path `{path}` must be a plain path such as /geotessera")));
+    }
+    Ok(if trimmed.is_empty() { String::new() } else { format!("/{trimmed}") })
+}
+
 /// The token signer: the key given, else the inventory's secret (alike on every replica of
 /// it, and across restarts), else a random one, with a warning.
 fn signer(options: &Options) -> Result<token::Signer> {
     if let Some(key) = options.token_key {
         return Ok(token::Signer::new(key));
     }
-    match tessera_engine::inventory::read_secret(&options.inventory)? {
-        Some(key) => Ok(token::Signer::new(key)),
-        None => {
-            tracing::warn!(
-                "{} has no secret.key: paging tokens are signed with a random key, so `next` links die with this process and differ between replicas (any writer, e.g. `tessera import`, creates the file; or pass --token-key-file)",
-                options.inventory.display()
-            );
-            token::Signer::random()
-        }
-    }
+    let why = match tessera_engine::inventory::read_secret(&options.inventory) {
+        Ok(Some(key)) => return Ok(token::Signer::new(key)),
+        Ok(None) => "it has no secret.key (any writer, e.g. `tessera import`, creates one)".to_owned(),
+        Err(err) => format!("{err} (give this user read access to it)"),
+    };
+    tracing::warn!(
+        "paging tokens are signed with a random key, so `next` links die with this process and differ between replicas: {why}; or pass --token-key-file (inventory {})",
+        options.inventory.display()
+    );
+    token::Signer::random()
 }
 
 /// Re-reads the inventory whenever its files change, off the request path. A reload that

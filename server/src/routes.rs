@@ -152,7 +152,14 @@ pub async fn handle(state: Arc<State>, request: Request<Incoming>) -> Response<R
 async fn route(state: &Arc<State>, request: Request<Incoming>) -> Result<Reply> {
     let catalog = state.catalog();
     let method = request.method().clone();
-    let path = request.uri().path().to_owned();
+    let prefix = state.base_path.as_str();
+    let Some(path) = below(prefix, request.uri().path()) else {
+        return Err(Error::NotFound(format!("no such path: {} (this API is under {prefix}/)", request.uri().path())));
+    };
+    if path.is_empty() {
+        return Ok(redirect(format!("{prefix}/"), StatusCode::MOVED_PERMANENTLY));
+    }
+    let path = path.to_owned();
     let query = request.uri().query().unwrap_or("").to_owned();
     let segments: Vec<&str> = path.split('/').skip(1).collect();
     let allow = |allow: &'static str| Error::MethodNotAllowed { method: method.to_string(), path: path.clone(), allow };
@@ -161,7 +168,11 @@ async fn route(state: &Arc<State>, request: Request<Incoming>) -> Result<Reply> 
     }
     let get = method == Method::GET || method == Method::HEAD;
     match segments.as_slice() {
-        [""] if get => Ok(Reply::new(catalog.landing.clone(), JSON)),
+        // A person's browser asks for a page: the map is the page. Caches keep both answers.
+        [""] if get && wants_html(request.headers()) => {
+            Ok(redirect(format!("{prefix}/map/"), StatusCode::SEE_OTHER).header(header::VARY, ACCEPT))
+        }
+        [""] if get => Ok(Reply::new(catalog.landing.clone(), JSON).header(header::VARY, ACCEPT)),
         ["conformance"] if get => Ok(Reply::new(catalog.conformance.clone(), JSON)),
         ["api"] if get => Ok(Reply::new(openapi(&catalog), OPENAPI)),
         ["api.html"] if get => Ok(Reply::new(api_html(&catalog), "text/html; charset=utf-8")),
@@ -209,7 +220,7 @@ async fn route(state: &Arc<State>, request: Request<Incoming>) -> Result<Reply> 
             reply.lines = Some(Box::new(list));
             Ok(reply.header(header::CONTENT_DISPOSITION, disposition))
         }
-        ["map"] if get => Ok(redirect("/map/")),
+        ["map"] if get => Ok(redirect(format!("{prefix}/map/"), StatusCode::MOVED_PERMANENTLY)),
         ["map", ..] if get => {
             let (state, rest) = (state.clone(), segments[1..].iter().map(|s| (*s).to_owned()).collect::<Vec<_>>());
             heavy(&state.clone(), move || {
@@ -240,10 +251,24 @@ fn preflight() -> Reply {
         .header(header::ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static("86400"))
 }
 
-fn redirect(to: &'static str) -> Reply {
-    Reply::new(Bytes::new(), "text/plain")
-        .status(StatusCode::MOVED_PERMANENTLY)
-        .header(header::LOCATION, HeaderValue::from_static(to))
+const ACCEPT: HeaderValue = HeaderValue::from_static("Accept");
+
+fn redirect(to: String, status: StatusCode) -> Reply {
+    let location = HeaderValue::from_str(&to).unwrap_or(HeaderValue::from_static("/"));
+    Reply::new(Bytes::new(), "text/plain").status(status).header(header::LOCATION, location)
+}
+
+/// `path` with the API's `prefix` (`/geotessera`, or empty) taken off, or `None` when it is
+/// not below it.
+pub fn below<'p>(prefix: &str, path: &'p str) -> Option<&'p str> {
+    let rest = path.strip_prefix(prefix)?;
+    (rest.is_empty() || rest.starts_with('/')).then_some(rest)
+}
+
+/// Whether the client prefers a page to JSON: a browser's `Accept` names `text/html` (and not
+/// only through `*/*`).
+fn wants_html(headers: &hyper::HeaderMap) -> bool {
+    headers.get_all(header::ACCEPT).iter().filter_map(|v| v.to_str().ok()).any(|accept| accept.contains("text/html"))
 }
 
 fn collection(catalog: &Catalog, id: &str) -> Result<Reply> {

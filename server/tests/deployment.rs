@@ -213,3 +213,61 @@ fn metrics_are_openmetrics_that_the_reference_parser_reads() {
     assert_eq!(find("tessera_tiles", ("store", "okavango")), Some(okavango as f64));
     assert!(find("tessera_http_request_duration_seconds_count", ("route", "search")) == Some(2.0));
 }
+
+#[test]
+fn under_a_base_path_every_link_and_redirect_keeps_the_prefix() {
+    let (temp, dir) = demo();
+    let web = temp.path().join("web");
+    fs::create_dir_all(&web).expect("mkdir");
+    fs::write(web.join("index.html"), "<!doctype html><title>the map</title>").expect("index.html");
+    let mut options = common::options(&dir, Some(web));
+    // Links derived from the address and the prefix, as when no --base-url is given.
+    options.base_url = None;
+    options.base_path = "geotessera/".to_owned();
+    let server = common::start_options(options);
+    let root = format!("http://{}/geotessera", server.addr);
+    let landing = get(server.addr, "/geotessera/");
+    assert_eq!(landing.status, 200, "{}", String::from_utf8_lossy(&landing.body));
+    assert_eq!(landing.header("vary"), Some("Accept"));
+    for link in landing.json()["links"].as_array().expect("links") {
+        let href = link["href"].as_str().expect("an href");
+        assert!(href.starts_with(&format!("{root}/")) || href == root, "{href} is outside the prefix");
+    }
+    // A search paged by its `next` links alone.
+    let mut target = "/geotessera/search?collections=geotessera-2024&limit=50".to_owned();
+    let mut pages = 0;
+    loop {
+        let reply = get(server.addr, &target);
+        assert_eq!(reply.status, 200, "{target}: {}", String::from_utf8_lossy(&reply.body));
+        pages += 1;
+        let body = reply.json();
+        let next = body["links"].as_array().expect("links").iter().find(|link| link["rel"] == "next").cloned();
+        let Some(next) = next else { break };
+        let href = next["href"].as_str().expect("href");
+        target = href.strip_prefix(&format!("http://{}", server.addr)).expect("a link to this server").to_owned();
+        assert!(target.starts_with("/geotessera/search?"), "{href}");
+    }
+    assert!(pages > 1, "one page only");
+    // Outside the prefix: nothing; the prefix itself and the map's folder: redirects into it.
+    for outside in ["/", "/search", "/healthz", "/geotessera-old/", "/map/"] {
+        assert_eq!(get(server.addr, outside).status, 404, "{outside}");
+    }
+    let location = |target: &str, accept: &str| {
+        let reply = common::request(server.addr, "GET", target, &[("Accept", accept)], b"");
+        (reply.status, reply.header("location").map(str::to_owned))
+    };
+    assert_eq!(location("/geotessera", "*/*"), (301, Some("/geotessera/".to_owned())));
+    assert_eq!(location("/geotessera/map", "*/*"), (301, Some("/geotessera/map/".to_owned())));
+    // A browser asking for the root is sent to the map; a STAC client gets the landing page.
+    let browser = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8";
+    assert_eq!(location("/geotessera/", browser), (303, Some("/geotessera/map/".to_owned())));
+    assert_eq!(location("/geotessera/", "application/json"), (200, None));
+    let map = common::request(server.addr, "GET", "/geotessera/map/", &[("Accept", browser)], b"");
+    assert_eq!((map.status, String::from_utf8_lossy(&map.body).contains("the map")), (200, true));
+    // Requests are counted by route, the prefix taken off.
+    let metrics = String::from_utf8(get(server.addr, "/geotessera/metrics").body).expect("utf-8");
+    assert!(
+        metrics.lines().any(|l| l.starts_with("tessera_http_requests_total{") && l.contains("route=\"search\"")),
+        "{metrics}"
+    );
+}

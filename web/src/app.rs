@@ -550,7 +550,7 @@ fn prefetch(urls: Vec<String>) -> js_sys::Promise {
     let Some(window) = web_sys::window() else { return js_sys::Promise::resolve(&JsValue::UNDEFINED) };
     let cached = |url: &String| MODEL.with(|m| m.borrow().bitmaps.contains_key(url));
     for url in urls.into_iter().filter(|url| !cached(url)) {
-        let request = window.fetch_with_str(&url);
+        let request = window.fetch_with_str(&api_path(&url));
         pending.push(&wasm_bindgen_futures::future_to_promise(async move {
             if let Ok(bytes) = body_of(&url, request).await {
                 MODEL.with(|m| m.borrow_mut().bitmaps.insert(url, Rc::new(bytes)));
@@ -612,7 +612,15 @@ fn location_search() -> String {
 
 async fn fetch_bytes(url: &str) -> Result<Vec<u8>, String> {
     let window = web_sys::window().ok_or("no window")?;
-    body_of(url, window.fetch_with_str(url)).await
+    body_of(url, window.fetch_with_str(&api_path(url))).await
+}
+
+/// `path` below the API's root: the path `/map/` is served under (empty at the server's root,
+/// `/geotessera` behind a proxy's prefix), so the map asks the server it came from.
+pub(crate) fn api_path(path: &str) -> String {
+    let location = web_sys::window().and_then(|w| w.location().pathname().ok()).unwrap_or_default();
+    let root = location.rfind("/map/").map_or("", |at| &location[..at]);
+    format!("{root}{path}")
 }
 
 /// The body of a fetch already under way (`request`, from `fetch(url)`), when it succeeds.

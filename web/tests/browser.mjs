@@ -221,13 +221,14 @@ check(JSON.stringify(drawnCounts) === JSON.stringify(expectedCounts('2024')), `b
 const registryInBox = Number(await page.getAttribute('#bbox-registry', 'data-tiles'));
 check(registryInBox === facts.box.registry['2024'], `registry in the box (/search) ${registryInBox} = tessera status --bbox (${facts.box.registry['2024']})`);
 const copyHref = await page.getAttribute('#bbox-counts a.copylist[data-store="scaleway"]', 'href');
-const copyKeys = (await (await page.request.get(`${base}${copyHref}`)).text()).split('\n').filter(Boolean);
+check(new URL(copyHref, page.url()).href.startsWith(`${base}/copylist/`), `the copy list link stays below the API's root: ${copyHref}`);
+const copyKeys = (await (await page.request.get(new URL(copyHref, page.url()).href)).text()).split('\n').filter(Boolean);
 check(JSON.stringify(copyKeys) === JSON.stringify(facts.box.missing_scaleway_2024), `the box's copy list for scaleway (${copyKeys.length} keys) = tessera diff --bbox (${facts.box.missing_scaleway_2024.length})`);
 // Each store's copy list is in its tool's form: s5cmd for the bucket, rsync between directories.
 const tools = await page.$$eval('#bbox-counts a.copylist-tool', (links) => links.map((a) => `${a.closest('li').dataset.store}:${a.dataset.tool}`));
 check(tools.join(',') === 's3:s5cmd,scaleway:rsync', `copy tools by storage: ${tools.join(',')}`);
 const rsyncHref = await page.getAttribute('#bbox-counts a.copylist-tool[data-tool="rsync"]', 'href');
-const rsyncList = (await (await page.request.get(`${base}${rsyncHref}`)).text()).split('\n').filter(Boolean);
+const rsyncList = (await (await page.request.get(new URL(rsyncHref, page.url()).href)).text()).split('\n').filter(Boolean);
 check(JSON.stringify(rsyncList) === JSON.stringify(facts.box.missing_scaleway_2024), `the box's rsync --files-from list for scaleway = tessera diff --bbox`);
 check(await page.evaluate(() => !!window.tesseraMap.getLayer('box')), 'the box is outlined on the map');
 await page.screenshot({ path: `${out}/box.png` });

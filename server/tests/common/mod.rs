@@ -48,11 +48,22 @@ pub fn start(inventory: &Path, web: Option<PathBuf>) -> Running {
 
 /// Starts a server on `inventory` with `limits`.
 pub fn start_with(inventory: &Path, web: Option<PathBuf>, limits: Limits) -> Running {
+    let mut options = options(inventory, web);
+    options.limits = limits;
+    start_options(options)
+}
+
+/// The options every test server starts from: port 0, links under [`BASE`], quick reloads.
+pub fn options(inventory: &Path, web: Option<PathBuf>) -> Options {
     let mut options = Options::new(inventory.to_owned(), "127.0.0.1:0".parse().unwrap());
     options.base_url = Some(BASE.to_owned());
     options.web_dir = web;
     options.reload_every = Duration::from_millis(100);
-    options.limits = limits;
+    options
+}
+
+/// Starts a server with `options`.
+pub fn start_options(options: Options) -> Running {
     let (addr_tx, addr_rx) = std::sync::mpsc::channel();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let thread = std::thread::spawn(move || {

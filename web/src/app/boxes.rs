@@ -75,7 +75,8 @@ fn box_counts_view(signals: Signals, counts: BoxCounts) -> impl IntoView {
     let stores = signals.stores.get_untracked();
     let primary = stores.iter().find(|s| s.primary).map(|s| s.name.clone()).unwrap_or_default();
     let query = format!("year={}&bbox={}", counts.year, counts.bbox);
-    let search = format!("/search?collections=geotessera-{}&bbox={}&limit=100", counts.year, counts.bbox);
+    let search =
+        super::api_path(&format!("/search?collections=geotessera-{}&bbox={}&limit=100", counts.year, counts.bbox));
     let registry = counts.registry.map(|n| {
         view! { <li id="bbox-registry" data-tiles=n.to_string()>{format!("registry: {n} tiles ")}<a href=search>"STAC items"</a></li> }
     });
@@ -84,7 +85,7 @@ fn box_counts_view(signals: Signals, counts: BoxCounts) -> impl IntoView {
             {registry}
             {counts.stores.into_iter().map(|(store, n)| {
                 let links = (store != primary).then(|| {
-                    let base = format!("/copylist/{primary}/{store}?{query}");
+                    let base = super::api_path(&format!("/copylist/{primary}/{store}?{query}"));
                     let (tool, label) = match copy_tool(&stores, &primary, &store) {
                         CopyTool::S5cmd => ("s5cmd", "s5cmd run"),
                         CopyTool::Rsync | CopyTool::Cp => ("rsync", "rsync --files-from"),
