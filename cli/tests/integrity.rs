@@ -244,3 +244,31 @@ fn write_registry_with_extra_year(from: &Path, to: &Path, year: i64) {
     }
     writer.close().expect("close");
 }
+
+#[test]
+fn a_record_folded_by_a_compaction_while_a_listing_is_taken_survives_its_scan() {
+    let (_temp, dir) = demo();
+    let gaps = missing(&dir, "scaleway");
+    // scaleway's listing, written to a file before the records: it lacks the gaps.
+    let listing = dir.join("scaleway-listing.txt");
+    fs::write(&listing, scaleway_listing(&dir)).expect("the listing");
+    std::thread::sleep(Duration::from_millis(20));
+    // Then tiles are copied and recorded, and a compaction folds the records into the manifest.
+    ok(&dir, &["record", "scaleway"], gaps[..3].join("\n").as_bytes());
+    ok(&dir, &["record", "scaleway", "--compact-after", "1"], gaps[3..5].join("\n").as_bytes());
+    assert_eq!(missing(&dir, "scaleway").len(), gaps.len() - 5);
+    let said = ok(&dir, &["scan", "scaleway", listing.to_str().expect("utf-8")], b"");
+    assert_eq!(missing(&dir, "scaleway").len(), gaps.len() - 5, "the records survive the older listing: {said}");
+    // Two compactions later the records of the first are gone from every journal: a listing
+    // taken before them can no longer be applied, and is refused rather than drop them.
+    let stale = dir.join("stale-listing.txt");
+    fs::write(&stale, scaleway_listing(&dir)).expect("the listing");
+    std::thread::sleep(Duration::from_millis(20));
+    ok(&dir, &["record", "scaleway", "--compact-after", "0"], gaps[5..6].join("\n").as_bytes());
+    ok(&dir, &["record", "scaleway", "--compact-after", "0"], gaps[6..7].join("\n").as_bytes());
+    let refused = run(&dir, &["scan", "scaleway", stale.to_str().expect("utf-8")], b"");
+    let (code, said) = status_line(&refused);
+    assert_eq!(code, Some(2), "{said}");
+    assert!(said.contains("was taken before") && said.contains("list the store again"), "{said}");
+    assert_eq!(missing(&dir, "scaleway").len(), gaps.len() - 7, "nothing changed");
+}

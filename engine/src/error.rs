@@ -78,6 +78,12 @@ pub enum Error {
     )]
     DamagedJournal { path: PathBuf, offset: u64 },
 
+    /// A listing older than records the store's journals no longer hold.
+    #[error(
+        "the listing of {store} was taken before records that compactions have since folded into its manifest (taken at {listed_at}, records folded until {forgotten_until}, nanoseconds since the epoch): it cannot tell which it lacks; list the store again"
+    )]
+    ListingTooOld { store: String, listed_at: i64, forgotten_until: i64 },
+
     /// A `tessera.toml` that cannot be read or is inconsistent.
     #[error("config {path}: {message}")]
     Config { path: PathBuf, message: String },

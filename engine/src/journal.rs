@@ -105,6 +105,11 @@ impl Journal {
         }
     }
 
+    /// When the newest frame was appended, if there is one.
+    pub fn newest(&self) -> Option<i64> {
+        self.frames.iter().map(|frame| frame.appended_at).max()
+    }
+
     fn header_len(&self) -> u64 {
         if self.generation == 0 { 0 } else { HEADER as u64 }
     }
@@ -301,6 +306,23 @@ pub fn append(path: &Path, journal: &mut Journal, entries: &[Entry]) -> Result<(
     journal.valid += frame.len() as u64;
     journal.frames.push(Frame { end: journal.valid, appended_at, entries: entries.to_vec() });
     Ok(())
+}
+
+/// The journal a compaction retired: `x.journal` -> `x.journal.prev`. Its records are in the
+/// manifest; it is kept one compaction longer so that a listing taken before them can still
+/// tell which came after it.
+pub fn previous_path(path: &Path) -> PathBuf {
+    path.with_extension("journal.prev")
+}
+
+/// Retires the journal at `path` to [`previous_path`], replacing the one retired before.
+pub fn retire(path: &Path) -> Result<()> {
+    let previous = previous_path(path);
+    match fs::rename(path, &previous) {
+        Ok(()) => crate::fsutil::sync_parent(path),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(err) => Err(Error::io("retiring", path)(err)),
+    }
 }
 
 /// Moves a damaged journal aside, to `NAME.journal.damaged-<unix seconds>`, keeping its bytes.

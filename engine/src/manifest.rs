@@ -114,10 +114,15 @@ pub struct Provenance {
     /// When the listing behind it was taken, nanoseconds since the epoch (`tessera.listed_at`);
     /// `None` when no listing made it (a generated or ingested manifest).
     pub listed_at: Option<i64>,
+    /// Records appended up to this time (nanoseconds) were folded in by compactions whose
+    /// journals are gone (`tessera.forgotten_until`): a listing taken before it cannot tell
+    /// which records came after it, and is refused.
+    pub forgotten_until: Option<i64>,
 }
 
 const JOURNAL_KEY: &str = "tessera.journal";
 const LISTED_AT_KEY: &str = "tessera.listed_at";
+const FORGOTTEN_UNTIL_KEY: &str = "tessera.forgotten_until";
 
 impl Provenance {
     fn key_values(&self) -> Vec<KeyValue> {
@@ -125,6 +130,9 @@ impl Provenance {
         let mut pairs = vec![KeyValue::new(JOURNAL_KEY.to_owned(), journal)];
         if let Some(at) = self.listed_at {
             pairs.push(KeyValue::new(LISTED_AT_KEY.to_owned(), at.to_string()));
+        }
+        if let Some(at) = self.forgotten_until {
+            pairs.push(KeyValue::new(FORGOTTEN_UNTIL_KEY.to_owned(), at.to_string()));
         }
         pairs
     }
@@ -136,7 +144,8 @@ impl Provenance {
             .and_then(|(generation, bytes)| Some((generation.parse().ok()?, bytes.parse().ok()?)))
             .unwrap_or_default();
         let listed_at = value(LISTED_AT_KEY).and_then(|text| text.parse().ok());
-        Provenance { journal_generation, journal_bytes, listed_at }
+        let forgotten_until = value(FORGOTTEN_UNTIL_KEY).and_then(|text| text.parse().ok());
+        Provenance { journal_generation, journal_bytes, listed_at, forgotten_until }
     }
 }
 

@@ -15,8 +15,10 @@
 //! - a listing (`scan`, `ingest`) writes a new manifest whose provenance includes exactly the
 //!   frames appended before the listing was taken: those are superseded by it, the later
 //!   ones keep applying over it;
-//! - a compaction writes a manifest that includes the whole journal, then starts a new
-//!   journal (a new generation, so no frame is applied twice).
+//! - a compaction writes a manifest that includes the whole journal, then retires it to
+//!   `NAME.journal.prev` and starts a new one (a new generation, so no frame is applied
+//!   twice). A listing taken before the retired records is applied with those of them that
+//!   came after it; one taken before records no journal holds any longer is refused.
 //!
 //! The index is written after the commit point and is stale until then: a crash at any
 //! point leaves the previous state or the new one, and the next open rebuilds the index.
@@ -265,20 +267,38 @@ pub(crate) fn replace<R: SizedTile>(
     listing: &Listing<R>,
 ) -> Result<(Vec<TileId>, Replaced)> {
     let state = files.state()?;
+    if let Some(forgotten_until) = state.provenance.forgotten_until
+        && listing.listed_at <= forgotten_until
+    {
+        let store = files.manifest.file_stem().map(|stem| stem.to_string_lossy().into_owned()).unwrap_or_default();
+        return Err(Error::ListingTooOld { store, listed_at: listing.listed_at, forgotten_until });
+    }
     let from = state.applies_from();
     // Frames appended up to the listing are superseded; never fewer than the manifest includes.
     let covered = state.journal.offset_after(listing.listed_at).max(from);
-    let mut report = Replaced::default();
+    // Records a compaction folded into the manifest after the listing was taken: the listing
+    // cannot show them, and they are not in the journal to apply over it.
+    let retired = journal::read(&journal::previous_path(&files.journal))?;
+    let folded_later = effects(
+        retired.frames.iter().filter(|frame| frame.appended_at > listing.listed_at).flat_map(|frame| &frame.entries),
+    );
+    let mut report = Replaced { kept_records: folded_later.len(), ..Replaced::default() };
     let provenance = Provenance {
         journal_generation: state.journal.generation,
         journal_bytes: covered,
         listed_at: Some(listing.listed_at),
+        forgotten_until: state.provenance.forgotten_until,
     };
     let writing = std::time::Instant::now();
-    let mut ids: Vec<TileId> = if listing.scope.is_all() && !listing.merge {
+    let mut ids: Vec<TileId> = if listing.scope.is_all() && !listing.merge && folded_later.is_empty() {
         // The whole store, as listed: the listing's rows are written as they are.
         manifest::write_manifest_with(&files.manifest, years, listing.rows, &provenance)?;
         listing.rows.iter().map(SizedTile::id).collect()
+    } else if listing.scope.is_all() && !listing.merge {
+        let mut rows: Vec<ManifestRow> = listing.rows.iter().map(SizedTile::to_row).collect();
+        apply_rows(&mut rows, &folded_later);
+        manifest::write_manifest_with(&files.manifest, years, &rows, &provenance)?;
+        rows.iter().map(|row| row.id).collect()
     } else {
         // What the store holds as of the listing: the manifest with the superseded frames.
         let mut held = files.manifest_rows(years)?;
@@ -287,13 +307,14 @@ pub(crate) fn replace<R: SizedTile>(
         let listed: Vec<ManifestRow> = listing.rows.iter().map(SizedTile::to_row).collect();
         let listed =
             if listing.merge { listed } else { rescope(&mut held, &listed, listing.scope, years, &mut report) };
-        let rows = merge_rows(held, listed);
+        let mut rows = merge_rows(held, listed);
+        apply_rows(&mut rows, &folded_later);
         manifest::write_manifest_with(&files.manifest, years, &rows, &provenance)?;
         rows.iter().map(|row| row.id).collect()
     };
     report.timings.manifest = writing.elapsed();
     let kept: Vec<&Entry> = state.journal.entries_after(covered).collect();
-    report.kept_records = kept.len();
+    report.kept_records += kept.len();
     apply_ids(&mut ids, &effects(kept.into_iter()));
     report.held = ids.len();
     Ok((ids, report))
@@ -332,19 +353,23 @@ fn merge_rows(held: Vec<ManifestRow>, listed: Vec<ManifestRow>) -> Vec<ManifestR
     rows
 }
 
-/// Folds the whole journal into a new manifest, then starts a new journal, under the lock the
-/// caller holds; returns the ids the store holds (unchanged). A crash after the manifest and
-/// before the new journal leaves a manifest that includes the old journal whole: nothing is
-/// applied twice.
+/// Folds the whole journal into a new manifest, retires it (replacing the journal retired
+/// before, whose records are then forgotten) and starts a new one, under the lock the caller
+/// holds; returns the ids the store holds (unchanged). A crash after the manifest and before
+/// the new journal leaves a manifest that includes the old journal whole: nothing is applied
+/// twice.
 pub(crate) fn compact(files: &StoreFiles, years: YearRange) -> Result<Vec<TileId>> {
     let state = files.state()?;
     let rows = files.read_rows(years)?;
+    let forgotten = journal::read(&journal::previous_path(&files.journal))?.newest();
     let provenance = Provenance {
         journal_generation: state.journal.generation,
         journal_bytes: state.journal.valid,
         listed_at: state.provenance.listed_at,
+        forgotten_until: state.provenance.forgotten_until.max(forgotten),
     };
     manifest::write_manifest_with(&files.manifest, years, &rows, &provenance)?;
+    journal::retire(&files.journal)?;
     journal::start(&files.journal)?;
     Ok(rows.into_iter().map(|row| row.id).collect())
 }
