@@ -18,6 +18,7 @@
 //! ```
 
 mod catalog;
+mod collection;
 mod conn;
 mod coverage;
 mod datetime;
@@ -246,11 +247,12 @@ impl Server {
                 async move {
                     let (method, uri) = (request.method().clone(), request.uri().clone());
                     let started = std::time::Instant::now();
-                    let response = routes::handle(state.clone(), request).await;
+                    let mut response = routes::handle(state.clone(), request).await;
                     let (took, status) = (started.elapsed(), response.status().as_u16());
                     let bytes = hyper::body::Body::size_hint(response.body()).exact();
-                    let path = routes::below(&state.base_path, uri.path()).unwrap_or("");
-                    state.metrics.request(metrics::route_of(path), status, took, bytes);
+                    let route = metrics::route_of(routes::below(&state.base_path, uri.path()).unwrap_or(""));
+                    state.metrics.request(route, status, took, bytes);
+                    response.body_mut().count_in(state.metrics.bytes_of(route));
                     if access_log {
                         let micros = took.as_micros();
                         tracing::info!(target: "tessera::access", "{peer} {method} {uri} {status} {micros}us");

@@ -95,6 +95,11 @@ impl Metrics {
         }
     }
 
+    /// The counter of body bytes sent on `route`, for a body counted as it is streamed.
+    pub fn bytes_of(&self, route: &'static str) -> Counter {
+        self.bytes.get_or_create(&Route { route }).clone()
+    }
+
     /// Counts a reload that took (`true`) or failed.
     pub fn reload(&self, took: bool) {
         self.reloads.get_or_create(&Outcome { outcome: if took { "loaded" } else { "failed" } }).inc();

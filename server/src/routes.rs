@@ -8,11 +8,13 @@ use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use hyper::header::{self, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
+use prometheus_client::metrics::counter::Counter;
 use serde_json::Value;
-use tessera_engine::grid::{Tile, TileId};
+use tessera_engine::grid::Tile;
 
 use crate::State;
 use crate::catalog::Catalog;
+use crate::collection::ItemCollection;
 use crate::coverage;
 use crate::error::{Error, Result};
 use crate::search::{self, Endpoint, Page, Search};
@@ -31,16 +33,43 @@ pub struct Reply {
     status: StatusCode,
     body: Bytes,
     /// A body rendered as it is read, instead of `body`.
-    lines: Option<Box<coverage::CopyList>>,
+    stream: Option<Streamed>,
     headers: Vec<(header::HeaderName, HeaderValue)>,
 }
 
-/// A response body: bytes in hand, or a copy list rendered a chunk at a time as the client
-/// takes it (so its text is never held whole).
+/// A response body: bytes in hand, or one rendered a chunk at a time as the client takes it
+/// (so its text is never held whole).
 #[derive(Debug)]
 pub enum ReplyBody {
     Full(Option<Bytes>),
-    Lines(Box<coverage::CopyList>),
+    /// Rendered as read; each chunk's bytes counted in the counter, when there is one.
+    Streamed(Streamed, Option<Counter>),
+}
+
+impl ReplyBody {
+    /// Counts the bytes of a streamed body in `counter` as they are sent (a body in hand is
+    /// counted whole when answered).
+    pub fn count_in(&mut self, counter: Counter) {
+        if let ReplyBody::Streamed(_, slot) = self {
+            *slot = Some(counter);
+        }
+    }
+}
+
+/// The bodies rendered as they are read.
+#[derive(Debug)]
+pub enum Streamed {
+    CopyList(Box<coverage::CopyList>),
+    Items(Box<ItemCollection>),
+}
+
+impl Streamed {
+    fn next_chunk(&mut self) -> Option<Bytes> {
+        match self {
+            Streamed::CopyList(list) => list.next_chunk(),
+            Streamed::Items(items) => items.next_chunk(),
+        }
+    }
 }
 
 impl hyper::body::Body for ReplyBody {
@@ -53,7 +82,13 @@ impl hyper::body::Body for ReplyBody {
     ) -> std::task::Poll<Option<std::result::Result<hyper::body::Frame<Bytes>, Self::Error>>> {
         let chunk = match &mut *self {
             ReplyBody::Full(bytes) => bytes.take().filter(|bytes| !bytes.is_empty()),
-            ReplyBody::Lines(list) => list.next_chunk(),
+            ReplyBody::Streamed(stream, counter) => {
+                let chunk = stream.next_chunk();
+                if let (Some(chunk), Some(counter)) = (&chunk, counter) {
+                    counter.inc_by(chunk.len() as u64);
+                }
+                chunk
+            }
         };
         std::task::Poll::Ready(chunk.map(|bytes| Ok(hyper::body::Frame::data(bytes))))
     }
@@ -65,7 +100,7 @@ impl hyper::body::Body for ReplyBody {
     fn size_hint(&self) -> hyper::body::SizeHint {
         match self {
             ReplyBody::Full(bytes) => hyper::body::SizeHint::with_exact(bytes.as_ref().map_or(0, |b| b.len() as u64)),
-            ReplyBody::Lines(_) => hyper::body::SizeHint::default(),
+            ReplyBody::Streamed(..) => hyper::body::SizeHint::default(),
         }
     }
 }
@@ -75,7 +110,7 @@ impl Reply {
         Reply {
             status: StatusCode::OK,
             body: body.into(),
-            lines: None,
+            stream: None,
             headers: vec![(header::CONTENT_TYPE, HeaderValue::from_static(content_type))],
         }
     }
@@ -101,9 +136,9 @@ impl Reply {
     }
 
     pub fn into_response(self, head_only: bool) -> Response<ReplyBody> {
-        let body = match (head_only, self.lines) {
+        let body = match (head_only, self.stream) {
             (true, _) => ReplyBody::Full(Some(Bytes::new())),
-            (false, Some(lines)) => ReplyBody::Lines(lines),
+            (false, Some(stream)) => ReplyBody::Streamed(stream, None),
             (false, None) => ReplyBody::Full(Some(self.body)),
         };
         let mut response = Response::new(body);
@@ -183,8 +218,8 @@ async fn route(state: &Arc<State>, request: Request<Incoming>) -> Result<Reply> 
         ["collections", id, "items"] if get => {
             let search = items_search(&catalog, id, &query)?;
             searched(state, catalog.clone(), search, move |state, catalog, search, page| {
-                let links = get_links(&catalog, state, search, page, &path, &query);
-                Ok(Reply::new(feature_collection(&catalog, search, page, &links), GEO_JSON))
+                let links = get_links(&catalog, state, search, &page, &path, &query);
+                Ok(item_collection(catalog, search, page, &links))
             })
             .await
         }
@@ -192,8 +227,8 @@ async fn route(state: &Arc<State>, request: Request<Incoming>) -> Result<Reply> 
         ["search"] if get => {
             let search = Search::from_query(&query, Endpoint::Search)?;
             searched(state, catalog.clone(), search, move |state, catalog, search, page| {
-                let links = get_links(&catalog, state, search, page, &path, &query);
-                Ok(Reply::new(feature_collection(&catalog, search, page, &links), GEO_JSON))
+                let links = get_links(&catalog, state, search, &page, &path, &query);
+                Ok(item_collection(catalog, search, page, &links))
             })
             .await
         }
@@ -217,7 +252,7 @@ async fn route(state: &Arc<State>, request: Request<Incoming>) -> Result<Reply> 
             let disposition = HeaderValue::from_str(&format!("attachment; filename=\"{}\"", list.file))
                 .map_err(|err| Error::bad(err.to_string()))?;
             let mut reply = Reply::new(Bytes::new(), "text/plain; charset=utf-8");
-            reply.lines = Some(Box::new(list));
+            reply.stream = Some(Streamed::CopyList(Box::new(list)));
             Ok(reply.header(header::CONTENT_DISPOSITION, disposition))
         }
         ["map"] if get => Ok(redirect(format!("{prefix}/map/"), StatusCode::MOVED_PERMANENTLY)),
@@ -310,16 +345,16 @@ async fn searched(
     state: &Arc<State>,
     catalog: Arc<Catalog>,
     search: Search,
-    render: impl FnOnce(&State, Arc<Catalog>, &Search, &Page) -> Result<Reply> + Send + 'static,
+    render: impl FnOnce(&State, Arc<Catalog>, &Search, Page) -> Result<Reply> + Send + 'static,
 ) -> Result<Reply> {
     if !search.is_heavy() {
         let page = run(state, &catalog, &search)?;
-        return render(state, catalog, &search, &page);
+        return render(state, catalog, &search, page);
     }
     let state_for_work = state.clone();
     heavy(state, move || {
         let page = run(&state_for_work, &catalog, &search)?;
-        render(&state_for_work, catalog, &search, &page)
+        render(&state_for_work, catalog, &search, page)
     })
     .await
 }
@@ -359,7 +394,7 @@ async fn search_post(state: &Arc<State>, catalog: Arc<Catalog>, request: Request
                 links.push(serde_json::json!({"rel": rel, "href": format!("{base}/search"), "type": GEO_JSON, "method": "POST", "body": next_body}).to_string());
             }
         }
-        Ok(Reply::new(feature_collection(&catalog, search, page, &links), GEO_JSON))
+        Ok(item_collection(catalog, search, page, &links))
     })
     .await
 }
@@ -412,37 +447,15 @@ fn link_json(rel: &str, href: &str, method: Option<&str>) -> String {
     link
 }
 
-/// The ItemCollection of one page: items rendered by hand, then the links and counts.
-fn feature_collection(catalog: &Catalog, search: &Search, page: &Page, links: &[String]) -> String {
-    let mut out = String::with_capacity(256 + page.tiles.len() * 4096);
-    out.push_str("{\"type\":\"FeatureCollection\",\"features\":[");
-    let mut items = crate::render::Items::new(catalog);
-    for (n, &id) in page.tiles.iter().enumerate() {
-        if n > 0 {
-            out.push(',');
-        }
-        push_item(&mut out, &mut items, id, search);
+/// The ItemCollection of one page: sent whole when small, streamed when large.
+fn item_collection(catalog: Arc<Catalog>, search: &Search, page: Page, links: &[String]) -> Reply {
+    let collection = ItemCollection::new(catalog, search, page, links);
+    if !collection.is_large() {
+        return Reply::new(collection.into_string(), GEO_JSON);
     }
-    out.push_str("],\"links\":[");
-    out.push_str(&links.join(","));
-    out.push_str("],\"numberMatched\":");
-    out.push_str(itoa::Buffer::new().format(page.matched));
-    out.push_str(",\"numberReturned\":");
-    out.push_str(itoa::Buffer::new().format(page.tiles.len()));
-    out.push('}');
-    out
-}
-
-fn push_item(out: &mut String, items: &mut crate::render::Items, id: TileId, search: &Search) {
-    let Some(fields) = &search.fields else {
-        items.push(out, id);
-        return;
-    };
-    // The slow path, only when fields are chosen: render, parse, filter, write.
-    let mut full = String::with_capacity(4096);
-    items.push(&mut full, id);
-    let value: Value = serde_json::from_str(&full).unwrap_or(Value::Null);
-    out.push_str(&search::apply_fields(value, fields).to_string());
+    let mut reply = Reply::new(Bytes::new(), GEO_JSON);
+    reply.stream = Some(Streamed::Items(Box::new(collection)));
+    reply
 }
 
 fn coverage_reply(

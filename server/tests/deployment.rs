@@ -271,3 +271,36 @@ fn under_a_base_path_every_link_and_redirect_keeps_the_prefix() {
         "{metrics}"
     );
 }
+
+#[test]
+fn a_large_page_is_streamed_item_for_item_as_small_pages_send_it() {
+    let (_temp, dir) = demo();
+    let server = start(&dir, None);
+    let large = get(server.addr, "/search?limit=1000&fields=-properties.datetime");
+    assert_eq!(large.status, 200);
+    assert_eq!(large.header("transfer-encoding"), Some("chunked"), "a page of 1,000 items is streamed");
+    let large = large.json();
+    assert_eq!(large["numberReturned"], 1000);
+    // The same items through pages of 100, each sent whole with its length.
+    let mut target = "/search?limit=100&fields=-properties.datetime".to_owned();
+    let mut small = Vec::new();
+    while small.len() < 1000 {
+        let reply = get(server.addr, &target);
+        assert!(reply.header("content-length").is_some(), "a page of 100 is sent whole");
+        let body = reply.json();
+        small.extend(body["features"].as_array().expect("features").iter().cloned());
+        let next = body["links"].as_array().expect("links").iter().find(|link| link["rel"] == "next").cloned();
+        target = target_of(next.expect("a next page")["href"].as_str().expect("href"));
+    }
+    assert_eq!(large["features"].as_array().expect("features"), &small[..1000]);
+    assert!(small.iter().all(|item| item["properties"].get("datetime").is_none()), "fields apply when streamed");
+    // The streamed bytes are counted as they are sent.
+    let metrics = String::from_utf8(get(server.addr, "/metrics").body).expect("utf-8");
+    let sent: f64 = metrics
+        .lines()
+        .find(|line| line.starts_with("tessera_http_response_bytes_total{route=\"search\"}"))
+        .and_then(|line| line.rsplit(' ').next()?.parse().ok())
+        .expect("bytes sent on search");
+    let large_bytes = serde_json::to_vec(&large).expect("json").len() as f64;
+    assert!(sent > large_bytes, "{sent} bytes counted, the large page alone is about {large_bytes}");
+}
