@@ -67,6 +67,8 @@ fn demo(dir: &Path, args: &InitArgs) -> Result<()> {
     let summary = tessera_fixtures::write_demo(dir, &spec)
         .with_context(|| format!("cannot write the demo inventory to {}", dir.display()))?;
     let inventory = open_inventory(dir)?;
+    // As `import` does: a server on a read-only copy finds the sizes and hashes indexed.
+    inventory.registry_details().context("cannot index the registry's sizes and hashes")?;
     eprintln!(
         "tessera: wrote {} registry tiles and {} stores in {:.1} s; try: tessera --inventory {} status",
         summary.registry_tiles,
