@@ -15,8 +15,9 @@ use crate::search::{self, Fields, Page, Search};
 /// Pages of more items than this are streamed; smaller ones are sent whole, with a length.
 pub const STREAM_ABOVE: usize = 100;
 
-/// A chunk is cut once it holds this many bytes (about 25 items without `fields`).
-const CHUNK_BYTES: usize = 64 * 1024;
+/// A chunk is cut once it holds this many bytes (about 4 items without `fields`): with the
+/// connection's buffer, what a client that stops reading holds (~50 KB).
+const CHUNK_BYTES: usize = 16 * 1024;
 
 /// One page's ItemCollection, rendered as it is read.
 #[derive(Debug)]
@@ -58,7 +59,7 @@ impl ItemCollection {
 
     /// The next chunk of the collection, or `None` once it is all written.
     pub fn next_chunk(&mut self) -> Option<Bytes> {
-        let mut out = String::with_capacity(CHUNK_BYTES + 8192);
+        let mut out = String::with_capacity(CHUNK_BYTES + 4096);
         self.render(&mut out, CHUNK_BYTES);
         (!out.is_empty()).then(|| Bytes::from(out))
     }

@@ -114,8 +114,8 @@ pub fn listing(catalog: &Catalog) -> Bytes {
     Bytes::from(serde_json::to_vec(&doc).expect("a serde_json::Value serialises"))
 }
 
-/// Tiles rendered into one chunk of a copy list's body.
-const TILES_PER_CHUNK: u32 = 512;
+/// Tiles rendered into one chunk of a copy list's body: about 20 KB of s5cmd lines.
+const TILES_PER_CHUNK: u32 = 128;
 
 /// A copy list, rendered a chunk at a time as the client reads it: what it holds is the
 /// missing id ranges (a few MB at most), never the text.
