@@ -25,7 +25,8 @@ pub fn run(dir: &Path, args: &ScanArgs) -> Result<()> {
     let store = inventory.store(&args.store)?.config.name.clone();
     let mut scanner = Scanner::new(inventory.years(), args.year);
     let inputs = if args.listings.is_empty() { vec!["-".to_owned()] } else { args.listings.clone() };
-    let listed_at = listed_at(&inputs);
+    let previous = inventory.store_state(&store)?.provenance.listed_at;
+    let listed_at = listed_at(&inputs, previous);
     for input in &inputs {
         scanner.start_input();
         read_input(input, &mut scanner, &mut timings).with_context(|| format!("cannot read listing {input}"))?;
@@ -93,16 +94,28 @@ impl Timings {
 
 /// When the listings were taken: the earliest birth time of the listing files (a file is
 /// created as its lister starts writing), or now for standard input (it is being listed).
-fn listed_at(inputs: &[String]) -> i64 {
+///
+/// A file born before the store's previous listing was taken has been rewritten since (a
+/// daily `s5cmd ls > listing.txt` keeps the first day's birth): its birth says nothing of when
+/// this listing began, and taking it would keep every record made since over the listing. Its
+/// last change is taken instead: records made while it was written are then dropped, and at
+/// worst copied again.
+fn listed_at(inputs: &[String], previous: Option<i64>) -> i64 {
     let now = tessera_engine::journal::now_ns();
-    let born = |input: &String| -> Option<i64> {
-        let meta = std::fs::metadata(input).ok()?;
-        let time = meta.created().or_else(|_| meta.modified()).ok()?;
+    let nanos = |time: std::time::SystemTime| -> Option<i64> {
         Some(time.duration_since(std::time::UNIX_EPOCH).ok()?.as_nanos() as i64)
+    };
+    let taken = |input: &String| -> Option<i64> {
+        let meta = std::fs::metadata(input).ok()?;
+        let modified = meta.modified().ok().and_then(nanos);
+        match meta.created().ok().and_then(nanos) {
+            Some(born) if previous.is_none_or(|previous| born > previous) => Some(born),
+            _ => modified,
+        }
     };
     inputs
         .iter()
-        .map(|input| if input == "-" { Some(now) } else { born(input) })
+        .map(|input| if input == "-" { Some(now) } else { taken(input) })
         .map(|at| at.unwrap_or(now))
         .min()
         .unwrap_or(now)

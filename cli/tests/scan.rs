@@ -191,3 +191,33 @@ fn copy_lists_match_their_golden_files() {
         assert_eq!(String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&expected), "{format}");
     }
 }
+
+#[test]
+fn a_listing_file_rewritten_in_place_supersedes_the_records_made_before_it() {
+    let (_temp, dir) = demo();
+    let lacking = diff_keys_from(&dir, "okavango", "scaleway");
+    let (first, second) = (&lacking[0], &lacking[1]);
+    // The daily habit: one listing file, rewritten in place (`s5cmd ls > listing.txt`), so its
+    // birth stays the first day's.
+    let recorded = tessera(&dir, &["record", "scaleway"], Some(format!("{first}\n").as_bytes()));
+    assert!(recorded.status.success());
+    std::thread::sleep(std::time::Duration::from_millis(50));
+    let listing = dir.join("listing.txt");
+    fs::write(&listing, "").expect("the first listing, taken after the first record");
+    let prefix = format!("--prefix={first}");
+    let scanned = tessera(&dir, &["scan", "scaleway", &prefix, listing.to_str().expect("utf-8")], None);
+    assert!(scanned.status.success(), "{}", String::from_utf8_lossy(&scanned.stderr));
+    // A day later: the second tile is recorded, then found gone by a listing written after it
+    // into the same file.
+    std::thread::sleep(std::time::Duration::from_millis(50));
+    let recorded = tessera(&dir, &["record", "scaleway"], Some(format!("{second}\n").as_bytes()));
+    assert!(recorded.status.success());
+    std::thread::sleep(std::time::Duration::from_millis(50));
+    fs::OpenOptions::new().write(true).truncate(true).open(&listing).expect("rewritten in place");
+    let prefix = format!("--prefix={second}");
+    let scanned = tessera(&dir, &["scan", "scaleway", &prefix, listing.to_str().expect("utf-8")], None);
+    assert!(scanned.status.success(), "{}", String::from_utf8_lossy(&scanned.stderr));
+    let lacking_now = diff_keys_from(&dir, "okavango", "scaleway");
+    assert!(lacking_now.contains(second), "the listing taken after the record supersedes it");
+    assert!(lacking_now.contains(first), "and the first listing the first record, as before");
+}
