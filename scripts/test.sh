@@ -5,7 +5,7 @@
 # then: format check, tests (unit, integration, property, CLI, the real sync loop, the HTTP API,
 # benches once in test mode), the STAC validator and pystac-client against `tessera serve`, the
 # map built and checked in headless Chromium, STAC Browser clicked through in the same browser,
-# the deployment files linted and verified, doc tests, clippy, and the engine's wasm32 build.
+# the deployment files linted and verified, the hot-reload soak (wrk from Debian), doc tests, clippy, and the engine's wasm32 build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}" CARGO_INCREMENTAL=0
@@ -48,6 +48,9 @@ scripts/stac-browser-check.sh target/debug/tessera
 
 step "deployment files: hadolint on the Dockerfile, systemd-analyze verify on the units"
 scripts/deploy-check.sh target/debug/tessera
+
+step "hot reload under load: wrk on /search while record and scan change the inventory every second, 60 s"
+scripts/reload-soak.sh target/debug/tessera 60
 
 step "doc tests"
 cargo test --workspace --doc
