@@ -33,6 +33,24 @@ impl<T> Guarded<T> {
     }
 }
 
+impl<T> Guarded<T> {
+    /// A write's outcome, watched: waiting longer than the stall limit is a timeout.
+    fn watch_write(&mut self, cx: &mut Context<'_>, polled: Poll<io::Result<usize>>) -> Poll<io::Result<usize>> {
+        match polled {
+            Poll::Pending => match expired(&mut self.write_deadline, self.write_stall, cx, "the client read nothing") {
+                Some(err) => Poll::Ready(Err(err)),
+                None => Poll::Pending,
+            },
+            ready => {
+                // Progress: neither side has been waiting on the client.
+                self.write_deadline = None;
+                self.read_deadline = None;
+                ready
+            }
+        }
+    }
+}
+
 /// Polls `deadline` (started on first use): a timeout error once it has passed.
 fn expired(
     deadline: &mut Option<Pin<Box<Sleep>>>,
@@ -62,19 +80,23 @@ impl<T: AsyncRead + Unpin> AsyncRead for Guarded<T> {
 
 impl<T: AsyncWrite + Unpin> AsyncWrite for Guarded<T> {
     fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, bytes: &[u8]) -> Poll<io::Result<usize>> {
-        let this = &mut *self;
-        match Pin::new(&mut this.io).poll_write(cx, bytes) {
-            Poll::Pending => match expired(&mut this.write_deadline, this.write_stall, cx, "the client read nothing") {
-                Some(err) => Poll::Ready(Err(err)),
-                None => Poll::Pending,
-            },
-            ready => {
-                // Progress: neither side has been waiting on the client.
-                this.write_deadline = None;
-                this.read_deadline = None;
-                ready
-            }
-        }
+        let polled = Pin::new(&mut self.io).poll_write(cx, bytes);
+        self.watch_write(cx, polled)
+    }
+
+    /// Vectored writes pass through: hyper sends a response's head and body in one `writev`
+    /// rather than copying the body into its buffer first (measured: 9% of a search's CPU).
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let polled = Pin::new(&mut self.io).poll_write_vectored(cx, bufs);
+        self.watch_write(cx, polled)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
