@@ -9,7 +9,6 @@ use tessera_engine::inventory::{Config, Role, StoreConfig};
 use tessera_fixtures::{DemoSize, DemoSpec};
 
 use crate::args::InitArgs;
-use crate::open_inventory;
 
 pub fn run(inventory: &Path, args: &InitArgs) -> Result<()> {
     match &args.demo {
@@ -66,7 +65,9 @@ fn demo(dir: &Path, args: &InitArgs) -> Result<()> {
     eprintln!("tessera: writing the {which} demo inventory to {} ...", dir.display());
     let summary = tessera_fixtures::write_demo(dir, &spec)
         .with_context(|| format!("cannot write the demo inventory to {}", dir.display()))?;
-    let inventory = open_inventory(dir)?;
+    // The first open builds the stores' indexes: what init is for, not news to print.
+    let inventory = tessera_engine::inventory::Inventory::open(dir)
+        .with_context(|| format!("cannot open the demo inventory in {}", dir.display()))?;
     // As `import` does: a server on a read-only copy finds the sizes and hashes indexed.
     inventory.registry_details().context("cannot index the registry's sizes and hashes")?;
     eprintln!(
