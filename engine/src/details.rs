@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use memmap2::Mmap;
 use xxhash_rust::xxh3::Xxh3;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, IndexProblem, Result};
 use crate::grid::YearRange;
 use crate::index::SourceStamp;
 use crate::registry::{self, ReadOptions, RegistryTiles};
@@ -133,20 +133,20 @@ pub fn open_or_build_as(
     let bytes = encode(&table, stamp);
     if !write {
         let details = check(Bytes::Owned(bytes), stamp, tiles)
-            .map_err(|reason| Error::BadIndex { path: path.clone(), reason })?;
+            .map_err(|problem| Error::BadIndex { path: path.clone(), problem })?;
         let notice = format!("built {} in memory ({} tiles): {problem}", path.display(), details.len());
         return Ok((details, Some(notice)));
     }
     fsutil::replace_atomically(&path, |out| out.write_all(&bytes).map_err(Error::io("writing", &path)))?;
-    let details = open(&path, stamp, tiles).map_err(|reason| Error::BadIndex { path: path.clone(), reason })?;
+    let details = open(&path, stamp, tiles).map_err(|problem| Error::BadIndex { path: path.clone(), problem })?;
     let notice = format!("built {} ({} tiles): {problem}", path.display(), details.len());
     Ok((details, Some(notice)))
 }
 
 /// Maps `path` and checks its header against the registry it must describe.
-fn open(path: &Path, stamp: SourceStamp, tiles: u64) -> std::result::Result<Details, String> {
-    let file = File::open(path).map_err(|err| format!("cannot open it: {err}"))?;
-    let map = index::map_file(&file).map_err(|err| format!("cannot map it: {err}"))?;
+fn open(path: &Path, stamp: SourceStamp, tiles: u64) -> std::result::Result<Details, IndexProblem> {
+    let file = File::open(path).map_err(|err| index::unreadable(&err))?;
+    let map = index::map_file(&file).map_err(|err| index::unreadable(&err))?;
     // Rows are read one tile at a time, anywhere in the file: read-ahead would only pull in
     // pages nobody asked for (a sync of 9,184 scattered tiles touched 250 MB without this).
     #[cfg(unix)]
@@ -155,30 +155,35 @@ fn open(path: &Path, stamp: SourceStamp, tiles: u64) -> std::result::Result<Deta
 }
 
 /// Checks a table's header against the registry it must describe.
-fn check(map: Bytes, stamp: SourceStamp, tiles: u64) -> std::result::Result<Details, String> {
-    let header = map.get(..HEADER_LEN).ok_or("truncated header")?;
+fn check(map: Bytes, stamp: SourceStamp, tiles: u64) -> std::result::Result<Details, IndexProblem> {
+    let header = map
+        .get(..HEADER_LEN)
+        .ok_or(IndexProblem::Truncated { found: map.len() as u64, expected: HEADER_LEN as u64 })?;
     let u16_at = |at: usize| u16::from_le_bytes([header[at], header[at + 1]]);
     let u64_at = |at: usize| u64::from_le_bytes(header[at..at + 8].try_into().unwrap_or_default());
     if header[..8] != MAGIC {
-        return Err("not a tessera details file (wrong magic bytes)".into());
+        return Err(IndexProblem::Foreign { kind: "details" });
     }
-    if (u16_at(8), usize::from(u16_at(10)), usize::from(u16_at(12))) != (FORMAT_VERSION, HEADER_LEN, ROW_LEN) {
-        return Err(format!("format version {}, this build reads version {FORMAT_VERSION}", u16_at(8)));
+    if u16_at(8) != FORMAT_VERSION {
+        return Err(IndexProblem::Version { found: u16_at(8), supported: FORMAT_VERSION });
+    }
+    if (usize::from(u16_at(10)), usize::from(u16_at(12))) != (HEADER_LEN, ROW_LEN) {
+        let (header, row) = (u16_at(10), u16_at(12));
+        return Err(IndexProblem::Corrupt(format!(
+            "a {header}-byte header and {row}-byte rows in version {FORMAT_VERSION}"
+        )));
     }
     let rows = u64_at(16);
     let source = SourceStamp { len: u64_at(24), mtime_ns: u64_at(32) as i64, journal_len: 0 };
     if source != stamp {
-        return Err("the registry has changed since it was built".into());
+        return Err(IndexProblem::Stale { built_from: format!("a registry of {source}"), now: stamp.to_string() });
     }
     if rows != tiles {
-        return Err(format!("it has {rows} rows, the registry {tiles} tiles"));
+        return Err(IndexProblem::Corrupt(format!("it has {rows} rows, the registry {tiles} tiles")));
     }
-    if map.len() as u64 != HEADER_LEN as u64 + rows * ROW_LEN as u64 {
-        return Err(format!(
-            "{} bytes, expected {} for {rows} rows",
-            map.len(),
-            HEADER_LEN as u64 + rows * ROW_LEN as u64
-        ));
+    let expected = HEADER_LEN as u64 + rows * ROW_LEN as u64;
+    if map.len() as u64 != expected {
+        return Err(IndexProblem::Truncated { found: map.len() as u64, expected });
     }
     // The payload checksum (bytes 40..48) is not verified here: that would read every page
     // (300 MB for 3.8M tiles) at each start.
@@ -257,9 +262,16 @@ mod tests {
         let stamp = SourceStamp { len: 7, mtime_ns: 8, journal_len: 0 };
         let bytes = encode(&table(), stamp);
         fsutil::write_atomically(&path, &bytes).unwrap();
-        assert!(open(&path, SourceStamp { len: 8, ..stamp }, 2).unwrap_err().contains("changed"));
-        assert!(open(&path, stamp, 3).unwrap_err().contains("rows"));
+        assert!(matches!(open(&path, SourceStamp { len: 8, ..stamp }, 2), Err(IndexProblem::Stale { .. })));
+        assert!(matches!(open(&path, stamp, 3), Err(IndexProblem::Corrupt(reason)) if reason.contains("rows")));
         fsutil::write_atomically(&path, &bytes[..bytes.len() - 1]).unwrap();
-        assert!(open(&path, stamp, 2).unwrap_err().contains("bytes"));
+        let short = (bytes.len() - 1) as u64;
+        assert_eq!(open(&path, stamp, 2).err(), Some(IndexProblem::Truncated { found: short, expected: short + 1 }));
+        let mut newer = bytes.clone();
+        newer[8..10].copy_from_slice(&(FORMAT_VERSION + 1).to_le_bytes());
+        fsutil::write_atomically(&path, &newer).unwrap();
+        let found = FORMAT_VERSION + 1;
+        assert_eq!(open(&path, stamp, 2).err(), Some(IndexProblem::Version { found, supported: FORMAT_VERSION }));
+        assert_eq!(open(&dir.path().join("none"), stamp, 2).err(), Some(IndexProblem::Missing));
     }
 }

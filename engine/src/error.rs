@@ -47,9 +47,10 @@ pub enum Error {
     #[error("corrupt Roaring bitmap at byte {offset}: {reason}")]
     CorruptBitmap { offset: usize, reason: &'static str },
 
-    /// An index file that cannot be used: truncated, corrupt, foreign, for another grid, or stale.
-    #[error("index file {path} cannot be used: {reason}")]
-    BadIndex { path: PathBuf, reason: String },
+    /// An index or details file that cannot be used, and why: a caller that owns the source
+    /// rebuilds it (stale, corrupt, missing), one that does not refuses it.
+    #[error("index file {path} cannot be used: {problem}")]
+    BadIndex { path: PathBuf, problem: IndexProblem },
 
     /// An I/O failure on a file the engine was reading or writing.
     #[error("{action} {path}: {source}")]
@@ -115,4 +116,38 @@ impl Error {
         let path = path.into();
         move |source| Error::Io { action, path, source }
     }
+}
+
+/// Why an index file (`.tbm`) or the registry's details table cannot be used: each kind is one
+/// a caller acts on differently (rebuild a stale or corrupt file; upgrade for a newer version).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum IndexProblem {
+    /// There is no such file.
+    #[error("it does not exist")]
+    Missing,
+    /// It exists but cannot be opened or mapped.
+    #[error("cannot read it: {0}")]
+    Unreadable(String),
+    /// Not a file of this kind at all: its first bytes are not the magic ones.
+    #[error("not a tessera {kind} file (wrong magic bytes)")]
+    Foreign { kind: &'static str },
+    /// Written in another layout version, by another release of tessera.
+    #[error("format version {found}, this build reads version {supported}")]
+    Version { found: u16, supported: u16 },
+    /// Made for another grid than the 0.1-degree one.
+    #[error("made for a {cols}x{rows} grid of {cell_centi} hundredths, not 3600x1800 of 10")]
+    OtherGrid { cols: u16, rows: u16, cell_centi: u16 },
+    /// Made for other years than the inventory's.
+    #[error("built for years {built}, the inventory has {inventory}")]
+    OtherYears { built: String, inventory: YearRange },
+    /// Shorter or longer than its header says.
+    #[error("truncated or padded: {found} bytes, its header says {expected}")]
+    Truncated { found: u64, expected: u64 },
+    /// Its bytes contradict its header or its own structure.
+    #[error("corrupt: {0}")]
+    Corrupt(String),
+    /// Built from a source (a manifest and journal, or the registry) that has changed since.
+    #[error("stale: built from {built_from}, the source is now {now}")]
+    Stale { built_from: String, now: String },
 }

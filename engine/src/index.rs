@@ -15,7 +15,7 @@ use roaring::RoaringBitmap;
 use xxhash_rust::xxh3::xxh3_64;
 
 use crate::bitmap::RoaringView;
-use crate::error::{Error, Result};
+use crate::error::{Error, IndexProblem, Result};
 use crate::fsutil;
 use crate::grid::{CELL_CENTI, COLS, ROWS, TileId, YearRange};
 
@@ -56,6 +56,12 @@ impl SourceStamp {
     pub const NONE: SourceStamp = SourceStamp { len: 0, mtime_ns: 0, journal_len: 0 };
 }
 
+impl std::fmt::Display for SourceStamp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} bytes (mtime {}, journal {} bytes)", self.len, self.mtime_ns, self.journal_len)
+    }
+}
+
 /// The decoded header of an index file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Header {
@@ -92,27 +98,28 @@ impl Header {
     }
 
     /// Decodes and checks everything that does not need the payload.
-    fn decode(bytes: &[u8]) -> std::result::Result<Header, String> {
+    fn decode(bytes: &[u8]) -> std::result::Result<Header, IndexProblem> {
         if bytes.len() < HEADER_LEN {
-            return Err(format!("truncated: {} bytes, shorter than the {HEADER_LEN}-byte header", bytes.len()));
+            return Err(IndexProblem::Truncated { found: bytes.len() as u64, expected: HEADER_LEN as u64 });
         }
         if bytes[0..8] != MAGIC {
-            return Err("not a tessera index file (wrong magic bytes)".into());
+            return Err(IndexProblem::Foreign { kind: "index" });
         }
         let u16_at = |at: usize| u16::from_le_bytes([bytes[at], bytes[at + 1]]);
         let u64_at = |at: usize| u64::from_le_bytes(bytes[at..at + 8].try_into().unwrap_or_default());
         let version = u16_at(8);
-        if version != FORMAT_VERSION || usize::from(u16_at(10)) != HEADER_LEN {
-            let header = u16_at(10);
-            return Err(format!(
-                "format version {version} ({header}-byte header), this build reads version {FORMAT_VERSION} ({HEADER_LEN}-byte header)"
-            ));
+        if version != FORMAT_VERSION {
+            return Err(IndexProblem::Version { found: version, supported: FORMAT_VERSION });
         }
-        let grid = (u16_at(12), u16_at(14), u16_at(16));
-        if grid != (COLS as u16, ROWS as u16, CELL_CENTI as u16) {
-            return Err(format!("made for a {}x{} grid of {} hundredths, not 3600x1800 of 10", grid.0, grid.1, grid.2));
+        if usize::from(u16_at(10)) != HEADER_LEN {
+            return Err(IndexProblem::Corrupt(format!("a {}-byte header in version {version}", u16_at(10))));
         }
-        let years = YearRange::new(u16_at(18), u16_at(20)).map_err(|err| err.to_string())?;
+        let (cols, rows, cell_centi) = (u16_at(12), u16_at(14), u16_at(16));
+        if (cols, rows, cell_centi) != (COLS as u16, ROWS as u16, CELL_CENTI as u16) {
+            return Err(IndexProblem::OtherGrid { cols, rows, cell_centi });
+        }
+        let years =
+            YearRange::new(u16_at(18), u16_at(20)).map_err(|err| IndexProblem::Corrupt(format!("its years: {err}")))?;
         let source = SourceStamp { len: u64_at(48), mtime_ns: u64_at(56) as i64, journal_len: u64_at(64) };
         Ok(Header { years, cardinality: u64_at(24), payload_len: u64_at(32), checksum: u64_at(40), source })
     }
@@ -121,13 +128,10 @@ impl Header {
 /// Serialises `ids` (sorted, unique) as an index file: header plus run-optimised portable bitmap.
 pub fn encode(years: YearRange, ids: impl IntoIterator<Item = TileId>, source: SourceStamp) -> Result<Vec<u8>> {
     let mut bitmap = RoaringBitmap::new();
-    let unsorted = |_| Error::BadIndex { path: "<memory>".into(), reason: "ids are not sorted and unique".into() };
-    bitmap.append(ids.into_iter().map(|id| id.0)).map_err(unsorted)?;
+    let bad = |reason: String| Error::BadIndex { path: "<memory>".into(), problem: IndexProblem::Corrupt(reason) };
+    bitmap.append(ids.into_iter().map(|id| id.0)).map_err(|_| bad("ids are not sorted and unique".into()))?;
     if bitmap.max().is_some_and(|max| u64::from(max) >= years.id_limit()) {
-        return Err(Error::BadIndex {
-            path: "<memory>".into(),
-            reason: format!("an id is past the last year of {years}"),
-        });
+        return Err(bad(format!("an id is past the last year of {years}")));
     }
     Ok(encode_bitmap(years, &mut bitmap, source))
 }
@@ -188,18 +192,26 @@ pub struct Index {
 /// Every failure is [`Error::BadIndex`] naming the file and the reason; callers that own the
 /// source rebuild the index, the others refuse it.
 pub fn open(path: &Path, years: YearRange, source: Option<SourceStamp>) -> Result<Index> {
-    let bad = |reason: String| Error::BadIndex { path: path.to_owned(), reason };
-    let file = File::open(path).map_err(|err| bad(format!("cannot open it: {err}")))?;
-    let map = map_file(&file).map_err(|err| bad(format!("cannot map it: {err}")))?;
+    let bad = |problem: IndexProblem| Error::BadIndex { path: path.to_owned(), problem };
+    let file = File::open(path).map_err(|err| bad(unreadable(&err)))?;
+    let map = map_file(&file).map_err(|err| bad(unreadable(&err)))?;
     open_bytes(Bytes::Map(map), years, source).map_err(bad)
+}
+
+/// Missing, or another failure to open or map a file.
+pub(crate) fn unreadable(err: &std::io::Error) -> IndexProblem {
+    match err.kind() {
+        std::io::ErrorKind::NotFound => IndexProblem::Missing,
+        _ => IndexProblem::Unreadable(err.to_string()),
+    }
 }
 
 /// An index held in memory, checked like a file: for sets that have no file.
 pub fn open_owned(bytes: Vec<u8>, years: YearRange) -> Result<Index> {
-    open_bytes(Bytes::Owned(bytes), years, None).map_err(|reason| Error::BadIndex { path: "<memory>".into(), reason })
+    open_bytes(Bytes::Owned(bytes), years, None).map_err(|problem| Error::BadIndex { path: "<memory>".into(), problem })
 }
 
-fn open_bytes(bytes: Bytes, years: YearRange, source: Option<SourceStamp>) -> std::result::Result<Index, String> {
+fn open_bytes(bytes: Bytes, years: YearRange, source: Option<SourceStamp>) -> std::result::Result<Index, IndexProblem> {
     let mapped = Mapped(bytes);
     let whole: &[u8] = match &mapped.0 {
         Bytes::Map(map) => map,
@@ -207,12 +219,13 @@ fn open_bytes(bytes: Bytes, years: YearRange, source: Option<SourceStamp>) -> st
     };
     let header = Header::decode(whole)?;
     check_payload(&header, &whole[HEADER_LEN..], years, source)?;
-    let view = RoaringView::open(mapped).map_err(|err| err.to_string())?;
+    let view = RoaringView::open(mapped).map_err(|err| IndexProblem::Corrupt(err.to_string()))?;
     if view.cardinality() != header.cardinality {
-        return Err(format!("header says {} tiles, the bitmap holds {}", header.cardinality, view.cardinality()));
+        let (said, held) = (header.cardinality, view.cardinality());
+        return Err(IndexProblem::Corrupt(format!("its header says {said} tiles, the bitmap holds {held}")));
     }
     if view.containers().last().is_some_and(|c| u64::from(c.base()) >= years.id_limit()) {
-        return Err(format!("it holds ids past the last year of {years}"));
+        return Err(IndexProblem::Corrupt(format!("it holds ids past the last year of {years}")));
     }
     Ok(Index { header, view })
 }
@@ -222,33 +235,25 @@ fn check_payload(
     payload: &[u8],
     years: YearRange,
     source: Option<SourceStamp>,
-) -> std::result::Result<(), String> {
+) -> std::result::Result<(), IndexProblem> {
     if payload.len() as u64 != header.payload_len {
-        return Err(format!(
-            "truncated or padded: payload is {} bytes, header says {}",
-            payload.len(),
-            header.payload_len
-        ));
+        return Err(IndexProblem::Truncated {
+            found: (HEADER_LEN + payload.len()) as u64,
+            expected: HEADER_LEN as u64 + header.payload_len,
+        });
     }
     // Ids are year-major from the first year: an index built before the inventory's years
     // grew at the end holds the same ids, and stays valid.
     if header.years.first() != years.first() || header.years.last() > years.last() {
-        return Err(format!("built for years {}, the inventory has {years}", header.years));
+        return Err(IndexProblem::OtherYears { built: header.years.to_string(), inventory: years });
     }
     if let Some(source) = source.filter(|s| *s != header.source) {
-        return Err(format!(
-            "stale: built from a source of {} bytes (mtime {}, journal {} bytes), it is now {} bytes (mtime {}, journal {} bytes)",
-            header.source.len,
-            header.source.mtime_ns,
-            header.source.journal_len,
-            source.len,
-            source.mtime_ns,
-            source.journal_len
-        ));
+        return Err(IndexProblem::Stale { built_from: header.source.to_string(), now: source.to_string() });
     }
     let checksum = xxh3_64(payload);
     if checksum != header.checksum {
-        return Err(format!("corrupt: payload checksum {checksum:016x}, header says {:016x}", header.checksum));
+        let said = header.checksum;
+        return Err(IndexProblem::Corrupt(format!("payload checksum {checksum:016x}, its header says {said:016x}")));
     }
     Ok(())
 }
@@ -285,26 +290,79 @@ mod tests {
         assert!(stale.to_string().contains("stale") && stale.to_string().contains("s.tbm"));
     }
 
+    /// The problem `bytes` written as an index file are refused with, and its message.
+    fn problem_of(path: &Path, bytes: &[u8], years: YearRange) -> (IndexProblem, String) {
+        fs::write(path, bytes).unwrap();
+        match open(path, years, Some(SourceStamp { len: 7, mtime_ns: 9, journal_len: 0 })) {
+            Err(err @ Error::BadIndex { .. }) => {
+                let message = err.to_string();
+                let Error::BadIndex { problem, .. } = err else { unreachable!() };
+                (problem, message)
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
     #[test]
-    fn every_damage_is_named() {
+    fn every_problem_has_its_kind_and_names_the_file() {
         let dir = tempfile::tempdir().unwrap();
         let path = sample(dir.path());
         let good = fs::read(&path).unwrap();
+        let with = |at: usize, field: &[u8]| {
+            let mut bytes = good.clone();
+            bytes[at..at + field.len()].copy_from_slice(field);
+            bytes
+        };
         let mut flipped = good.clone();
         flipped[HEADER_LEN + 20] ^= 0x10;
-        let cases: [(Vec<u8>, &str); 4] = [
-            (good[..good.len() - 3].to_vec(), "truncated"),
-            (good[..40].to_vec(), "truncated"),
-            (flipped, "checksum"),
-            ([&b"PAR1"[..], &[b'.'; 100]].concat(), "magic"),
+        let len = good.len() as u64;
+        let cases: Vec<(Vec<u8>, YearRange, IndexProblem)> = vec![
+            (good[..good.len() - 3].to_vec(), DEFAULT_YEARS, IndexProblem::Truncated { found: len - 3, expected: len }),
+            (good[..40].to_vec(), DEFAULT_YEARS, IndexProblem::Truncated { found: 40, expected: HEADER_LEN as u64 }),
+            ([&b"PAR1"[..], &[b'.'; 100]].concat(), DEFAULT_YEARS, IndexProblem::Foreign { kind: "index" }),
+            // A file of another release: the version it was written in is told apart.
+            (
+                with(8, &1u16.to_le_bytes()),
+                DEFAULT_YEARS,
+                IndexProblem::Version { found: 1, supported: FORMAT_VERSION },
+            ),
+            (
+                with(8, &3u16.to_le_bytes()),
+                DEFAULT_YEARS,
+                IndexProblem::Version { found: 3, supported: FORMAT_VERSION },
+            ),
+            (
+                with(12, &360u16.to_le_bytes()),
+                DEFAULT_YEARS,
+                IndexProblem::OtherGrid { cols: 360, rows: 1800, cell_centi: 10 },
+            ),
+            (
+                good.clone(),
+                YearRange::new(2018, 2025).unwrap(),
+                IndexProblem::OtherYears {
+                    built: DEFAULT_YEARS.to_string(),
+                    inventory: YearRange::new(2018, 2025).unwrap(),
+                },
+            ),
+            (
+                with(48, &8u64.to_le_bytes()),
+                DEFAULT_YEARS,
+                IndexProblem::Stale {
+                    built_from: SourceStamp { len: 8, mtime_ns: 9, journal_len: 0 }.to_string(),
+                    now: SourceStamp { len: 7, mtime_ns: 9, journal_len: 0 }.to_string(),
+                },
+            ),
         ];
-        for (bytes, reason) in cases {
-            fs::write(&path, &bytes).unwrap();
-            let message = open(&path, DEFAULT_YEARS, None).unwrap_err().to_string();
-            assert!(message.contains(reason) && message.contains("s.tbm"), "{reason}: {message}");
+        for (bytes, years, expected) in cases {
+            let (problem, message) = problem_of(&path, &bytes, years);
+            assert_eq!(problem, expected);
+            assert!(message.contains("s.tbm"), "{message}");
         }
-        fs::write(&path, &good).unwrap();
-        let other_years = YearRange::new(2017, 2024).unwrap();
-        assert!(open(&path, other_years, None).unwrap_err().to_string().contains("years"));
+        let (problem, message) = problem_of(&path, &flipped, DEFAULT_YEARS);
+        assert!(matches!(problem, IndexProblem::Corrupt(_)), "{problem:?}");
+        assert!(message.contains("checksum"), "{message}");
+        fs::remove_file(&path).unwrap();
+        let missing = open(&path, DEFAULT_YEARS, None).unwrap_err();
+        assert!(matches!(missing, Error::BadIndex { problem: IndexProblem::Missing, .. }), "{missing}");
     }
 }

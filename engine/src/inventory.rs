@@ -24,7 +24,7 @@ use serde::{Deserialize, Serialize};
 use crate::bitmap::RoaringView;
 use crate::bitmap::kernels;
 use crate::bitmap::sink::{Clip, Count, Ranges, Sink};
-use crate::error::{Error, Result};
+use crate::error::{Error, IndexProblem, Result};
 use crate::grid::{Bbox, IdRange, TileId, Year, YearRange};
 use crate::index::{self, Index, Mapped, SourceStamp};
 pub use crate::store::StoreFiles;
@@ -541,7 +541,7 @@ impl Inventory {
     fn bitmap_of(&self, at: usize) -> Result<RoaringBitmap> {
         let files = StoreFiles::new(&self.dir, &self.stores[at].config.name);
         RoaringBitmap::deserialize_from(self.stores[at].tiles.bytes())
-            .map_err(|err| Error::BadIndex { path: files.index(), reason: err.to_string() })
+            .map_err(|err| Error::BadIndex { path: files.index(), problem: IndexProblem::Corrupt(err.to_string()) })
     }
 
     /// Maps the index just written for the store at `at` (the caller holds the lock, so it is
@@ -868,7 +868,7 @@ fn try_lock(path: &Path) -> Option<fs::File> {
 
 fn reason_of(err: &Error) -> String {
     match err {
-        Error::BadIndex { reason, .. } => reason.clone(),
+        Error::BadIndex { problem, .. } => problem.to_string(),
         other => other.to_string(),
     }
 }

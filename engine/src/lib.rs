@@ -43,4 +43,4 @@ pub mod registry;
 #[cfg(feature = "disk")]
 pub mod store;
 
-pub use error::{Error, Result};
+pub use error::{Error, IndexProblem, Result};
