@@ -5,7 +5,8 @@
 # then: format check, tests (unit, integration, property, CLI, the real sync loop, the HTTP API,
 # benches once in test mode), the STAC validator and pystac-client against `tessera serve`, the
 # map built and checked in headless Chromium, STAC Browser clicked through in the same browser,
-# the deployment files linted and verified, the hot-reload soak (wrk from Debian), doc tests, clippy, and the engine's wasm32 build.
+# the deployment files linted and verified, the hot-reload soak (wrk from Debian), doc tests, the
+# engine's rustdoc (missing docs denied), clippy, and the engine's wasm32 build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}" CARGO_INCREMENTAL=0
@@ -54,6 +55,9 @@ scripts/reload-soak.sh target/debug/tessera 60
 
 step "doc tests"
 cargo test --workspace --doc
+
+step "the engine's API documentation: rustdoc with warnings denied, every public item documented"
+RUSTDOCFLAGS="-D warnings" cargo doc -p tessera-engine --no-deps
 
 step "clippy -D warnings"
 cargo clippy --workspace --all-targets -- -D warnings

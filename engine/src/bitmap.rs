@@ -58,6 +58,7 @@ pub enum Kind {
 pub struct Container {
     /// The high 16 bits shared by every value in the container.
     pub key: u16,
+    /// How the values are stored: a sorted array, a bitset or runs.
     pub kind: Kind,
     /// Number of values, 1..=65536, from the descriptive header.
     pub cardinality: u32,
@@ -118,6 +119,7 @@ impl<B: AsRef<[u8]>> RoaringView<B> {
         self.cardinality
     }
 
+    /// True when the bitmap holds no values (O(1)).
     pub fn is_empty(&self) -> bool {
         self.cardinality == 0
     }

@@ -48,6 +48,7 @@ pub struct KeyWriter {
 }
 
 impl KeyWriter {
+    /// Renders the 3600 longitude and 1800 latitude strings once; id 0 is in `years.first()`.
     pub fn new(years: YearRange) -> KeyWriter {
         let lon = (0..COLS).map(|col| Text::centi(cell(0, col).lon_centi())).collect();
         let lat = (0..ROWS).map(|row| Text::centi(cell(row, 0).lat_centi())).collect();

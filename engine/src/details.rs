@@ -80,6 +80,7 @@ impl Details {
         self.rows
     }
 
+    /// Whether the table has no rows.
     pub fn is_empty(&self) -> bool {
         self.rows == 0
     }

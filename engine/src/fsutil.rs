@@ -90,6 +90,7 @@ pub fn sync_parent(path: &Path) -> Result<()> {
 pub struct MappedFile(memmap2::Mmap);
 
 impl MappedFile {
+    /// The whole file's bytes, in place; empty for an empty file.
     pub fn bytes(&self) -> &[u8] {
         &self.0
     }

@@ -232,10 +232,12 @@ impl YearRange {
         }
     }
 
+    /// The first year, e.g. 2017.
     pub fn first(self) -> Year {
         self.first
     }
 
+    /// The last year, included, e.g. 2025.
     pub fn last(self) -> Year {
         self.last
     }
@@ -250,10 +252,12 @@ impl YearRange {
         false
     }
 
+    /// Whether `year` lies in `first..=last`.
     pub fn contains(self, year: Year) -> bool {
         (self.first..=self.last).contains(&year)
     }
 
+    /// The years from first to last, in increasing order.
     pub fn iter(self) -> impl Iterator<Item = Year> {
         self.first..=self.last
     }
@@ -306,7 +310,9 @@ pub struct TileId(pub u32);
 /// An inclusive range of tile ids.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct IdRange {
+    /// The first id in the range.
     pub lo: u32,
+    /// The last id in the range, included; never below `lo`.
     pub hi: u32,
 }
 
@@ -325,11 +331,14 @@ impl IdRange {
 /// A cell in a year: one folder of three files on every store.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Tile {
+    /// The calendar year, e.g. 2024.
     pub year: Year,
+    /// The grid cell, e.g. `grid_0.85_49.95`.
     pub cell: Cell,
 }
 
 impl Tile {
+    /// The tile of `cell` in `year`. Any year is accepted; [`YearRange::id`] checks it against a range.
     pub fn new(year: Year, cell: Cell) -> Tile {
         Tile { year, cell }
     }

@@ -30,8 +30,11 @@ pub const HEADER_LEN: usize = 72;
 /// modification time, and the length of the store's record journal (0 when there is none).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SourceStamp {
+    /// Bytes of the parquet source; 0 when there is none.
     pub len: u64,
+    /// Modification time of the parquet source, nanoseconds since the Unix epoch; 0 when there is none.
     pub mtime_ns: i64,
+    /// Bytes of the store's record journal file; 0 when there is none.
     pub journal_len: u64,
 }
 
@@ -65,10 +68,15 @@ impl std::fmt::Display for SourceStamp {
 /// The decoded header of an index file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Header {
+    /// The inclusive year range the index was built for; its ids are dense over it.
     pub years: YearRange,
+    /// Number of tile ids in the bitmap.
     pub cardinality: u64,
+    /// Bytes of the serialised bitmap that follows the header.
     pub payload_len: u64,
+    /// xxh3-64 of the payload bytes.
     pub checksum: u64,
+    /// The source files the index was built from, as they were then.
     pub source: SourceStamp,
 }
 
@@ -182,7 +190,9 @@ impl AsRef<[u8]> for Mapped {
 /// An opened, verified index file.
 #[derive(Debug)]
 pub struct Index {
+    /// The decoded and verified header.
     pub header: Header,
+    /// The index's tile ids, read in place from the payload.
     pub view: RoaringView<Mapped>,
 }
 

@@ -45,7 +45,9 @@ pub const REGISTRY: &str = "registry";
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
+    /// The source of truth that copies are made from; exactly one store of an inventory.
     Primary,
+    /// A store that holds copies of the primary's tiles.
     Mirror,
 }
 
@@ -57,6 +59,7 @@ impl StoreConfig {
 }
 
 impl Role {
+    /// The role as written in `tessera.toml`: `primary` or `mirror`.
     pub fn as_str(self) -> &'static str {
         match self {
             Role::Primary => "primary",
@@ -69,7 +72,9 @@ impl Role {
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct StoreConfig {
+    /// Unique name of the store: 1-64 of `[A-Za-z0-9_.-]`, not starting with `.`, never `registry`.
     pub name: String,
+    /// Whether the store is the primary or a mirror.
     pub role: Role,
     /// Base URL of the tile folders for downloads, e.g. `https://.../global_0.1_degree_representation`.
     pub public_url: String,
@@ -114,9 +119,11 @@ impl MapConfig {
 /// The parsed `tessera.toml`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
+    /// The inclusive range of years the inventory covers (`[years]`).
     pub years: YearRange,
     /// In the order the file lists them; that order is the order of every report.
     pub stores: Vec<StoreConfig>,
+    /// The `[map]` table; empty when the file has none.
     pub map: MapConfig,
 }
 
@@ -227,7 +234,10 @@ pub type TileSet = RoaringView<Mapped>;
 /// A store: its config and the set of tiles it holds.
 #[derive(Debug)]
 pub struct Store {
+    /// The store's `[[stores]]` entry in `tessera.toml`.
     pub config: StoreConfig,
+    /// Ids of the tiles the store holds, read in place from its index; empty when it has neither
+    /// manifest nor journal.
     pub tiles: TileSet,
     /// Whether the store has a manifest or a journal (a new store has neither and holds nothing).
     pub has_manifest: bool,
@@ -240,6 +250,7 @@ pub struct Store {
 pub struct Filter {
     /// Only these years; empty means every year.
     pub years: Vec<Year>,
+    /// Only tiles whose footprint overlaps this box; `None` means anywhere.
     pub bbox: Option<Bbox>,
 }
 
@@ -330,14 +341,17 @@ impl Inventory {
         Ok(Inventory { dir, config, registry, stores, notices, writes })
     }
 
+    /// The inventory directory, as given when opening.
     pub fn dir(&self) -> &Path {
         &self.dir
     }
 
+    /// The parsed `tessera.toml`.
     pub fn config(&self) -> &Config {
         &self.config
     }
 
+    /// The inclusive range of years the inventory covers, from its config.
     pub fn years(&self) -> YearRange {
         self.config.years
     }

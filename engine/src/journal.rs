@@ -50,11 +50,14 @@ const REMOVED: u64 = u64::MAX - 1;
 /// One journal entry: a tile now present (with the sizes seen), or removed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Entry {
+    /// A tile recorded as present, with the sizes seen (`None`: not known).
     Present(ManifestRow),
+    /// A tile recorded as no longer present (a damaged copy found by `tessera verify`).
     Removed(TileId),
 }
 
 impl Entry {
+    /// The tile the entry records.
     pub fn id(&self) -> TileId {
         match self {
             Entry::Present(row) => row.id,
@@ -70,6 +73,7 @@ pub struct Frame {
     pub end: u64,
     /// When it was appended, nanoseconds since the Unix epoch (0 for legacy frames).
     pub appended_at: i64,
+    /// The tiles recorded in the frame, in order.
     pub entries: Vec<Entry>,
 }
 
@@ -78,6 +82,7 @@ pub struct Frame {
 pub struct Journal {
     /// The journal's name among those of its store (0: none yet, or a legacy journal).
     pub generation: u64,
+    /// The complete frames, in file order.
     pub frames: Vec<Frame>,
     /// Bytes of the header and complete frames: the valid prefix of the file.
     pub valid: u64,

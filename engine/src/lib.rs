@@ -17,6 +17,8 @@
 //! The crate has no async runtime, no HTTP and no terminal output: it returns values, writes to
 //! a caller's `io::Write`, and reports problems through one [`Error`] type.
 
+#![warn(missing_docs)]
+
 pub mod bitmap;
 pub mod copylist;
 pub mod error;

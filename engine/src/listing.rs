@@ -86,6 +86,7 @@ impl Format {
 /// A size as a listing shows it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Size {
+    /// An exact size in bytes.
     Bytes(u64),
     /// Not shown (bare paths) or rounded (`-H`, `--human-readable`): only "not zero" is known.
     Unknown,
@@ -95,7 +96,12 @@ pub enum Size {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Line<'a> {
     /// A file: its path (as printed) and size.
-    Entry { path: &'a [u8], size: Size },
+    Entry {
+        /// The path as printed, e.g. `s3://bucket/v1/2024/grid_0.85_49.95/grid_0.85_49.95.npy`.
+        path: &'a [u8],
+        /// The size, or [`Size::Unknown`] when the format does not show it exactly.
+        size: Size,
+    },
     /// A line with nothing to count: directories, prefixes, summaries, brackets, blanks.
     Skip,
     /// A line this format cannot read.
@@ -257,9 +263,13 @@ pub enum Role {
 /// A tile file found in a path.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TilePath {
+    /// A file of a tile folder.
     File {
+        /// The year from the path's `{year}/` component, else `default_year`.
         year: Year,
+        /// The cell of the `grid_{lon}_{lat}` folder.
         cell: Cell,
+        /// Which of the tile's three files the path names.
         role: Role,
     },
     /// A `grid_*.npy` whose name does not match its folder's tile (a misfiled tile).
@@ -435,6 +445,7 @@ fn same_bytes(a: &[u8], b: &[u8]) -> bool {
 /// What a scan noticed, with the first line (from 1, across inputs) of each kind of problem.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ScanReport {
+    /// Lines read across all inputs, blank ones included.
     pub lines: u64,
     /// Lines naming a tile file.
     pub tile_files: u64,
@@ -459,6 +470,7 @@ pub struct ScanReport {
 /// A count of one kind of problem and where it first happened.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Problem {
+    /// Number of lines with this problem.
     pub count: u64,
     /// The first offending line, numbered from 1 across all inputs.
     pub first_line: Option<u64>,
@@ -476,8 +488,11 @@ impl Problem {
 /// scan of 3.8M tiles spends less time writing them out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct ScannedTile {
+    /// The tile's dense id.
     pub id: TileId,
+    /// Size in bytes of the embeddings file, `grid_X_Y.npy`.
     pub file_size: Option<NonZeroU64>,
+    /// Size in bytes of the scales file, `grid_X_Y_scales.npy`.
     pub scales_size: Option<NonZeroU64>,
 }
 

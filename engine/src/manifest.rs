@@ -53,6 +53,7 @@ const WRITE_BATCH_ROWS: usize = 128 * 1024;
 /// One tile a store holds, with the sizes seen (`None` = not known).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct ManifestRow {
+    /// The tile's dense id.
     pub id: TileId,
     /// Bytes of the embedding `.npy`.
     pub file_size: Option<u64>,
@@ -64,8 +65,11 @@ pub struct ManifestRow {
 /// [`ManifestRow`] and a listing's [`ScannedTile`] are, so a scan writes its tiles as they are,
 /// without copying 3.8M of them into rows first.
 pub trait SizedTile: Copy {
+    /// The tile's dense id.
     fn id(&self) -> TileId;
+    /// Bytes of the embedding `.npy`, or `None` when not known.
     fn file_size(&self) -> Option<u64>;
+    /// Bytes of the `_scales.npy`, or `None` when not known.
     fn scales_size(&self) -> Option<u64>;
 
     /// The tile as a manifest row.
@@ -110,6 +114,7 @@ pub struct Provenance {
     /// (`tessera.journal = "GENERATION:BYTES"`). Frames past them, or of another generation,
     /// apply over the manifest; 0 and 0 (a manifest from before this field) include none.
     pub journal_generation: u64,
+    /// Bytes from the start of that journal, its header included, that this manifest includes.
     pub journal_bytes: u64,
     /// When the listing behind it was taken, nanoseconds since the epoch (`tessera.listed_at`);
     /// `None` when no listing made it (a generated or ingested manifest).

@@ -72,6 +72,7 @@ pub struct ReadOptions {
 /// ids were read ([`read_registry_ids`]).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RegistryTiles {
+    /// The tiles' dense ids, sorted and unique.
     pub ids: Vec<TileId>,
     /// Bytes of each tile's embedding `.npy`.
     pub file_size: Option<Vec<u64>>,
@@ -91,6 +92,7 @@ impl RegistryTiles {
         self.ids.len()
     }
 
+    /// Whether the registry holds no tiles.
     pub fn is_empty(&self) -> bool {
         self.ids.is_empty()
     }

@@ -35,7 +35,9 @@ pub enum Storage {
 /// The kind of a [`Storage`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StorageKind {
+    /// A directory on this machine or mounted on it.
     Local,
+    /// An `s3://bucket/prefix` location.
     S3,
 }
 
@@ -62,6 +64,7 @@ impl Storage {
         Ok(Storage::Local(if trimmed.is_empty() { "/".to_owned() } else { trimmed.to_owned() }))
     }
 
+    /// Whether this is a local directory or an S3 prefix.
     pub fn kind(&self) -> StorageKind {
         match self {
             Storage::Local(_) => StorageKind::Local,
@@ -69,6 +72,7 @@ impl Storage {
         }
     }
 
+    /// True for a local directory, false for an S3 prefix.
     pub fn is_local(&self) -> bool {
         self.kind() == StorageKind::Local
     }

@@ -43,16 +43,20 @@ pub(crate) type IdsAndWarnings = (Vec<TileId>, Vec<String>);
 /// The files of one store: its manifest, its record journal, and the index built from both.
 #[derive(Debug, Clone)]
 pub struct StoreFiles {
+    /// `stores/NAME.parquet`: the store's manifest.
     pub manifest: PathBuf,
+    /// `stores/NAME.journal`: the store's record journal.
     pub journal: PathBuf,
 }
 
 impl StoreFiles {
+    /// The paths of store `store` of the inventory in `dir`, under `dir/stores/`; none need exist.
     pub fn new(dir: &Path, store: &str) -> StoreFiles {
         let manifest = dir.join("stores").join(format!("{store}.parquet"));
         StoreFiles { journal: journal::journal_path(&manifest), manifest }
     }
 
+    /// `stores/NAME.tbm`: the index built from the manifest and the journal.
     pub fn index(&self) -> PathBuf {
         self.manifest.with_extension("tbm")
     }
@@ -136,7 +140,9 @@ impl StoreFiles {
 /// A store's journal and its manifest's provenance, read under one lock.
 #[derive(Debug, Clone)]
 pub struct State {
+    /// The store's record journal, as read.
     pub journal: Journal,
+    /// The manifest's provenance; the default when the store has no manifest.
     pub provenance: Provenance,
 }
 

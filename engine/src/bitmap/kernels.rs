@@ -3,7 +3,7 @@
 //!
 //! The hot path is run container minus run container, because run-optimised store bitmaps are
 //! almost all run containers and mirrors are near copies of the primary. Most run words of
-//! the two sides are then byte-equal, so [`andnot_runs`] compares raw run words four at a time
+//! the two sides are then byte-equal, so `andnot_runs` compares raw run words four at a time
 //! and does set logic only where they differ; containers whose bytes are equal are skipped
 //! whole. Every other container pairing expands to 8 KiB bitsets, which is rare and cheap.
 //!

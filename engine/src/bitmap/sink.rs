@@ -75,6 +75,7 @@ impl Sink for Ranges {
 pub struct Ids(Vec<u32>);
 
 impl Ids {
+    /// The collected values, in increasing order.
     pub fn into_inner(self) -> Vec<u32> {
         self.0
     }
@@ -121,10 +122,13 @@ pub struct Clip<'f, S> {
 }
 
 impl<'f, S: Sink> Clip<'f, S> {
+    /// Forwards to `inner` only the parts of the result inside `filter`, which must be sorted
+    /// and disjoint.
     pub fn new(filter: &'f [IdRange], inner: S) -> Clip<'f, S> {
         Clip { filter, next: 0, inner }
     }
 
+    /// The inner sink, holding the clipped result.
     pub fn into_inner(self) -> S {
         self.inner
     }
