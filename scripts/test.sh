@@ -6,7 +6,7 @@
 # benches once in test mode), the STAC validator and pystac-client against `tessera serve`, the
 # map built and checked in headless Chromium, STAC Browser clicked through in the same browser,
 # the deployment files linted and verified, the hot-reload soak (wrk from Debian), doc tests, the
-# engine's rustdoc (missing docs denied), clippy, and the engine's wasm32 build.
+# engine's rustdoc (missing docs denied) and examples, clippy, and the engine's wasm32 build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}" CARGO_INCREMENTAL=0
@@ -58,6 +58,9 @@ cargo test --workspace --doc
 
 step "the engine's API documentation: rustdoc with warnings denied, every public item documented"
 RUSTDOCFLAGS="-D warnings" cargo doc -p tessera-engine --no-deps
+
+step "the engine's examples, each checked against the tessera command"
+scripts/engine-examples.sh target/debug/tessera
 
 step "clippy -D warnings"
 cargo clippy --workspace --all-targets -- -D warnings

@@ -46,3 +46,8 @@ pub mod registry;
 pub mod store;
 
 pub use error::{Error, IndexProblem, Result};
+
+/// The README's code, compiled by the doc tests so that it keeps working as written.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
