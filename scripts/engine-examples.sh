@@ -34,3 +34,9 @@ if example copy_list "$work/demo" okavango scaleway s5cmd 2>/dev/null; then
   exit 1
 fi
 echo "copy_list: rsync, cp and s5cmd lists equal tessera diff --emit-copylist's; s5cmd between directories refused"
+
+for store in okavango scaleway s3; do
+  example tbm_with_croaring "$work/demo/stores/$store.tbm" | grep -q "^CRoaring and the engine read the same" ||
+    { echo "tbm_with_croaring: CRoaring and the engine disagree on $store.tbm" >&2; exit 1; }
+done
+echo "tbm_with_croaring: CRoaring reads every store's index as the engine does"
