@@ -23,6 +23,7 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use clap::Parser;
+use tessera_engine::Notice;
 use tessera_engine::inventory::Inventory;
 
 use crate::args::{Cli, Command};
@@ -84,9 +85,20 @@ pub(crate) fn open_inventory(dir: &Path) -> anyhow::Result<Inventory> {
     // Engine errors name the file and the fault, so they are printed as they are: one line.
     let inventory = Inventory::open(dir)?;
     for notice in inventory.notices() {
-        eprintln!("tessera: note: {notice}");
+        eprintln!("tessera: note: {}", word(notice));
     }
     Ok(inventory)
+}
+
+/// A notice in the command's words: where the engine says what it found, the command also
+/// says what to run.
+pub(crate) fn word(notice: &Notice) -> String {
+    match notice {
+        Notice::NoRegistry { path } => {
+            format!("there is no registry at {}: import one with `tessera import FILE`", path.display())
+        }
+        other => other.to_string(),
+    }
 }
 
 #[cfg(test)]

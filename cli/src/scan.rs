@@ -292,7 +292,7 @@ fn size_mismatches(inventory: &Inventory, tiles: &[ScannedTile]) -> Result<u64> 
     let Some(registry) = inventory.registry() else { return Ok(0) };
     let (details, built) = inventory.registry_details()?;
     if let Some(notice) = built {
-        eprintln!("tessera: note: {notice}");
+        eprintln!("tessera: note: {}", crate::word(&notice));
     }
     let ids = registry.to_vec();
     let mut mismatches = 0;

@@ -17,6 +17,7 @@ use xxhash_rust::xxh3::Xxh3;
 use crate::error::{Error, IndexProblem, Result};
 use crate::grid::YearRange;
 use crate::index::SourceStamp;
+use crate::notice::Notice;
 use crate::registry::{self, ReadOptions, RegistryTiles};
 use crate::{fsutil, index};
 
@@ -112,7 +113,7 @@ pub fn details_path(registry: &Path) -> PathBuf {
 /// Opens the details of `registry`, holding `tiles` tiles, or builds them first (reading the
 /// whole registry with its hashes: a few seconds for 3.8M tiles, once). Returns a notice when
 /// it had to build, saying why.
-pub fn open_or_build(registry: &Path, years: YearRange, tiles: u64) -> Result<(Details, Option<String>)> {
+pub fn open_or_build(registry: &Path, years: YearRange, tiles: u64) -> Result<(Details, Option<Notice>)> {
     open_or_build_as(registry, years, tiles, true)
 }
 
@@ -123,7 +124,7 @@ pub fn open_or_build_as(
     years: YearRange,
     tiles: u64,
     write: bool,
-) -> Result<(Details, Option<String>)> {
+) -> Result<(Details, Option<Notice>)> {
     let path = details_path(registry);
     let stamp = SourceStamp::of(registry)?;
     let problem = match open(&path, stamp, tiles) {
@@ -135,13 +136,11 @@ pub fn open_or_build_as(
     if !write {
         let details = check(Bytes::Owned(bytes), stamp, tiles)
             .map_err(|problem| Error::BadIndex { path: path.clone(), problem })?;
-        let notice = format!("built {} in memory ({} tiles): {problem}", path.display(), details.len());
-        return Ok((details, Some(notice)));
+        return Ok((details, Some(Notice::Rebuilt { path, problem, in_memory: true })));
     }
     fsutil::replace_atomically(&path, |out| out.write_all(&bytes).map_err(Error::io("writing", &path)))?;
     let details = open(&path, stamp, tiles).map_err(|problem| Error::BadIndex { path: path.clone(), problem })?;
-    let notice = format!("built {} ({} tiles): {problem}", path.display(), details.len());
-    Ok((details, Some(notice)))
+    Ok((details, Some(Notice::Rebuilt { path, problem, in_memory: false })))
 }
 
 /// Maps `path` and checks its header against the registry it must describe.

@@ -27,6 +27,7 @@ use crate::bitmap::sink::{Clip, Count, Ranges, Sink};
 use crate::error::{Error, IndexProblem, Result};
 use crate::grid::{Bbox, IdRange, TileId, Year, YearRange};
 use crate::index::{self, Index, Mapped, SourceStamp};
+use crate::notice::Notice;
 pub use crate::store::StoreFiles;
 use crate::store::{self, IdsAndWarnings};
 use crate::{journal, manifest, registry};
@@ -282,7 +283,7 @@ pub struct Inventory {
     config: Config,
     registry: Option<TileSet>,
     stores: Vec<Store>,
-    notices: Vec<String>,
+    notices: Vec<Notice>,
     /// Whether opening and reading may write derived files (indexes, details).
     writes: bool,
 }
@@ -313,7 +314,7 @@ impl Inventory {
             let lock = writes.then_some(lock.as_path());
             Some(open_or_rebuild(&index_file, lock, config.years, &mut notices, stamp, read)?.0.view)
         } else {
-            notices.push(format!("{} has no {REGISTRY_FILE}: import one with `tessera import`", dir.display()));
+            notices.push(Notice::NoRegistry { path: registry_path.clone() });
             None
         };
         let mut stores = Vec::with_capacity(config.stores.len());
@@ -333,7 +334,7 @@ impl Inventory {
                 )?;
                 (index.view, stamp)
             } else {
-                notices.push(format!("store `{}` has no manifest yet: it holds no tiles", store.name));
+                notices.push(Notice::NoManifest { store: store.name.clone() });
                 (empty_set(config.years)?, SourceStamp::NONE)
             };
             stores.push(Store { config: store.clone(), tiles, has_manifest, stamp });
@@ -357,7 +358,7 @@ impl Inventory {
     }
 
     /// What opening had to do or found missing, one line each (rebuilt indexes, empty stores).
-    pub fn notices(&self) -> &[String] {
+    pub fn notices(&self) -> &[Notice] {
         &self.notices
     }
 
@@ -626,7 +627,7 @@ impl Inventory {
     /// The registry's per-tile sizes and hashes, memory-mapped, with a notice when they had to
     /// be built first (a few seconds for 3.8M tiles, once per registry). Row `n` is the
     /// registry's tile at [`RoaringView::position`] `n`.
-    pub fn registry_details(&self) -> Result<(crate::details::Details, Option<String>)> {
+    pub fn registry_details(&self) -> Result<(crate::details::Details, Option<Notice>)> {
         let tiles = self.tiles(REGISTRY)?.cardinality();
         crate::details::open_or_build_as(&self.dir.join(REGISTRY_FILE), self.years(), tiles, self.writes)
     }
@@ -848,7 +849,7 @@ fn open_or_rebuild(
     path: &Path,
     lock: Option<&Path>,
     years: YearRange,
-    notices: &mut Vec<String>,
+    notices: &mut Vec<Notice>,
     stamp: impl Fn() -> Result<SourceStamp>,
     read_ids: impl FnOnce() -> Result<IdsAndWarnings>,
 ) -> Result<(Index, SourceStamp)> {
@@ -862,14 +863,15 @@ fn open_or_rebuild(
     let (ids, warnings) = read_ids()?;
     let bytes = index::encode(years, ids, built_from)?;
     let written = match guard {
-        Some(_) => index::write(path, &bytes).map_err(|err| notices.push(format!("could not write it: {err}"))).is_ok(),
+        Some(_) => index::write(path, &bytes)
+            .map_err(|err| notices.push(Notice::NotWritten { path: path.to_owned(), reason: err.to_string() }))
+            .is_ok(),
         None => false,
     };
     if path.exists() || !written {
-        let place = if written { "" } else { " in memory" };
-        notices.push(format!("rebuilt {}{place}: {}", path.display(), reason_of(&problem)));
+        notices.push(Notice::Rebuilt { path: path.to_owned(), problem: problem_of(problem), in_memory: !written });
     }
-    notices.extend(warnings);
+    notices.extend(warnings.into_iter().map(|message| Notice::SourceRows { message }));
     Ok((index::open_owned(bytes, years)?, built_from))
 }
 
@@ -880,10 +882,11 @@ fn try_lock(path: &Path) -> Option<fs::File> {
     Some(file)
 }
 
-fn reason_of(err: &Error) -> String {
+/// The problem of an index that could not be opened (opening fails only with `BadIndex`).
+fn problem_of(err: Error) -> IndexProblem {
     match err {
-        Error::BadIndex { problem, .. } => problem.to_string(),
-        other => other.to_string(),
+        Error::BadIndex { problem, .. } => problem,
+        other => IndexProblem::Unreadable(other.to_string()),
     }
 }
 

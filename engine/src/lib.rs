@@ -39,6 +39,8 @@ pub mod journal;
 #[cfg(feature = "disk")]
 pub mod manifest;
 #[cfg(feature = "disk")]
+pub mod notice;
+#[cfg(feature = "disk")]
 mod parquet_io;
 #[cfg(feature = "disk")]
 pub mod registry;
@@ -46,6 +48,8 @@ pub mod registry;
 pub mod store;
 
 pub use error::{Error, IndexProblem, Result};
+#[cfg(feature = "disk")]
+pub use notice::Notice;
 
 /// The README's code, compiled by the doc tests so that it keeps working as written.
 #[cfg(doctest)]

@@ -101,7 +101,7 @@ pub struct Catalog {
     pub coverage_cache: Mutex<HashMap<String, Arc<Encoded>>>,
     pub sources: Sources,
     /// What opening the inventory had to do (rebuilt indexes, built details), for the log.
-    pub notices: Vec<String>,
+    pub notices: Vec<tessera_engine::Notice>,
 }
 
 impl Catalog {

@@ -49,7 +49,7 @@ pub fn run(dir: &Path, args: &SyncArgs) -> Result<bool> {
     };
     let plan = Plan::compute(&inventory, &args.source, &args.target, scope)?;
     if let Some(notice) = &plan.notice {
-        eprintln!("tessera: note: {notice}");
+        eprintln!("tessera: note: {}", crate::word(notice));
     }
     let (chunk, jobs) = (args.chunk as usize, args.jobs as usize);
     if args.dry_run {

@@ -38,7 +38,7 @@ pub struct Plan {
     /// Tiles SOURCE holds and TARGET lacks that the registry does not list: left out.
     pub unlisted: u64,
     /// What opening the registry's details had to do, for the user.
-    pub notice: Option<String>,
+    pub notice: Option<tessera_engine::Notice>,
 }
 
 /// What the caller asked for.
@@ -177,7 +177,11 @@ impl Plan {
 
 /// Rows for `ids` with the sizes their files should have: the registry's where it lists them
 /// (from its memory-mapped details: microseconds), else the source's manifest.
-fn expected_sizes(inventory: &Inventory, source: &str, ids: &[IdRange]) -> Result<(Vec<ManifestRow>, Option<String>)> {
+fn expected_sizes(
+    inventory: &Inventory,
+    source: &str,
+    ids: &[IdRange],
+) -> Result<(Vec<ManifestRow>, Option<tessera_engine::Notice>)> {
     let unknown = |id| ManifestRow { id: TileId(id), file_size: None, scales_size: None };
     let mut rows: Vec<ManifestRow> = ids.iter().flat_map(|range| range.lo..=range.hi).map(unknown).collect();
     let mut notice = None;
