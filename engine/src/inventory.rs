@@ -286,6 +286,27 @@ pub struct Inventory {
     notices: Vec<Notice>,
     /// Whether opening and reading may write derived files (indexes, details).
     writes: bool,
+    /// The source files as they were when opening began.
+    opened_from: ChangeStamp,
+}
+
+/// The identity (length, modification time) of every file an inventory is opened from: the
+/// config, the registry, and each store's manifest and journal. A few `stat` calls; equal
+/// stamps mean nothing a reader sees has changed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChangeStamp(Vec<Option<SourceStamp>>);
+
+impl ChangeStamp {
+    /// The stamp of the inventory in `dir` as its files are now (a missing file is `None`).
+    pub fn of(dir: impl AsRef<Path>) -> ChangeStamp {
+        let dir = dir.as_ref();
+        let stamp = |path: PathBuf| SourceStamp::of(&path).ok();
+        let mut stamps = vec![stamp(dir.join(CONFIG_FILE)), stamp(dir.join(REGISTRY_FILE))];
+        if let Ok(config) = Config::load(dir) {
+            stamps.extend(config.stores.iter().map(|store| StoreFiles::new(dir, &store.name).stamp().ok()));
+        }
+        ChangeStamp(stamps)
+    }
 }
 
 impl Inventory {
@@ -302,6 +323,8 @@ impl Inventory {
     }
 
     fn open_as(dir: &Path, writes: bool) -> Result<Inventory> {
+        // Taken first: a change made while opening shows as a change afterwards.
+        let opened_from = ChangeStamp::of(dir);
         let dir = dir.to_owned();
         let config = Config::load(&dir)?;
         let mut notices = Vec::new();
@@ -339,7 +362,13 @@ impl Inventory {
             };
             stores.push(Store { config: store.clone(), tiles, has_manifest, stamp });
         }
-        Ok(Inventory { dir, config, registry, stores, notices, writes })
+        Ok(Inventory { dir, config, registry, stores, notices, writes, opened_from })
+    }
+
+    /// Whether the files this inventory was opened from have changed since (a writer recorded,
+    /// scanned or imported): a long-lived reader then opens it again. A few `stat` calls.
+    pub fn changed(&self) -> bool {
+        ChangeStamp::of(&self.dir) != self.opened_from
     }
 
     /// The inventory directory, as given when opening.

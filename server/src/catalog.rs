@@ -4,7 +4,7 @@
 //! snapshot and swaps it in; requests in flight keep the one they started with.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
@@ -13,8 +13,7 @@ use tessera_engine::bitmap::kernels;
 use tessera_engine::bitmap::sink::FnSink;
 use tessera_engine::details::{Details, TileDetails};
 use tessera_engine::grid::{COLS, TileId, Year, YearRange};
-use tessera_engine::index::SourceStamp;
-use tessera_engine::inventory::{CONFIG_FILE, Inventory, REGISTRY_FILE, Role, StoreFiles};
+use tessera_engine::inventory::{Inventory, Role};
 
 use crate::coverage::Encoded;
 use crate::error::{Error, Result};
@@ -66,23 +65,6 @@ pub struct YearSummary {
     pub extent: [i32; 4],
 }
 
-/// The modification stamps of everything a snapshot was built from.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Sources(Vec<Option<SourceStamp>>);
-
-impl Sources {
-    /// The stamps of `dir`'s files now: config, registry, each store's manifest and journal.
-    pub fn of(dir: &Path) -> Sources {
-        let stamp = |path: PathBuf| SourceStamp::of(&path).ok();
-        let mut stamps = vec![stamp(dir.join(CONFIG_FILE)), stamp(dir.join(REGISTRY_FILE))];
-        let config = std::fs::read_to_string(dir.join(CONFIG_FILE)).unwrap_or_default();
-        if let Ok(config) = tessera_engine::inventory::Config::parse(&config, &dir.join(CONFIG_FILE)) {
-            stamps.extend(config.stores.iter().map(|store| StoreFiles::new(dir, &store.name).stamp().ok()));
-        }
-        Sources(stamps)
-    }
-}
-
 /// A served snapshot of an inventory.
 #[derive(Debug)]
 pub struct Catalog {
@@ -99,15 +81,18 @@ pub struct Catalog {
     pub collections: Bytes,
     collection_docs: HashMap<String, Bytes>,
     pub coverage_cache: Mutex<HashMap<String, Arc<Encoded>>>,
-    pub sources: Sources,
     /// What opening the inventory had to do (rebuilt indexes, built details), for the log.
     pub notices: Vec<tessera_engine::Notice>,
 }
 
 impl Catalog {
+    /// Whether the inventory's files have changed since this snapshot was opened.
+    pub fn changed(&self) -> bool {
+        self.inventory.changed()
+    }
+
     /// Opens `dir` and renders the fixed documents; `base` is the public URL of the API.
     pub fn load(dir: &Path, base: &str) -> Result<Catalog> {
-        let sources = Sources::of(dir);
         // A server only reads: derived files it finds stale are built in memory, so it runs on
         // a read-only mount and never races the inventory's writers.
         let inventory = Inventory::open_read_only(dir)?;
@@ -151,7 +136,6 @@ impl Catalog {
             collections: Bytes::new(),
             collection_docs: HashMap::new(),
             coverage_cache: Mutex::new(HashMap::new()),
-            sources,
             notices,
         };
         catalog.render_documents();

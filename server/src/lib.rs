@@ -349,10 +349,7 @@ async fn reload_loop(state: Arc<State>, options: Options) {
         tokio::time::sleep(pause).await;
         let dir = options.inventory.clone();
         let current = state.catalog();
-        let changed = {
-            let dir = dir.clone();
-            tokio::task::spawn_blocking(move || catalog::Sources::of(&dir) != current.sources).await.unwrap_or(false)
-        };
+        let changed = tokio::task::spawn_blocking(move || current.changed()).await.unwrap_or(false);
         if !changed {
             continue;
         }

@@ -1,5 +1,6 @@
-//! What opening an inventory did or found reaches the caller as values (`Notice`), which the
-//! command words for its user.
+//! What a program embedding the engine learns from an open inventory: what opening it did or
+//! found, as values (`Notice`) the command words for its user; and whether its files have
+//! changed since (what `tessera serve` reloads on).
 
 mod common;
 
@@ -40,4 +41,22 @@ fn opening_reports_what_it_rebuilt_and_found_as_values() {
     let status = common::run(&dir, &["status"], b"");
     let said = String::from_utf8_lossy(&status.stderr);
     assert!(said.contains("import one with `tessera import FILE`"), "{said}");
+}
+
+#[test]
+fn an_open_inventory_knows_when_a_writer_changed_its_files() {
+    let (_temp, dir) = common::demo();
+    let inventory = Inventory::open_read_only(&dir).expect("opens");
+    assert!(!inventory.changed(), "nothing has changed yet");
+    let lacking = common::missing(&dir, "scaleway");
+    let recorded = common::run(&dir, &["record", "scaleway"], format!("{}\n", lacking[0]).as_bytes());
+    assert!(recorded.status.success());
+    assert!(inventory.changed(), "a record changes the store's journal");
+    let reopened = Inventory::open_read_only(&dir).expect("opens again");
+    assert!(!reopened.changed());
+    let empty = dir.join("empty.txt");
+    std::fs::write(&empty, "").expect("an empty listing");
+    let scanned = common::run(&dir, &["scan", "s3", empty.to_str().expect("utf-8")], b"");
+    assert!(scanned.status.success());
+    assert!(reopened.changed(), "a scan rewrites the store's manifest");
 }
