@@ -11,9 +11,7 @@
 use std::io::{BufWriter, Write};
 use std::process::ExitCode;
 
-use tessera_engine::copylist::KeyWriter;
-use tessera_engine::inventory::{Filter, Inventory};
-use tessera_engine::storage::CopyTool;
+use tessera_engine::{CopyTool, Filter, Inventory, KeyWriter};
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();

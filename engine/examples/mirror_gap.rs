@@ -8,8 +8,7 @@
 
 use std::process::ExitCode;
 
-use tessera_engine::grid::Bbox;
-use tessera_engine::inventory::{Filter, Inventory};
+use tessera_engine::{Bbox, Filter, Inventory};
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();

@@ -47,9 +47,16 @@ pub mod registry;
 #[cfg(feature = "disk")]
 pub mod store;
 
+// What an embedder uses, at the root: `use tessera_engine::{Inventory, Filter, Bbox};`.
+pub use bitmap::RoaringView;
+pub use copylist::{KeyStyle, KeyWriter};
 pub use error::{Error, IndexProblem, Result};
+pub use grid::{Bbox, Cell, IdRange, Tile, TileId, YearRange};
+#[cfg(feature = "disk")]
+pub use inventory::{ChangeStamp, Filter, Inventory, TileSet};
 #[cfg(feature = "disk")]
 pub use notice::Notice;
+pub use storage::{CopyTool, Storage};
 
 /// The README's code, compiled by the doc tests so that it keeps working as written.
 #[cfg(doctest)]
