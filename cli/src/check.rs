@@ -7,9 +7,9 @@ use anyhow::Result;
 use clap::ValueEnum;
 use tessera_engine::copylist::{KeyStyle, KeyWriter};
 use tessera_engine::grid::IdRange;
-use tessera_engine::inventory::{Inventory, REGISTRY_FILE, StoreFiles};
+use tessera_engine::inventory::Inventory;
 use tessera_engine::manifest::ManifestRow;
-use tessera_engine::registry::{self, ReadOptions, RegistryTiles};
+use tessera_engine::registry::{ReadOptions, RegistryTiles};
 
 use crate::args::{CheckArgs, ProblemKind};
 use crate::open_inventory;
@@ -24,12 +24,7 @@ pub fn run(dir: &Path, args: &CheckArgs) -> Result<bool> {
         Some(name) => vec![inventory.store(name)?.config.name.clone()],
         None => inventory.stores().iter().map(|s| s.config.name.clone()).collect(),
     };
-    let path = inventory.dir().join(REGISTRY_FILE);
-    let registry = if path.exists() {
-        Some(registry::read_registry(&path, inventory.years(), ReadOptions::default())?.0)
-    } else {
-        None
-    };
+    let registry = inventory.registry_tiles(ReadOptions::default())?;
     // With --list the keys own stdout, so the report moves to stderr.
     let mut report: Box<dyn Write> =
         if args.list.is_some() { Box::new(io::stderr().lock()) } else { Box::new(io::stdout().lock()) };
@@ -37,7 +32,7 @@ pub fn run(dir: &Path, args: &CheckArgs) -> Result<bool> {
     writeln!(report, "=== Data Quality Check ===")?;
     let mut clean = true;
     for name in names {
-        let rows = StoreFiles::new(inventory.dir(), &name).read_rows(inventory.years())?;
+        let rows = inventory.rows(&name)?;
         let problems = Problems::find(&rows, registry.as_ref());
         clean &= problems.is_clean(args.strict);
         problems.write(&inventory, &name, rows.len(), &mut report)?;

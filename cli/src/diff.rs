@@ -7,8 +7,8 @@ use anyhow::{Result, anyhow};
 use serde_json::json;
 use tessera_engine::copylist::{KeyStyle, KeyWriter};
 use tessera_engine::grid::{Bbox, IdRange, TileId, push_merged};
-use tessera_engine::inventory::{Filter, Inventory, REGISTRY_FILE};
-use tessera_engine::registry::{self, ReadOptions, RegistryTiles};
+use tessera_engine::inventory::{Filter, Inventory};
+use tessera_engine::registry::{ReadOptions, RegistryTiles};
 use tessera_engine::storage::CopyTool;
 
 use crate::args::{CopyFormat, DiffArgs};
@@ -66,12 +66,7 @@ fn write_copylist(
 /// One JSON object per tile. Not a hot path: it reads the registry's hashes (about a second
 /// for 3.8M tiles), then formats each line with serde.
 fn write_json(inventory: &Inventory, tiles: &[IdRange], out: &mut impl Write) -> Result<()> {
-    let path = inventory.dir().join(REGISTRY_FILE);
-    let registry = if path.exists() {
-        Some(registry::read_registry(&path, inventory.years(), ReadOptions { hashes: true })?.0)
-    } else {
-        None
-    };
+    let registry = inventory.registry_tiles(ReadOptions { hashes: true })?;
     let mut out = io::BufWriter::new(out);
     for id in tiles.iter().flat_map(|range| range.lo..=range.hi) {
         let tile = inventory.years().tile(TileId(id))?;

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 use serde_json::json;
-use tessera_engine::inventory::{self, Config, Inventory, REGISTRY, REGISTRY_FILE};
+use tessera_engine::inventory::{self, Config, Inventory, REGISTRY};
 use tessera_engine::journal;
 use tessera_engine::manifest::{self, ManifestRow};
 use tessera_engine::store::{Listing, Scope};
@@ -29,7 +29,7 @@ pub fn import(dir: &Path, args: &ImportArgs) -> Result<()> {
     inventory.registry_details().context("cannot index the registry's sizes and hashes")?;
     let config = inventory.config();
     let years = registry_years(config, inventory.registry().map(|r| inventory.year_counts(r)).unwrap_or_default());
-    eprintln!("tessera: imported {} tiles ({years}) into {}", imported.tiles, dir.join(REGISTRY_FILE).display());
+    eprintln!("tessera: imported {} tiles ({years}) into {}", imported.tiles, inventory.registry_path().display());
     Ok(())
 }
 

@@ -10,7 +10,7 @@ use sha2::{Digest, Sha256};
 use tessera_engine::copylist::{KeyStyle, KeyWriter};
 use tessera_engine::fsutil;
 use tessera_engine::grid::{TileId, YearRange};
-use tessera_engine::inventory::{Inventory, REGISTRY_FILE, manifest_path};
+use tessera_engine::inventory::{Inventory, manifest_path};
 use tessera_engine::registry::{self, ReadOptions, RegistryTiles};
 
 use crate::args::VerifyArgs;
@@ -69,13 +69,11 @@ fn local_root(storage: &str) -> Result<PathBuf> {
 }
 
 fn read_hashes(inventory: &Inventory) -> Result<RegistryTiles> {
-    let path = inventory.dir().join(REGISTRY_FILE);
-    if !path.exists() {
-        bail!("verify compares with the registry's hashes, and {} is missing", path.display());
-    }
-    let (tiles, _) = registry::read_registry(&path, inventory.years(), ReadOptions { hashes: true })?;
+    let Some(tiles) = inventory.registry_tiles(ReadOptions { hashes: true })? else {
+        bail!("verify compares with the registry's hashes, and {} is missing", inventory.registry_path().display());
+    };
     if tiles.hash.is_none() {
-        bail!("{} has no `hash` column: there is nothing to verify against", path.display());
+        bail!("{} has no `hash` column: there is nothing to verify against", inventory.registry_path().display());
     }
     Ok(tiles)
 }
