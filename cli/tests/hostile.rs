@@ -337,8 +337,12 @@ impl Tally {
         counter.fetch_add(n, Ordering::Relaxed);
     }
 
+    fn get(counter: &AtomicU64) -> u64 {
+        counter.load(Ordering::Relaxed)
+    }
+
     fn report(&self) -> String {
-        let get = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
+        let get = Tally::get;
         format!(
             "attackers: geometries refused {} (other answers {}, slowest {} ms), oversized refused {} (other {}); \
              copy lists read whole {} ({:.0} MB, {} failed); slow bodies answered 408 {}, cut {}; \
@@ -360,7 +364,7 @@ impl Tally {
     }
 
     fn assert_answered_as_deserved(&self) {
-        let get = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
+        let get = Tally::get;
         assert!(get(&self.geometry_refused) >= 3, "costly geometries were refused: {}", self.report());
         assert_eq!(get(&self.geometry_other), 0, "every costly geometry is a 400: {}", self.report());
         assert!(get(&self.geometry_slowest_ms) < 1000, "a geometry is refused within 1 s: {}", self.report());

@@ -299,13 +299,19 @@ pub struct ChangeStamp(Vec<Option<SourceStamp>>);
 impl ChangeStamp {
     /// The stamp of the inventory in `dir` as its files are now (a missing file is `None`).
     pub fn of(dir: impl AsRef<Path>) -> ChangeStamp {
-        let dir = dir.as_ref();
+        ChangeStamp::with_config(dir.as_ref()).0
+    }
+
+    /// The stamp, and the config read to find the stores (loaded once the config file is
+    /// stamped, so that opening parses it once and a later edit shows as a change).
+    fn with_config(dir: &Path) -> (ChangeStamp, Result<Config>) {
         let stamp = |path: PathBuf| SourceStamp::of(&path).ok();
         let mut stamps = vec![stamp(dir.join(CONFIG_FILE)), stamp(dir.join(REGISTRY_FILE))];
-        if let Ok(config) = Config::load(dir) {
+        let config = Config::load(dir);
+        if let Ok(config) = &config {
             stamps.extend(config.stores.iter().map(|store| StoreFiles::new(dir, &store.name).stamp().ok()));
         }
-        ChangeStamp(stamps)
+        (ChangeStamp(stamps), config)
     }
 }
 
@@ -324,9 +330,9 @@ impl Inventory {
 
     fn open_as(dir: &Path, writes: bool) -> Result<Inventory> {
         // Taken first: a change made while opening shows as a change afterwards.
-        let opened_from = ChangeStamp::of(dir);
+        let (opened_from, config) = ChangeStamp::with_config(dir);
+        let config = config?;
         let dir = dir.to_owned();
-        let config = Config::load(&dir)?;
         let mut notices = Vec::new();
         let registry_path = dir.join(REGISTRY_FILE);
         let registry = if registry_path.exists() {
