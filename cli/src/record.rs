@@ -141,12 +141,7 @@ pub(crate) fn tile_in(token: &str, years: YearRange) -> Option<(TileId, Option<R
 /// `tessera repair STORE`: salvage a damaged journal. Reads only the config: a damaged
 /// journal may keep the inventory from opening.
 pub fn repair(dir: &Path, args: &crate::args::RepairArgs) -> Result<()> {
-    let config = tessera_engine::inventory::Config::load(dir)?;
-    if !config.stores.iter().any(|store| store.name == args.store) {
-        anyhow::bail!("unknown store `{}`", args.store);
-    }
-    let files = tessera_engine::store::StoreFiles::new(dir, &args.store);
-    match tessera_engine::store::repair(&files, config.years)? {
+    match tessera_engine::inventory::repair_journal(dir, &args.store)? {
         None => eprintln!("tessera: {}'s journal is not damaged: nothing to repair", args.store),
         Some(repaired) => {
             let lost: u64 = repaired.skipped.iter().map(|(from, to)| to - from).sum();

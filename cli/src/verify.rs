@@ -8,9 +8,8 @@ use anyhow::{Result, bail};
 use indicatif::{ProgressBar, ProgressStyle};
 use sha2::{Digest, Sha256};
 use tessera_engine::copylist::{KeyStyle, KeyWriter};
-use tessera_engine::fsutil;
 use tessera_engine::grid::{TileId, YearRange};
-use tessera_engine::inventory::{Inventory, manifest_path};
+use tessera_engine::inventory::Inventory;
 use tessera_engine::registry::{self, ReadOptions, RegistryTiles};
 
 use crate::args::VerifyArgs;
@@ -25,17 +24,16 @@ pub fn run(dir: &Path, args: &VerifyArgs) -> Result<bool> {
     let store = inventory.store(&args.store)?;
     let root = local_root(&store.config.storage)?;
     let registry = read_hashes(&inventory)?;
-    let cursor = manifest_path(inventory.dir(), &args.store).with_extension("verify");
-    let resume_after = if args.restart { None } else { read_cursor(&cursor) };
+    let resume_after = if args.restart { None } else { inventory.verify_cursor(&args.store)? };
     let ids: Vec<TileId> = store
         .tiles
         .to_vec()
         .into_iter()
         .map(TileId)
-        .filter(|id| resume_after.is_none_or(|after| id.0 > after) && registry.ids.binary_search(id).is_ok())
+        .filter(|id| resume_after.is_none_or(|after| *id > after) && registry.ids.binary_search(id).is_ok())
         .collect();
     if let Some(after) = resume_after {
-        eprintln!("tessera: resuming after tile id {after} ({} tiles left); --restart starts over", ids.len());
+        eprintln!("tessera: resuming after tile id {} ({} tiles left); --restart starts over", after.0, ids.len());
     }
     let progress = progress_bar(ids.len() as u64);
     let checker = Checker { root: &root, years: inventory.years(), registry: &registry };
@@ -47,12 +45,12 @@ pub fn run(dir: &Path, args: &VerifyArgs) -> Result<bool> {
         inventory.remove(&args.store, &damaged)?;
         bad.extend(found);
         if let Some(last) = chunk.last() {
-            fsutil::write_atomically(&cursor, last.0.to_string().as_bytes())?;
+            inventory.set_verify_cursor(&args.store, Some(*last))?;
         }
         progress.inc(chunk.len() as u64);
     }
     progress.finish_and_clear();
-    let _ = fs::remove_file(&cursor);
+    inventory.set_verify_cursor(&args.store, None)?;
     report(&inventory, &args.store, ids.len(), &bad);
     Ok(bad.is_empty())
 }
@@ -76,10 +74,6 @@ fn read_hashes(inventory: &Inventory) -> Result<RegistryTiles> {
         bail!("{} has no `hash` column: there is nothing to verify against", inventory.registry_path().display());
     }
     Ok(tiles)
-}
-
-fn read_cursor(path: &Path) -> Option<u32> {
-    fs::read_to_string(path).ok()?.trim().parse().ok()
 }
 
 fn progress_bar(len: u64) -> ProgressBar {

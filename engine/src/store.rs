@@ -61,6 +61,11 @@ impl StoreFiles {
         self.manifest.with_extension("tbm")
     }
 
+    /// `stores/NAME.verify`: the last tile id an interrupted `verify` finished, to resume after.
+    pub(crate) fn verify_cursor(&self) -> PathBuf {
+        self.manifest.with_extension("verify")
+    }
+
     /// `stores/NAME.lock`: held by every writer of the store.
     pub(crate) fn lock_path(&self) -> PathBuf {
         self.manifest.with_extension("lock")

@@ -10,8 +10,6 @@ use std::sync::Arc;
 use bytes::Bytes;
 use serde_json::json;
 use tessera_engine::bitmap::encode_ranges;
-use tessera_engine::bitmap::kernels;
-use tessera_engine::bitmap::sink::Ranges;
 use tessera_engine::grid::{IdRange, Year};
 use tessera_engine::storage::{CopyTool, Storage};
 use xxhash_rust::xxh3::xxh3_64;
@@ -47,12 +45,8 @@ impl Encoded {
 pub fn bitmap(catalog: &Catalog, source: &str, target: Option<&str>, year: &str) -> Result<Arc<Encoded>> {
     let inventory = catalog.inventory();
     let year: Year = year.parse().map_err(|_| Error::NotFound(format!("`{year}` is not a year")))?;
-    let year_ids = inventory.years().year_ids(year).map_err(|err| Error::NotFound(err.to_string()))?;
     // The registry is a source like a store: `/coverage/registry/okavango/2024` is what the
     // primary lacks.
-    let tiles = |name: &str| inventory.tiles(name).map_err(|err| Error::NotFound(err.to_string()));
-    let source_set = tiles(source)?;
-    let target_set = target.map(tiles).transpose()?;
     let key = format!("{source}/{}/{year}", target.unwrap_or(""));
     // A panic elsewhere cannot leave a half-made entry (entries go in whole), so a poisoned
     // lock is still a good cache.
@@ -60,18 +54,7 @@ pub fn bitmap(catalog: &Catalog, source: &str, target: Option<&str>, year: &str)
     if let Some(hit) = cache().get(&key) {
         return Ok(hit.clone());
     }
-    let mut ranges = Ranges::default();
-    match target_set {
-        None => kernels::and_ranges(source_set, &[year_ids], &mut ranges),
-        Some(target_set) => {
-            let mut clipped =
-                tessera_engine::bitmap::sink::Clip::new(std::slice::from_ref(&year_ids), Ranges::default());
-            kernels::andnot(source_set, target_set, &mut clipped);
-            ranges = clipped.into_inner();
-        }
-    }
-    let cells: Vec<IdRange> =
-        ranges.0.iter().map(|r| IdRange { lo: r.lo - year_ids.lo, hi: r.hi - year_ids.lo }).collect();
+    let cells = inventory.coverage(source, target, year).map_err(|err| Error::NotFound(err.to_string()))?;
     let count = cells.iter().map(|r| r.len()).sum();
     let encoded = Arc::new(Encoded::new(encode_ranges(&cells), count));
     cache().insert(key, encoded.clone());
