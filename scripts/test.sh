@@ -6,7 +6,8 @@
 # benches once in test mode), the STAC validator and pystac-client against `tessera serve`, the
 # map built and checked in headless Chromium, STAC Browser clicked through in the same browser,
 # the deployment files linted and verified, the hot-reload soak (wrk from Debian), doc tests, the
-# engine's rustdoc (missing docs denied) and examples, clippy, and the engine's wasm32 build.
+# engine's rustdoc (missing docs denied) and examples, the Python wheel and its tests, clippy,
+# and the engine's wasm32 build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}" CARGO_INCREMENTAL=0
@@ -61,6 +62,9 @@ RUSTDOCFLAGS="-D warnings" cargo doc -p tessera-engine --no-deps
 
 step "the engine's examples, each checked against the tessera command"
 scripts/engine-examples.sh target/debug/tessera
+
+step "the Python package: wheel built (maturin), installed, and its tests run (pytest) against the CLI"
+scripts/python-check.sh target/debug/tessera
 
 step "clippy -D warnings"
 cargo clippy --workspace --all-targets -- -D warnings

@@ -70,6 +70,13 @@ impl Cell {
         Cell::from_centi(degrees_to_centi(lon)?, degrees_to_centi(lat)?)
     }
 
+    /// The cell whose footprint contains the point `(lon, lat)` degrees. A point on a cell's
+    /// border belongs to the cell east or north of it; 180 and 90 belong to the last cells.
+    pub fn containing(lon: f64, lat: f64) -> Result<Cell> {
+        let point = Bbox::new(lon, lat, lon, lat)?;
+        Cell::new(point.rows().0, point.col_spans()[0].0)
+    }
+
     /// Parses a tile directory name such as `grid_0.85_49.95` or `grid_-50.55_-20.65`.
     pub fn parse_name(name: &str) -> Result<Cell> {
         let off_grid = |reason| Error::OffGrid { input: name.to_owned(), reason };
@@ -542,6 +549,16 @@ fn axis_hit(start: i64, lo: i64, hi: i64, max: i64) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_cell_containing_a_point_owns_its_west_and_south_borders() {
+        let name = |lon, lat| Cell::containing(lon, lat).unwrap().name().to_string();
+        assert_eq!(name(0.87, 49.93), "grid_0.85_49.95");
+        assert_eq!(name(0.9, 49.9), "grid_0.95_49.95", "a border point belongs to the cell east and north");
+        assert_eq!(name(-180.0, -90.0), "grid_-179.95_-89.95");
+        assert_eq!(name(180.0, 90.0), "grid_179.95_89.95");
+        assert!(Cell::containing(180.01, 0.0).is_err() && Cell::containing(f64::NAN, 0.0).is_err());
+    }
 
     #[test]
     fn names_round_trip_through_centi() {

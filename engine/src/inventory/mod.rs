@@ -264,6 +264,17 @@ impl Inventory {
         })
     }
 
+    /// The tiles of `name` (a store or [`REGISTRY`]) that pass `filter`, as sorted id ranges.
+    pub fn select(&self, name: &str, filter: &Filter) -> Result<Vec<IdRange>> {
+        let tiles = self.tiles(name)?;
+        let mut ranges = Ranges::default();
+        match filter.id_ranges(self.years())? {
+            Some(wanted) => kernels::and_ranges(tiles, &wanted, &mut ranges),
+            None => tiles.for_each_range(|lo, hi| ranges.range(lo, hi)),
+        }
+        Ok(ranges.0)
+    }
+
     /// Tiles in `source` but not in `target` that pass `filter`, as sorted id ranges. Either
     /// name may be [`REGISTRY`]: `missing("registry", "okavango", ..)` is what should exist and
     /// the primary lacks.
