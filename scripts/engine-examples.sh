@@ -40,3 +40,23 @@ for store in okavango scaleway s3; do
     { echo "tbm_with_croaring: CRoaring and the engine disagree on $store.tbm" >&2; exit 1; }
 done
 echo "tbm_with_croaring: CRoaring reads every store's index as the engine does"
+
+# The web handler: three requests over loopback, then it exits by itself.
+port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+cargo build -q -p tessera-engine --example web_handler
+timeout 60 target/debug/examples/web_handler "$work/demo" "127.0.0.1:$port" 3 &
+server=$!
+# The first request is retried until the server listens (a bare probe would use up a request).
+for _ in $(seq 100); do
+  answer=$(curl -sf "http://127.0.0.1:$port/missing/okavango/scaleway?year=2024") && break
+  sleep 0.1
+done
+want=$(t diff okavango scaleway --year 2024 --count)
+[ "$answer" = "{\"source\":\"okavango\",\"target\":\"scaleway\",\"missing\":$want}" ] ||
+  { echo "web_handler answered $answer; tessera diff counts $want" >&2; exit 1; }
+cells=$(curl -sf "http://127.0.0.1:$port/coverage/okavango/2024" | python3 -c 'import sys; print(len(sys.stdin.buffer.read()))')
+[ "$cells" -gt 8 ] || { echo "web_handler's coverage bitmap is $cells bytes" >&2; exit 1; }
+status=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/missing/okavango/nope")
+[ "$status" = 400 ] || { echo "web_handler answered an unknown store with $status" >&2; exit 1; }
+wait "$server"
+echo "web_handler: served the count tessera diff gives, a coverage bitmap and a 400, then exited"
