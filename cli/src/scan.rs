@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use flate2::read::MultiGzDecoder;
 use indicatif::{ProgressBar, ProgressStyle};
-use tessera_engine::fsutil;
+
 use tessera_engine::inventory::Inventory;
 use tessera_engine::listing::{Problem, ScanReport, ScannedTile, Scanner};
 use tessera_engine::store::{Listing, Replaced, Scope};
@@ -196,7 +196,7 @@ fn is_gzip(path: &str) -> Result<bool> {
 /// time (on every core), with a progress bar.
 fn feed_mapped(path: &str, scanner: &mut Scanner, timings: &mut Timings) -> Result<()> {
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
-    let mapped = fsutil::map_file(Path::new(path))?;
+    let mapped = tessera_engine::listing::map_file(Path::new(path))?;
     let mut rest = mapped.bytes();
     let progress = progress_bar(path, Some(rest.len() as u64));
     let parsing = Instant::now();

@@ -12,7 +12,7 @@ use std::process::ExitCode;
 
 use croaring::{Bitmap, Portable};
 use tessera_engine::grid::DEFAULT_YEARS;
-use tessera_engine::index::{self, HEADER_LEN};
+use tessera_engine::inventory::{INDEX_HEADER_LEN, open_index};
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -31,12 +31,12 @@ fn main() -> ExitCode {
 
 fn run(path: &str) -> Result<(), Box<dyn std::error::Error>> {
     let bytes = std::fs::read(path)?;
-    let payload = bytes.get(HEADER_LEN..).ok_or("shorter than an index header")?;
+    let payload = bytes.get(INDEX_HEADER_LEN..).ok_or("shorter than an index header")?;
     let theirs = Bitmap::try_deserialize::<Portable>(payload).ok_or("not a portable Roaring bitmap")?;
     // The engine's reader checks the header too (magic, version, checksum, and the years:
     // those of an inventory made with the default 2017..2025).
-    let ours = index::open(path.as_ref(), DEFAULT_YEARS, None)?;
-    let same = ours.view.to_vec() == theirs.to_vec();
+    let ours = open_index(path.as_ref(), DEFAULT_YEARS)?;
+    let same = ours.to_vec() == theirs.to_vec();
     println!("{path}: {} tiles, ids {:?}..={:?}", theirs.cardinality(), theirs.minimum(), theirs.maximum());
     if !same {
         return Err("CRoaring and the engine read different ids".into());

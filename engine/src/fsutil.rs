@@ -13,7 +13,7 @@ use crate::error::{Error, Result};
 /// Replaces `path` with whatever `write` produces, atomically and durably.
 ///
 /// If `write` fails, the temporary file is removed and `path` is untouched.
-pub fn replace_atomically(path: &Path, write: impl FnOnce(&mut BufWriter<File>) -> Result<()>) -> Result<()> {
+pub(crate) fn replace_atomically(path: &Path, write: impl FnOnce(&mut BufWriter<File>) -> Result<()>) -> Result<()> {
     let temp = temp_path(path);
     let result = write_and_sync(&temp, write)
         .and_then(|()| fs::rename(&temp, path).map_err(Error::io("renaming a temporary file to", path)));
@@ -53,7 +53,7 @@ const TEMP_MARK: &str = ".tmp-";
 /// Removes the temporary files of `targets` (in their directories) older than `age`: what a
 /// writer killed mid-write left. Returns how many it removed; files it cannot read or remove
 /// are left for the next time.
-pub fn remove_orphans(targets: &[&Path], age: Duration) -> usize {
+pub(crate) fn remove_orphans(targets: &[&Path], age: Duration) -> usize {
     let mut removed = 0;
     for target in targets {
         let (Some(dir), Some(name)) = (target.parent(), target.file_name()) else { continue };
@@ -71,7 +71,7 @@ pub fn remove_orphans(targets: &[&Path], age: Duration) -> usize {
 }
 
 /// Makes a rename durable by syncing the directory that holds it.
-pub fn sync_parent(path: &Path) -> Result<()> {
+pub(crate) fn sync_parent(path: &Path) -> Result<()> {
     let parent = match path.parent() {
         Some(dir) if !dir.as_os_str().is_empty() => dir,
         _ => Path::new("."),
@@ -110,7 +110,7 @@ pub fn map_file(path: &Path) -> Result<MappedFile> {
 }
 
 /// Writes all of `bytes` to `path` atomically.
-pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
+pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
     replace_atomically(path, |out| out.write_all(bytes).map_err(Error::io("writing", path)))
 }
 

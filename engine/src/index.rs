@@ -20,11 +20,11 @@ use crate::fsutil;
 use crate::grid::{CELL_CENTI, COLS, ROWS, TileId, YearRange};
 
 /// The first 8 bytes of every index file. The `\r\n` and `\x1a` catch text-mode mangling.
-pub const MAGIC: [u8; 8] = *b"\x89TBM\r\n\x1a\n";
+pub(crate) const MAGIC: [u8; 8] = *b"\x89TBM\r\n\x1a\n";
 /// The layout version this build writes and reads.
-pub const FORMAT_VERSION: u16 = 2;
+pub(crate) const FORMAT_VERSION: u16 = 2;
 /// Bytes before the payload.
-pub const HEADER_LEN: usize = 72;
+pub(crate) const HEADER_LEN: usize = 72;
 
 /// The identity of the files an index was built from: the parquet source's length and
 /// modification time, and the length of the store's record journal (0 when there is none).
@@ -67,7 +67,7 @@ impl std::fmt::Display for SourceStamp {
 
 /// The decoded header of an index file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Header {
+pub(crate) struct Header {
     /// The inclusive year range the index was built for; its ids are dense over it.
     pub years: YearRange,
     /// Number of tile ids in the bitmap.
@@ -134,7 +134,7 @@ impl Header {
 }
 
 /// Serialises `ids` (sorted, unique) as an index file: header plus run-optimised portable bitmap.
-pub fn encode(years: YearRange, ids: impl IntoIterator<Item = TileId>, source: SourceStamp) -> Result<Vec<u8>> {
+pub(crate) fn encode(years: YearRange, ids: impl IntoIterator<Item = TileId>, source: SourceStamp) -> Result<Vec<u8>> {
     let mut bitmap = RoaringBitmap::new();
     let bad = |reason: String| Error::BadIndex { path: "<memory>".into(), problem: IndexProblem::Corrupt(reason) };
     bitmap.append(ids.into_iter().map(|id| id.0)).map_err(|_| bad("ids are not sorted and unique".into()))?;
@@ -145,7 +145,7 @@ pub fn encode(years: YearRange, ids: impl IntoIterator<Item = TileId>, source: S
 }
 
 /// Serialises a bitmap (run-optimising it first) as an index file.
-pub fn encode_bitmap(years: YearRange, bitmap: &mut RoaringBitmap, source: SourceStamp) -> Vec<u8> {
+pub(crate) fn encode_bitmap(years: YearRange, bitmap: &mut RoaringBitmap, source: SourceStamp) -> Vec<u8> {
     bitmap.optimize();
     let mut bytes = vec![0u8; HEADER_LEN];
     bitmap.serialize_into(&mut bytes).expect("writing to a Vec cannot fail");
@@ -162,7 +162,7 @@ pub fn encode_bitmap(years: YearRange, bitmap: &mut RoaringBitmap, source: Sourc
 }
 
 /// Writes an index file atomically.
-pub fn write(path: &Path, bytes: &[u8]) -> Result<()> {
+pub(crate) fn write(path: &Path, bytes: &[u8]) -> Result<()> {
     fsutil::write_atomically(path, bytes)
 }
 
@@ -189,9 +189,7 @@ impl AsRef<[u8]> for Mapped {
 
 /// An opened, verified index file.
 #[derive(Debug)]
-pub struct Index {
-    /// The decoded and verified header.
-    pub header: Header,
+pub(crate) struct Index {
     /// The index's tile ids, read in place from the payload.
     pub view: RoaringView<Mapped>,
 }
@@ -201,7 +199,7 @@ pub struct Index {
 ///
 /// Every failure is [`Error::BadIndex`] naming the file and the reason; callers that own the
 /// source rebuild the index, the others refuse it.
-pub fn open(path: &Path, years: YearRange, source: Option<SourceStamp>) -> Result<Index> {
+pub(crate) fn open(path: &Path, years: YearRange, source: Option<SourceStamp>) -> Result<Index> {
     let bad = |problem: IndexProblem| Error::BadIndex { path: path.to_owned(), problem };
     let file = File::open(path).map_err(|err| bad(unreadable(&err)))?;
     let map = map_file(&file).map_err(|err| bad(unreadable(&err)))?;
@@ -217,7 +215,7 @@ pub(crate) fn unreadable(err: &std::io::Error) -> IndexProblem {
 }
 
 /// An index held in memory, checked like a file: for sets that have no file.
-pub fn open_owned(bytes: Vec<u8>, years: YearRange) -> Result<Index> {
+pub(crate) fn open_owned(bytes: Vec<u8>, years: YearRange) -> Result<Index> {
     open_bytes(Bytes::Owned(bytes), years, None).map_err(|problem| Error::BadIndex { path: "<memory>".into(), problem })
 }
 
@@ -237,7 +235,7 @@ fn open_bytes(bytes: Bytes, years: YearRange, source: Option<SourceStamp>) -> st
     if view.containers().last().is_some_and(|c| u64::from(c.base()) >= years.id_limit()) {
         return Err(IndexProblem::Corrupt(format!("it holds ids past the last year of {years}")));
     }
-    Ok(Index { header, view })
+    Ok(Index { view })
 }
 
 fn check_payload(

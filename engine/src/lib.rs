@@ -9,7 +9,7 @@
 //! - [`storage`]: where a store's folders live (a directory or an S3 prefix) and which copy
 //!   tools can move tiles between two of them.
 //! - [`listing`]: the tiles a store holds, from `s5cmd`, `find`, `rclone` or `aws s3` listings.
-//! - With the default `disk` feature: [`registry`] and [`manifest`] (parquet), [`index`] (the
+//! - With the default `disk` feature: [`registry`] and [`manifest`] (parquet), `index` (the
 //!   memory-mapped `.tbm` files), [`journal`] (fsynced records of copies, kill -9 safe),
 //!   [`store`] (one store's files and every write to them, under its lock) and [`inventory`]
 //!   (a directory of stores, opened in microseconds).
@@ -17,7 +17,7 @@
 //! The crate has no async runtime, no HTTP and no terminal output: it returns values, writes to
 //! a caller's `io::Write`, and reports problems through one [`Error`] type.
 
-#![warn(missing_docs)]
+#![warn(missing_docs, unreachable_pub)]
 
 pub mod bitmap;
 pub mod copylist;
@@ -29,9 +29,9 @@ pub mod storage;
 #[cfg(feature = "disk")]
 pub mod details;
 #[cfg(feature = "disk")]
-pub mod fsutil;
+mod fsutil;
 #[cfg(feature = "disk")]
-pub mod index;
+mod index;
 #[cfg(feature = "disk")]
 pub mod inventory;
 #[cfg(feature = "disk")]

@@ -19,7 +19,7 @@
 //! ```
 //!
 //! A size is null when the listing that produced the manifest did not show it (a bare `find`).
-//! Files are replaced atomically ([`crate::fsutil::replace_atomically`]): a reader sees the old
+//! Files are replaced atomically (a temporary file, synced, renamed over it): a reader sees the old
 //! manifest or the new one, never a torn file. Reading is tolerant like the
 //! [registry](crate::registry) reader: `lon`/`lat` floats instead of `lon_i`/`lat_i`, `grid_size`
 //! for `file_size`, int32 years, any row order; duplicates are dropped and reported.

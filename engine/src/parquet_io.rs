@@ -80,34 +80,34 @@ pub(crate) struct ParquetFile {
 
 impl ParquetFile {
     /// Opens `path` and reads its footer (schema and row groups), not its data.
-    pub fn open(path: &Path) -> Result<ParquetFile> {
+    pub(crate) fn open(path: &Path) -> Result<ParquetFile> {
         let file = File::open(path).map_err(Error::io("opening", path))?;
         let builder =
             ParquetRecordBatchReaderBuilder::try_new(file).map_err(|err| parquet_error(path, err.to_string()))?;
         Ok(ParquetFile { path: path.to_owned(), builder })
     }
 
-    pub fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         &self.path
     }
 
     /// Rows in the file, from its footer.
-    pub fn rows(&self) -> usize {
+    pub(crate) fn rows(&self) -> usize {
         usize::try_from(self.builder.metadata().file_metadata().num_rows()).unwrap_or(0)
     }
 
     /// The footer's key-value metadata (empty when it has none).
-    pub fn key_values(&self) -> &[parquet::file::metadata::KeyValue] {
+    pub(crate) fn key_values(&self) -> &[parquet::file::metadata::KeyValue] {
         self.builder.metadata().file_metadata().key_value_metadata().map_or(&[], Vec::as_slice)
     }
 
     /// Whether any of `names` is a top-level column, whatever its type.
-    pub fn has(&self, names: &[&'static str]) -> bool {
+    pub(crate) fn has(&self, names: &[&'static str]) -> bool {
         self.position(names).is_some()
     }
 
     /// The first of `names` present in the file, checked to be of `kind`; `None` when absent.
-    pub fn find(&self, names: &[&'static str], kind: Kind) -> Result<Option<Column>> {
+    pub(crate) fn find(&self, names: &[&'static str], kind: Kind) -> Result<Option<Column>> {
         let Some((name, index)) = self.position(names) else {
             return Ok(None);
         };
@@ -124,19 +124,19 @@ impl ParquetFile {
     }
 
     /// Like [`ParquetFile::find`] for a single required column; `hint` completes the error.
-    pub fn require(&self, name: &'static str, kind: Kind, hint: &'static str) -> Result<Column> {
+    pub(crate) fn require(&self, name: &'static str, kind: Kind, hint: &'static str) -> Result<Column> {
         self.find(&[name], kind)?.ok_or_else(|| self.missing(name, hint))
     }
 
     /// The error for a required column that is absent.
-    pub fn missing(&self, column: &'static str, hint: &'static str) -> Error {
+    pub(crate) fn missing(&self, column: &'static str, hint: &'static str) -> Error {
         Error::MissingColumn { path: self.path.clone(), column, hint }
     }
 
     /// Whether the footer's statistics prove every non-null value of the integer `column` is
     /// above zero, reading no data. `false` when any row group lacks a minimum or has one of
     /// zero or less: then only reading the column can tell.
-    pub fn int_min_is_positive(&self, column: &Column) -> bool {
+    pub(crate) fn int_min_is_positive(&self, column: &Column) -> bool {
         use parquet::file::statistics::Statistics;
         self.builder.metadata().row_groups().iter().all(|group| {
             let chunk = group.columns().iter().find(|chunk| chunk.column_descr().name() == column.name);
@@ -156,7 +156,11 @@ impl ParquetFile {
     }
 
     /// Decodes only `columns` and calls `each` with every batch and the number of its first row.
-    pub fn read(self, columns: &[&Column], mut each: impl FnMut(&RecordBatch, usize) -> Result<()>) -> Result<()> {
+    pub(crate) fn read(
+        self,
+        columns: &[&Column],
+        mut each: impl FnMut(&RecordBatch, usize) -> Result<()>,
+    ) -> Result<()> {
         let path = self.path;
         let mask = ProjectionMask::roots(self.builder.parquet_schema(), columns.iter().map(|c| c.index));
         let reader = self
@@ -321,7 +325,7 @@ const COORD_HINT: &str =
 
 impl KeyColumns {
     /// Finds `year` and either `lon_i`/`lat_i` (preferred) or `lon`/`lat`.
-    pub fn find(file: &ParquetFile) -> Result<KeyColumns> {
+    pub(crate) fn find(file: &ParquetFile) -> Result<KeyColumns> {
         let year = file.require("year", Kind::Int, YEAR_HINT)?;
         let coords = if file.has(&["lon_i"]) && file.has(&["lat_i"]) {
             let lon = file.require("lon_i", Kind::Int, COORD_HINT)?;
@@ -336,7 +340,7 @@ impl KeyColumns {
     }
 
     /// The three columns to decode.
-    pub fn columns(&self) -> [&Column; 3] {
+    pub(crate) fn columns(&self) -> [&Column; 3] {
         match &self.coords {
             Coords::Centi { lon, lat } | Coords::Degrees { lon, lat } => [&self.year, lon, lat],
         }
@@ -347,7 +351,7 @@ impl KeyColumns {
     /// Hot path (3.8M rows whenever an index is rebuilt): typed slices, nulls rejected once per
     /// batch, the year's first id cached across rows (files are sorted by year), no allocation
     /// per row; errors are built only for a bad row.
-    pub fn append_ids(
+    pub(crate) fn append_ids(
         &self,
         path: &Path,
         years: YearRange,
@@ -571,7 +575,7 @@ pub(crate) struct Order {
 impl Order {
     /// Sorts `ids` (one per file row) and drops repeated ids, keeping the first occurrence in
     /// file order. Costs one comparison per row when the file is already in id order.
-    pub fn sort_unique(ids: &mut Vec<TileId>, years: YearRange) -> Order {
+    pub(crate) fn sort_unique(ids: &mut Vec<TileId>, years: YearRange) -> Order {
         if ids.windows(2).all(|pair| pair[0] < pair[1]) {
             return Order { rows: None, duplicates: 0, examples: Vec::new() };
         }
@@ -604,7 +608,7 @@ impl Order {
     }
 
     /// Puts per-row `values` (in file order) into output order.
-    pub fn apply<T: Copy>(&self, values: Vec<T>) -> Vec<T> {
+    pub(crate) fn apply<T: Copy>(&self, values: Vec<T>) -> Vec<T> {
         match &self.rows {
             None => values,
             Some(rows) => rows.iter().map(|&row| values[row]).collect(),
@@ -622,7 +626,7 @@ pub(crate) mod testing {
     use parquet::arrow::ArrowWriter;
 
     /// Writes `columns` (all nullable) as one row group, keeping their Arrow types in the file.
-    pub fn write(path: &Path, columns: Vec<(&str, ArrayRef)>) {
+    pub(crate) fn write(path: &Path, columns: Vec<(&str, ArrayRef)>) {
         let batch = RecordBatch::try_from_iter(columns).unwrap();
         let mut writer = ArrowWriter::try_new(File::create(path).unwrap(), batch.schema(), None).unwrap();
         writer.write(&batch).unwrap();

@@ -9,7 +9,7 @@ use std::path::Path;
 use std::time::Instant;
 
 use tessera_engine::grid::TileId;
-use tessera_engine::inventory::{COMPACT_AFTER_ROWS, Filter, Inventory, StoreFiles};
+use tessera_engine::inventory::{COMPACT_AFTER_ROWS, Filter, Inventory};
 use tessera_engine::journal;
 use tessera_engine::manifest::ManifestRow;
 use tessera_engine::store::{Listing, Scope};
@@ -37,7 +37,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let mut inventory = Inventory::open(&temp)?;
     assert_eq!(inventory.missing_count("okavango", "scaleway", &Filter::default())?, 0);
-    let rows = StoreFiles::new(&temp, "scaleway").read_rows(inventory.years())?;
+    let rows = inventory.rows("scaleway")?;
     let mut rewrite_ms = Vec::new();
     for _ in 0..3 {
         let started = Instant::now();

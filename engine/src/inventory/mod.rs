@@ -31,7 +31,7 @@ use crate::error::{Error, Result};
 use crate::grid::{Bbox, IdRange, Year, YearRange};
 use crate::index::{Mapped, SourceStamp};
 use crate::notice::Notice;
-pub use crate::store::StoreFiles;
+use crate::store::StoreFiles;
 use crate::{journal, manifest, registry, store};
 
 pub use config::{Config, MapConfig, Role, StoreConfig};
@@ -455,6 +455,16 @@ impl Inventory {
         }
     }
 }
+/// The bytes of a `.tbm` index file before its portable Roaring bitmap (`docs/FORMAT.md`):
+/// where another reader of the format, such as CRoaring, starts.
+pub const INDEX_HEADER_LEN: usize = crate::index::HEADER_LEN;
+
+/// Maps one `.tbm` index file and checks it on its own (header, checksum, structure, the
+/// years of the grid it was built for), without comparing it with its parquet source.
+pub fn open_index(path: &Path, years: YearRange) -> Result<TileSet> {
+    Ok(crate::index::open(path, years, None)?.view)
+}
+
 /// `stores/NAME.parquet` inside `dir`.
 pub fn manifest_path(dir: &Path, store: &str) -> PathBuf {
     StoreFiles::new(dir, store).manifest

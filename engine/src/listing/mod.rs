@@ -16,6 +16,9 @@ mod formats;
 mod scanner;
 mod tile_path;
 
+/// A listing file mapped into memory, for [`Scanner`]: `map_file(path)?.bytes()`.
+#[cfg(feature = "disk")]
+pub use crate::fsutil::{MappedFile, map_file};
 pub use formats::{Format, Line, Size};
 pub use scanner::{Problem, ScanReport, ScannedTile, Scanner};
 pub use tile_path::{Role, TilePath, parse_tile_path};
