@@ -86,6 +86,12 @@ fn queries(c: &mut Criterion) {
         });
     }
     group.bench_function("per-year counts", |b| b.iter(|| inventory.year_counts(black_box(okavango))));
+    // What `diff --year 2024 --count` and Python's `missing_count(..., year=2024)` run: only the
+    // year's containers are compared.
+    let year = Filter { years: vec![2024], bbox: None };
+    group.bench_function("diff okavango-scaleway count, one year", |b| {
+        b.iter(|| inventory.missing_count("okavango", "scaleway", black_box(&year)).expect("diff"))
+    });
     let missing = inventory.missing("okavango", "scaleway", &Filter::default()).expect("diff");
     let writer = KeyWriter::new(inventory.years());
     let mut out = Vec::with_capacity(1 << 20);

@@ -445,7 +445,7 @@ impl Inventory {
         match filter.id_ranges(self.years())? {
             Some(ranges) => {
                 let mut clip = Clip::new(&ranges, sink);
-                kernels::andnot(a, b, &mut clip);
+                kernels::andnot_where(a, b, kernels::touching(&ranges), &mut clip);
                 Ok(clip.into_inner())
             }
             None => {
