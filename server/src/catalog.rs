@@ -1,11 +1,11 @@
-//! A snapshot of an inventory as the API serves it: the memory-mapped sets, the registry's
-//! per-tile details, and every document that does not depend on a request (landing page,
-//! conformance, collections), rendered once when the snapshot is built. A reload builds a new
-//! snapshot and swaps it in; requests in flight keep the one they started with.
+//! An inventory as the API serves it, as plain data: the memory-mapped sets, the registry's
+//! per-tile details, each store's links, and every document that does not depend on a request
+//! (landing page, conformance, collections), rendered once when it is loaded. It knows nothing
+//! of item rendering or caches: [`crate::snapshot`] pairs it with those, and a reload swaps the
+//! pair whole; requests in flight keep the one they started with.
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use serde_json::{Value, json};
@@ -15,7 +15,6 @@ use tessera_engine::details::{Details, TileDetails};
 use tessera_engine::grid::{COLS, TileId, Year, YearRange};
 use tessera_engine::inventory::{Inventory, Role};
 
-use crate::coverage::Encoded;
 use crate::error::{Error, Result};
 
 pub use tessera_engine::inventory::TileSet;
@@ -75,12 +74,10 @@ pub struct Catalog {
     primary: usize,
     summaries: Vec<YearSummary>,
     keys: tessera_engine::copylist::KeyWriter,
-    templates: crate::render::Templates,
     pub landing: Bytes,
     pub conformance: Bytes,
     pub collections: Bytes,
     collection_docs: HashMap<String, Bytes>,
-    pub coverage_cache: Mutex<HashMap<String, Arc<Encoded>>>,
     /// What opening the inventory had to do (rebuilt indexes, built details), for the log.
     pub notices: Vec<tessera_engine::Notice>,
 }
@@ -121,7 +118,6 @@ impl Catalog {
         let primary = stores.iter().position(|s| s.role == Role::Primary).unwrap_or(0);
         let summaries = summarise(&inventory);
         let inventory_years = inventory.years();
-        let store_count = inventory.stores().len();
         let mut catalog = Catalog {
             inventory,
             details,
@@ -130,12 +126,10 @@ impl Catalog {
             primary,
             summaries,
             keys: tessera_engine::copylist::KeyWriter::new(inventory_years),
-            templates: crate::render::Templates::new(inventory_years, store_count),
             landing: Bytes::new(),
             conformance: Bytes::new(),
             collections: Bytes::new(),
             collection_docs: HashMap::new(),
-            coverage_cache: Mutex::new(HashMap::new()),
             notices,
         };
         catalog.render_documents();
@@ -166,18 +160,9 @@ impl Catalog {
         self.primary
     }
 
-    pub fn summaries(&self) -> &[YearSummary] {
-        &self.summaries
-    }
-
     /// Tile keys and item ids from precomputed coordinate strings.
     pub fn keys(&self) -> &tessera_engine::copylist::KeyWriter {
         &self.keys
-    }
-
-    /// The item templates, made on first use.
-    pub fn templates(&self) -> &crate::render::Templates {
-        &self.templates
     }
 
     /// The rendered collection `id`, if it exists.

@@ -8,9 +8,9 @@ use bytes::Bytes;
 use serde_json::Value;
 use tessera_engine::grid::TileId;
 
-use crate::catalog::Catalog;
 use crate::render::Items;
 use crate::search::{self, Fields, Page, Search};
+use crate::snapshot::Snapshot;
 
 /// Pages of more items than this are streamed; smaller ones are sent whole, with a length.
 pub const STREAM_ABOVE: usize = 100;
@@ -22,7 +22,7 @@ const CHUNK_BYTES: usize = 16 * 1024;
 /// One page's ItemCollection, rendered as it is read.
 #[derive(Debug)]
 pub struct ItemCollection {
-    catalog: Arc<Catalog>,
+    snapshot: Arc<Snapshot>,
     fields: Option<Fields>,
     tiles: Vec<TileId>,
     /// The next item to render; `None` before the head is written.
@@ -33,7 +33,7 @@ pub struct ItemCollection {
 
 impl ItemCollection {
     /// The collection of `page` of `search`, closed by `links` (each a JSON object).
-    pub fn new(catalog: Arc<Catalog>, search: &Search, page: Page, links: &[String]) -> ItemCollection {
+    pub fn new(snapshot: Arc<Snapshot>, search: &Search, page: Page, links: &[String]) -> ItemCollection {
         let mut tail = String::with_capacity(128 + links.iter().map(String::len).sum::<usize>());
         tail.push_str("],\"links\":[");
         tail.push_str(&links.join(","));
@@ -42,7 +42,7 @@ impl ItemCollection {
         tail.push_str(",\"numberReturned\":");
         tail.push_str(itoa::Buffer::new().format(page.tiles.len()));
         tail.push('}');
-        ItemCollection { catalog, fields: search.fields.clone(), tiles: page.tiles, next: None, tail: Some(tail) }
+        ItemCollection { snapshot, fields: search.fields.clone(), tiles: page.tiles, next: None, tail: Some(tail) }
     }
 
     /// Whether the page is large enough to be streamed.
@@ -70,7 +70,7 @@ impl ItemCollection {
             out.push_str("{\"type\":\"FeatureCollection\",\"features\":[");
             0
         });
-        let mut items = Items::new(&self.catalog);
+        let mut items = Items::new(&self.snapshot.catalog, &self.snapshot.templates);
         while at < self.tiles.len() && out.len() < budget {
             if at > 0 {
                 out.push(',');

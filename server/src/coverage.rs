@@ -4,8 +4,9 @@
 //! browser. Each is computed once per snapshot, with its gzip and brotli forms and a strong
 //! ETag, then served from memory.
 
+use std::collections::HashMap;
 use std::io::Write;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use bytes::Bytes;
 use serde_json::json;
@@ -41,23 +42,46 @@ impl Encoded {
     }
 }
 
+/// Encoded bitmaps by `source/target/year`, for one snapshot's life.
+#[derive(Debug, Default)]
+pub struct Cache(Mutex<HashMap<String, Arc<Encoded>>>);
+
+impl Cache {
+    fn get(&self, key: &str) -> Option<Arc<Encoded>> {
+        self.entries().get(key).cloned()
+    }
+
+    fn insert(&self, key: String, encoded: Arc<Encoded>) {
+        self.entries().insert(key, encoded);
+    }
+
+    /// A panic elsewhere cannot leave a half-made entry (entries go in whole), so a poisoned
+    /// lock is still a good cache.
+    fn entries(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<Encoded>>> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
 /// `/coverage/{store}/{year}` or, with a target, `/coverage/{source}/{target}/{year}`.
-pub fn bitmap(catalog: &Catalog, source: &str, target: Option<&str>, year: &str) -> Result<Arc<Encoded>> {
+pub fn bitmap(
+    catalog: &Catalog,
+    cache: &Cache,
+    source: &str,
+    target: Option<&str>,
+    year: &str,
+) -> Result<Arc<Encoded>> {
     let inventory = catalog.inventory();
     let year: Year = year.parse().map_err(|_| Error::NotFound(format!("`{year}` is not a year")))?;
     // The registry is a source like a store: `/coverage/registry/okavango/2024` is what the
     // primary lacks.
     let key = format!("{source}/{}/{year}", target.unwrap_or(""));
-    // A panic elsewhere cannot leave a half-made entry (entries go in whole), so a poisoned
-    // lock is still a good cache.
-    let cache = || catalog.coverage_cache.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-    if let Some(hit) = cache().get(&key) {
-        return Ok(hit.clone());
+    if let Some(hit) = cache.get(&key) {
+        return Ok(hit);
     }
     let cells = inventory.coverage(source, target, year).map_err(|err| Error::NotFound(err.to_string()))?;
     let count = cells.iter().map(|r| r.len()).sum();
     let encoded = Arc::new(Encoded::new(encode_ranges(&cells), count));
-    cache().insert(key, encoded.clone());
+    cache.insert(key, encoded.clone());
     Ok(encoded)
 }
 

@@ -29,6 +29,7 @@ mod query;
 mod render;
 mod routes;
 mod search;
+mod snapshot;
 mod static_files;
 mod token;
 
@@ -44,8 +45,9 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
-pub use crate::catalog::{CONFORMANCE, Catalog};
+pub use crate::catalog::CONFORMANCE;
 pub use crate::error::{Error, Result};
+use crate::snapshot::Snapshot;
 
 /// How the server runs.
 #[derive(Debug, Clone)]
@@ -129,7 +131,7 @@ impl Default for Limits {
 /// What every request shares.
 #[derive(Debug)]
 pub struct State {
-    catalog: RwLock<Arc<Catalog>>,
+    snapshot: RwLock<Arc<Snapshot>>,
     signer: token::Signer,
     web_dir: Option<PathBuf>,
     base_path: String,
@@ -141,19 +143,19 @@ pub struct State {
 
 impl State {
     /// The current snapshot. The lock is held only to clone an `Arc`, never during a request.
-    fn catalog(&self) -> Arc<Catalog> {
-        match self.catalog.read() {
-            Ok(catalog) => catalog.clone(),
+    fn snapshot(&self) -> Arc<Snapshot> {
+        match self.snapshot.read() {
+            Ok(snapshot) => snapshot.clone(),
             Err(poisoned) => poisoned.into_inner().clone(),
         }
     }
 
-    fn swap(&self, catalog: Catalog) {
-        let mut slot = match self.catalog.write() {
+    fn swap(&self, snapshot: Snapshot) {
+        let mut slot = match self.snapshot.write() {
             Ok(slot) => slot,
             Err(poisoned) => poisoned.into_inner(),
         };
-        *slot = Arc::new(catalog);
+        *slot = Arc::new(snapshot);
     }
 
     fn web_dir(&self) -> Option<&Path> {
@@ -181,14 +183,14 @@ impl Server {
         let base = options.base_url.clone().unwrap_or_else(|| format!("http://{addr}{}", options.base_path));
         let inventory = options.inventory.clone();
         let load_base = base.clone();
-        let catalog = tokio::task::spawn_blocking(move || Catalog::load(&inventory, &load_base))
+        let snapshot = tokio::task::spawn_blocking(move || Snapshot::load(&inventory, &load_base))
             .await
             .map_err(|err| Error::Config(format!("loading the inventory panicked: {err}")))??;
-        for notice in &catalog.notices {
+        for notice in &snapshot.notices {
             tracing::info!("{notice}");
         }
         let state = State {
-            catalog: RwLock::new(Arc::new(catalog)),
+            snapshot: RwLock::new(Arc::new(snapshot)),
             signer: signer(&options)?,
             web_dir: options.web_dir.clone(),
             base_path: options.base_path.clone(),
@@ -196,7 +198,7 @@ impl Server {
             heavy: Semaphore::new(options.limits.heavy.max(1)),
             metrics: metrics::Metrics::default(),
         };
-        state.metrics.snapshot(&state.catalog());
+        state.metrics.snapshot(&state.snapshot());
         options.base_url = Some(base);
         Ok(Server { listener, state: Arc::new(state), options })
     }
@@ -348,20 +350,20 @@ async fn reload_loop(state: Arc<State>, options: Options) {
     loop {
         tokio::time::sleep(pause).await;
         let dir = options.inventory.clone();
-        let current = state.catalog();
+        let current = state.snapshot();
         let changed = tokio::task::spawn_blocking(move || current.changed()).await.unwrap_or(false);
         if !changed {
             continue;
         }
         let base = base.clone();
-        let failed = match tokio::task::spawn_blocking(move || Catalog::load(&dir, &base)).await {
-            Ok(Ok(catalog)) => {
-                for notice in &catalog.notices {
+        let failed = match tokio::task::spawn_blocking(move || Snapshot::load(&dir, &base)).await {
+            Ok(Ok(snapshot)) => {
+                for notice in &snapshot.notices {
                     tracing::info!("{notice}");
                 }
                 tracing::info!("reloaded the inventory");
-                state.metrics.snapshot(&catalog);
-                state.swap(catalog);
+                state.metrics.snapshot(&snapshot);
+                state.swap(snapshot);
                 state.metrics.reload(true);
                 false
             }

@@ -21,8 +21,8 @@ const EXTENSIONS: &str = concat!(
 );
 
 /// Appends the item of registry tile `id` (which must be on the grid) to `out`.
-pub fn item(out: &mut String, catalog: &Catalog, id: TileId) {
-    Items::new(catalog).push(out, id);
+pub fn item(out: &mut String, catalog: &Catalog, templates: &Templates, id: TileId) {
+    Items::new(catalog, templates).push(out, id);
 }
 
 /// Renders items from templates: everything in an item but its tile's own values (id, names,
@@ -33,6 +33,7 @@ pub fn item(out: &mut String, catalog: &Catalog, id: TileId) {
 /// and one `push_str` per JSON fragment still took a quarter. A replay is a few dozen copies.
 pub struct Items<'c> {
     catalog: &'c Catalog,
+    templates: &'c Templates,
     /// Templates made for this page when the catalog keeps none (more than 8 stores).
     local: Vec<((u16, u64), Template)>,
     /// The current tile's values, in buffers reused from item to item.
@@ -40,8 +41,8 @@ pub struct Items<'c> {
 }
 
 impl<'c> Items<'c> {
-    pub fn new(catalog: &'c Catalog) -> Items<'c> {
-        Items { catalog, local: Vec::new(), values: Values::default() }
+    pub fn new(catalog: &'c Catalog, templates: &'c Templates) -> Items<'c> {
+        Items { catalog, templates, local: Vec::new(), values: Values::default() }
     }
 
     /// Appends the item of registry tile `id` (which must be on the grid) to `out`.
@@ -55,7 +56,7 @@ impl<'c> Items<'c> {
             layout(&mut template, catalog, tile.year, &holders);
             template
         };
-        if let Some(slot) = catalog.templates().slot(catalog.years(), tile.year, holders.bits) {
+        if let Some(slot) = self.templates.slot(catalog.years(), tile.year, holders.bits) {
             slot.get_or_init(make).replay(out, &self.values);
             return;
         }
@@ -72,7 +73,7 @@ impl<'c> Items<'c> {
 }
 
 /// The item templates of a catalog, one per (year, set of stores), made on first use and kept
-/// for the catalog's life: at most 9 years x 256 sets for up to 8 stores.
+/// for the snapshot's life: at most 9 years x 256 sets for up to 8 stores.
 #[derive(Debug, Default)]
 pub struct Templates {
     slots: Vec<OnceLock<Template>>,

@@ -18,6 +18,7 @@ use crate::collection::ItemCollection;
 use crate::coverage;
 use crate::error::{Error, Result};
 use crate::search::{self, Endpoint, Page, Search};
+use crate::snapshot::Snapshot;
 use crate::static_files;
 
 /// The largest POST body accepted.
@@ -185,7 +186,7 @@ pub async fn handle(state: Arc<State>, request: Request<Incoming>) -> Response<R
 }
 
 async fn route(state: &Arc<State>, request: Request<Incoming>) -> Result<Reply> {
-    let catalog = state.catalog();
+    let snapshot = state.snapshot();
     let method = request.method().clone();
     let prefix = state.base_path.as_str();
     let Some(path) = below(prefix, request.uri().path()) else {
@@ -207,33 +208,33 @@ async fn route(state: &Arc<State>, request: Request<Incoming>) -> Result<Reply> 
         [""] if get && wants_html(request.headers()) => {
             Ok(redirect(format!("{prefix}/map/"), StatusCode::SEE_OTHER).header(header::VARY, ACCEPT))
         }
-        [""] if get => Ok(Reply::new(catalog.landing.clone(), JSON).header(header::VARY, ACCEPT)),
-        ["conformance"] if get => Ok(Reply::new(catalog.conformance.clone(), JSON)),
-        ["api"] if get => Ok(Reply::new(openapi(&catalog), OPENAPI)),
-        ["api.html"] if get => Ok(Reply::new(api_html(&catalog), "text/html; charset=utf-8")),
+        [""] if get => Ok(Reply::new(snapshot.landing.clone(), JSON).header(header::VARY, ACCEPT)),
+        ["conformance"] if get => Ok(Reply::new(snapshot.conformance.clone(), JSON)),
+        ["api"] if get => Ok(Reply::new(openapi(&snapshot), OPENAPI)),
+        ["api.html"] if get => Ok(Reply::new(api_html(&snapshot), "text/html; charset=utf-8")),
         ["healthz"] if get => Ok(Reply::new(&b"{\"status\":\"ok\"}"[..], JSON)),
         ["metrics"] if get => Ok(Reply::new(state.metrics.render(), crate::metrics::CONTENT_TYPE)),
-        ["collections"] if get => Ok(Reply::new(catalog.collections.clone(), JSON)),
-        ["collections", id] if get => collection(&catalog, id),
+        ["collections"] if get => Ok(Reply::new(snapshot.collections.clone(), JSON)),
+        ["collections", id] if get => collection(&snapshot, id),
         ["collections", id, "items"] if get => {
-            let search = items_search(&catalog, id, &query)?;
-            searched(state, catalog.clone(), search, move |state, catalog, search, page| {
-                let links = get_links(&catalog, state, search, &page, &path, &query);
-                Ok(item_collection(catalog, search, page, &links))
+            let search = items_search(&snapshot, id, &query)?;
+            searched(state, snapshot.clone(), search, move |state, snapshot, search, page| {
+                let links = get_links(&snapshot, state, search, &page, &path, &query);
+                Ok(item_collection(snapshot, search, page, &links))
             })
             .await
         }
-        ["collections", id, "items", item_id] if get => item(&catalog, id, item_id),
+        ["collections", id, "items", item_id] if get => item(&snapshot, id, item_id),
         ["search"] if get => {
             let search = Search::from_query(&query, Endpoint::Search)?;
-            searched(state, catalog.clone(), search, move |state, catalog, search, page| {
-                let links = get_links(&catalog, state, search, &page, &path, &query);
-                Ok(item_collection(catalog, search, page, &links))
+            searched(state, snapshot.clone(), search, move |state, snapshot, search, page| {
+                let links = get_links(&snapshot, state, search, &page, &path, &query);
+                Ok(item_collection(snapshot, search, page, &links))
             })
             .await
         }
-        ["search"] if method == Method::POST => search_post(state, catalog.clone(), request).await,
-        ["coverage"] if get => Ok(Reply::new(coverage::listing(&catalog), JSON)),
+        ["search"] if method == Method::POST => search_post(state, snapshot.clone(), request).await,
+        ["coverage"] if get => Ok(Reply::new(coverage::listing(&snapshot), JSON)),
         ["coverage", ..] if get && segments.len() <= 4 => {
             let (source, target, year) = match segments.as_slice() {
                 [_, store, year] => ((*store).to_owned(), None, (*year).to_owned()),
@@ -242,13 +243,15 @@ async fn route(state: &Arc<State>, request: Request<Incoming>) -> Result<Reply> 
             };
             let headers = request.headers().clone();
             // Computed and compressed once per snapshot (a cache miss is the heavy part).
-            heavy(state, move || coverage_reply(&catalog, &source, target.as_deref(), &year, &headers)).await
+            heavy(state, move || coverage_reply(&snapshot, &source, target.as_deref(), &year, &headers)).await
         }
         ["copylist", source, target] if get => {
             let (source, target) = ((*source).to_owned(), (*target).to_owned());
             // The missing ranges are found on the pool; the lines are rendered as they are sent.
             let max_tiles = state.limits.copylist_tiles;
-            let list = heavy(state, move || coverage::copylist(catalog, &source, &target, &query, max_tiles)).await?;
+            let list =
+                heavy(state, move || coverage::copylist(snapshot.catalog.clone(), &source, &target, &query, max_tiles))
+                    .await?;
             let disposition = HeaderValue::from_str(&format!("attachment; filename=\"{}\"", list.file))
                 .map_err(|err| Error::bad(err.to_string()))?;
             let mut reply = Reply::new(Bytes::new(), "text/plain; charset=utf-8");
@@ -313,7 +316,8 @@ fn collection(catalog: &Catalog, id: &str) -> Result<Reply> {
     }
 }
 
-fn item(catalog: &Catalog, collection_id: &str, item_id: &str) -> Result<Reply> {
+fn item(snapshot: &Snapshot, collection_id: &str, item_id: &str) -> Result<Reply> {
+    let catalog = &snapshot.catalog;
     let year = catalog
         .collection_year(collection_id)
         .ok_or_else(|| Error::NotFound(format!("no collection `{collection_id}`")))?;
@@ -324,7 +328,7 @@ fn item(catalog: &Catalog, collection_id: &str, item_id: &str) -> Result<Reply> 
         return Err(missing());
     }
     let mut out = String::with_capacity(2048);
-    crate::render::item(&mut out, catalog, id);
+    crate::render::item(&mut out, catalog, &snapshot.templates, id);
     Ok(Reply::new(out, GEO_JSON))
 }
 
@@ -343,18 +347,18 @@ fn items_search(catalog: &Catalog, id: &str, query: &str) -> Result<Search> {
 /// pages, many ids, chosen fields), so no request holds an async worker for long.
 async fn searched(
     state: &Arc<State>,
-    catalog: Arc<Catalog>,
+    snapshot: Arc<Snapshot>,
     search: Search,
-    render: impl FnOnce(&State, Arc<Catalog>, &Search, Page) -> Result<Reply> + Send + 'static,
+    render: impl FnOnce(&State, Arc<Snapshot>, &Search, Page) -> Result<Reply> + Send + 'static,
 ) -> Result<Reply> {
     if !search.is_heavy() {
-        let page = run(state, &catalog, &search)?;
-        return render(state, catalog, &search, page);
+        let page = run(state, &snapshot, &search)?;
+        return render(state, snapshot, &search, page);
     }
     let state_for_work = state.clone();
     heavy(state, move || {
-        let page = run(&state_for_work, &catalog, &search)?;
-        render(&state_for_work, catalog, &search, page)
+        let page = run(&state_for_work, &snapshot, &search)?;
+        render(&state_for_work, snapshot, &search, page)
     })
     .await
 }
@@ -367,7 +371,7 @@ async fn heavy<T: Send + 'static>(state: &Arc<State>, work: impl FnOnce() -> Res
     tokio::task::spawn_blocking(work).await.map_err(|err| Error::Config(format!("a handler panicked: {err}")))?
 }
 
-async fn search_post(state: &Arc<State>, catalog: Arc<Catalog>, request: Request<Incoming>) -> Result<Reply> {
+async fn search_post(state: &Arc<State>, snapshot: Arc<Snapshot>, request: Request<Incoming>) -> Result<Reply> {
     let announced = request.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
     if announced.is_some_and(|length| length > MAX_BODY as u64) {
         return Err(Error::BodyTooLarge { limit: MAX_BODY });
@@ -384,9 +388,9 @@ async fn search_post(state: &Arc<State>, catalog: Arc<Catalog>, request: Request
         serde_json::from_slice(&body).map_err(|err| Error::bad(format!("the request body is not JSON: {err}")))?
     };
     let search = Search::from_body(&body)?;
-    searched(state, catalog, search, move |state, catalog, search, page| {
-        let base = catalog.base();
-        let mut links = vec![root_link(&catalog)];
+    searched(state, snapshot, search, move |state, snapshot, search, page| {
+        let base = snapshot.base();
+        let mut links = vec![root_link(&snapshot)];
         for (rel, token) in [("next", page.next), ("prev", page.prev)] {
             if let Some(token) = token {
                 let mut next_body = body.as_object().cloned().unwrap_or_default();
@@ -394,7 +398,7 @@ async fn search_post(state: &Arc<State>, catalog: Arc<Catalog>, request: Request
                 links.push(serde_json::json!({"rel": rel, "href": format!("{base}/search"), "type": GEO_JSON, "method": "POST", "body": next_body}).to_string());
             }
         }
-        Ok(item_collection(catalog, search, page, &links))
+        Ok(item_collection(snapshot, search, page, &links))
     })
     .await
 }
@@ -448,8 +452,8 @@ fn link_json(rel: &str, href: &str, method: Option<&str>) -> String {
 }
 
 /// The ItemCollection of one page: sent whole when small, streamed when large.
-fn item_collection(catalog: Arc<Catalog>, search: &Search, page: Page, links: &[String]) -> Reply {
-    let collection = ItemCollection::new(catalog, search, page, links);
+fn item_collection(snapshot: Arc<Snapshot>, search: &Search, page: Page, links: &[String]) -> Reply {
+    let collection = ItemCollection::new(snapshot, search, page, links);
     if !collection.is_large() {
         return Reply::new(collection.into_string(), GEO_JSON);
     }
@@ -459,13 +463,13 @@ fn item_collection(catalog: Arc<Catalog>, search: &Search, page: Page, links: &[
 }
 
 fn coverage_reply(
-    catalog: &Catalog,
+    snapshot: &Snapshot,
     source: &str,
     target: Option<&str>,
     year: &str,
     headers: &hyper::HeaderMap,
 ) -> Result<Reply> {
-    let encoded = coverage::bitmap(catalog, source, target, year)?;
+    let encoded = coverage::bitmap(snapshot, &snapshot.coverage, source, target, year)?;
     let etag = HeaderValue::from_str(&encoded.etag).map_err(|err| Error::Config(err.to_string()))?;
     let cells = HeaderValue::from(encoded.cells);
     let cache = HeaderValue::from_static("public, max-age=60, must-revalidate");
