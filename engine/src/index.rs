@@ -280,6 +280,32 @@ mod tests {
     use super::*;
     use crate::grid::DEFAULT_YEARS;
 
+    /// The ids of `tests/data/index-v2.tbm`: runs, an array's worth of single ids and a
+    /// second year, so every container kind is in it.
+    fn v2_ids() -> Vec<TileId> {
+        let runs = (0..3000u32).chain(10_000..10_050);
+        let singles = (200_000..260_000u32).step_by(7);
+        let next_year = (6_480_000..6_480_100u32).step_by(3);
+        runs.chain(singles).chain(next_year).map(TileId).collect()
+    }
+
+    #[test]
+    fn a_version_2_index_written_on_2026_11_30_still_opens_and_is_still_written_the_same() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/index-v2.tbm");
+        if std::env::var_os("TESSERA_WRITE_INDEX_V2").is_some() {
+            std::fs::write(&path, encode(DEFAULT_YEARS, v2_ids(), SourceStamp::NONE).unwrap()).unwrap();
+        }
+        let opened = open(&path, DEFAULT_YEARS, None).expect("a version 2 index opens");
+        assert_eq!(opened.view.to_vec(), v2_ids().iter().map(|id| id.0).collect::<Vec<_>>());
+        let mut kinds: Vec<_> = opened.view.containers().iter().map(|c| format!("{:?}", c.kind)).collect();
+        kinds.sort();
+        kinds.dedup();
+        assert_eq!(kinds, ["Array", "Bitset", "Run"], "every container kind");
+        // Byte for byte: a change to the writer shows here, and then needs a new version.
+        let written = encode(DEFAULT_YEARS, v2_ids(), SourceStamp::NONE).unwrap();
+        assert!(std::fs::read(&path).unwrap() == written, "the writer no longer writes version 2 as it did");
+    }
+
     fn sample(dir: &Path) -> std::path::PathBuf {
         let path = dir.join("s.tbm");
         let ids = (0..5000u32).chain(70_000..90_000).map(TileId);
