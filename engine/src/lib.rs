@@ -9,10 +9,11 @@
 //! - [`storage`]: where a store's folders live (a directory or an S3 prefix) and which copy
 //!   tools can move tiles between two of them.
 //! - [`listing`]: the tiles a store holds, from `s5cmd`, `find`, `rclone` or `aws s3` listings.
-//! - With the default `disk` feature: [`registry`] and [`manifest`] (parquet), `index` (the
-//!   memory-mapped `.tbm` files), [`journal`] (fsynced records of copies, kill -9 safe),
-//!   [`store`] (one store's files and every write to them, under its lock) and [`inventory`]
-//!   (a directory of stores, opened in microseconds).
+//! - With the default `disk` feature: [`registry`] (the upstream parquet, and its [`details`]
+//!   table of sizes and hashes), [`store`] (one store's files and every write to them, under
+//!   its lock: its parquet [`manifest`] and its [`journal`] of fsynced records, kill -9 safe)
+//!   and [`inventory`] (a directory of stores, opened in microseconds, from memory-mapped
+//!   `.tbm` indexes).
 //!
 //! The crate has no async runtime, no HTTP and no terminal output: it returns values, writes to
 //! a caller's `io::Write`, and reports problems through one [`Error`] type.
@@ -35,10 +36,6 @@ mod index;
 #[cfg(feature = "disk")]
 pub mod inventory;
 #[cfg(feature = "disk")]
-pub mod journal;
-#[cfg(feature = "disk")]
-pub mod manifest;
-#[cfg(feature = "disk")]
 pub mod notice;
 #[cfg(feature = "disk")]
 mod parquet_io;
@@ -56,7 +53,11 @@ pub use grid::{Bbox, Cell, IdRange, Tile, TileId, YearRange};
 pub use inventory::{ChangeStamp, Filter, Inventory, TileSet};
 #[cfg(feature = "disk")]
 pub use notice::Notice;
+// A store's manifest and journal live in `store/`; their types are used widely enough to be
+// reached from the root too: `tessera_engine::manifest::ManifestRow`.
 pub use storage::{CopyTool, Storage};
+#[cfg(feature = "disk")]
+pub use store::{journal, manifest};
 
 /// The README's code, compiled by the doc tests so that it keeps working as written.
 #[cfg(doctest)]

@@ -1,4 +1,4 @@
-//! Column access shared by the [`registry`](crate::registry) and [`manifest`](crate::manifest)
+//! Column access shared by the [`registry`](crate::registry) and [`manifest`](crate::store::manifest)
 //! readers: open a parquet file, find columns by name (with aliases), check their Arrow types,
 //! read only the columns asked for, turn `(year, lon, lat)` rows into [`TileId`]s, and put the
 //! rows in id order with duplicates dropped and reported.

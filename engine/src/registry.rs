@@ -99,7 +99,7 @@ impl RegistryTiles {
 }
 
 /// What a reader noticed without failing: absent optional columns and duplicate tiles.
-/// Shared by the registry and [store manifest](crate::manifest) readers.
+/// Shared by the registry and [store manifest](crate::store::manifest) readers.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReadReport {
     /// The file read.

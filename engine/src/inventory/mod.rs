@@ -31,8 +31,9 @@ use crate::error::{Error, Result};
 use crate::grid::{Bbox, IdRange, Year, YearRange};
 use crate::index::{Mapped, SourceStamp};
 use crate::notice::Notice;
+use crate::registry;
 use crate::store::StoreFiles;
-use crate::{journal, manifest, registry, store};
+use crate::store::{self, journal, manifest};
 
 pub use config::{Config, MapConfig, Role, StoreConfig};
 pub use import::{Imported, import_registry};

@@ -8,7 +8,8 @@ use roaring::RoaringBitmap;
 use super::{Config, Inventory, StoreFiles, ensure_secret, open_or_rebuild};
 use crate::error::{Error, IndexProblem, Result};
 use crate::grid::TileId;
-use crate::{index, journal, manifest, store};
+use crate::index;
+use crate::store::{self, journal, manifest};
 
 impl Inventory {
     /// Marks `rows` as present in `store`: appends to its journal the tiles it does not hold

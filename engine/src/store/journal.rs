@@ -33,7 +33,7 @@ use xxhash_rust::xxh3::xxh3_64;
 
 use crate::error::{Error, Result};
 use crate::grid::TileId;
-use crate::manifest::ManifestRow;
+use crate::store::manifest::ManifestRow;
 
 const HEADER_MAGIC: [u8; 4] = *b"TJH2";
 const HEADER: usize = 20;

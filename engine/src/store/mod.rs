@@ -22,6 +22,11 @@
 //!
 //! The index is written after the commit point and is stale until then: a crash at any
 //! point leaves the previous state or the new one, and the next open rebuilds the index.
+//!
+//! [`manifest`] reads and writes the parquet manifest, [`journal`] the record frames.
+
+pub mod journal;
+pub mod manifest;
 
 use std::collections::BTreeMap;
 use std::fs::{self, File};
@@ -31,8 +36,8 @@ use crate::copylist::{KeyStyle, KeyWriter};
 use crate::error::{Error, Result};
 use crate::grid::{TileId, Year, YearRange};
 use crate::index::{self, SourceStamp};
-use crate::journal::{self, Entry, Journal};
-use crate::manifest::{self, ManifestRow, Provenance, SizedTile};
+use journal::{Entry, Journal};
+use manifest::{ManifestRow, Provenance, SizedTile};
 
 /// Temporary files older than this are a killed writer's, removed by the next writer.
 const ORPHAN_AGE: std::time::Duration = std::time::Duration::from_secs(3600);
