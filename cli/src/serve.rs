@@ -116,10 +116,16 @@ fn token_key(args: &ServeArgs) -> anyhow::Result<Option<[u8; 32]>> {
     Ok(Some(key))
 }
 
-/// Logs go to stderr; `RUST_LOG` chooses what (default: info).
+/// Logs go to stderr; `RUST_LOG` chooses what (default: info). Colours only on a terminal: a
+/// log file or journald gets plain lines.
 fn init_logging() {
+    use std::io::IsTerminal;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ =
-        tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).try_init();
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_target(false)
+        .try_init();
 }

@@ -378,3 +378,34 @@ fn sync_from_the_registry_names_the_stores_that_hold_the_tiles() {
     let refused = tessera(&dir, &["sync", "okavango", "scaleway", "--tool", "s5cmd", "--dry-run"]);
     assert_one_line_error(&refused, &["--tool s5cmd", "tools that can: rsync, cp"]);
 }
+
+#[test]
+fn serve_without_a_registry_says_how_to_import_one() {
+    use std::io::{BufRead, BufReader};
+    let (_temp, dir) = common::demo();
+    for file in ["registry.parquet", "registry.tbm", "registry.details"] {
+        let _ = std::fs::remove_file(dir.join(file));
+    }
+    let mut server = common::spawn(&dir, &["serve", "--listen", "127.0.0.1:0", "--web", "/nonexistent"]);
+    let stderr = server.stderr.take().expect("stderr");
+    let (lines, received) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = lines.send(line);
+        }
+    });
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let mut seen = Vec::new();
+    let said = loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        match received.recv_timeout(left) {
+            Ok(line) if line.contains("there is no registry") => break line,
+            Ok(line) => seen.push(line),
+            Err(_) => break String::new(),
+        }
+    };
+    let _ = server.kill();
+    let _ = server.wait();
+    assert!(said.contains("tessera import FILE"), "the server said {said:?} after {seen:?}");
+    assert!(!said.contains('\u{1b}'), "colour codes in a log that is not a terminal: {said:?}");
+}

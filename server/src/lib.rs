@@ -163,6 +163,20 @@ impl State {
     }
 }
 
+/// What opening the inventory had to do, one log line each; a missing registry says how to
+/// get one, since the API serves no items without it.
+fn log_notices(notices: &[tessera_engine::Notice]) {
+    for notice in notices {
+        match notice {
+            tessera_engine::Notice::NoRegistry { path } => tracing::warn!(
+                "there is no registry at {}: the API serves no items until one is imported with `tessera import FILE`",
+                path.display()
+            ),
+            other => tracing::info!("{other}"),
+        }
+    }
+}
+
 /// A bound server, ready to run.
 #[derive(Debug)]
 pub struct Server {
@@ -186,9 +200,7 @@ impl Server {
         let snapshot = tokio::task::spawn_blocking(move || Snapshot::load(&inventory, &load_base))
             .await
             .map_err(|err| Error::Config(format!("loading the inventory panicked: {err}")))??;
-        for notice in &snapshot.notices {
-            tracing::info!("{notice}");
-        }
+        log_notices(&snapshot.notices);
         let state = State {
             snapshot: RwLock::new(Arc::new(snapshot)),
             signer: signer(&options)?,
@@ -358,9 +370,7 @@ async fn reload_loop(state: Arc<State>, options: Options) {
         let base = base.clone();
         let failed = match tokio::task::spawn_blocking(move || Snapshot::load(&dir, &base)).await {
             Ok(Ok(snapshot)) => {
-                for notice in &snapshot.notices {
-                    tracing::info!("{notice}");
-                }
+                log_notices(&snapshot.notices);
                 tracing::info!("reloaded the inventory");
                 state.metrics.snapshot(&snapshot);
                 state.swap(snapshot);
