@@ -175,8 +175,8 @@ class Inventory:
     def status(self, bbox: Optional[Bbox] = None) -> Dict[str, Any]:
         """The sync status as ``tessera status --json`` reports it: ``registry``, ``stores``
         (tiles per year, ``not_in_registry``, ``listed_at``, ``records_since``), ``missing``
-        for every ordered pair, and ``zero_size``. Years are ``int`` keys and ``listed_at``
-        a UTC ``datetime`` (or ``None``)."""
+        for every ordered pair, and ``zero_size``. Years are ``int`` keys, ``listed_at`` is
+        a UTC ``datetime`` (or ``None``) and ``bbox`` the four numbers given (or ``None``)."""
         status = self._inventory.status(_bbox(bbox))
         for store in status["stores"]:
             ns = store.pop("listed_at_ns")
