@@ -33,6 +33,7 @@ fn croaring_view(bytes: &[u8]) -> BitmapView<'_> {
 }
 
 fn diff(c: &mut Criterion) {
+    eprintln!("machine: {}", tessera_benches::machine());
     let inventory = demo_inventory();
     let (okavango, scaleway, s3) =
         (tiles(&inventory, "okavango"), tiles(&inventory, "scaleway"), tiles(&inventory, "s3"));

@@ -7,6 +7,8 @@
 # Needs the app built (scripts/build-web.sh) and Debian's chromium. Writes only under target/.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+# The machine beside the figures: the engine's speed depends on the CPU.
+lscpu | grep -E '^(Vendor ID|Model name|CPU family|Model|CPU\(s\)):' || true
 inventory="${1:-target/bench-demo}"
 runs="${2:-7}"
 [ -f target/web/index.html ] || { echo "build the app first: scripts/build-web.sh" >&2; exit 1; }

@@ -4,6 +4,8 @@
 # Usage: benches/peers/run.sh [INVENTORY_DIR]   (default target/bench-demo, generated if missing)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+# The machine beside the figures: the engine's speed depends on the CPU.
+lscpu | grep -E '^(Vendor ID|Model name|CPU family|Model|CPU\(s\)):' || true
 dir="${1:-${TESSERA_BENCH_INVENTORY:-target/bench-demo}}"
 
 cargo build --release -q -p tessera-cli -p tessera-benches --bin diff-timer

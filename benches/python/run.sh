@@ -16,5 +16,5 @@ if ! "$venv/bin/python" -c 'import tessera' 2>/dev/null; then
   scripts/python-check.sh target/release/tessera
 fi
 "$venv/bin/pip" install -q 'pandas==2.3.3' 'duckdb==1.4.2'
-lscpu | grep -m1 'Model name'
+lscpu | grep -E '^(Vendor ID|Model name|CPU family|Model|CPU\(s\)):' || true
 "$venv/bin/python" benches/python/compare.py "$inventory" --rounds "$rounds"

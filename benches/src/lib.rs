@@ -30,6 +30,27 @@ pub fn demo_dir() -> PathBuf {
     dir
 }
 
+/// The machine a figure was measured on, for the line printed beside it: the CPU's vendor,
+/// model name, family and model (as `lscpu` shows them, from `/proc/cpuinfo`) and how many
+/// CPUs this process may use. The kernels' speed depends on the CPU more than croaring's does.
+pub fn machine() -> String {
+    let info = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let field = |name: &str| {
+        info.lines()
+            .find_map(|line| line.split_once(':').filter(|(key, _)| key.trim() == name).map(|(_, v)| v.trim()))
+            .unwrap_or("?")
+            .to_owned()
+    };
+    let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
+    format!(
+        "{} {} (family {}, model {}), {cpus} CPUs",
+        field("vendor_id"),
+        field("model name"),
+        field("cpu family"),
+        field("model")
+    )
+}
+
 /// Opens the demo inventory (building its indexes on first use).
 pub fn demo_inventory() -> Inventory {
     Inventory::open(demo_dir()).expect("the demo inventory opens")

@@ -8,6 +8,8 @@
 # ../shared/research/stac-throughput.md. Prints a table; nothing is written outside target/.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+# The machine beside the figures: the engine's speed depends on the CPU.
+lscpu | grep -E '^(Vendor ID|Model name|CPU family|Model|CPU\(s\)):' || true
 inventory="${1:-target/bench-demo}"
 [ -f "$inventory/tessera.toml" ] || target/release/tessera init --demo "$inventory"
 command -v wrk >/dev/null || { echo "install wrk: apt-get install -y wrk" >&2; exit 1; }

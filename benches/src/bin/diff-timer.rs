@@ -11,6 +11,7 @@ use tessera_engine::bitmap::kernels;
 use tessera_engine::inventory::Inventory;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
+    eprintln!("machine: {}", tessera_benches::machine());
     let args: Vec<String> = std::env::args().skip(1).collect();
     let [dir, source, target] = &args[..] else {
         return Err("usage: diff-timer INVENTORY SOURCE TARGET".into());

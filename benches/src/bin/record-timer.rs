@@ -17,6 +17,7 @@ use tessera_engine::store::{Listing, Scope};
 const BATCH: usize = 250;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
+    println!("machine: {}", tessera_benches::machine());
     let source = std::env::args().nth(1).unwrap_or_else(|| "target/bench-demo".to_owned());
     let temp = tempfile_dir()?;
     copy_inventory(Path::new(&source), &temp)?;

@@ -25,6 +25,7 @@ use tessera_engine::listing::Scanner;
 const RUNS: usize = 5;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
+    println!("machine: {}", tessera_benches::machine());
     let mut args = std::env::args().skip(1);
     let tessera = args.next().unwrap_or_else(|| "target/release/tessera".to_owned());
     let dir = PathBuf::from(args.next().unwrap_or_else(|| "target/bench-demo".to_owned()));

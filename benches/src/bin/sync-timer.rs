@@ -16,6 +16,7 @@ use tessera_fixtures::{DemoSpec, write_demo};
 const ROUNDS: usize = 31;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
+    println!("machine: {}", tessera_benches::machine());
     let mut args = std::env::args().skip(1);
     let tessera = args.next().unwrap_or_else(|| "target/release/tessera".to_owned());
     let dir = args.next().unwrap_or_else(|| "target/bench-demo".to_owned());
