@@ -161,3 +161,13 @@ def test_changed_tells_a_reader_that_a_writer_recorded(fresh):
     Cli(fresh).run("record", "scaleway", stdin="\n".join(lacking.keys()[:3]) + "\n")
     assert inventory.changed()
     assert tessera.Inventory(fresh).missing_count("okavango", "scaleway", year=2024) == len(lacking) - 3
+
+
+def test_importing_tessera_leaves_numpy_for_the_first_array():
+    # NumPy takes ~50 ms to import: a script that only counts should not pay for it.
+    import subprocess
+    import sys
+
+    program = "import sys, tessera; print('numpy' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, timeout=60, check=True)
+    assert done.stdout.strip() == "False"
