@@ -276,7 +276,23 @@ pub struct ScanArgs {
     pub store: String,
 
     /// Listing files (plain or gzip); none or `-` reads standard input.
+    #[arg(conflicts_with = "list")]
     pub listings: Vec<String>,
+
+    /// List the store itself instead of reading a listing: its storage must be a directory
+    /// on this machine. Year folders, then their tile folders, shared by --threads workers.
+    #[arg(long)]
+    pub list: bool,
+
+    /// With --list: workers listing tile folders at once (default: twice the CPUs, as the
+    /// walk waits on the disk or the network file system more than on the CPU).
+    #[arg(long, value_name = "N", requires = "list")]
+    pub threads: Option<usize>,
+
+    /// With --list: also write the listing made, gzipped, to FILE (`size path` lines, as
+    /// `find -printf '%s %p\n'` prints them), for audits or to scan again.
+    #[arg(long, value_name = "FILE.gz", requires = "list")]
+    pub save_listing: Option<std::path::PathBuf>,
 
     /// Add the listed tiles to what the store holds, dropping nothing.
     #[arg(long)]

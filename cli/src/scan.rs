@@ -1,19 +1,22 @@
 //! `tessera scan STORE [LISTING...|-]`: a store's manifest and index from listing text.
 
 use std::fs::File;
-use std::io::{self, Read};
+use std::io::{self, Read, Write};
 use std::num::NonZeroU64;
 use std::path::Path;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
+use flate2::Compression;
 use flate2::read::MultiGzDecoder;
+use flate2::write::GzEncoder;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use tessera_engine::inventory::Inventory;
-use tessera_engine::listing::{Problem, ScanReport, ScannedTile, Scanner};
+use tessera_engine::listing::{Problem, ScanReport, ScannedTile, Scanner, list_local};
 use tessera_engine::store::{Listing, Replaced, Scope};
+use tessera_engine::{Storage, YearRange};
 
 use crate::args::ScanArgs;
 use crate::open_inventory;
@@ -24,13 +27,28 @@ pub fn run(dir: &Path, args: &ScanArgs) -> Result<()> {
     let mut inventory = open_inventory(dir)?;
     let store = inventory.store(&args.store)?.config.name.clone();
     let mut scanner = Scanner::new(inventory.years(), args.year);
-    let inputs = if args.listings.is_empty() { vec!["-".to_owned()] } else { args.listings.clone() };
-    let previous = inventory.store_state(&store)?.provenance.listed_at;
-    let listed_at = listed_at(&inputs, previous);
-    for input in &inputs {
-        scanner.start_input();
-        read_input(input, &mut scanner, &mut timings).with_context(|| format!("cannot read listing {input}"))?;
-    }
+    let listed_at = if args.list {
+        // Taken as the walk starts: a record made while it runs may be missed by it, and is
+        // then dropped and copied again, never kept over a listing that did not see it.
+        let now = tessera_engine::journal::now_ns();
+        let storage = inventory.store(&store)?.config.storage()?;
+        // With --year only that year's folder is walked.
+        let years = match args.year {
+            Some(year) => tessera_engine::YearRange::new(year, year)?,
+            None => inventory.years(),
+        };
+        list_store(&storage, years, args, &mut scanner, &mut timings)?;
+        now
+    } else {
+        let inputs = if args.listings.is_empty() { vec!["-".to_owned()] } else { args.listings.clone() };
+        let previous = inventory.store_state(&store)?.provenance.listed_at;
+        let listed_at = listed_at(&inputs, previous);
+        for input in &inputs {
+            scanner.start_input();
+            read_input(input, &mut scanner, &mut timings).with_context(|| format!("cannot read listing {input}"))?;
+        }
+        listed_at
+    };
     let gathering = Instant::now();
     let (tiles, report) = scanner.finish();
     timings.gather = gathering.elapsed();
@@ -50,6 +68,73 @@ pub fn run(dir: &Path, args: &ScanArgs) -> Result<()> {
         timings.index = replaced.timings.index;
         timings.print(started.elapsed());
     }
+    Ok(())
+}
+
+/// `scan --list`: walks the store's directory and feeds what it finds to `scanner` as it
+/// comes, with a progress bar of tile folders, and saves the listing when asked.
+fn list_store(
+    storage: &Storage,
+    years: YearRange,
+    args: &ScanArgs,
+    scanner: &mut Scanner,
+    timings: &mut Timings,
+) -> Result<()> {
+    let Storage::Local(root) = storage else {
+        bail!(
+            "--list walks a directory on this machine; this store's storage is {storage}: list it with s5cmd ls and scan that"
+        );
+    };
+    let root = Path::new(root);
+    if !root.is_dir() {
+        bail!("the store's storage {} is not a directory on this machine", root.display());
+    }
+    let threads = args.threads.unwrap_or_else(|| 2 * std::thread::available_parallelism().map_or(2, |n| n.get()));
+    let mut saved = match &args.save_listing {
+        Some(path) => {
+            let file = File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
+            Some(GzEncoder::new(io::BufWriter::new(file), Compression::fast()))
+        }
+        None => None,
+    };
+    let progress = ProgressBar::new_spinner();
+    progress.set_style(
+        ProgressStyle::with_template("{spinner} listing {msg}: {pos} tile folders {per_sec}")
+            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+    );
+    progress.set_message(root.display().to_string());
+    let cpus = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let mut write_error = None;
+    let walking = Instant::now();
+    scanner.start_input();
+    let folders = list_local(
+        root,
+        years,
+        threads,
+        |lines| {
+            scanner.feed(lines, cpus);
+            if let Some(out) = saved.as_mut()
+                && let Err(err) = out.write_all(lines)
+            {
+                write_error.get_or_insert(err);
+            }
+        },
+        |listed| progress.set_position(listed as u64),
+    )?;
+    progress.finish_and_clear();
+    timings.read += walking.elapsed();
+    if let Some(err) = write_error {
+        return Err(err).context("cannot write the saved listing");
+    }
+    if let (Some(out), Some(path)) = (saved, &args.save_listing) {
+        out.finish().and_then(|mut file| file.flush()).with_context(|| format!("cannot write {}", path.display()))?;
+        eprintln!("tessera: saved the listing to {}", path.display());
+    }
+    eprintln!(
+        "tessera: listed {folders} tile folders under {} in {:.1} s",
+        root.display(),
+        walking.elapsed().as_secs_f64()
+    );
     Ok(())
 }
 

@@ -221,3 +221,74 @@ fn a_listing_file_rewritten_in_place_supersedes_the_records_made_before_it() {
     assert!(lacking_now.contains(second), "the listing taken after the record supersedes it");
     assert!(lacking_now.contains(first), "and the first listing the first record, as before");
 }
+
+/// Writes the tiles as folders of sparse files under `root`, the way a store holds them.
+fn materialise(root: &Path, tiles: &[(String, u64, u64)]) {
+    for (key, embeddings, scales) in tiles {
+        let (folder, name) = (root.join(key), name_of(key));
+        fs::create_dir_all(&folder).unwrap();
+        for (file, size) in [(format!("{name}.npy"), *embeddings), (format!("{name}_scales.npy"), *scales)] {
+            fs::File::create(folder.join(file)).unwrap().set_len(size).unwrap();
+        }
+    }
+}
+
+#[test]
+fn listing_a_directory_store_itself_equals_scanning_what_find_prints() {
+    let (temp, listed) = demo();
+    let tree = temp.path().join("tree");
+    let (kept, mut expected) = tiles(&listed, 7);
+    materialise(&tree, &kept);
+    // A tile without its scales, one with empty scales, and a stray file: none is present.
+    let (partial, empty) = (&kept[10].0, &kept[20].0);
+    fs::remove_file(tree.join(partial).join(format!("{}_scales.npy", name_of(partial)))).unwrap();
+    fs::File::create(tree.join(empty).join(format!("{}_scales.npy", name_of(empty)))).unwrap();
+    fs::write(tree.join("2024").join("notes.txt"), "hello").unwrap();
+    expected.extend([partial.clone(), empty.clone()]);
+    expected.sort();
+    let config = listed.join("tessera.toml");
+    let text = fs::read_to_string(&config).unwrap();
+    let text = text.replace("/mnt/cephfs/tessera/v1/global_0.1_degree_representation", tree.to_str().unwrap());
+    fs::write(&config, text).unwrap();
+    let found = temp.path().join("found");
+    let copied = std::process::Command::new("cp").arg("-a").arg(&listed).arg(&found).status().unwrap();
+    assert!(copied.success());
+
+    let saved = temp.path().join("listing.gz");
+    let args = ["scan", "scaleway", "--list", "--threads", "3", "--save-listing", saved.to_str().unwrap()];
+    let walk = tessera(&listed, &args, None);
+    assert!(walk.status.success(), "{}", String::from_utf8_lossy(&walk.stderr));
+    let find = std::process::Command::new("find").arg(&tree).args(["-type", "f", "-printf", "%s %p\\n"]).output();
+    let find = find.expect("GNU find runs");
+    let scan = tessera(&found, &["scan", "scaleway", "-"], Some(&find.stdout));
+    assert!(scan.status.success(), "{}", String::from_utf8_lossy(&scan.stderr));
+
+    let mut lacking = diff_keys_from(&listed, "registry", "scaleway");
+    lacking.sort();
+    assert_eq!(lacking, expected, "what the walk found");
+    assert_eq!(diff_keys_from(&found, "registry", "scaleway"), diff_keys_from(&listed, "registry", "scaleway"));
+    let report = String::from_utf8_lossy(&walk.stderr);
+    assert!(report.contains(&format!("listed {} tile folders", kept.len())), "{report}");
+
+    // The saved listing scans to the same store.
+    let again = tessera(&found, &["scan", "scaleway", saved.to_str().unwrap()], None);
+    assert!(again.status.success(), "{}", String::from_utf8_lossy(&again.stderr));
+    assert_eq!(diff_keys_from(&found, "registry", "scaleway"), diff_keys_from(&listed, "registry", "scaleway"));
+
+    // With --year only that year's folder is walked, and only that year replaced.
+    let year = tessera(&found, &["scan", "scaleway", "--list", "--year", "2024"], None);
+    assert!(year.status.success(), "{}", String::from_utf8_lossy(&year.stderr));
+    let in_2024 = kept.iter().filter(|(key, _, _)| key.starts_with("2024/")).count();
+    let report = String::from_utf8_lossy(&year.stderr);
+    assert!(report.contains(&format!("listed {in_2024} tile folders")), "{report}");
+    assert_eq!(diff_keys_from(&found, "registry", "scaleway"), diff_keys_from(&listed, "registry", "scaleway"));
+
+    // An S3 store is listed by s5cmd, not walked.
+    let refused = tessera(&listed, &["scan", "s3", "--list"], None);
+    assert!(!refused.status.success());
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("s5cmd ls"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+}

@@ -15,6 +15,8 @@ mod bytes;
 mod formats;
 mod scanner;
 mod tile_path;
+#[cfg(feature = "disk")]
+mod walk;
 
 /// A listing file mapped into memory, for [`Scanner`]: `map_file(path)?.bytes()`.
 #[cfg(feature = "disk")]
@@ -22,6 +24,8 @@ pub use crate::fsutil::{MappedFile, map_file};
 pub use formats::{Format, Line, Size};
 pub use scanner::{Problem, ScanReport, ScannedTile, Scanner};
 pub use tile_path::{Role, TilePath, parse_tile_path};
+#[cfg(feature = "disk")]
+pub use walk::list_local;
 
 #[cfg(test)]
 mod tests;
