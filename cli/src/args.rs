@@ -280,7 +280,8 @@ pub struct ScanArgs {
     pub listings: Vec<String>,
 
     /// List the store itself instead of reading a listing: its storage must be a directory
-    /// on this machine. Year folders, then their tile folders, shared by --threads workers.
+    /// on this machine. Year folders, then their tile folders, shared by --threads workers;
+    /// with --year or --prefix, only the folders they name.
     #[arg(long)]
     pub list: bool,
 

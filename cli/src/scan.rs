@@ -32,12 +32,9 @@ pub fn run(dir: &Path, args: &ScanArgs) -> Result<()> {
         // then dropped and copied again, never kept over a listing that did not see it.
         let now = tessera_engine::journal::now_ns();
         let storage = inventory.store(&store)?.config.storage()?;
-        // With --year only that year's folder is walked.
-        let years = match args.year {
-            Some(year) => tessera_engine::YearRange::new(year, year)?,
-            None => inventory.years(),
-        };
-        list_store(&storage, years, args, &mut scanner, &mut timings)?;
+        // Only what the scan replaces is walked: --year's folder, --prefix's tile folders.
+        let scope = Scope { years: args.year.into_iter().collect(), prefix: args.prefix.clone() };
+        list_store(&storage, inventory.years(), &scope, args, &mut scanner, &mut timings)?;
         now
     } else {
         let inputs = if args.listings.is_empty() { vec!["-".to_owned()] } else { args.listings.clone() };
@@ -76,6 +73,7 @@ pub fn run(dir: &Path, args: &ScanArgs) -> Result<()> {
 fn list_store(
     storage: &Storage,
     years: YearRange,
+    scope: &Scope,
     args: &ScanArgs,
     scanner: &mut Scanner,
     timings: &mut Timings,
@@ -110,6 +108,7 @@ fn list_store(
     let folders = list_local(
         root,
         years,
+        scope,
         threads,
         |lines| {
             scanner.feed(lines, cpus);

@@ -283,6 +283,14 @@ fn listing_a_directory_store_itself_equals_scanning_what_find_prints() {
     assert!(report.contains(&format!("listed {in_2024} tile folders")), "{report}");
     assert_eq!(diff_keys_from(&found, "registry", "scaleway"), diff_keys_from(&listed, "registry", "scaleway"));
 
+    // With --prefix only the tile folders it names are walked.
+    let sharded = tessera(&found, &["scan", "scaleway", "--list", "--prefix", "2024/grid_1"], None);
+    assert!(sharded.status.success(), "{}", String::from_utf8_lossy(&sharded.stderr));
+    let in_shard = kept.iter().filter(|(key, _, _)| key.starts_with("2024/grid_1")).count();
+    let report = String::from_utf8_lossy(&sharded.stderr);
+    assert!(in_shard > 0 && report.contains(&format!("listed {in_shard} tile folders")), "{report}");
+    assert_eq!(diff_keys_from(&found, "registry", "scaleway"), diff_keys_from(&listed, "registry", "scaleway"));
+
     // An S3 store is listed by s5cmd, not walked.
     let refused = tessera(&listed, &["scan", "s3", "--list"], None);
     assert!(!refused.status.success());

@@ -1,5 +1,6 @@
 //! Listing a local store directly: its tile files as `size path` lines, the shape of
-//! `find -printf '%s %p\n'`, so that [`super::Scanner`] reads them like any listing.
+//! `find -printf '%s %p\n'`, so that [`super::Scanner`] reads them like any listing. A walk
+//! lists exactly the [`Scope`] the scan will replace: its years, its prefix.
 //!
 //! The walk follows the grid's own layout: the year folders the inventory covers, then their
 //! tile folders, which `threads` workers share (a tile folder is one `readdir` and three
@@ -13,23 +14,25 @@ use std::sync::mpsc;
 
 use crate::error::{Error, Result};
 use crate::grid::YearRange;
+use crate::store::Scope;
 
 /// Bytes of lines a worker gathers before handing them over.
 const BLOCK: usize = 1 << 20;
 
 /// Lists the tile files under `root` (`{year}/grid_{lon}_{lat}/{file}`, for the years of
-/// `years` whose folder exists) with `threads` workers, calling `block` with each block of
+/// `years` whose folder exists, and the folders `scope` covers) with `threads` workers, calling `block` with each block of
 /// `size path` lines (paths relative to `root`) and `done` with the tile folders listed so
 /// far. Anything in a year folder that is not a folder is listed too: the scanner reports
 /// what does not belong. Returns the tile folders listed.
 pub fn list_local(
     root: &Path,
     years: YearRange,
+    scope: &Scope,
     threads: usize,
     mut block: impl FnMut(&[u8]),
     mut done: impl FnMut(usize),
 ) -> Result<usize> {
-    let folders = tile_folders(root, years, &mut block)?;
+    let folders = tile_folders(root, years, scope, &mut block)?;
     let next = AtomicUsize::new(0);
     let (send, blocks) = mpsc::sync_channel::<Result<(Vec<u8>, usize)>>(2 * threads.max(1));
     std::thread::scope(|scope| {
@@ -49,12 +52,12 @@ pub fn list_local(
     })
 }
 
-/// Every `{year}/{entry}` under `root` for the inventory's years, sorted; entries that are
-/// not folders are written to `block` as lines at once.
-fn tile_folders(root: &Path, years: YearRange, block: &mut impl FnMut(&[u8])) -> Result<Vec<PathBuf>> {
+/// Every `{year}/{entry}` under `root` for the inventory's years that `scope` covers, sorted;
+/// entries that are not folders are written to `block` as lines at once.
+fn tile_folders(root: &Path, years: YearRange, scope: &Scope, block: &mut impl FnMut(&[u8])) -> Result<Vec<PathBuf>> {
     let mut folders = Vec::new();
     let mut files = Vec::new();
-    for year in years.iter() {
+    for year in years.iter().filter(|&year| scope.years.is_empty() || scope.years.contains(&year)) {
         let year_dir = root.join(year.to_string());
         let entries = match fs::read_dir(&year_dir) {
             Ok(entries) => entries,
@@ -66,7 +69,9 @@ fn tile_folders(root: &Path, years: YearRange, block: &mut impl FnMut(&[u8])) ->
             let relative = Path::new(&year.to_string()).join(entry.file_name());
             let kind = entry.file_type().map_err(Error::io("reading", entry.path()))?;
             if kind.is_dir() {
-                folders.push(relative);
+                if scope.covers_folder(year, &entry.file_name().to_string_lossy()) {
+                    folders.push(relative);
+                }
             } else {
                 let size = entry.metadata().map_err(Error::io("reading", entry.path()))?.len();
                 push_line(&mut files, size, &relative);

@@ -222,6 +222,16 @@ impl Scope {
         self.years.is_empty() && self.prefix.is_none()
     }
 
+    /// Whether the scope covers the tile folder `name` (`grid_1.05_49.95`) of `year`: what a
+    /// walk of a store lists for this scope.
+    pub fn covers_folder(&self, year: Year, name: &str) -> bool {
+        if !self.years.is_empty() && !self.years.contains(&year) {
+            return false;
+        }
+        let Some(prefix) = &self.prefix else { return true };
+        name.starts_with(prefix.as_str()) || format!("{year}/{name}").starts_with(prefix.as_str())
+    }
+
     /// Whether the scope covers tile `id`; `key` is a buffer for its key.
     fn contains(&self, years: YearRange, keys: &KeyWriter, id: TileId, key: &mut Vec<u8>) -> bool {
         let Ok(tile) = years.tile(id) else { return false };
