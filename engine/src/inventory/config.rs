@@ -176,6 +176,14 @@ impl Config {
     pub fn primary(&self) -> Option<&StoreConfig> {
         self.stores.iter().find(|s| s.role == Role::Primary)
     }
+
+    /// Where store `name` is in [`Config::stores`], or an error listing the stores there are.
+    pub fn store_position(&self, name: &str) -> Result<usize> {
+        self.stores.iter().position(|s| s.name == name).ok_or_else(|| Error::UnknownStore {
+            name: name.to_owned(),
+            known: self.stores.iter().map(|s| s.name.as_str()).collect::<Vec<_>>().join(", "),
+        })
+    }
 }
 
 /// `text` with the number after the first `last =` of the line that sets `years` (or of the

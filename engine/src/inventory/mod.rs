@@ -232,10 +232,8 @@ impl Inventory {
 
     /// The store called `name`, or an error listing the stores there are.
     pub fn store(&self, name: &str) -> Result<&Store> {
-        self.stores.iter().find(|s| s.config.name == name).ok_or_else(|| Error::UnknownStore {
-            name: name.to_owned(),
-            known: self.stores.iter().map(|s| s.config.name.as_str()).collect::<Vec<_>>().join(", "),
-        })
+        // One store per `[[stores]]` entry, in config order.
+        Ok(&self.stores[self.config.store_position(name)?])
     }
 
     /// The tiles of `name`: a store's, or the registry's when `name` is [`REGISTRY`].

@@ -123,8 +123,7 @@ impl Inventory {
     }
 
     fn store_position(&self, name: &str) -> Result<usize> {
-        self.store(name)?;
-        Ok(self.stores.iter().position(|s| s.config.name == name).expect("the store was just found"))
+        self.config.store_position(name)
     }
 
     /// Where an interrupted re-hash of `store` (`tessera verify`) stopped: every tile up to
@@ -198,9 +197,6 @@ pub struct Recorded {
 /// journal is not damaged.
 pub fn repair_journal(dir: &Path, store: &str) -> Result<Option<store::Repaired>> {
     let config = Config::load(dir)?;
-    if !config.stores.iter().any(|s| s.name == store) {
-        let known = config.stores.iter().map(|s| s.name.as_str()).collect::<Vec<_>>().join(", ");
-        return Err(Error::UnknownStore { name: store.to_owned(), known });
-    }
+    config.store_position(store)?;
     store::repair(&StoreFiles::new(dir, store), config.years)
 }
