@@ -279,16 +279,22 @@ pub struct ScanArgs {
     #[arg(conflicts_with = "list")]
     pub listings: Vec<String>,
 
-    /// List the store itself instead of reading a listing: its storage must be a directory
-    /// on this machine. Year folders, then their tile folders, shared by --threads workers;
-    /// with --year or --prefix, only the folders they name.
+    /// List the store itself instead of reading a listing. A directory is walked: year
+    /// folders, then their tile folders, shared by --threads workers. An S3 store is listed
+    /// in key ranges cut at each year's degree folders (`2024/grid_12.`), --threads requests
+    /// at once, throttled or failed requests retried with backoff. With --year or --prefix,
+    /// only the keys they name.
     #[arg(long)]
     pub list: bool,
 
-    /// With --list: workers listing tile folders at once (default: twice the CPUs, as the
-    /// walk waits on the disk or the network file system more than on the CPU).
+    /// With --list: workers walking tile folders at once (default: twice the CPUs, as the
+    /// walk waits on the disk or the network file system more than on the CPU), or S3 list
+    /// requests in flight (default: 32).
     #[arg(long, value_name = "N", requires = "list")]
     pub threads: Option<usize>,
+
+    #[command(flatten)]
+    pub s3: S3Args,
 
     /// With --list: also write the listing made, gzipped, to FILE (`size path` lines, as
     /// `find -printf '%s %p\n'` prints them), for audits or to scan again.
@@ -476,16 +482,77 @@ impl CopyFormat {
     }
 }
 
+/// How tessera's own S3 requests are bounded (`scan --list`, `verify` of an S3 store).
+#[derive(Debug, Clone, Copy, Args)]
+pub struct S3Args {
+    /// For an S3 store: seconds one request may take, its body included, before it is
+    /// abandoned and tried again.
+    #[arg(long, value_name = "SECS", default_value = "60", value_parser = parse_seconds)]
+    pub request_timeout: std::time::Duration,
+
+    /// For an S3 store: times a throttled (503 SlowDown), failed or timed-out request is
+    /// tried again, with exponential backoff from 100 ms to 15 s.
+    #[arg(long, value_name = "N", default_value_t = 10)]
+    pub retries: usize,
+}
+
+impl S3Args {
+    /// The client settings, with `concurrency` requests in flight (default 32).
+    pub fn settings(&self, concurrency: Option<usize>) -> crate::bucket::Settings {
+        crate::bucket::Settings {
+            concurrency: concurrency.unwrap_or(32).max(1),
+            timeout: self.request_timeout,
+            retries: self.retries,
+        }
+    }
+}
+
+/// A positive number of seconds (`2`, `0.5`).
+fn parse_seconds(text: &str) -> Result<std::time::Duration, String> {
+    let seconds: f64 = text.parse().map_err(|_| format!("`{text}` is not a number of seconds"))?;
+    std::time::Duration::try_from_secs_f64(seconds)
+        .ok()
+        .filter(|duration| !duration.is_zero())
+        .ok_or_else(|| format!("`{text}` is not a positive number of seconds"))
+}
+
 #[derive(Debug, Args)]
+#[command(after_help = "Examples:\n  \
+    tessera verify okavango                          # a directory: damaged tiles removed at once\n  \
+    tessera verify s3 --threads 32                   # an S3 store, 32 tiles at once\n  \
+    tessera verify s3 --shard 2/8 --findings /shared/verify   # one of 8 machines\n  \
+    tessera verify s3 --merge-shards /shared/verify  # then, once: remove what the shards found")]
 pub struct VerifyArgs {
-    /// The store to verify; its storage must be a local directory.
+    /// The store to verify: a directory on this machine, or an S3 store (read with ranged
+    /// GETs, its credentials and endpoint taken as `scan --list` takes them).
     pub store: String,
 
-    /// Hashing threads (default: one per core).
+    /// Hashing threads for a directory (default: one per core), or tiles read at once from
+    /// an S3 store (default: 16; each object in 8 MiB ranges, 4 in flight).
     #[arg(long, value_name = "N")]
     pub threads: Option<usize>,
 
     /// Start from the first tile instead of resuming an interrupted run.
     #[arg(long)]
     pub restart: bool,
+
+    /// Verify shard I of N (counting from 0): the tiles whose id is I modulo N, so that N
+    /// processes on N machines verify each tile once. The shard writes nothing to the
+    /// inventory: its findings go to FINDINGS/STORE-shard-I-of-N.jsonl, and a killed shard
+    /// resumes from its last save there.
+    #[arg(long, value_name = "I/N", conflicts_with = "merge_shards")]
+    pub shard: Option<crate::verify::shards::Shard>,
+
+    /// With --shard: the folder the shard's findings file goes to, shared by the shards or
+    /// gathered after.
+    #[arg(long, value_name = "FINDINGS", default_value = "verify-shards", requires = "shard")]
+    pub findings: PathBuf,
+
+    /// Apply the findings of every shard in FINDINGS: damaged tiles are removed from the store
+    /// through its journal, and missing or unfinished shards are named (exit status 1).
+    #[arg(long, value_name = "FINDINGS")]
+    pub merge_shards: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub s3: S3Args,
 }

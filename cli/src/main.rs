@@ -5,6 +5,7 @@
 //! (`tessera diff a b | head`) is a success.
 
 mod args;
+mod bucket;
 mod check;
 mod diff;
 mod init;
@@ -62,8 +63,13 @@ fn main() -> ExitCode {
         Err(err) if is_broken_pipe(&err) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("tessera: error: {err}");
-            for cause in err.chain().skip(1) {
-                eprintln!("  caused by: {cause}");
+            // Some errors (object_store's) repeat their cause in their own message: say it once.
+            let mut said = err.to_string();
+            for cause in err.chain().skip(1).map(|cause| cause.to_string()) {
+                if !said.contains(&cause) {
+                    eprintln!("  caused by: {cause}");
+                }
+                said = cause;
             }
             ExitCode::from(2)
         }

@@ -19,6 +19,7 @@ use tessera_engine::store::{Listing, Replaced, Scope};
 use tessera_engine::{Storage, YearRange};
 
 use crate::args::ScanArgs;
+use crate::bucket::Bucket;
 use crate::open_inventory;
 
 pub fn run(dir: &Path, args: &ScanArgs) -> Result<()> {
@@ -68,8 +69,9 @@ pub fn run(dir: &Path, args: &ScanArgs) -> Result<()> {
     Ok(())
 }
 
-/// `scan --list`: walks the store's directory and feeds what it finds to `scanner` as it
-/// comes, with a progress bar of tile folders, and saves the listing when asked.
+/// `scan --list`: lists the store itself (a walk of its directory, or S3 list requests) and
+/// feeds what it finds to `scanner` as it comes, with a progress spinner, and saves the
+/// listing when asked.
 fn list_store(
     storage: &Storage,
     years: YearRange,
@@ -78,16 +80,6 @@ fn list_store(
     scanner: &mut Scanner,
     timings: &mut Timings,
 ) -> Result<()> {
-    let Storage::Local(root) = storage else {
-        bail!(
-            "--list walks a directory on this machine; this store's storage is {storage}: list it with s5cmd ls and scan that"
-        );
-    };
-    let root = Path::new(root);
-    if !root.is_dir() {
-        bail!("the store's storage {} is not a directory on this machine", root.display());
-    }
-    let threads = args.threads.unwrap_or_else(|| 2 * std::thread::available_parallelism().map_or(2, |n| n.get()));
     let mut saved = match &args.save_listing {
         Some(path) => {
             let file = File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
@@ -95,38 +87,28 @@ fn list_store(
         }
         None => None,
     };
-    let progress = ProgressBar::new_spinner();
-    progress.set_style(
-        ProgressStyle::with_template("{spinner} listing {msg}: {pos} tile folders {per_sec}")
-            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
-    );
-    progress.set_message(root.display().to_string());
     let cpus = std::thread::available_parallelism().map_or(2, |n| n.get());
     let mut write_error = None;
     let mut parse = Duration::ZERO;
-    let walking = Instant::now();
+    let listing = Instant::now();
     scanner.start_input();
-    let folders = list_local(
-        root,
-        years,
-        scope,
-        threads,
-        |lines| {
-            let parsing = Instant::now();
-            scanner.feed(lines, cpus);
-            parse += parsing.elapsed();
-            if let Some(out) = saved.as_mut()
-                && let Err(err) = out.write_all(lines)
-            {
-                write_error.get_or_insert(err);
-            }
-        },
-        |listed| progress.set_position(listed as u64),
-    )?;
-    progress.finish_and_clear();
-    // The walk runs while blocks are parsed: --timings shows the wait for it as the read.
+    let mut feed = |lines: &[u8]| {
+        let parsing = Instant::now();
+        scanner.feed(lines, cpus);
+        parse += parsing.elapsed();
+        if let Some(out) = saved.as_mut()
+            && let Err(err) = out.write_all(lines)
+        {
+            write_error.get_or_insert(err);
+        }
+    };
+    let summary = match storage {
+        Storage::Local(root) => walk_directory(Path::new(root), years, scope, args, &mut feed)?,
+        Storage::S3(url) => list_bucket(url, years, scope, args, &mut feed)?,
+    };
+    // The listing runs while blocks are parsed: --timings shows the wait for it as the read.
     timings.parse += parse;
-    timings.read += walking.elapsed().saturating_sub(parse);
+    timings.read += listing.elapsed().saturating_sub(parse);
     if let Some(err) = write_error {
         return Err(err).context("cannot write the saved listing");
     }
@@ -134,12 +116,49 @@ fn list_store(
         out.finish().and_then(|mut file| file.flush()).with_context(|| format!("cannot write {}", path.display()))?;
         eprintln!("tessera: saved the listing to {}", path.display());
     }
-    eprintln!(
-        "tessera: listed {folders} tile folders under {} in {:.1} s",
-        root.display(),
-        walking.elapsed().as_secs_f64()
-    );
+    eprintln!("tessera: listed {summary} in {:.1} s", listing.elapsed().as_secs_f64());
     Ok(())
+}
+
+/// Walks a directory store with `--threads` workers; returns what was listed, in words.
+fn walk_directory(
+    root: &Path,
+    years: YearRange,
+    scope: &Scope,
+    args: &ScanArgs,
+    feed: &mut impl FnMut(&[u8]),
+) -> Result<String> {
+    if !root.is_dir() {
+        bail!("the store's storage {} is not a directory on this machine", root.display());
+    }
+    let threads = args.threads.unwrap_or_else(|| 2 * std::thread::available_parallelism().map_or(2, |n| n.get()));
+    let progress = spinner(&root.display().to_string(), "tile folders");
+    let folders = list_local(root, years, scope, threads, feed, |listed| progress.set_position(listed as u64))?;
+    progress.finish_and_clear();
+    Ok(format!("{folders} tile folders under {}", root.display()))
+}
+
+/// Lists an S3 store with `--threads` requests in flight; returns what was listed, in words.
+fn list_bucket(
+    url: &str,
+    years: YearRange,
+    scope: &Scope,
+    args: &ScanArgs,
+    feed: &mut impl FnMut(&[u8]),
+) -> Result<String> {
+    let bucket = Bucket::open(url, args.s3.settings(args.threads))?;
+    let progress = spinner(url, "objects");
+    let listed = bucket.list(years, scope, feed, |objects| progress.set_position(objects))?;
+    progress.finish_and_clear();
+    Ok(format!("{} objects under {url} ({} requests over {} key ranges)", listed.objects, listed.pages, listed.ranges))
+}
+
+fn spinner(place: &str, unit: &str) -> ProgressBar {
+    let progress = ProgressBar::new_spinner();
+    let template = format!("{{spinner}} listing {{msg}}: {{pos}} {unit} {{per_sec}}");
+    progress.set_style(ProgressStyle::with_template(&template).unwrap_or_else(|_| ProgressStyle::default_spinner()));
+    progress.set_message(place.to_owned());
+    progress
 }
 
 /// Where a scan's time went, for `--timings`.

@@ -290,13 +290,4 @@ fn listing_a_directory_store_itself_equals_scanning_what_find_prints() {
     let report = String::from_utf8_lossy(&sharded.stderr);
     assert!(in_shard > 0 && report.contains(&format!("listed {in_shard} tile folders")), "{report}");
     assert_eq!(diff_keys_from(&found, "registry", "scaleway"), diff_keys_from(&listed, "registry", "scaleway"));
-
-    // An S3 store is listed by s5cmd, not walked.
-    let refused = tessera(&listed, &["scan", "s3", "--list"], None);
-    assert!(!refused.status.success());
-    assert!(
-        String::from_utf8_lossy(&refused.stderr).contains("s5cmd ls"),
-        "{}",
-        String::from_utf8_lossy(&refused.stderr)
-    );
 }

@@ -3,6 +3,7 @@
 // Each test file uses some of these helpers, not all.
 #![allow(dead_code)]
 
+pub mod faults;
 pub mod tools;
 
 use std::io::Write;

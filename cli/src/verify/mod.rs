@@ -1,0 +1,250 @@
+//! `tessera verify STORE`: re-hash a store's files against the registry's SHA-256s, a local
+//! directory or an S3 store, whole or as one shard of a fleet.
+
+mod local;
+mod s3;
+pub mod shards;
+mod tile;
+
+use std::path::Path;
+
+use anyhow::{Result, bail};
+use indicatif::{ProgressBar, ProgressStyle};
+use tessera_engine::Storage;
+use tessera_engine::copylist::{KeyStyle, KeyWriter};
+use tessera_engine::grid::{TileId, YearRange};
+use tessera_engine::inventory::Inventory;
+use tessera_engine::registry::{ReadOptions, RegistryTiles};
+
+use self::local::LocalCheck;
+use self::s3::BucketCheck;
+use self::shards::{FindingsFile, Shard};
+use crate::args::VerifyArgs;
+use crate::bucket::Bucket;
+use crate::open_inventory;
+
+/// Tiles of a directory hashed between two saves of where the run has got to.
+const CHUNK: usize = 256;
+/// Tiles of an S3 store read between two saves, per tile read at once: a save every few
+/// seconds at most, as a tile there costs three requests.
+const CHUNK_PER_S3_TILE: usize = 4;
+
+/// A damaged tile and what is wrong with it.
+pub type Damaged = (TileId, String);
+
+/// Hashes tiles of one store and says which are damaged.
+trait Check {
+    /// The damaged tiles among `ids`, in any order.
+    fn damaged(&self, ids: &[TileId]) -> Result<Vec<Damaged>>;
+}
+
+/// Returns whether every verified tile was intact (and, merging, every shard finished).
+pub fn run(dir: &Path, args: &VerifyArgs) -> Result<bool> {
+    if let Some(findings) = &args.merge_shards {
+        return merge(dir, args, findings);
+    }
+    let mut inventory = if args.shard.is_some() { Inventory::open_read_only(dir)? } else { open_inventory(dir)? };
+    let store = inventory.store(&args.store)?;
+    let storage = store.config.storage()?;
+    let tiles = store.tiles.to_vec();
+    let registry = read_hashes(&inventory)?;
+    let tiles_at_once = args.threads.unwrap_or(16).max(1);
+    let bucket = match &storage {
+        Storage::S3(url) => Some(Bucket::open(url, args.s3.settings(Some(tiles_at_once)))?),
+        Storage::Local(root) if !Path::new(root).is_dir() => {
+            bail!("the store's storage {root} is not a directory on this machine")
+        }
+        Storage::Local(_) => None,
+    };
+    let years = inventory.years();
+    let check: Box<dyn Check + '_> = match &bucket {
+        Some(bucket) => Box::new(BucketCheck { bucket, years, registry: &registry, tiles: tiles_at_once }),
+        None => Box::new(LocalCheck {
+            root: Path::new(storage.as_str()),
+            years,
+            registry: &registry,
+            threads: args.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get())),
+        }),
+    };
+    let mut run = match args.shard {
+        Some(shard) => Run::shard(&args.store, shard, args, years)?,
+        None => Run::whole(&inventory, &args.store, args.restart, years)?,
+    };
+    let ids: Vec<TileId> = tiles
+        .into_iter()
+        .map(TileId)
+        .filter(|id| run.resume_after.is_none_or(|after| *id > after))
+        .filter(|id| run.shard.is_none_or(|shard| shard.holds(*id)) && registry.ids.binary_search(id).is_ok())
+        .collect();
+    if let Some(after) = run.resume_after {
+        eprintln!("tessera: resuming after tile id {} ({} tiles left); --restart starts over", after.0, ids.len());
+    }
+    let progress = progress_bar(ids.len() as u64);
+    let chunk = if bucket.is_some() { CHUNK_PER_S3_TILE * tiles_at_once } else { CHUNK };
+    for chunk in ids.chunks(chunk) {
+        let mut found = check.damaged(chunk)?;
+        found.sort_by_key(|(id, _)| *id);
+        run.save(&mut inventory, chunk, found)?;
+        progress.inc(chunk.len() as u64);
+    }
+    progress.finish_and_clear();
+    run.finish(&mut inventory)
+}
+
+/// Where a run's findings go: the inventory itself (damaged tiles removed, the verify
+/// cursor saved), or a shard's findings file.
+struct Run {
+    store: String,
+    years: YearRange,
+    shard: Option<Shard>,
+    findings: Option<FindingsFile>,
+    resume_after: Option<TileId>,
+    verified: u64,
+    damaged: Vec<Damaged>,
+}
+
+impl Run {
+    fn whole(inventory: &Inventory, store: &str, restart: bool, years: YearRange) -> Result<Run> {
+        let resume_after = if restart { None } else { inventory.verify_cursor(store)? };
+        Ok(Run {
+            store: store.to_owned(),
+            years,
+            shard: None,
+            findings: None,
+            resume_after,
+            verified: 0,
+            damaged: Vec::new(),
+        })
+    }
+
+    fn shard(store: &str, shard: Shard, args: &VerifyArgs, years: YearRange) -> Result<Run> {
+        let (file, found) = FindingsFile::open(&args.findings, store, shard, args.restart)?;
+        if found.finished {
+            eprintln!(
+                "tessera: shard {}/{} of {store} already finished ({}); --restart verifies it again",
+                shard.index,
+                shard.count,
+                file.path().display()
+            );
+        }
+        let resume_after = if found.finished { Some(TileId(u32::MAX)) } else { found.checked_through };
+        let damaged = found.damaged.into_iter().map(|(id, _, problem)| (id, problem)).collect();
+        Ok(Run {
+            store: store.to_owned(),
+            years,
+            shard: Some(shard),
+            findings: Some(file),
+            resume_after,
+            verified: found.verified,
+            damaged,
+        })
+    }
+
+    /// Records a chunk's findings, then where the run has got to.
+    fn save(&mut self, inventory: &mut Inventory, chunk: &[TileId], found: Vec<Damaged>) -> Result<()> {
+        let Some(last) = chunk.last().copied() else { return Ok(()) };
+        self.verified += chunk.len() as u64;
+        match &mut self.findings {
+            Some(file) => {
+                let keyed: Vec<(Damaged, String)> =
+                    found.iter().map(|damaged| (damaged.clone(), key(self.years, damaged.0))).collect();
+                file.save(&keyed, last, self.verified)?;
+            }
+            None => {
+                let ids: Vec<TileId> = found.iter().map(|(id, _)| *id).collect();
+                inventory.remove(&self.store, &ids)?;
+                inventory.set_verify_cursor(&self.store, Some(last))?;
+            }
+        }
+        self.damaged.extend(found);
+        Ok(())
+    }
+
+    /// Reports the run; returns whether every tile verified was intact.
+    fn finish(mut self, inventory: &mut Inventory) -> Result<bool> {
+        match &mut self.findings {
+            Some(file) => file.finish(self.verified)?,
+            None => inventory.set_verify_cursor(&self.store, None)?,
+        }
+        let shard = self.shard.map_or(String::new(), |shard| format!(" (shard {}/{})", shard.index, shard.count));
+        report(self.years, &format!("{}{shard}", self.store), self.verified, &self.damaged);
+        match (&self.findings, self.damaged.is_empty()) {
+            (Some(file), false) => eprintln!(
+                "tessera: findings saved to {}: `tessera verify {} --merge-shards {}` removes the damaged tiles",
+                file.path().display(),
+                self.store,
+                file.path().parent().map_or(String::new(), |dir| dir.display().to_string())
+            ),
+            (None, false) => {
+                eprintln!(
+                    "tessera: damaged tiles were removed from {}: `tessera diff` lists them to copy again",
+                    self.store
+                )
+            }
+            (_, true) => {}
+        }
+        Ok(self.damaged.is_empty())
+    }
+}
+
+/// `verify STORE --merge-shards DIR`: removes the damaged tiles every shard found, through the
+/// journal, and says which shards are missing or unfinished.
+fn merge(dir: &Path, args: &VerifyArgs, findings_dir: &Path) -> Result<bool> {
+    let mut inventory = open_inventory(dir)?;
+    inventory.store(&args.store)?;
+    let shards = shards::read_all(findings_dir, &args.store)?;
+    let count = shards.len();
+    let mut damaged: Vec<Damaged> = Vec::new();
+    let (mut verified, mut incomplete) = (0, Vec::new());
+    for (shard, findings) in shards {
+        let Some(findings) = findings else {
+            incomplete.push(format!("{}/{count} (no file)", shard.index));
+            continue;
+        };
+        if !findings.finished {
+            incomplete.push(format!("{}/{count} ({} tiles verified so far)", shard.index, findings.verified));
+        }
+        verified += findings.verified;
+        damaged.extend(findings.damaged.into_iter().map(|(id, _, problem)| (id, problem)));
+    }
+    damaged.sort_by_key(|(id, _)| *id);
+    damaged.dedup_by_key(|(id, _)| *id);
+    let ids: Vec<TileId> = damaged.iter().map(|(id, _)| *id).collect();
+    let removed = inventory.remove(&args.store, &ids)?;
+    report(inventory.years(), &format!("{} ({count} shards)", args.store), verified, &damaged);
+    eprintln!("tessera: removed {removed} damaged tiles from {}: `tessera diff` lists them to copy again", args.store);
+    if !incomplete.is_empty() {
+        eprintln!("tessera: unfinished shards: {}; run them again, then merge again", incomplete.join(", "));
+    }
+    Ok(damaged.is_empty() && incomplete.is_empty())
+}
+
+fn read_hashes(inventory: &Inventory) -> Result<RegistryTiles> {
+    let Some(tiles) = inventory.registry_tiles(ReadOptions { hashes: true })? else {
+        bail!("verify compares with the registry's hashes, and {} is missing", inventory.registry_path().display());
+    };
+    if tiles.hash.is_none() {
+        bail!("{} has no `hash` column: there is nothing to verify against", inventory.registry_path().display());
+    }
+    Ok(tiles)
+}
+
+fn key(years: YearRange, id: TileId) -> String {
+    let mut key = Vec::new();
+    KeyWriter::new(years).push(&mut key, id.0, KeyStyle::Key);
+    String::from_utf8_lossy(&key).into_owned()
+}
+
+fn progress_bar(len: u64) -> ProgressBar {
+    let bar = ProgressBar::new(len);
+    let template = "verifying [{bar:30}] {pos}/{len} tiles {per_sec} eta {eta}";
+    bar.set_style(ProgressStyle::with_template(template).unwrap_or_else(|_| ProgressStyle::default_bar()));
+    bar
+}
+
+fn report(years: YearRange, store: &str, verified: u64, bad: &[Damaged]) {
+    eprintln!("tessera: verified {verified} tiles of {store}: {} damaged", bad.len());
+    for (id, problem) in bad.iter().take(20) {
+        eprintln!("tessera: damaged: {} ({problem})", key(years, *id));
+    }
+}

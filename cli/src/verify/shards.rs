@@ -1,0 +1,188 @@
+//! `verify --shard I/N`: one of N processes, on as many machines, each verifying the tiles
+//! whose id is I modulo N, so together they verify every tile exactly once.
+//!
+//! A shard writes nothing to the inventory (it may be a read-only copy on each machine): its
+//! findings go to its own file, `{store}-shard-{I}-of-{N}.jsonl` in the findings folder, one
+//! JSON object a line. Each chunk of tiles appends its damaged tiles then a checkpoint in one
+//! write, synced, so a killed shard resumes after its last checkpoint (anything after it is
+//! dropped and checked again). `verify --merge-shards` then applies every shard's findings
+//! through the inventory's journal, once.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use anyhow::{Context, Result, bail};
+use serde_json::{Value, json};
+use tessera_engine::grid::TileId;
+
+use super::Damaged;
+
+/// Shard `index` of `count`: the tiles whose id is `index` modulo `count`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shard {
+    pub index: u32,
+    pub count: u32,
+}
+
+impl Shard {
+    pub fn holds(self, id: TileId) -> bool {
+        id.0 % self.count == self.index
+    }
+}
+
+impl FromStr for Shard {
+    type Err = String;
+
+    /// `I/N`, counting from 0 as a Kubernetes indexed Job (`JOB_COMPLETION_INDEX`) and a Slurm
+    /// array run as `--array=0-{N-1}` (`SLURM_ARRAY_TASK_ID`) do.
+    fn from_str(text: &str) -> Result<Shard, String> {
+        let parsed = text.split_once('/').and_then(|(i, n)| Some((i.trim().parse().ok()?, n.trim().parse().ok()?)));
+        match parsed {
+            Some((index, count)) if index < count => Ok(Shard { index, count }),
+            Some(_) => Err(format!("`{text}`: the shard index counts from 0 and stays below the number of shards")),
+            None => Err(format!("`{text}` is not a shard: expected I/N, as 0/4 .. 3/4")),
+        }
+    }
+}
+
+/// What a shard's findings file holds up to its last checkpoint.
+#[derive(Debug, Default)]
+pub struct Findings {
+    pub damaged: Vec<(TileId, String, String)>,
+    /// The last tile id checked, in the store's order.
+    pub checked_through: Option<TileId>,
+    pub verified: u64,
+    pub finished: bool,
+}
+
+/// A shard's findings file, open for appending.
+pub struct FindingsFile {
+    path: PathBuf,
+    file: File,
+}
+
+/// The findings file of `shard` of `store` in `dir`.
+fn path_of(dir: &Path, store: &str, shard: Shard) -> PathBuf {
+    dir.join(format!("{store}-shard-{}-of-{}.jsonl", shard.index, shard.count))
+}
+
+impl FindingsFile {
+    /// Opens the shard's file in `dir` (creating both), keeping what it holds up to its last
+    /// checkpoint unless `restart`; returns it with those findings, to resume from.
+    pub fn open(dir: &Path, store: &str, shard: Shard, restart: bool) -> Result<(FindingsFile, Findings)> {
+        fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        let path = path_of(dir, store, shard);
+        let (findings, kept) = if restart || !path.exists() { (Findings::default(), 0) } else { read(&path)? };
+        let file = OpenOptions::new()
+            .create(true)
+            .write(true)
+            .truncate(false)
+            .open(&path)
+            .with_context(|| format!("cannot open {}", path.display()))?;
+        file.set_len(kept).with_context(|| format!("cannot write {}", path.display()))?;
+        let mut opened = FindingsFile { path, file };
+        if kept == 0 {
+            opened
+                .append(&json!({ "store": store, "shard": format!("{}/{}", shard.index, shard.count) }).to_string())?;
+        }
+        Ok((opened, findings))
+    }
+
+    /// Appends a chunk's damaged tiles and the checkpoint after it, in one synced write.
+    pub fn save(&mut self, damaged: &[(Damaged, String)], checked_through: TileId, verified: u64) -> Result<()> {
+        let mut lines = String::new();
+        for ((id, problem), key) in damaged {
+            lines += &json!({ "damaged": key, "id": id.0, "problem": problem }).to_string();
+            lines.push('\n');
+        }
+        lines += &json!({ "checked_through": checked_through.0, "verified": verified }).to_string();
+        self.append(&lines)
+    }
+
+    /// Marks the shard finished.
+    pub fn finish(&mut self, verified: u64) -> Result<()> {
+        self.append(&json!({ "finished": true, "verified": verified }).to_string())
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn append(&mut self, lines: &str) -> Result<()> {
+        let write = |file: &mut File| {
+            use std::io::Seek;
+            file.seek(std::io::SeekFrom::End(0))?;
+            file.write_all(format!("{lines}\n").as_bytes())?;
+            file.sync_data()
+        };
+        write(&mut self.file).with_context(|| format!("cannot write {}", self.path.display()))
+    }
+}
+
+/// The findings of a shard's file up to its last checkpoint, and that checkpoint's end.
+fn read(path: &Path) -> Result<(Findings, u64)> {
+    let text = fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let mut findings = Findings::default();
+    let mut pending = Vec::new();
+    let (mut offset, mut kept) = (0, 0);
+    for line in text.split_inclusive(|&b| b == b'\n') {
+        offset += line.len() as u64;
+        // A torn last line is a write the shard never finished: it is checked again.
+        let Ok(value) = serde_json::from_slice::<Value>(line) else { break };
+        if !line.ends_with(b"\n") {
+            break;
+        }
+        if let Some(key) = value["damaged"].as_str() {
+            let id = value["id"].as_u64().and_then(|id| u32::try_from(id).ok());
+            let Some(id) = id else { bail!("{}: a damaged tile without its id: {value}", path.display()) };
+            pending.push((TileId(id), key.to_owned(), value["problem"].as_str().unwrap_or_default().to_owned()));
+        } else if let Some(through) = value["checked_through"].as_u64() {
+            findings.checked_through = u32::try_from(through).ok().map(TileId);
+            findings.verified = value["verified"].as_u64().unwrap_or_default();
+            findings.damaged.append(&mut pending);
+            kept = offset;
+        } else if value["finished"].as_bool() == Some(true) {
+            findings.finished = true;
+            findings.verified = value["verified"].as_u64().unwrap_or(findings.verified);
+            kept = offset;
+        } else if value.get("store").is_some() {
+            kept = offset;
+        }
+    }
+    Ok((findings, kept))
+}
+
+/// Every shard's findings for `store` in `dir`, by shard (`None` for a shard without a file);
+/// the files must all be of one run, split N ways.
+pub fn read_all(dir: &Path, store: &str) -> Result<Vec<(Shard, Option<Findings>)>> {
+    let entries = fs::read_dir(dir).with_context(|| format!("cannot read the findings folder {}", dir.display()))?;
+    let mut counts = Vec::new();
+    for entry in entries {
+        let name = entry.with_context(|| format!("cannot read {}", dir.display()))?.file_name();
+        let name = name.to_string_lossy();
+        let shard = name
+            .strip_prefix(&format!("{store}-shard-"))
+            .and_then(|rest| rest.strip_suffix(".jsonl"))
+            .and_then(|rest| rest.replacen("-of-", "/", 1).parse::<Shard>().ok());
+        if let Some(shard) = shard {
+            counts.push(shard.count);
+        }
+    }
+    counts.sort_unstable();
+    counts.dedup();
+    let count = match counts.as_slice() {
+        [count] => *count,
+        [] => bail!("{} holds no findings of {store} (`{store}-shard-I-of-N.jsonl`)", dir.display()),
+        many => bail!("{} holds findings of runs split {many:?} ways: keep one run's files only", dir.display()),
+    };
+    let mut shards = Vec::new();
+    for index in 0..count {
+        let shard = Shard { index, count };
+        let path = path_of(dir, store, shard);
+        let findings = if path.exists() { Some(read(&path)?.0) } else { None };
+        shards.push((shard, findings));
+    }
+    Ok(shards)
+}

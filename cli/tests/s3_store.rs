@@ -1,0 +1,336 @@
+//! tessera's own S3 client against a real S3 server on loopback (moto), through a proxy that
+//! throttles (503 SlowDown) and leaves a request hanging: `scan --list` lists what
+//! `s5cmd ls` + `scan` finds on the same bucket; `verify` finds a corrupted and a truncated
+//! object; four `verify --shard` processes verify every tile once, a killed one resumes, and
+//! `--merge-shards` removes what they found.
+
+mod common;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use arrow_array::{ArrayRef, Int32Array, Int64Array, LargeStringArray, RecordBatch};
+use common::faults::{Faults, FaultyProxy};
+use common::tools::{AWS_ENV, S3, require};
+use sha2::{Digest, Sha256};
+
+const BUCKET: &str = "tessera";
+const ROOT: &str = "s3://tessera/v1";
+
+/// A bucket holding a few hundred tiles (three objects each), the registry of their true
+/// hashes, and an inventory with two stores on that bucket.
+struct World {
+    _temp: tempfile::TempDir,
+    dir: PathBuf,
+    inventory: PathBuf,
+    s3: S3,
+    s5cmd: PathBuf,
+    keys: Vec<String>,
+}
+
+fn hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+impl World {
+    /// `tiles` tiles, all in 2024 but the last `tiles / 10`, in 2025; spread over every
+    /// longitude so a listing splits its ranges.
+    fn new(tiles: i32) -> Option<World> {
+        let [s5cmd, moto] = require(["s5cmd", "moto_server"])?;
+        let temp = tempfile::tempdir().expect("temp dir");
+        let dir = temp.path().to_owned();
+        let keys = write_tiles(&dir, tiles);
+        let s3 = S3::start(&moto, &dir);
+        let world = World { inventory: dir.join("inventory"), dir, _temp: temp, s3, s5cmd, keys };
+        world.succeeds(world.s5cmd(&["mb", &format!("s3://{BUCKET}")]));
+        let tree = format!("{}/", world.dir.join("tree").display());
+        world.succeeds(world.s5cmd(&["cp", &format!("{tree}*"), &format!("{ROOT}/")]));
+        let stores = format!(
+            "--store primary=primary,{tree},https://p --store s3=mirror,{ROOT},https://m --store copy=mirror,{ROOT},https://m"
+        );
+        let init =
+            format!("\"$TESSERA\" init {stores} && \"$TESSERA\" import {}/registry.parquet", world.dir.display());
+        let output = Command::new("sh")
+            .args(["-c", &init])
+            .env("TESSERA", env!("CARGO_BIN_EXE_tessera"))
+            .env("TESSERA_INVENTORY", &world.inventory)
+            .output()
+            .expect("sh runs");
+        world.succeeds(output);
+        Some(world)
+    }
+
+    fn s5cmd(&self, args: &[&str]) -> Output {
+        Command::new(&self.s5cmd)
+            .args(args)
+            .env("S3_ENDPOINT_URL", &self.s3.endpoint)
+            .envs(AWS_ENV)
+            .output()
+            .expect("s5cmd runs")
+    }
+
+    /// `tessera` with the S3 server (or a proxy in front of it) at `endpoint`.
+    fn command(&self, endpoint: &str, args: &[&str]) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_tessera"));
+        command.arg("--inventory").arg(&self.inventory).args(args);
+        command.env("S3_ENDPOINT_URL", endpoint).envs(AWS_ENV).env_remove("AWS_PROFILE").env("HOME", &self.dir);
+        command
+    }
+
+    fn tessera(&self, endpoint: &str, args: &[&str], stdin: &[u8]) -> Output {
+        let mut child = self
+            .command(endpoint, args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("tessera runs");
+        std::io::Write::write_all(&mut child.stdin.take().expect("stdin"), stdin).expect("write stdin");
+        child.wait_with_output().expect("tessera finishes")
+    }
+
+    fn succeeds(&self, output: Output) -> Output {
+        assert!(
+            output.status.success(),
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        output
+    }
+
+    /// The keys `store` lacks, sorted.
+    fn missing(&self, store: &str) -> Vec<String> {
+        let output = self.succeeds(self.tessera(&self.s3.endpoint, &["diff", "registry", store], b""));
+        let mut keys: Vec<String> =
+            String::from_utf8(output.stdout).expect("utf-8").lines().map(str::to_owned).collect();
+        keys.sort();
+        keys
+    }
+
+    fn count(&self, source: &str, target: &str) -> u64 {
+        let output = self.succeeds(self.tessera(&self.s3.endpoint, &["diff", source, target, "--count"], b""));
+        String::from_utf8(output.stdout).expect("utf-8").trim().parse().expect("a count")
+    }
+
+    /// Replaces the object at `key` (under the store's root) with `bytes`.
+    fn put(&self, key: &str, bytes: &[u8]) {
+        let file = self.dir.join("upload");
+        fs::write(&file, bytes).expect("write");
+        self.succeeds(self.s5cmd(&["cp", file.to_str().expect("utf-8"), &format!("{ROOT}/{key}")]));
+    }
+
+    /// Scans `store` from what `s5cmd ls` prints for the whole bucket.
+    fn scan_from_s5cmd(&self, store: &str) {
+        let listing = self.succeeds(self.s5cmd(&["ls", &format!("{ROOT}/*")]));
+        self.succeeds(self.tessera(&self.s3.endpoint, &["scan", store, "-"], &listing.stdout));
+    }
+}
+
+/// Writes `tiles` tiles into `dir/tree` and `dir/registry.parquet`; returns their keys.
+fn write_tiles(dir: &Path, tiles: i32) -> Vec<String> {
+    let (mut years, mut lons, mut lats, mut hashes, mut scales_hashes, mut sizes, mut scales_sizes) =
+        (vec![], vec![], vec![], vec![], vec![], vec![], vec![]);
+    let mut keys = Vec::new();
+    for k in 0..tiles {
+        let year = if k < tiles - tiles / 10 { 2024 } else { 2025 };
+        let (lon_i, lat_i) = (-17995 + (35990 / tiles) / 10 * 10 * k, 5 + 10 * (k % 50));
+        let name = tessera_engine::grid::Cell::from_centi(lon_i, lat_i).expect("on the grid").name().to_string();
+        let key = format!("{year}/{name}");
+        let embeddings = format!("embeddings of {key}\n").repeat(40 + k as usize % 7).into_bytes();
+        let scales = format!("scales of {key}\n").into_bytes();
+        let folder = dir.join("tree").join(&key);
+        fs::create_dir_all(&folder).expect("mkdir");
+        fs::write(folder.join(format!("{name}.npy")), &embeddings).expect("write");
+        fs::write(folder.join(format!("{name}_scales.npy")), &scales).expect("write");
+        let sums = format!("{}  {name}.npy\n{}  {name}_scales.npy\n", hex(&embeddings), hex(&scales));
+        fs::write(folder.join("SHA256"), sums).expect("write");
+        years.push(i64::from(year));
+        lons.push(lon_i);
+        lats.push(lat_i);
+        hashes.push(hex(&embeddings));
+        scales_hashes.push(hex(&scales));
+        sizes.push(embeddings.len() as i64);
+        scales_sizes.push(scales.len() as i64);
+        keys.push(key);
+    }
+    let columns: Vec<(&str, ArrayRef)> = vec![
+        ("year", Arc::new(Int64Array::from(years))),
+        ("lon_i", Arc::new(Int32Array::from(lons))),
+        ("lat_i", Arc::new(Int32Array::from(lats))),
+        ("hash", Arc::new(LargeStringArray::from(hashes))),
+        ("scales_hash", Arc::new(LargeStringArray::from(scales_hashes))),
+        ("file_size", Arc::new(Int64Array::from(sizes))),
+        ("scales_size", Arc::new(Int64Array::from(scales_sizes))),
+    ];
+    let batch = RecordBatch::try_from_iter(columns).expect("batch");
+    let file = fs::File::create(dir.join("registry.parquet")).expect("create");
+    let mut writer = parquet::arrow::ArrowWriter::try_new(file, batch.schema(), None).expect("writer");
+    writer.write(&batch).expect("write");
+    writer.close().expect("close");
+    keys.sort();
+    keys
+}
+
+fn name_of(key: &str) -> &str {
+    key.split('/').nth(1).expect("a key has a folder")
+}
+
+/// `N requests over M key ranges` in a scan's report.
+fn requests_and_ranges(report: &str) -> (u64, u64) {
+    let words: Vec<&str> = report.split_whitespace().collect();
+    let at = words.iter().position(|word| *word == "requests").expect("the report counts requests");
+    let requests = words[at - 1].trim_start_matches('(').parse().expect("a number");
+    (requests, words[at + 2].parse().expect("a number"))
+}
+
+#[test]
+fn listing_a_bucket_equals_s5cmd_ls_through_throttling_and_a_hung_request() {
+    let Some(world) = World::new(420) else { return };
+    // What a listing must see as it is: a tile without its scales, one with empty scales, and
+    // strays in a year folder, at the root and in a year the inventory does not cover.
+    let (partial, empty) = (&world.keys[10], &world.keys[20]); // sorted, as `missing` is
+    world.succeeds(world.s5cmd(&["rm", &format!("{ROOT}/{partial}/{}_scales.npy", name_of(partial))]));
+    world.put(&format!("{empty}/{}_scales.npy", name_of(empty)), b"");
+    world.put("2024/notes.txt", b"hello");
+    world.put("README", b"hello");
+    world.put("2016/grid_0.05_0.05/grid_0.05_0.05.npy", b"hello");
+
+    let proxy = FaultyProxy::start(&world.s3.endpoint, Faults { throttle_every: 4, hang: vec![3] });
+    let saved = world.dir.join("listing.gz");
+    let args =
+        ["scan", "s3", "--list", "--threads", "8", "--request-timeout", "2", "--save-listing", saved.to_str().unwrap()];
+    let started = Instant::now();
+    let listed = world.succeeds(world.tessera(&proxy.endpoint, &args, b""));
+    let took = started.elapsed();
+    world.scan_from_s5cmd("copy");
+
+    let report = String::from_utf8_lossy(&listed.stderr);
+    assert_eq!(world.missing("s3"), [partial.clone(), empty.clone()], "{report}");
+    assert_eq!(world.missing("s3"), world.missing("copy"));
+    assert_eq!((world.count("s3", "copy"), world.count("copy", "s3")), (0, 0));
+    // 2024's 1,134 keys fill more than a page: its range was split at the degree folders.
+    let (requests, ranges) = requests_and_ranges(&report);
+    assert!(ranges > 10, "{report}");
+    assert!(proxy.throttled() > 0 && proxy.hung() == 1, "{} throttled, {} hung", proxy.throttled(), proxy.hung());
+    // Every answered request, every throttled one and the hung one went through the proxy.
+    assert_eq!(proxy.requests() as u64, requests + proxy.throttled() as u64 + 1, "{report}");
+    assert!(took >= Duration::from_secs(2) && took < Duration::from_secs(60), "the hung request timed out: {took:?}");
+    for line in ["2 partial tiles", "1 zero-size tile files", "3 files that are not tile files"] {
+        assert!(report.contains(line), "{line}: {report}");
+    }
+
+    // The saved listing scans to the same store.
+    world.succeeds(world.tessera(&world.s3.endpoint, &["scan", "copy", saved.to_str().unwrap()], b""));
+    assert_eq!(world.missing("copy"), world.missing("s3"));
+
+    // A scope lists only its keys, and replaces only those.
+    let year = world.succeeds(world.tessera(&proxy.endpoint, &["scan", "s3", "--list", "--year", "2025"], b""));
+    let in_2025 = world.keys.iter().filter(|key| key.starts_with("2025/")).count();
+    let report = String::from_utf8_lossy(&year.stderr);
+    assert!(report.contains(&format!("listed {} objects", 3 * in_2025)), "{report}");
+    assert_eq!(world.missing("s3"), world.missing("copy"));
+}
+
+#[test]
+fn verify_of_a_bucket_finds_damage_and_shards_verify_every_tile_once() {
+    let Some(world) = World::new(200) else { return };
+    world.scan_from_s5cmd("s3");
+    world.scan_from_s5cmd("copy");
+    assert!(world.missing("s3").is_empty());
+    let (corrupted, truncated) = (&world.keys[5], &world.keys[150]); // sorted, as `missing` is
+    let embeddings = format!("{corrupted}/{}.npy", name_of(corrupted));
+    let size = world.s5cmd(&["ls", &format!("{ROOT}/{embeddings}")]).stdout.len();
+    assert!(size > 0);
+    let original = fs::read(world.dir.join("tree").join(&embeddings)).expect("read");
+    let mut flipped = original.clone();
+    flipped[original.len() / 2] ^= 1;
+    world.put(&embeddings, &flipped);
+    let scales = format!("{truncated}/{}_scales.npy", name_of(truncated));
+    let whole = fs::read(world.dir.join("tree").join(&scales)).expect("read");
+    world.put(&scales, &whole[..whole.len() - 3]);
+
+    // The whole store, through throttling and a hung request.
+    let proxy = FaultyProxy::start(&world.s3.endpoint, Faults { throttle_every: 7, hang: vec![5] });
+    let verify = world.tessera(&proxy.endpoint, &["verify", "s3", "--threads", "4", "--request-timeout", "2"], b"");
+    let report = String::from_utf8_lossy(&verify.stderr);
+    assert_eq!(verify.status.code(), Some(1), "{report}");
+    assert!(report.contains(&format!("verified {} tiles of s3: 2 damaged", world.keys.len())), "{report}");
+    assert!(report.contains(&format!("damaged: {corrupted} ({}.npy: sha256 differs", name_of(corrupted))), "{report}");
+    assert!(
+        report.contains(&format!("damaged: {truncated} ({}_scales.npy: sha256 differs", name_of(truncated))),
+        "{report}"
+    );
+    assert_eq!(world.missing("s3"), [corrupted.clone(), truncated.clone()]);
+    assert!(proxy.throttled() > 0 && proxy.hung() == 1);
+
+    // Four shards over `copy`, one killed on its way and run again.
+    let findings = world.dir.join("findings");
+    let shard_args = |i: usize| {
+        let shard = format!("{i}/4");
+        let findings = findings.to_str().unwrap().to_owned();
+        ["verify", "copy", "--threads", "2", "--shard", &shard, "--findings", &findings].map(str::to_owned)
+    };
+    let first = shard_args(1);
+    let first: Vec<&str> = first.iter().map(String::as_str).collect();
+    // Its requests hang from the 55th on: it saves two chunks (8 tiles, 24 requests each),
+    // then waits until killed.
+    let stuck = FaultyProxy::start(&world.s3.endpoint, Faults { throttle_every: 0, hang: (55..10_000).collect() });
+    let mut killed = world.command(&stuck.endpoint, &first).stderr(Stdio::null()).spawn().expect("spawn");
+    let file = findings.join("copy-shard-1-of-4.jsonl");
+    let started = Instant::now();
+    while fs::read_to_string(&file).unwrap_or_default().matches("checked_through").count() < 2 {
+        assert!(started.elapsed() < Duration::from_secs(60), "shard 1 saved nothing");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    killed.kill().expect("kill");
+    killed.wait().expect("wait");
+    drop(stuck);
+    let shards: Vec<_> = (0..4)
+        .map(|i| {
+            let args = shard_args(i);
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            world
+                .command(&world.s3.endpoint, &args)
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("spawn")
+        })
+        .collect();
+    let mut verified = 0;
+    for (i, shard) in shards.into_iter().enumerate() {
+        let output = shard.wait_with_output().expect("shard finishes");
+        let report = String::from_utf8_lossy(&output.stderr);
+        assert!(output.status.code() == Some(0) || output.status.code() == Some(1), "{report}");
+        let words: Vec<&str> = report.split_whitespace().collect();
+        let at = words.iter().position(|word| *word == "verified").expect("a count");
+        let count: usize = words[at + 1].parse().expect("a number");
+        let ids = tile_ids(&world, &world.keys);
+        assert_eq!(count, ids.iter().filter(|id| **id % 4 == i as u32).count(), "shard {i}: {report}");
+        if i == 1 {
+            assert!(report.contains("resuming after tile id"), "{report}");
+        }
+        verified += count;
+    }
+    assert_eq!(verified, world.keys.len(), "the shards together verified every tile once");
+    assert_eq!(world.missing("copy"), Vec::<String>::new(), "a shard writes nothing to the inventory");
+    let merge =
+        world.tessera(&world.s3.endpoint, &["verify", "copy", "--merge-shards", findings.to_str().unwrap()], b"");
+    let report = String::from_utf8_lossy(&merge.stderr);
+    assert_eq!(merge.status.code(), Some(1), "{report}");
+    assert!(report.contains("removed 2 damaged tiles from copy"), "{report}");
+    assert_eq!(world.missing("copy"), [corrupted.clone(), truncated.clone()]);
+}
+
+/// The tile ids of `keys`, as the inventory numbers them.
+fn tile_ids(world: &World, keys: &[String]) -> Vec<u32> {
+    let inventory = tessera_engine::inventory::Inventory::open_read_only(&world.inventory).expect("opens");
+    let years = inventory.years();
+    keys.iter()
+        .map(|key| years.id(tessera_engine::grid::Tile::parse_key(key).expect("a key")).expect("in range").0)
+        .collect()
+}
