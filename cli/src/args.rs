@@ -177,6 +177,13 @@ pub struct SyncArgs {
     /// The copy tool, instead of the one for the pair (`cp` instead of `rsync`, say).
     #[arg(long, value_enum)]
     pub tool: Option<Tool>,
+
+    /// Copy shard I of N (counting from 0): the tiles whose id is I modulo N, so that N
+    /// processes on N hosts copy each tile once. Each records what it copied into the same
+    /// inventory, under the target store's lock, as it lands: the inventory must be on a
+    /// file system every host reaches with working locks (a local disk, CephFS, NFSv4).
+    #[arg(long, value_name = "I/N")]
+    pub shard: Option<crate::shard::Shard>,
 }
 
 /// A copy tool `tessera sync` can run.
@@ -541,7 +548,7 @@ pub struct VerifyArgs {
     /// inventory: its findings go to FINDINGS/STORE-shard-I-of-N.jsonl, and a killed shard
     /// resumes from its last save there.
     #[arg(long, value_name = "I/N", conflicts_with = "merge_shards")]
-    pub shard: Option<crate::verify::shards::Shard>,
+    pub shard: Option<crate::shard::Shard>,
 
     /// With --shard: the folder the shard's findings file goes to, shared by the shards or
     /// gathered after.

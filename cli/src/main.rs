@@ -13,6 +13,7 @@ mod pair;
 mod record;
 mod scan;
 mod serve;
+mod shard;
 mod status;
 mod stores;
 mod sync;

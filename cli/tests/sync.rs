@@ -362,6 +362,50 @@ fn an_s3_server_stopped_mid_sync_and_restarted_loses_nothing() {
 }
 
 #[test]
+fn four_sync_shards_at_once_copy_and_record_every_tile_once() {
+    let Some([moto, ..]) = require(["moto_server", "s5cmd", "rsync"]) else { return };
+    let world = World::new(&moto);
+    let all = world.tiles.len();
+    let of_shard = |i: u32| world.tiles.iter().filter(|tile| tile.id.0 % 4 == i).count();
+    let records = || -> usize {
+        let status: serde_json::Value = serde_json::from_str(&world.ok(&["status", "--json"]).0).expect("json");
+        let stores = status["stores"].as_array().expect("stores");
+        let scaleway = stores.iter().find(|store| store["name"] == "scaleway").expect("scaleway");
+        scaleway["records_since"].as_u64().expect("a count") as usize
+    };
+
+    // Shard 2 is killed once it has recorded a few chunks, and runs again with the others.
+    let mut killed = world.spawn_sync(&["okavango", "scaleway", "--shard", "2/4", "--chunk", "5", "--jobs", "1"]);
+    let started = Instant::now();
+    while records() < 10 {
+        assert!(started.elapsed() < Duration::from_secs(60), "shard 2 recorded nothing");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    killed.kill().expect("kill -9");
+    killed.wait().expect("reaped");
+    let before = records();
+    assert!(before < of_shard(2), "shard 2 was killed on its way");
+
+    let shards: Vec<Child> = (0..4)
+        .map(|i| world.spawn_sync(&["okavango", "scaleway", "--shard", &format!("{i}/4"), "--chunk", "40"]))
+        .collect();
+    for (i, shard) in (0..4).zip(shards) {
+        let output = shard.wait_with_output().expect("the shard ends");
+        let said = String::from_utf8_lossy(&output.stderr);
+        assert!(output.status.success(), "shard {i}: {said}");
+        let expected = of_shard(i) - if i == 2 { before } else { 0 };
+        let copied = format!("(shard {i}/4) with rsync: {expected} of {expected} tiles copied and recorded");
+        assert!(said.contains(&copied), "shard {i}: {said}");
+    }
+    assert!(world.missing("okavango", "scaleway").is_empty());
+    assert_eq!(records(), all, "each tile recorded once, by one shard");
+    world.assert_recorded_tiles_are_whole("scaleway");
+    let recorded = world.counts();
+    world.scan_directory("scaleway", &world.cephfs);
+    assert_eq!(world.counts(), recorded, "a fresh listing agrees with the records");
+}
+
+#[test]
 fn kill_9_at_random_moments_loses_no_record_and_a_resume_finishes() {
     let Some([moto, ..]) = require(["moto_server", "s5cmd", "rsync"]) else { return };
     let world = World::new(&moto);

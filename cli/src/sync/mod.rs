@@ -30,6 +30,7 @@ use tessera_engine::manifest::ManifestRow;
 
 use crate::args::SyncArgs;
 use crate::open_inventory;
+use crate::shard::Shard;
 use copy::{Copier, Outcome};
 use plan::{Plan, Scope};
 
@@ -46,6 +47,7 @@ pub fn run(dir: &Path, args: &SyncArgs) -> Result<bool> {
         stale: args.stale,
         include_unlisted: args.include_unlisted,
         tool: args.tool.map(Into::into),
+        shard: args.shard,
     };
     let plan = Plan::compute(&inventory, &args.source, &args.target, scope)?;
     if let Some(notice) = &plan.notice {
@@ -117,12 +119,13 @@ struct Sync<'a> {
     differ: Vec<(TileId, String)>,
     /// Tiles that failed in the last pass.
     failed: Vec<(TileId, String)>,
+    shard: Option<Shard>,
 }
 
 impl<'a> Sync<'a> {
     fn new(plan: &'a Plan, args: &SyncArgs) -> Sync<'a> {
         let progress = progress_bar(plan, &args.source, &args.target);
-        Sync { plan, progress, recorded: 0, bytes: 0, differ: Vec::new(), failed: Vec::new() }
+        Sync { plan, progress, recorded: 0, bytes: 0, differ: Vec::new(), failed: Vec::new(), shard: args.shard }
     }
 
     /// Copies `tiles` once: `jobs` workers take chunks from a queue and send their outcomes
@@ -196,9 +199,10 @@ impl<'a> Sync<'a> {
         let plan = self.plan;
         let rate = self.bytes as f64 / elapsed.as_secs_f64().max(1e-3);
         let mut summary = format!(
-            "tessera: synced {} -> {} with {}: {} of {} tiles copied and recorded ({} in {}, {}/s)",
+            "tessera: synced {} -> {}{} with {}: {} of {} tiles copied and recorded ({} in {}, {}/s)",
             plan.source,
             plan.target,
+            self.shard.map_or(String::new(), |shard| format!(" (shard {}/{})", shard.index, shard.count)),
             plan.tool.name(),
             self.recorded,
             plan.tiles.len(),

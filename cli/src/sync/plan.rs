@@ -14,6 +14,7 @@ use tessera_engine::storage::{CopyTool, Storage};
 
 use crate::diff::union;
 use crate::pair;
+use crate::shard::Shard;
 
 /// Files in a tile folder: two `.npy` files and `SHA256`. A listing sync lists them all.
 const FILES_PER_TILE: u64 = 3;
@@ -48,6 +49,8 @@ pub struct Scope<'a> {
     pub stale: bool,
     pub include_unlisted: bool,
     pub tool: Option<CopyTool>,
+    /// Only the tiles of this shard.
+    pub shard: Option<Shard>,
 }
 
 impl Plan {
@@ -63,7 +66,7 @@ impl Plan {
             Some(registry) if !scope.include_unlisted => {
                 let mut listed = Ranges::default();
                 kernels::and_ranges(registry, &missing, &mut listed);
-                let unlisted = count(&missing) - count(&listed.0);
+                let unlisted = count(&missing, scope.shard) - count(&listed.0, scope.shard);
                 (listed.0, unlisted)
             }
             _ => (missing, 0),
@@ -71,10 +74,13 @@ impl Plan {
         let mut stale = 0;
         if scope.stale {
             let resend = inventory.stale(source, target, scope.filter)?;
-            stale = count(&resend);
+            stale = count(&resend, scope.shard);
             ids = union(&ids, &resend);
         }
-        let (tiles, notice) = expected_sizes(inventory, source, &ids)?;
+        let (mut tiles, notice) = expected_sizes(inventory, source, &ids)?;
+        if let Some(shard) = scope.shard {
+            tiles.retain(|row| shard.holds(row.id));
+        }
         Ok(Plan {
             source: source.to_owned(),
             target: target.to_owned(),
@@ -219,8 +225,9 @@ fn thousands(n: u64) -> String {
     text
 }
 
-fn count(ranges: &[IdRange]) -> u64 {
-    ranges.iter().map(|range| range.len()).sum()
+/// The ids in `ranges`, of `shard` only if there is one.
+fn count(ranges: &[IdRange], shard: Option<Shard>) -> u64 {
+    ranges.iter().map(|range| shard.map_or(range.len(), |shard| shard.count_in(*range))).sum()
 }
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 
 mod local;
 mod s3;
-pub mod shards;
+mod shards;
 mod tile;
 
 use std::path::Path;
@@ -18,10 +18,11 @@ use tessera_engine::registry::{ReadOptions, RegistryTiles};
 
 use self::local::LocalCheck;
 use self::s3::BucketCheck;
-use self::shards::{FindingsFile, Shard};
+use self::shards::FindingsFile;
 use crate::args::VerifyArgs;
 use crate::bucket::Bucket;
 use crate::open_inventory;
+use crate::shard::Shard;
 
 /// Tiles of a directory hashed between two saves of where the run has got to.
 const CHUNK: usize = 256;

@@ -1,5 +1,4 @@
-//! `verify --shard I/N`: one of N processes, on as many machines, each verifying the tiles
-//! whose id is I modulo N, so together they verify every tile exactly once.
+//! The findings file of one `verify --shard I/N` process, and their merge.
 //!
 //! A shard writes nothing to the inventory (it may be a read-only copy on each machine): its
 //! findings go to its own file, `{store}-shard-{I}-of-{N}.jsonl` in the findings folder, one
@@ -11,41 +10,13 @@
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
 
 use anyhow::{Context, Result, bail};
 use serde_json::{Value, json};
 use tessera_engine::grid::TileId;
 
 use super::Damaged;
-
-/// Shard `index` of `count`: the tiles whose id is `index` modulo `count`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Shard {
-    pub index: u32,
-    pub count: u32,
-}
-
-impl Shard {
-    pub fn holds(self, id: TileId) -> bool {
-        id.0 % self.count == self.index
-    }
-}
-
-impl FromStr for Shard {
-    type Err = String;
-
-    /// `I/N`, counting from 0 as a Kubernetes indexed Job (`JOB_COMPLETION_INDEX`) and a Slurm
-    /// array run as `--array=0-{N-1}` (`SLURM_ARRAY_TASK_ID`) do.
-    fn from_str(text: &str) -> Result<Shard, String> {
-        let parsed = text.split_once('/').and_then(|(i, n)| Some((i.trim().parse().ok()?, n.trim().parse().ok()?)));
-        match parsed {
-            Some((index, count)) if index < count => Ok(Shard { index, count }),
-            Some(_) => Err(format!("`{text}`: the shard index counts from 0 and stays below the number of shards")),
-            None => Err(format!("`{text}` is not a shard: expected I/N, as 0/4 .. 3/4")),
-        }
-    }
-}
+use crate::shard::Shard;
 
 /// What a shard's findings file holds up to its last checkpoint.
 #[derive(Debug, Default)]
