@@ -27,3 +27,30 @@ trap cleanup EXIT
 said=$(systemd-analyze verify deploy/systemd/*.service deploy/systemd/*.timer 2>&1) || { echo "$said" >&2; exit 1; }
 if [ -n "$said" ]; then echo "$said" >&2; exit 1; fi
 echo "systemd-analyze: deploy/systemd units verify cleanly"
+
+# The fleet files: the Job must parse as Kubernetes YAML with one pod per shard at once, and
+# the Slurm scripts as bash. tests/s3_store.rs runs their commands for every shard.
+"$venv/bin/python" -c 'import yaml' 2>/dev/null || "$venv/bin/pip" install -q 'PyYAML==6.0.2'
+"$venv/bin/python" - deploy/kubernetes/verify-shards.yaml <<'PY'
+import sys, yaml
+job = yaml.safe_load(open(sys.argv[1]))
+spec = job["spec"]
+pod = spec["template"]["spec"]
+container = pod["containers"][0]
+env = {e["name"]: e.get("value") for e in container["env"]}
+checks = {
+    "kind is a batch/v1 Job": job["apiVersion"] == "batch/v1" and job["kind"] == "Job",
+    "indexed completions": spec["completionMode"] == "Indexed",
+    "one pod per shard, all at once": spec["completions"] == spec["parallelism"] == int(env["SHARDS"]),
+    "a failed index retried alone": pod["restartPolicy"] == "Never" and spec["backoffLimitPerIndex"] >= 1,
+    "the shard from the index": "$(JOB_COMPLETION_INDEX)/$(SHARDS)" in container["args"],
+    "the inventory mounted read-only": any(m["mountPath"] == env["TESSERA_INVENTORY"] and m.get("readOnly") for m in container["volumeMounts"]),
+    "a read-only root, no privileges": container["securityContext"]["readOnlyRootFilesystem"] and not container["securityContext"]["allowPrivilegeEscalation"],
+}
+failed = [name for name, ok in checks.items() if not ok]
+if failed:
+    sys.exit("deploy/kubernetes/verify-shards.yaml: " + "; ".join(failed))
+PY
+echo "deploy/kubernetes/verify-shards.yaml: an indexed Job of one pod per shard"
+for script in deploy/slurm/*.sbatch; do bash -n "$script"; done
+echo "deploy/slurm: the sbatch scripts parse"

@@ -556,7 +556,8 @@ pub struct VerifyArgs {
     pub findings: PathBuf,
 
     /// Apply the findings of every shard in FINDINGS: damaged tiles are removed from the store
-    /// through its journal, and missing or unfinished shards are named (exit status 1).
+    /// through its journal (exit status 1 when there were any); a missing or unfinished shard
+    /// is named and fails the merge (exit status 2) after what was found is applied.
     #[arg(long, value_name = "FINDINGS")]
     pub merge_shards: Option<PathBuf>,
 

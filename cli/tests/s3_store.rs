@@ -334,3 +334,100 @@ fn tile_ids(world: &World, keys: &[String]) -> Vec<u32> {
         .map(|key| years.id(tessera_engine::grid::Tile::parse_key(key).expect("a key")).expect("in range").0)
         .collect()
 }
+
+/// The Job's `args`, its `completions`, and its `env` values, as `deploy/kubernetes` writes them.
+fn indexed_job(yaml: &str) -> (Vec<String>, u32, Vec<(String, String)>) {
+    let value_of = |key: &str| -> Option<&str> {
+        yaml.lines().find_map(|line| line.trim().strip_prefix(key)).map(|rest| rest.trim().trim_matches('"'))
+    };
+    let args: Vec<String> = serde_json::from_str(value_of("args:").expect("args")).expect("args as a flow list");
+    let completions = value_of("completions:").expect("completions").parse().expect("a count");
+    assert_eq!(value_of("parallelism:"), value_of("completions:"), "one pod per shard at once");
+    let lines: Vec<&str> = yaml.lines().map(str::trim).collect();
+    let env = lines
+        .windows(2)
+        .filter_map(|pair| {
+            let name = pair[0].strip_prefix("- name: ")?;
+            let value = pair[1].strip_prefix("value: ")?;
+            Some((name.to_owned(), value.trim_matches('"').to_owned()))
+        })
+        .collect();
+    (args, completions, env)
+}
+
+#[test]
+fn the_kubernetes_job_and_the_slurm_array_verify_every_tile_once() {
+    let Some(world) = World::new(96) else { return };
+    world.scan_from_s5cmd("s3");
+    let damaged = &world.keys[40];
+    let embeddings = format!("{damaged}/{}.npy", name_of(damaged));
+    world.put(&embeddings, b"not what the registry says");
+    let deploy = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy");
+
+    // Every index of the Job, its command as Kubernetes expands it; the findings volume mapped.
+    let yaml = fs::read_to_string(deploy.join("kubernetes/verify-shards.yaml")).expect("the Job");
+    let (args, completions, env) = indexed_job(&yaml);
+    assert!(completions > 1);
+    let findings = world.dir.join("k8s-findings");
+    for index in 0..completions {
+        let expand = |arg: &String| {
+            let mut arg = arg.replace("$(JOB_COMPLETION_INDEX)", &index.to_string());
+            for (name, value) in &env {
+                arg = arg.replace(&format!("$({name})"), value);
+            }
+            arg.replace("/findings", findings.to_str().unwrap())
+        };
+        let args: Vec<String> = args.iter().map(expand).collect();
+        assert!(!args.iter().any(|arg| arg.contains("$(")), "{args:?}");
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        if index == completions - 1 {
+            let early = ["verify", "s3", "--merge-shards", findings.to_str().unwrap()];
+            let early = world.tessera(&world.s3.endpoint, &early, b"");
+            let said = String::from_utf8_lossy(&early.stderr);
+            assert_eq!(early.status.code(), Some(2), "a merge before every shard ran fails: {said}");
+            assert!(said.contains(&format!("shards not finished: {index}/{completions} (no file)")), "{said}");
+        }
+        let shard = world.tessera(&world.s3.endpoint, &args, b"");
+        assert!(matches!(shard.status.code(), Some(0 | 1)), "{}", String::from_utf8_lossy(&shard.stderr));
+    }
+    let merge = world.tessera(&world.s3.endpoint, &["verify", "s3", "--merge-shards", findings.to_str().unwrap()], b"");
+    let report = String::from_utf8_lossy(&merge.stderr);
+    assert!(
+        report.contains(&format!("verified {} tiles of s3 ({completions} shards): 1 damaged", world.keys.len())),
+        "{report}"
+    );
+    assert_eq!(world.missing("s3"), [damaged.clone()]);
+
+    // The Slurm array, each task as sbatch starts it, then the merge script.
+    let script = deploy.join("slurm/verify-shards.sbatch");
+    let text = fs::read_to_string(&script).expect("the array script");
+    let array = text.lines().find_map(|line| line.strip_prefix("#SBATCH --array=0-")).expect("an array 0-N");
+    let tasks: u32 = array.trim().parse::<u32>().expect("a count") + 1;
+    let findings = world.dir.join("slurm-findings");
+    let bin = Path::new(env!("CARGO_BIN_EXE_tessera")).parent().expect("the binary's folder").to_owned();
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default());
+    let sbatch = |script: &Path, task: Option<u32>| {
+        let mut command = Command::new("bash");
+        command.arg(script).env("PATH", &path).env("TESSERA_INVENTORY", &world.inventory);
+        command
+            .env("STORE", "copy")
+            .env("FINDINGS", &findings)
+            .env("S3_ENDPOINT_URL", &world.s3.endpoint)
+            .envs(AWS_ENV);
+        if let Some(task) = task {
+            command.env("SLURM_ARRAY_TASK_ID", task.to_string()).env("SLURM_ARRAY_TASK_COUNT", tasks.to_string());
+        }
+        command.output().expect("bash runs")
+    };
+    world.scan_from_s5cmd("copy");
+    for task in 0..tasks {
+        let output = sbatch(&script, Some(task));
+        assert!(matches!(output.status.code(), Some(0 | 1)), "{}", String::from_utf8_lossy(&output.stderr));
+    }
+    let merged = sbatch(&deploy.join("slurm/verify-merge.sbatch"), None);
+    assert!(merged.status.success(), "damage found is the merge done: {}", String::from_utf8_lossy(&merged.stderr));
+    assert_eq!(world.missing("copy"), [damaged.clone()]);
+    // Outside an array the script refuses to run.
+    let alone = sbatch(&script, None);
+    assert!(!alone.status.success() && String::from_utf8_lossy(&alone.stderr).contains("sbatch"));
+}
