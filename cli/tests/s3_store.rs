@@ -396,7 +396,7 @@ fn the_kubernetes_job_and_the_slurm_array_verify_every_tile_once() {
         report.contains(&format!("verified {} tiles of s3 ({completions} shards): 1 damaged", world.keys.len())),
         "{report}"
     );
-    assert_eq!(world.missing("s3"), [damaged.clone()]);
+    assert_eq!(world.missing("s3"), std::slice::from_ref(damaged));
 
     // The Slurm array, each task as sbatch starts it, then the merge script.
     let script = deploy.join("slurm/verify-shards.sbatch");
@@ -426,7 +426,7 @@ fn the_kubernetes_job_and_the_slurm_array_verify_every_tile_once() {
     }
     let merged = sbatch(&deploy.join("slurm/verify-merge.sbatch"), None);
     assert!(merged.status.success(), "damage found is the merge done: {}", String::from_utf8_lossy(&merged.stderr));
-    assert_eq!(world.missing("copy"), [damaged.clone()]);
+    assert_eq!(world.missing("copy"), std::slice::from_ref(damaged));
     // Outside an array the script refuses to run.
     let alone = sbatch(&script, None);
     assert!(!alone.status.success() && String::from_utf8_lossy(&alone.stderr).contains("sbatch"));
