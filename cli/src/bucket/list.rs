@@ -6,10 +6,11 @@
 //! between two cuts, strays and keys outside the grid included, so the ranges together list
 //! what one `s5cmd ls` would.
 //!
-//! A listing starts with one range per year. A range whose first page comes back with more to
-//! come is split at the cuts left inside it, and the parts are listed at once: a small store
-//! costs a request a year, a full one about one request per thousand keys, with up to
-//! `concurrency` in flight. S3 has no end key, so a range is listed from its start
+//! A listing starts with one range per year. A range whose page comes back with more to come
+//! is split at the cuts left inside it, every as many cuts as that page spanned, and the parts
+//! are listed at once: pieces of about a page each, split again if denser than that. A small
+//! store costs a request a year; any store about one request per thousand keys (a page), at
+//! most two, with up to `concurrency` in flight. S3 has no end key, so a range is listed from its start
 //! (`start-after`) until a key passes its end: at most one page beyond.
 
 use std::collections::VecDeque;
@@ -182,11 +183,14 @@ impl Listing {
         taken
     }
 
-    /// Queues the rest of `range` after `last_key`: split at the cuts inside it when there
-    /// are any, else the next page.
+    /// Queues the rest of `range` after `last_key`, split at the cuts inside it when there
+    /// are any, else as the next page. The page just listed spanned some cuts: the rest is cut
+    /// every as many, into pieces of about a page each, so a dense store is listed a degree
+    /// folder at a time and a sparse one in few requests.
     fn continue_range(&mut self, range: KeyRange, last_key: &str, page_token: String) {
+        let spanned = cuts_inside(&range.prefix, range.after.as_deref(), Some(last_key), &self.cuts).count();
         let rest = KeyRange { after: Some(last_key.to_owned()), ..range };
-        let parts = split(&rest, &self.cuts);
+        let parts = split(&rest, &self.cuts, spanned.max(1));
         if parts.len() > 1 {
             self.counters.ranges.fetch_add(parts.len() - 1, Ordering::Relaxed);
             self.queue.extend(parts.into_iter().map(|range| Pending { range, page_token: None }));
@@ -230,17 +234,28 @@ fn all_cuts(root: &str, years: YearRange) -> Vec<String> {
     cuts
 }
 
-/// `range` cut at every cut strictly inside it.
-fn split(range: &KeyRange, cuts: &[String]) -> Vec<KeyRange> {
-    let inside = cuts.iter().filter(|cut| {
-        cut.starts_with(&range.prefix)
-            && cut.len() > range.prefix.len()
-            && range.after.as_ref().is_none_or(|after| *cut > after)
-            && range.until.as_ref().is_none_or(|until| *cut < until)
-    });
+/// The cuts under `prefix` strictly after `after` and up to `until` (`None`: no bound).
+fn cuts_inside<'a>(
+    prefix: &'a str,
+    after: Option<&'a str>,
+    until: Option<&'a str>,
+    cuts: &'a [String],
+) -> impl Iterator<Item = &'a String> {
+    cuts.iter().filter(move |cut| {
+        cut.starts_with(prefix)
+            && cut.len() > prefix.len()
+            && after.is_none_or(|after| cut.as_str() > after)
+            && until.is_none_or(|until| cut.as_str() <= until)
+    })
+}
+
+/// `range` cut at every `every`-th cut strictly inside it.
+fn split(range: &KeyRange, cuts: &[String], every: usize) -> Vec<KeyRange> {
+    let inside = cuts_inside(&range.prefix, range.after.as_deref(), range.until.as_deref(), cuts)
+        .filter(|cut| range.until.as_ref() != Some(*cut));
     let mut parts = Vec::new();
     let mut after = range.after.clone();
-    for cut in inside {
+    for cut in inside.skip(every - 1).step_by(every) {
         parts.push(KeyRange { prefix: range.prefix.clone(), after: after.clone(), until: Some(cut.clone()) });
         after = Some(cut.clone());
     }
@@ -254,7 +269,7 @@ fn first_ranges(root: &str, years: YearRange, scope: &Scope, cuts: &[String]) ->
     if scope.is_all() {
         let whole = KeyRange { prefix: root.to_owned(), after: None, until: None };
         let year_cuts: Vec<String> = cuts.iter().filter(|cut| cut.ends_with('/')).cloned().collect();
-        return split(&whole, &year_cuts);
+        return split(&whole, &year_cuts, 1);
     }
     let in_scope = |year: &Year| scope.years.is_empty() || scope.years.contains(year);
     years
@@ -308,15 +323,19 @@ mod tests {
         let cuts = all_cuts("v1/", years);
         let first = first_ranges("v1/", years, &scope(&[], None), &cuts);
         assert_eq!(first.len(), 3, "before 2023, 2023, 2024 and after: {first:?}");
-        let all_split: Vec<KeyRange> = first.iter().flat_map(|range| split(range, &cuts)).collect();
+        let all_split: Vec<KeyRange> = first.iter().flat_map(|range| split(range, &cuts, 1)).collect();
         assert_eq!(all_split.len(), 2 * 361 + 1);
         for key in KEYS {
             assert_eq!(holding(&first, key), 1, "{key}");
             assert_eq!(holding(&all_split, key), 1, "{key}");
         }
+        for every in [2, 7, 500] {
+            let grouped: Vec<KeyRange> = first.iter().flat_map(|range| split(range, &cuts, every)).collect();
+            assert!(KEYS.iter().all(|key| holding(&grouped, key) == 1), "every {every}: {grouped:?}");
+        }
         // The rest of a range after a page is split the same way.
         let rest = KeyRange { after: Some("v1/2023/grid_-1.05_0.05/SHA256".into()), ..first[1].clone() };
-        let parts = split(&rest, &cuts);
+        let parts = split(&rest, &cuts, 1);
         for key in KEYS.iter().filter(|key| rest.holds(key)) {
             assert_eq!(holding(&parts, key), 1, "{key}");
         }
@@ -329,11 +348,12 @@ mod tests {
         let cuts = all_cuts("", years);
         let one_year = first_ranges("", years, &scope(&[2024], None), &cuts);
         assert_eq!(one_year, [KeyRange { prefix: "2024/".into(), after: None, until: None }]);
-        assert_eq!(split(&one_year[0], &cuts).len(), 361);
+        assert_eq!(split(&one_year[0], &cuts, 1).len(), 361);
+        assert_eq!(split(&one_year[0], &cuts, 4).len(), 91, "every fourth of 360 cuts");
         let shard = first_ranges("v1/", years, &scope(&[], Some("2024/grid_1")), &cuts);
         assert_eq!(shard, [KeyRange { prefix: "v1/2024/grid_1".into(), after: None, until: None }]);
         // grid_1., grid_10. to grid_19., grid_100. to grid_179.
-        assert_eq!(split(&shard[0], &all_cuts("v1/", years)).len(), 1 + 1 + 10 + 80);
+        assert_eq!(split(&shard[0], &all_cuts("v1/", years), 1).len(), 1 + 1 + 10 + 80);
         let folders = first_ranges("", years, &scope(&[2024, 2025], Some("grid_-0.")), &cuts);
         let prefixes: Vec<&str> = folders.iter().map(|range| range.prefix.as_str()).collect();
         assert_eq!(prefixes, ["2024/grid_-0.", "2025/grid_-0."]);
