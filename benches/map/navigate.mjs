@@ -1,13 +1,13 @@
 // Navigation to coverage drawn, in headless Chromium, beside MapLibre alone.
 //
-// Usage: node navigate.mjs BASE_URL RUNS
+// Usage: node navigate.mjs BASE_URL RUNS [STORE]   (STORE for the one-store case: okavango)
 // Each run is a fresh browser context (cold cache). The app's own clock (`data-timings`,
 // milliseconds from navigation) says when the bitmaps were in, painted, handed to the map
 // and drawn (MapLibre's first `idle` with the coverage in it). The peer is `bare.html`:
 // the same MapLibre build with a background-only style, timed to its first `idle`.
 import { launch } from '../../web/tests/chromium.mjs';
 
-const [base, runs] = [process.argv[2], Number(process.argv[3] || 7)];
+const [base, runs, store] = [process.argv[2], Number(process.argv[3] || 7), process.argv[4] || 'okavango'];
 const browser = await launch();
 
 async function navigate(path, ready) {
@@ -25,7 +25,7 @@ const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.l
 const summary = (values) => `median ${median(values)} ms (min ${Math.min(...values)}, max ${Math.max(...values)})`;
 
 const cases = [
-  ['one store (okavango 2024)', '/map/?year=2024&layer=okavango'],
+  [`one store (${store} 2024)`, `/map/?year=2024&layer=${store}`],
   ['all stores by count (3 bitmaps)', '/map/?year=2024&layer=all'],
 ];
 const bare = [];

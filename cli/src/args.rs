@@ -348,6 +348,12 @@ pub struct InitArgs {
     #[arg(long, requires = "demo")]
     pub small: bool,
 
+    /// With --demo: every cell of the grid over 15 years instead, 97.2M tiles (25 times the
+    /// full demo; stores `primary`, `half-a` and `half-b`, each mirror a random half), for
+    /// measuring how tessera grows. About 10 GB on disk and a few minutes (release build).
+    #[arg(long, requires = "demo", conflicts_with = "small")]
+    pub planet: bool,
+
     /// With --demo: seed of the generator; the same seed writes the same inventory.
     #[arg(long, value_name = "N", requires = "demo")]
     pub seed: Option<u64>,

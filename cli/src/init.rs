@@ -61,10 +61,21 @@ fn demo(dir: &Path, args: &InitArgs) -> Result<()> {
         spec.seed = seed;
     }
     let started = Instant::now();
-    let which = if args.small { "small" } else { "full" };
+    let which = if args.planet {
+        "planet"
+    } else if args.small {
+        "small"
+    } else {
+        "full"
+    };
     eprintln!("tessera: writing the {which} demo inventory to {} ...", dir.display());
-    let summary = tessera_fixtures::write_demo(dir, &spec)
-        .with_context(|| format!("cannot write the demo inventory to {}", dir.display()))?;
+    let registry_tiles = if args.planet {
+        tessera_fixtures::write_planet(dir, spec.seed).map(|(tiles, _)| tiles)
+    } else {
+        tessera_fixtures::write_demo(dir, &spec).map(|summary| summary.registry_tiles as u64)
+    };
+    let registry_tiles =
+        registry_tiles.with_context(|| format!("cannot write the demo inventory to {}", dir.display()))?;
     // The first open builds the stores' indexes: what init is for, not news to print.
     let inventory = tessera_engine::inventory::Inventory::open(dir)
         .with_context(|| format!("cannot open the demo inventory in {}", dir.display()))?;
@@ -72,7 +83,7 @@ fn demo(dir: &Path, args: &InitArgs) -> Result<()> {
     inventory.registry_details().context("cannot index the registry's sizes and hashes")?;
     eprintln!(
         "tessera: wrote {} registry tiles and {} stores in {:.1} s; try: tessera --inventory {} status",
-        summary.registry_tiles,
+        registry_tiles,
         inventory.stores().len(),
         started.elapsed().as_secs_f64(),
         dir.display()
