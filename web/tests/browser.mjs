@@ -333,6 +333,71 @@ await settled();
 const zoomAfterKeys = await mobile.evaluate(() => window.tesseraMap.getZoom());
 check(afterKeys[0] > after[0] && zoomAfterKeys > zoomBeforeKeys, `keyboard: ArrowRight pans east (${after[0].toFixed(2)} -> ${afterKeys[0].toFixed(2)}), + zooms in (${zoomBeforeKeys.toFixed(2)} -> ${zoomAfterKeys.toFixed(2)})`);
 
+// 8. The world under the coverage: the offline basemap's land and sea where they are, at the
+// world view, zoom 4 and zoom 7, across the antimeridian and at the poles. Coverage and
+// imagery are hidden so the basemap itself is read; each point is judged by the 3x3 pixels
+// around it (a border line may cross one).
+const LAND = [58, 74, 63];
+const SEA = [14, 42, 71];
+const LAND_POINTS = {
+  Sahara: [3, 27], Chad: [20.5, 19.5], Paris: [2.35, 48.85], Moscow: [37.6, 55.75], Beijing: [116.4, 39.9],
+  'Chukotka (west of 180)': [172, 66], 'Chukotka (east of 180)': [-173, 65.8], Fiji: [178, -17.8],
+  'Wrangel Island': [-179.8, 71.25], Antarctica: [0, -80], 'Cape Town': [22, -30], Manaus: [-60, -3.1],
+  Sydney: [147, -32], Brasilia: [-47.9, -15.8], Nairobi: [36.8, -1.3], Delhi: [77.2, 28.6], Denver: [-105, 39.7],
+  Greenland: [-40, 75], Madagascar: [46.9, -19], Kazakhstan: [67, 48], Mongolia: [103, 46.8], Argentina: [-65, -35],
+  Canada: [-100, 55], Siberia: [100, 65], Mali: [-2, 17], Congo: [23, -2],
+};
+const SEA_POINTS = {
+  'mid-Atlantic': [-35, 30], 'Gulf of Guinea': [2, 2], 'Caspian Sea': [50.5, 42], 'Indian Ocean': [75, -20],
+  'Pacific at the equator': [-150, 0], 'South Atlantic': [-20, -40], 'North Pacific': [170, 40],
+  Mediterranean: [18, 34], 'Bay of Bengal': [88, 15], 'Southern Ocean': [120, -55], 'Tasman Sea': [160, -38],
+  'Bering Sea': [-175, 58],
+};
+const worldPage = (await open('?year=2024&layer=okavango', STORE)).page;
+// The coverage layer is added again when a zoom repaints it: hidden after every move.
+const jumpBare = async (lon, lat, zoom) => {
+  await jump(worldPage, lon, lat, zoom);
+  await worldPage.evaluate(() => {
+    for (const id of ['coverage', 'imagery']) if (window.tesseraMap.getLayer(id)) window.tesseraMap.setLayoutProperty(id, 'visibility', 'none');
+  });
+  await idle(worldPage);
+};
+await worldPage.waitForFunction(() => window.tesseraMap.getLayer('land') && window.tesseraMap.isSourceLoaded('land'), null, { timeout: 30000 });
+const colourAround = (page, lon, lat) => page.evaluate(([lon, lat]) => {
+  const map = window.tesseraMap;
+  const gl = map.getCanvas();
+  const copy = document.createElement('canvas');
+  copy.width = gl.width; copy.height = gl.height;
+  const ctx = copy.getContext('2d');
+  ctx.drawImage(gl, 0, 0);
+  const ratio = gl.width / gl.clientWidth;
+  const p = map.project([lon, lat]);
+  const d = ctx.getImageData(Math.round(p.x * ratio) - 1, Math.round(p.y * ratio) - 1, 3, 3).data;
+  return Array.from({ length: 9 }, (_, i) => [d[4 * i], d[4 * i + 1], d[4 * i + 2]]);
+}, [lon, lat]);
+const judged = [];
+for (const zoom of [1.5, 4, 7]) {
+  for (const [points, colour, what] of [[LAND_POINTS, LAND, 'land'], [SEA_POINTS, SEA, 'sea']]) {
+    for (const [name, [lon, lat]] of Object.entries(points)) {
+      await jumpBare(lon, lat, zoom);
+      const around = await colourAround(worldPage, lon, lat);
+      const ok = around.filter((rgb) => same(rgb, colour)).length >= 5;
+      judged.push({ name, zoom, what, ok, rgb: around[4] });
+    }
+  }
+  await jumpBare(20.5, 19.5, zoom);
+  await worldPage.screenshot({ path: `${out}/basemap-z${zoom}.png` });
+}
+for (const zoom of [1.5, 4, 7]) {
+  for (const what of ['land', 'sea']) {
+    const all = judged.filter((j) => j.zoom === zoom && j.what === what);
+    const wrong = all.filter((j) => !j.ok);
+    check(wrong.length === 0, `basemap at zoom ${zoom}: ${all.length - wrong.length} of ${all.length} ${what} points ${what}-coloured ${JSON.stringify(wrong.map((j) => `${j.name} ${j.rgb}`))}`);
+  }
+}
+await jumpBare(180, 66, 4);
+await worldPage.screenshot({ path: `${out}/basemap-antimeridian.png` });
+
 for (const [name, errors] of [['first page', first.errors], ['reopened page', again.errors], ['phone page', mobileErrors]]) {
   check(errors.length === 0, `${name}: no console errors ${JSON.stringify(errors.slice(0, 3))}`);
 }
