@@ -24,7 +24,7 @@ use boxes::{BoxPanel, BoxSignals, count_box, on_box_drag};
 use tile::{TilePanel, item_id_at, open_tile, tile_view};
 
 use crate::maplibre::{self, Map};
-use crate::paint::{self, Levels};
+use crate::paint::{self, Block, Levels};
 use crate::view::{Layer, View};
 
 /// Colours: a store's tiles, tiles by number of stores (1, 2, 3+), missing tiles.
@@ -52,6 +52,9 @@ struct Model {
     outlines_requested: bool,
     /// How many cells one canvas pixel spans each way (see [`scale_for`]).
     scale: u32,
+    /// Whether the layer shown is sparse (a store's gaps): its cells are drawn as marks that
+    /// stay visible at every zoom (see [`paint_for`]).
+    sparse: bool,
     /// Bumped on each redraw, so a slow download never overwrites a newer view.
     generation: u64,
     /// The corners of the box being dragged on the map, `(lon, lat)` as the map gives them.
@@ -73,6 +76,7 @@ pub fn App() -> impl IntoView {
     let drawn = RwSignal::new(0u64);
     let panel: RwSignal<Option<TilePanel>> = RwSignal::new(None);
     let message: RwSignal<Option<String>> = RwSignal::new(None);
+    let gaps: RwSignal<Vec<Block>> = RwSignal::new(Vec::new());
     let boxed = BoxSignals {
         text: RwSignal::new(String::new()),
         chosen: RwSignal::new(None),
@@ -80,7 +84,7 @@ pub fn App() -> impl IntoView {
         error: RwSignal::new(None),
         drawing: RwSignal::new(false),
     };
-    let signals = Signals { year, layer, stores, status, drawn, panel, message, boxed };
+    let signals = Signals { year, layer, stores, status, drawn, panel, message, boxed, gaps };
 
     spawn_local(async move {
         match start(signals, years, view).await {
@@ -154,6 +158,7 @@ pub fn App() -> impl IntoView {
             <aside id="panel">
                 {move || message.get().map(|m| view! { <p class="message">{m}</p> })}
                 <Legend layer=layer />
+                <Gaps gaps=gaps />
                 <BoxPanel signals=signals />
                 {move || match panel.get() {
                     Some(tile) => tile_view(tile).into_any(),
@@ -182,6 +187,42 @@ fn Legend(layer: RwSignal<String>) -> impl IntoView {
     }
 }
 
+/// The largest gaps of a store, by 1-degree block; a click flies there.
+#[component]
+fn Gaps(gaps: RwSignal<Vec<Block>>) -> impl IntoView {
+    let fly = |block: Block| {
+        move |_| {
+            let centre = (f64::from(block.west) + 0.5, f64::from(block.south) + 0.5);
+            MODEL.with(|m| {
+                if let Some(map) = &m.borrow().map {
+                    let options = js_sys::Object::new();
+                    maplibre::set(&options, "center", js_sys::Array::of2(&centre.0.into(), &centre.1.into()));
+                    maplibre::set(&options, "zoom", 7.0);
+                    maplibre::set(&options, "duration", 1500);
+                    map.fly_to(&options);
+                }
+            });
+        }
+    };
+    let degrees = |value: i16, positive: char, negative: char| {
+        format!("{}°{}", value.unsigned_abs(), if value < 0 { negative } else { positive })
+    };
+    move || {
+        let gaps = gaps.get();
+        (!gaps.is_empty()).then(|| {
+            let items = gaps.into_iter().map(|block| {
+                let place = format!("{}, {}", degrees(block.south, 'N', 'S'), degrees(block.west, 'E', 'W'));
+                view! {
+                    <li><button class="gap" data-west=block.west data-south=block.south data-tiles=block.cells on:click=fly(block)>
+                        {format!("{} tile{} at {place}", block.cells, if block.cells == 1 { "" } else { "s" })}
+                    </button></li>
+                }
+            });
+            view! { <h2 class="gaps-title">"Largest gaps (1° blocks)"</h2><ol id="gaps">{items.collect_view()}</ol> }
+        })
+    }
+}
+
 #[derive(Clone, Copy)]
 struct Signals {
     year: RwSignal<u16>,
@@ -192,6 +233,7 @@ struct Signals {
     panel: RwSignal<Option<TilePanel>>,
     message: RwSignal<Option<String>>,
     boxed: BoxSignals,
+    gaps: RwSignal<Vec<Block>>,
 }
 
 /// Reads `/coverage` (preloaded by `index.html`), chooses the initial year and layer, starts
@@ -355,8 +397,10 @@ async fn redraw(signals: Signals, year: u16, layer: String) {
         return;
     }
     let fetched = now_ms();
-    let scale = scale_for(MODEL.with(|m| m.borrow().map.as_ref().map_or(0.0, Map::get_zoom)));
-    let rgba = levels.paint_scaled(&palette, scale);
+    let sparse = matches!(layer_kind, Layer::Missing(_));
+    let scale = scale_for(MODEL.with(|m| m.borrow().map.as_ref().map_or(0.0, Map::get_zoom)), sparse);
+    let rgba = paint_for(&levels, &palette, scale, sparse);
+    signals.gaps.set(if sparse { levels.largest_blocks(GAPS_LISTED) } else { Vec::new() });
     let painted = now_ms();
     if let Err(err) = show(&rgba, scale) {
         return fail(signals, err);
@@ -365,7 +409,7 @@ async fn redraw(signals: Signals, year: u16, layer: String) {
     let drawn = levels.drawn();
     MODEL.with(|m| {
         let mut model = m.borrow_mut();
-        (model.levels, model.palette, model.scale) = (Some(levels), palette, scale);
+        (model.levels, model.palette, model.scale, model.sparse) = (Some(levels), palette, scale, sparse);
     });
     // Ready once the map has drawn a frame with the coverage in it.
     let on_drawn = move || {
@@ -445,19 +489,49 @@ fn fail(signals: Signals, err: String) {
     set_map_attribute("data-state", "error");
 }
 
-/// Cells per canvas pixel at a zoom: 2 for world views, where a cell is under a screen pixel
-/// anyway and a quarter of the pixels uploads much faster; 1 (every cell its own pixels) from
-/// zoom 3, where a cell starts to cover a screen pixel.
-fn scale_for(zoom: f64) -> u32 {
-    if zoom < 3.0 { 2 } else { 1 }
+/// Gaps listed beside the map.
+const GAPS_LISTED: usize = 8;
+
+/// Screen pixels (CSS) a sparse layer's mark spans at least, each way.
+const MARK_PIXELS: f64 = 4.0;
+
+/// Cells per canvas pixel at a zoom. A dense layer: 2 for world views, where a cell is under
+/// a screen pixel anyway and a quarter of the pixels uploads much faster; 1 (every cell its
+/// own pixels) from zoom 3, where a cell starts to cover a screen pixel. A sparse layer: as
+/// many as make a mark [`MARK_PIXELS`] wide (a divisor of the 3,600 columns, at most 20), so
+/// a lone missing tile shows at the world view; 1 once a cell is that wide itself (zoom 5.1).
+fn scale_for(zoom: f64, sparse: bool) -> u32 {
+    if !sparse {
+        return if zoom < 3.0 { 2 } else { 1 };
+    }
+    // MapLibre's world is 512 CSS pixels wide at zoom 0, so a cell is 512 * 2^zoom / 3600
+    // pixels wide. Doubling by hand keeps a general power function out of the WebAssembly.
+    let mut cell_pixels = 512.0 / f64::from(paint::WIDTH);
+    let mut doubled = 0.0;
+    while doubled + 1.0 <= zoom {
+        cell_pixels *= 2.0;
+        doubled += 1.0;
+    }
+    // Between whole zooms, 1 + x(1 + x)/2 is within 3% of 2^x: marks need only be about right.
+    cell_pixels *= 1.0 + (zoom - doubled) * (1.0 + (zoom - doubled)) / 2.0;
+    [1, 2, 3, 4, 5, 6, 8, 9, 10, 12, 15, 16, 18, 20]
+        .into_iter()
+        .find(|&cells| f64::from(cells) * cell_pixels >= MARK_PIXELS)
+        .unwrap_or(20)
+}
+
+/// The canvas for `levels` at `scale`: exact cells for a dense layer, marks for a sparse one.
+fn paint_for(levels: &Levels, palette: &[[u8; 4]], scale: u32, sparse: bool) -> Vec<u8> {
+    if sparse && scale > 1 { levels.paint_blocks(palette, scale) } else { levels.paint_scaled(palette, scale) }
 }
 
 /// Repaints at the resolution the zoom needs, when it changed.
 fn rescale() {
     let repaint = MODEL.with(|m| {
         let model = m.borrow();
-        let scale = scale_for(model.map.as_ref()?.get_zoom());
-        (scale != model.scale).then(|| Some((model.levels.as_ref()?.paint_scaled(&model.palette, scale), scale)))?
+        let scale = scale_for(model.map.as_ref()?.get_zoom(), model.sparse);
+        let paint = || Some((paint_for(model.levels.as_ref()?, &model.palette, scale, model.sparse), scale));
+        (scale != model.scale).then(paint)?
     });
     if let Some((rgba, scale)) = repaint
         && show(&rgba, scale).is_ok()

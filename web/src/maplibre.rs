@@ -43,6 +43,9 @@ extern "C" {
     #[wasm_bindgen(method, js_name = getCenter)]
     pub fn get_center(this: &Map) -> JsValue;
 
+    #[wasm_bindgen(method, js_name = flyTo)]
+    pub fn fly_to(this: &Map, options: &JsValue);
+
     #[wasm_bindgen(method, js_name = fitBounds)]
     pub fn fit_bounds(this: &Map, bounds: &JsValue, options: &JsValue);
 

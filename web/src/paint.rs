@@ -16,6 +16,16 @@ pub const HEIGHT: u32 = COLS;
 /// The latitude where Web Mercator stops (the corners of the canvas source).
 pub const MAX_LAT: f64 = 85.051_128_779_806_59;
 
+/// A 1-degree block of the grid and how many of its cells are drawn.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Block {
+    /// Its west edge, in whole degrees.
+    pub west: i16,
+    /// Its south edge, in whole degrees.
+    pub south: i16,
+    pub cells: u32,
+}
+
 /// Cells of one year, each with a small level (0 = nothing drawn).
 #[derive(Debug, Clone)]
 pub struct Levels {
@@ -86,6 +96,55 @@ impl Levels {
         }
         rgba
     }
+
+    /// Paints a canvas `block` times smaller each way, each pixel showing the highest level of
+    /// the `block` x `block`-pixel square of the full canvas it stands for (every cell under
+    /// it, whole rows included). A sparse layer then shows each of its cells as a mark at
+    /// least a block wide, where one cell would be a fraction of a screen pixel.
+    pub fn paint_blocks(&self, palette: &[[u8; 4]], block: u32) -> Vec<u8> {
+        let block = block.max(1);
+        let (width, height) = ((WIDTH / block) as usize, (HEIGHT / block) as usize);
+        // Each grid row's highest level per block of columns, computed once.
+        let columns = COLS as usize / block as usize;
+        let by_row: Vec<u8> = self
+            .levels
+            .chunks_exact(COLS as usize)
+            .flat_map(|row| row.chunks(block as usize).map(|group| group.iter().copied().max().unwrap_or(0)))
+            .collect();
+        let mut rgba = vec![0u8; width * height * 4];
+        for py in 0..height {
+            // The grid rows under this pixel row: from its bottom edge to its top edge.
+            let top = grid_row_of_pixel(py as u32 * block);
+            let bottom = grid_row_of_pixel((py as u32 + 1) * block - 1);
+            let line = &mut rgba[py * width * 4..(py + 1) * width * 4];
+            for (px, pixel) in line.chunks_exact_mut(4).enumerate().take(columns) {
+                let level = (bottom..=top).map(|row| by_row[row as usize * columns + px]).max().unwrap_or(0);
+                if level > 0 {
+                    pixel.copy_from_slice(&palette[usize::from(level).min(palette.len() - 1)]);
+                }
+            }
+        }
+        rgba
+    }
+
+    /// The `n` 1-degree blocks with the most cells drawn, most first (ties west to east,
+    /// then south to north): where a sparse layer's tiles gather.
+    pub fn largest_blocks(&self, n: usize) -> Vec<Block> {
+        let mut counts = vec![0u32; 360 * 180];
+        for (index, _) in self.levels.iter().enumerate().filter(|(_, level)| **level > 0) {
+            let (row, col) = (index / COLS as usize, index % COLS as usize);
+            counts[row / 10 * 360 + col / 10] += 1;
+        }
+        let mut blocks: Vec<Block> = counts
+            .iter()
+            .enumerate()
+            .filter(|(_, cells)| **cells > 0)
+            .map(|(at, &cells)| Block { west: (at % 360) as i16 - 180, south: (at / 360) as i16 - 90, cells })
+            .collect();
+        blocks.sort_by(|a, b| b.cells.cmp(&a.cells).then((a.west, a.south).cmp(&(b.west, b.south))));
+        blocks.truncate(n);
+        blocks
+    }
 }
 
 impl Default for Levels {
@@ -124,6 +183,38 @@ mod tests {
             let py = pixel_row_of_lat(cell.lat());
             assert_eq!(grid_row_of_pixel(py), cell.row(), "lat {}", cell.lat());
         }
+    }
+
+    fn levels_of(cells: &[Cell]) -> Levels {
+        let bitmap: roaring::RoaringBitmap = cells.iter().map(|cell| cell.index()).collect();
+        let mut bytes = Vec::new();
+        bitmap.serialize_into(&mut bytes).unwrap();
+        let mut levels = Levels::new();
+        levels.add(&RoaringView::open(bytes).unwrap());
+        levels
+    }
+
+    #[test]
+    fn blocks_mark_every_cell_under_them_and_count_by_degree() {
+        let cells = [(0.85, 49.95), (0.95, 49.95), (-179.95, -60.05), (179.95, 70.05), (20.05, 0.05)]
+            .map(|(lon, lat)| Cell::from_degrees(lon, lat).unwrap());
+        let levels = levels_of(&cells);
+        for block in [2, 5, 8, 10] {
+            let rgba = levels.paint_blocks(&[[0; 4], [255, 0, 255, 255]], block);
+            let width = (WIDTH / block) as usize;
+            assert_eq!(rgba.len(), width * width * 4);
+            for cell in &cells {
+                // The block holding the cell's full-canvas pixel is marked.
+                let (px, py) = (cell.col() / block, pixel_row_of_lat(cell.lat()) / block);
+                let at = (py as usize * width + px as usize) * 4;
+                assert_eq!(&rgba[at..at + 4], [255, 0, 255, 255], "block {block}, cell {cell:?}");
+            }
+            let marked = rgba.chunks_exact(4).filter(|p| p[3] != 0).count();
+            assert!(marked <= cells.len() * 3, "block {block}: {marked} marks for {} cells", cells.len());
+        }
+        let largest = levels.largest_blocks(2);
+        assert_eq!(largest[0], Block { west: 0, south: 49, cells: 2 });
+        assert_eq!(largest[1], Block { west: -180, south: -61, cells: 1 });
     }
 
     #[test]

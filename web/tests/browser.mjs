@@ -174,6 +174,54 @@ await page.waitForSelector('#map[data-state="ready"]');
 await idle(page);
 const missingTiles = Number(await page.getAttribute('#map', 'data-coverage-tiles'));
 check(missingTiles === facts.missing_scaleway_2024.length, `missing-scaleway tiles ${missingTiles} = tessera diff (${facts.missing_scaleway_2024.length})`);
+// At the world view a tile is a third of a pixel: every 1-degree block holding a missing tile
+// must still show a mark. Read from three centres, each block from the nearest.
+const byBlock = new Map();
+for (const key of facts.missing_scaleway_2024) {
+  const [, lon, lat] = centre(key);
+  const block = `${Math.floor(lon)},${Math.floor(lat)}`;
+  byBlock.set(block, [...(byBlock.get(block) ?? []), [key, lon, lat]]);
+}
+const unmarked = [];
+const marksAt = (page, cells) => page.evaluate((cells) => {
+  const map = window.tesseraMap;
+  const gl = map.getCanvas();
+  const copy = document.createElement('canvas');
+  copy.width = gl.width; copy.height = gl.height;
+  const ctx = copy.getContext('2d');
+  ctx.drawImage(gl, 0, 0);
+  const ratio = gl.width / gl.clientWidth;
+  return cells.map(([, lon, lat]) => {
+    const p = map.project([lon, lat]);
+    const d = ctx.getImageData(Math.round(p.x * ratio) - 1, Math.round(p.y * ratio) - 1, 3, 3).data;
+    return Array.from({ length: 9 }, (_, i) => [d[4 * i], d[4 * i + 1], d[4 * i + 2]]);
+  });
+}, cells);
+for (const centreLon of [-120, 0, 120]) {
+  const nearest = (lon) => [-120, 0, 120].reduce((a, b) => (Math.abs(((lon - b + 540) % 360) - 180) > Math.abs(((lon - a + 540) % 360) - 180) ? a : b));
+  const mine = [...byBlock.entries()].filter(([, cells]) => nearest(cells[0][1]) === centreLon);
+  if (mine.length === 0) continue;
+  await jump(page, centreLon, 20, 1.5);
+  const read = await marksAt(page, mine.map(([, cells]) => cells[0]));
+  mine.forEach(([block], i) => { if (!read[i].some((rgb) => same(rgb, MISSING))) unmarked.push(block); });
+}
+check(byBlock.size > 0 && unmarked.length === 0, `world view: ${byBlock.size - unmarked.length} of ${byBlock.size} 1-degree blocks with missing tiles show a mark ${JSON.stringify(unmarked.slice(0, 5))}`);
+await jump(page, 0, 20, 1.5);
+await page.screenshot({ path: `${out}/missing-scaleway-world.png` });
+// The largest gaps, listed by block with their counts; a click flies to the first.
+const listed = await page.$$eval('#gaps .gap', (buttons) => buttons.map((b) => [Number(b.dataset.west), Number(b.dataset.south), Number(b.dataset.tiles)]));
+const largest = Math.max(...[...byBlock.values()].map((cells) => cells.length));
+const [gapWest, gapSouth, tilesInGap] = listed[0] ?? [];
+check(listed.length > 0 && tilesInGap === largest && byBlock.get(`${gapWest},${gapSouth}`)?.length === largest, `the largest gap listed: ${tilesInGap} tiles at ${gapWest},${gapSouth} = the largest block of tessera diff (${largest})`);
+await page.click('#gaps .gap');
+await page.waitForFunction(([lon, lat]) => {
+  const map = window.tesseraMap;
+  const c = map.getCenter();
+  return !map.isMoving() && Math.abs(map.getZoom() - 7) < 0.01 && Math.abs(c.lng - lon) < 0.01 && Math.abs(c.lat - lat) < 0.01;
+}, [gapWest + 0.5, gapSouth + 0.5], { timeout: 10000 });
+await idle(page);
+const inGap = await pixels(page, byBlock.get(`${gapWest},${gapSouth}`).map(([key]) => centre(key)));
+check(inGap.every((p) => p.inside && same(p.rgb, MISSING)), `after the click, the gap's ${inGap.length} missing tiles are in view, coloured`);
 const target = centre(facts.missing_scaleway_2024[Math.floor(facts.missing_scaleway_2024.length / 2)]);
 await jump(page, target[1], target[2], 7);
 const bounds = await page.evaluate(() => window.tesseraMap.getBounds().toArray());
