@@ -32,5 +32,9 @@ cp web/www/index.html web/www/style.css "$out/"
 cp web/node_modules/maplibre-gl/dist/maplibre-gl.mjs web/node_modules/maplibre-gl/dist/maplibre-gl-worker.mjs \
   web/node_modules/maplibre-gl/dist/maplibre-gl.css "$out/"
 node web/prepare-basemap.mjs "$out/basemap"
+# The demo generator's land mask is this same land on the grid, checked in: it must still be.
+node web/land-mask.mjs target/land-mask.bin
+cmp target/land-mask.bin fixtures/data/land-0.1deg.bin \
+  || { echo "fixtures/data/land-0.1deg.bin is stale: node web/land-mask.mjs fixtures/data/land-0.1deg.bin" >&2; exit 1; }
 wasm="$out/pkg/tessera_web_bg.wasm"
 echo "built $out: $(wc -c < "$wasm") bytes of wasm ($(gzip -9c "$wasm" | wc -c) gzipped)"
