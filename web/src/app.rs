@@ -52,8 +52,8 @@ struct Model {
     outlines_requested: bool,
     /// How many cells one canvas pixel spans each way (see [`scale_for`]).
     scale: u32,
-    /// Whether the layer shown is sparse (a store's gaps): its cells are drawn as marks that
-    /// stay visible at every zoom (see [`paint_for`]).
+    /// Whether the layer shown is sparse (a store's gaps, or few cells): its cells are drawn
+    /// as marks that stay visible at every zoom (see [`paint_for`]).
     sparse: bool,
     /// Bumped on each redraw, so a slow download never overwrites a newer view.
     generation: u64,
@@ -397,10 +397,11 @@ async fn redraw(signals: Signals, year: u16, layer: String) {
         return;
     }
     let fetched = now_ms();
-    let sparse = matches!(layer_kind, Layer::Missing(_));
+    let gaps = matches!(layer_kind, Layer::Missing(_));
+    let sparse = gaps || levels.drawn() < SPARSE_CELLS;
     let scale = scale_for(MODEL.with(|m| m.borrow().map.as_ref().map_or(0.0, Map::get_zoom)), sparse);
     let rgba = paint_for(&levels, &palette, scale, sparse);
-    signals.gaps.set(if sparse { levels.largest_blocks(GAPS_LISTED) } else { Vec::new() });
+    signals.gaps.set(if gaps { levels.largest_blocks(GAPS_LISTED) } else { Vec::new() });
     let painted = now_ms();
     if let Err(err) = show(&rgba, scale) {
         return fail(signals, err);
@@ -488,6 +489,12 @@ fn fail(signals: Signals, err: String) {
     signals.message.set(Some(err));
     set_map_attribute("data-state", "error");
 }
+
+/// Below this many cells a layer is drawn as marks (see [`scale_for`]), as a store's gaps
+/// always are: at the world view a 1,000-pixel-wide map shows about 3,600 x 1,800 cells on a
+/// few hundred thousand pixels, so a layer of fewer cells is mostly lone cells, each a
+/// fraction of a pixel. Denser coverage (the demo's 450,000 a year) is drawn cell for cell.
+const SPARSE_CELLS: u64 = 100_000;
 
 /// Gaps listed beside the map.
 const GAPS_LISTED: usize = 8;
