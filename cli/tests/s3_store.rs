@@ -9,13 +9,11 @@ mod common;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use arrow_array::{ArrayRef, Int32Array, Int64Array, LargeStringArray, RecordBatch};
 use common::faults::{Faults, FaultyProxy};
+use common::tiles::{Tile, write_registry};
 use common::tools::{AWS_ENV, S3, require};
-use sha2::{Digest, Sha256};
 
 const BUCKET: &str = "tessera";
 const ROOT: &str = "s3://tessera/v1";
@@ -29,10 +27,6 @@ struct World {
     s3: S3,
     s5cmd: PathBuf,
     keys: Vec<String>,
-}
-
-fn hex(bytes: &[u8]) -> String {
-    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
 }
 
 impl World {
@@ -132,45 +126,22 @@ impl World {
 
 /// Writes `tiles` tiles into `dir/tree` and `dir/registry.parquet`; returns their keys.
 fn write_tiles(dir: &Path, tiles: i32) -> Vec<String> {
-    let (mut years, mut lons, mut lats, mut hashes, mut scales_hashes, mut sizes, mut scales_sizes) =
-        (vec![], vec![], vec![], vec![], vec![], vec![], vec![]);
-    let mut keys = Vec::new();
-    for k in 0..tiles {
-        let year = if k < tiles - tiles / 10 { 2024 } else { 2025 };
-        let (lon_i, lat_i) = (-17995 + (35990 / tiles) / 10 * 10 * k, 5 + 10 * (k % 50));
-        let name = tessera_engine::grid::Cell::from_centi(lon_i, lat_i).expect("on the grid").name().to_string();
-        let key = format!("{year}/{name}");
-        let embeddings = format!("embeddings of {key}\n").repeat(40 + k as usize % 7).into_bytes();
-        let scales = format!("scales of {key}\n").into_bytes();
-        let folder = dir.join("tree").join(&key);
-        fs::create_dir_all(&folder).expect("mkdir");
-        fs::write(folder.join(format!("{name}.npy")), &embeddings).expect("write");
-        fs::write(folder.join(format!("{name}_scales.npy")), &scales).expect("write");
-        let sums = format!("{}  {name}.npy\n{}  {name}_scales.npy\n", hex(&embeddings), hex(&scales));
-        fs::write(folder.join("SHA256"), sums).expect("write");
-        years.push(i64::from(year));
-        lons.push(lon_i);
-        lats.push(lat_i);
-        hashes.push(hex(&embeddings));
-        scales_hashes.push(hex(&scales));
-        sizes.push(embeddings.len() as i64);
-        scales_sizes.push(scales.len() as i64);
-        keys.push(key);
+    let tiles: Vec<Tile> = (0..tiles)
+        .map(|k| {
+            let year = if k < tiles - tiles / 10 { 2024 } else { 2025 };
+            let (lon_i, lat_i) = (-17995 + (35990 / tiles) / 10 * 10 * k, 5 + 10 * (k % 50));
+            let mut tile = Tile { year, lon_i, lat_i, embeddings: Vec::new(), scales: Vec::new() };
+            let key = tile.key();
+            tile.embeddings = format!("embeddings of {key}\n").repeat(40 + k as usize % 7).into_bytes();
+            tile.scales = format!("scales of {key}\n").into_bytes();
+            tile
+        })
+        .collect();
+    for tile in &tiles {
+        tile.write_folder(&dir.join("tree"));
     }
-    let columns: Vec<(&str, ArrayRef)> = vec![
-        ("year", Arc::new(Int64Array::from(years))),
-        ("lon_i", Arc::new(Int32Array::from(lons))),
-        ("lat_i", Arc::new(Int32Array::from(lats))),
-        ("hash", Arc::new(LargeStringArray::from(hashes))),
-        ("scales_hash", Arc::new(LargeStringArray::from(scales_hashes))),
-        ("file_size", Arc::new(Int64Array::from(sizes))),
-        ("scales_size", Arc::new(Int64Array::from(scales_sizes))),
-    ];
-    let batch = RecordBatch::try_from_iter(columns).expect("batch");
-    let file = fs::File::create(dir.join("registry.parquet")).expect("create");
-    let mut writer = parquet::arrow::ArrowWriter::try_new(file, batch.schema(), None).expect("writer");
-    writer.write(&batch).expect("write");
-    writer.close().expect("close");
+    write_registry(&dir.join("registry.parquet"), &tiles);
+    let mut keys: Vec<String> = tiles.iter().map(Tile::key).collect();
     keys.sort();
     keys
 }

@@ -6,57 +6,26 @@ mod common;
 use std::fs;
 use std::path::Path;
 use std::process::Command;
-use std::sync::Arc;
 
-use arrow_array::{ArrayRef, Int32Array, Int64Array, LargeStringArray, RecordBatch};
-use sha2::{Digest, Sha256};
-
-fn hex(bytes: &[u8]) -> String {
-    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
-}
+use common::tiles::{Tile, write_registry};
 
 /// Writes six tiles into `primary` and `mirror` and a registry with their true hashes.
 fn stores(root: &Path) -> Vec<String> {
-    let (mut years, mut lons, mut lats, mut hashes, mut scales_hashes, mut sizes, mut scales_sizes) =
-        (vec![], vec![], vec![], vec![], vec![], vec![], vec![]);
-    let mut keys = Vec::new();
-    for k in 0..6i32 {
-        let (lon_i, lat_i) = (85 + 10 * k, 4995);
-        let name = tessera_engine::grid::Cell::from_centi(lon_i, lat_i).expect("on the grid").name().to_string();
-        let key = format!("2024/{name}");
-        let (embeddings, scales) = (vec![k as u8; 500 + k as usize], vec![7u8 + k as u8; 50]);
-        for store in ["primary", "mirror"] {
-            let folder = root.join(store).join(&key);
-            fs::create_dir_all(&folder).expect("mkdir");
-            fs::write(folder.join(format!("{name}.npy")), &embeddings).expect("write");
-            fs::write(folder.join(format!("{name}_scales.npy")), &scales).expect("write");
-            let sums = format!("{}  {name}.npy\n{}  {name}_scales.npy\n", hex(&embeddings), hex(&scales));
-            fs::write(folder.join("SHA256"), sums).expect("write");
-        }
-        years.push(2024i64);
-        lons.push(lon_i);
-        lats.push(lat_i);
-        hashes.push(hex(&embeddings));
-        scales_hashes.push(hex(&scales));
-        sizes.push(embeddings.len() as i64);
-        scales_sizes.push(scales.len() as i64);
-        keys.push(key);
+    let tiles: Vec<Tile> = (0..6u8)
+        .map(|k| Tile {
+            year: 2024,
+            lon_i: 85 + 10 * i32::from(k),
+            lat_i: 4995,
+            embeddings: vec![k; 500 + usize::from(k)],
+            scales: vec![7 + k; 50],
+        })
+        .collect();
+    for tile in &tiles {
+        tile.write_folder(&root.join("primary"));
+        tile.write_folder(&root.join("mirror"));
     }
-    let columns: Vec<(&str, ArrayRef)> = vec![
-        ("year", Arc::new(Int64Array::from(years))),
-        ("lon_i", Arc::new(Int32Array::from(lons))),
-        ("lat_i", Arc::new(Int32Array::from(lats))),
-        ("hash", Arc::new(LargeStringArray::from(hashes))),
-        ("scales_hash", Arc::new(LargeStringArray::from(scales_hashes))),
-        ("file_size", Arc::new(Int64Array::from(sizes))),
-        ("scales_size", Arc::new(Int64Array::from(scales_sizes))),
-    ];
-    let batch = RecordBatch::try_from_iter(columns).expect("batch");
-    let file = fs::File::create(root.join("registry.parquet")).expect("create");
-    let mut writer = parquet::arrow::ArrowWriter::try_new(file, batch.schema(), None).expect("writer");
-    writer.write(&batch).expect("write");
-    writer.close().expect("close");
-    keys
+    write_registry(&root.join("registry.parquet"), &tiles);
+    tiles.iter().map(Tile::key).collect()
 }
 
 fn sh(script: &str, inventory: &Path) -> std::process::Output {

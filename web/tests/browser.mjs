@@ -96,8 +96,9 @@ const jump = async (page, lon, lat, zoom) => {
   await idle(page);
 };
 
-// Reads the map's pixels at cell centres: [{key, x, y, rgb}] for every tile key given.
-const pixels = (page, cells) => page.evaluate((cells) => {
+// The map's pixels around `[lon, lat]` points: for each, where it is on the canvas and the
+// page, whether it is on the canvas, and the (2 * radius + 1)^2 pixels centred on it.
+const around = (page, points, radius) => page.evaluate(([points, radius]) => {
   const map = window.tesseraMap;
   const gl = map.getCanvas();
   const copy = document.createElement('canvas');
@@ -106,14 +107,20 @@ const pixels = (page, cells) => page.evaluate((cells) => {
   ctx.drawImage(gl, 0, 0);
   const ratio = gl.width / gl.clientWidth;
   const rect = gl.getBoundingClientRect();
-  return cells.map(([key, lon, lat]) => {
+  const side = 2 * radius + 1;
+  return points.map(([lon, lat]) => {
     const p = map.project([lon, lat]);
     const [x, y] = [Math.round(p.x * ratio), Math.round(p.y * ratio)];
     const inside = x >= 0 && y >= 0 && x < gl.width && y < gl.height;
-    const d = inside ? ctx.getImageData(x, y, 1, 1).data : [0, 0, 0, 0];
-    return { key, x, y, pageX: rect.left + p.x, pageY: rect.top + p.y, inside, rgb: [d[0], d[1], d[2]] };
+    const d = inside ? ctx.getImageData(x - radius, y - radius, side, side).data : new Uint8ClampedArray(4 * side * side);
+    const rgbs = Array.from({ length: side * side }, (_, i) => [d[4 * i], d[4 * i + 1], d[4 * i + 2]]);
+    return { x, y, pageX: rect.left + p.x, pageY: rect.top + p.y, inside, rgbs };
   });
-}, cells);
+}, [points, radius]);
+
+// Reads the map's pixels at cell centres: [{key, x, y, rgb}] for every `[key, lon, lat]`.
+const pixels = async (page, cells) => (await around(page, cells.map(([, lon, lat]) => [lon, lat]), 0))
+  .map((read, i) => ({ key: cells[i][0], ...read, rgb: read.rgbs[0] }));
 
 const same = (a, b) => a.every((v, i) => Math.abs(v - b[i]) <= 2);
 const centre = (key) => {
@@ -183,20 +190,7 @@ for (const key of facts.missing_scaleway_2024) {
   byBlock.set(block, [...(byBlock.get(block) ?? []), [key, lon, lat]]);
 }
 const unmarked = [];
-const marksAt = (page, cells) => page.evaluate((cells) => {
-  const map = window.tesseraMap;
-  const gl = map.getCanvas();
-  const copy = document.createElement('canvas');
-  copy.width = gl.width; copy.height = gl.height;
-  const ctx = copy.getContext('2d');
-  ctx.drawImage(gl, 0, 0);
-  const ratio = gl.width / gl.clientWidth;
-  return cells.map(([, lon, lat]) => {
-    const p = map.project([lon, lat]);
-    const d = ctx.getImageData(Math.round(p.x * ratio) - 1, Math.round(p.y * ratio) - 1, 3, 3).data;
-    return Array.from({ length: 9 }, (_, i) => [d[4 * i], d[4 * i + 1], d[4 * i + 2]]);
-  });
-}, cells);
+const marksAt = async (page, cells) => (await around(page, cells.map(([, lon, lat]) => [lon, lat]), 1)).map((read) => read.rgbs);
 for (const centreLon of [-120, 0, 120]) {
   const nearest = (lon) => [-120, 0, 120].reduce((a, b) => (Math.abs(((lon - b + 540) % 360) - 180) > Math.abs(((lon - a + 540) % 360) - 180) ? a : b));
   const mine = [...byBlock.entries()].filter(([, cells]) => nearest(cells[0][1]) === centreLon);
@@ -411,18 +405,7 @@ const jumpBare = async (lon, lat, zoom) => {
   await idle(worldPage);
 };
 await worldPage.waitForFunction(() => window.tesseraMap.getLayer('land') && window.tesseraMap.isSourceLoaded('land'), null, { timeout: 30000 });
-const colourAround = (page, lon, lat) => page.evaluate(([lon, lat]) => {
-  const map = window.tesseraMap;
-  const gl = map.getCanvas();
-  const copy = document.createElement('canvas');
-  copy.width = gl.width; copy.height = gl.height;
-  const ctx = copy.getContext('2d');
-  ctx.drawImage(gl, 0, 0);
-  const ratio = gl.width / gl.clientWidth;
-  const p = map.project([lon, lat]);
-  const d = ctx.getImageData(Math.round(p.x * ratio) - 1, Math.round(p.y * ratio) - 1, 3, 3).data;
-  return Array.from({ length: 9 }, (_, i) => [d[4 * i], d[4 * i + 1], d[4 * i + 2]]);
-}, [lon, lat]);
+const colourAround = async (page, lon, lat) => (await around(page, [[lon, lat]], 1))[0].rgbs;
 const judged = [];
 for (const zoom of [1.5, 4, 7]) {
   for (const [points, colour, what] of [[LAND_POINTS, LAND, 'land'], [SEA_POINTS, SEA, 'sea']]) {

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod faults;
+pub mod tiles;
 pub mod tools;
 
 use std::io::Write;
