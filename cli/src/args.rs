@@ -43,9 +43,10 @@ pub enum Command {
     /// registry and tiles the registry lacks. Exits 1 on zero or differing sizes (and, with
     /// --strict, on tiles outside the registry): a cron job alerts only on damage.
     Check(CheckArgs),
-    /// Re-hash a local store's files against the registry's SHA-256s (and each tile's SHA256
-    /// file), in parallel. Damaged tiles are removed from the store, so the next `diff` sends
-    /// them again. Resumes where an interrupted run stopped. Exits 1 when it finds damage.
+    /// Re-hash a store's files (a directory, or an S3 store) against the registry's SHA-256s
+    /// and each tile's SHA256 file, in parallel. Damaged tiles are removed from the store, so
+    /// the next `diff` sends them again. Resumes where an interrupted run stopped; --shard I/N
+    /// splits the work among machines. Exits 1 when it finds damage.
     Verify(VerifyArgs),
     /// Print the tiles SOURCE holds and TARGET lacks, one copy-list key per line, in id order.
     ///

@@ -235,18 +235,16 @@ fn all_cuts(root: &str, years: YearRange) -> Vec<String> {
 }
 
 /// The cuts under `prefix` strictly after `after` and up to `until` (`None`: no bound).
+/// `cuts` is sorted, so the bounds are found by bisection: this runs once a page.
 fn cuts_inside<'a>(
     prefix: &'a str,
     after: Option<&'a str>,
     until: Option<&'a str>,
     cuts: &'a [String],
 ) -> impl Iterator<Item = &'a String> {
-    cuts.iter().filter(move |cut| {
-        cut.starts_with(prefix)
-            && cut.len() > prefix.len()
-            && after.is_none_or(|after| cut.as_str() > after)
-            && until.is_none_or(|until| cut.as_str() <= until)
-    })
+    let start = after.map_or(0, |after| cuts.partition_point(|cut| cut.as_str() <= after));
+    let end = until.map_or(cuts.len(), |until| cuts.partition_point(|cut| cut.as_str() <= until));
+    cuts[start..end.max(start)].iter().filter(move |cut| cut.starts_with(prefix) && cut.len() > prefix.len())
 }
 
 /// `range` cut at every `every`-th cut strictly inside it.

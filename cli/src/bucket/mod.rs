@@ -1,13 +1,6 @@
-//! S3 stores through `object_store`: a client configured the way the AWS tools are, listings
-//! cut into key ranges at the grid's own folder names and run a few at once, and objects read
-//! in ranges.
-//!
-//! A store's keys are `{year}/grid_{lon}_{lat}/{file}`. Cutting the key space at every
-//! `{year}/grid_{degree}.` (360 cuts a year) gives ranges of about 1,200 tile folders that
-//! tile the whole listing: every key falls in exactly one range, strays and keys outside
-//! the grid included, so listing the ranges concurrently lists what one `s5cmd ls` would.
-//! S3 has no end key, so a range is listed from its start (`start-after`) until a key passes
-//! its end: at most one page beyond.
+//! S3 stores through `object_store`: a client configured the way the AWS tools are, a store
+//! listed in key ranges run a few at once ([`list`] says how the ranges are cut), and objects
+//! read in ranges.
 //!
 //! Throttling (503 SlowDown) and failed or hung requests are retried with backoff by
 //! `object_store`, within the timeout and retry budget of [`Settings`].
