@@ -31,6 +31,10 @@ pub fn run(inventory: &Path, args: &ServeArgs) -> anyhow::Result<()> {
     let threads = args.threads.unwrap_or(2 * cores).max(1);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(threads)
+        // A busy worker looks for I/O every `event_interval` tasks (61 by default): with every
+        // worker streaming, a new connection or request waited that long to be seen. 11 took
+        // the worst /healthz under the hostile-load test from 22-35 ms to 13-21 ms.
+        .event_interval(11)
         .enable_all()
         .build()
         .context("starting the runtime")?;
