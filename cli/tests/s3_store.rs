@@ -170,7 +170,8 @@ fn listing_a_bucket_equals_s5cmd_ls_through_throttling_and_a_hung_request() {
     world.put("README", b"hello");
     world.put("2016/grid_0.05_0.05/grid_0.05_0.05.npy", b"hello");
 
-    let proxy = FaultyProxy::start(&world.s3.endpoint, Faults { throttle_every: 4, hang: vec![3] });
+    let proxy =
+        FaultyProxy::start(&world.s3.endpoint, Faults { throttle_every: 4, hang: vec![3], ..Faults::default() });
     let saved = world.dir.join("listing.gz");
     let args =
         ["scan", "s3", "--list", "--threads", "8", "--request-timeout", "2", "--save-listing", saved.to_str().unwrap()];
@@ -226,7 +227,8 @@ fn verify_of_a_bucket_finds_damage_and_shards_verify_every_tile_once() {
     world.put(&scales, &whole[..whole.len() - 3]);
 
     // The whole store, through throttling and a hung request.
-    let proxy = FaultyProxy::start(&world.s3.endpoint, Faults { throttle_every: 7, hang: vec![5] });
+    let proxy =
+        FaultyProxy::start(&world.s3.endpoint, Faults { throttle_every: 7, hang: vec![5], ..Faults::default() });
     let verify = world.tessera(&proxy.endpoint, &["verify", "s3", "--threads", "4", "--request-timeout", "2"], b"");
     let report = String::from_utf8_lossy(&verify.stderr);
     assert_eq!(verify.status.code(), Some(1), "{report}");
@@ -250,7 +252,10 @@ fn verify_of_a_bucket_finds_damage_and_shards_verify_every_tile_once() {
     let first: Vec<&str> = first.iter().map(String::as_str).collect();
     // Its requests hang from the 55th on: it saves two chunks (8 tiles, 24 requests each),
     // then waits until killed.
-    let stuck = FaultyProxy::start(&world.s3.endpoint, Faults { throttle_every: 0, hang: (55..10_000).collect() });
+    let stuck = FaultyProxy::start(
+        &world.s3.endpoint,
+        Faults { throttle_every: 0, hang: (55..10_000).collect(), ..Faults::default() },
+    );
     let mut killed = world.command(&stuck.endpoint, &first).stderr(Stdio::null()).spawn().expect("spawn");
     let file = findings.join("copy-shard-1-of-4.jsonl");
     let started = Instant::now();
@@ -299,6 +304,41 @@ fn verify_of_a_bucket_finds_damage_and_shards_verify_every_tile_once() {
 }
 
 /// The tile ids of `keys`, as the inventory numbers them.
+/// An object whose reads keep failing stops `verify` with an error naming it: it is neither
+/// read whole in one buffer instead (an embeddings file is hundreds of MB) nor reported as
+/// damage. An empty object, of which S3 refuses any range, is read and judged.
+#[test]
+fn verify_never_reads_an_object_whole_and_stops_on_one_it_cannot_read() {
+    let Some(world) = World::new(20) else { return };
+    world.scan_from_s5cmd("s3");
+    let (failing, emptied) = (&world.keys[3], &world.keys[12]);
+    let embeddings = format!("{failing}/{}.npy", name_of(failing));
+    let scales = format!("{emptied}/{}_scales.npy", name_of(emptied));
+    world.put(&scales, b"");
+
+    let proxy = FaultyProxy::start(
+        &world.s3.endpoint,
+        Faults { fail_ranges_of: Some(embeddings.clone()), ..Faults::default() },
+    );
+    let verify = world.tessera(&proxy.endpoint, &["verify", "s3", "--retries", "1", "--request-timeout", "2"], b"");
+    let report = String::from_utf8_lossy(&verify.stderr);
+    assert_eq!(verify.status.code(), Some(2), "an unreadable object is an error: {report}");
+    assert!(report.contains(&format!("cannot read s3://{BUCKET}/")) && report.contains(&embeddings), "{report}");
+    assert_eq!(proxy.whole_gets(), 0, "no object was read whole: {report}");
+    assert!(world.missing("s3").is_empty(), "an object that cannot be read is not damage");
+
+    let proxy = FaultyProxy::start(&world.s3.endpoint, Faults::default());
+    let verify = world.tessera(&proxy.endpoint, &["verify", "s3"], b"");
+    let report = String::from_utf8_lossy(&verify.stderr);
+    assert_eq!(verify.status.code(), Some(1), "{report}");
+    assert!(
+        report.contains(&format!("damaged: {emptied} ({}_scales.npy: sha256 differs", name_of(emptied))),
+        "{report}"
+    );
+    assert_eq!(proxy.whole_gets(), 0, "{report}");
+    assert_eq!(world.missing("s3"), [emptied.clone()]);
+}
+
 fn tile_ids(world: &World, keys: &[String]) -> Vec<u32> {
     let inventory = tessera_engine::inventory::Inventory::open_read_only(&world.inventory).expect("opens");
     let years = inventory.years();

@@ -149,18 +149,23 @@ impl Bucket {
     ) -> Result<Option<u64>> {
         let path = ObjectPath::from(format!("{}{key}", self.root));
         let first = GetOptions { range: Some(GetRange::Bounded(0..chunk)), ..GetOptions::default() };
+        let cannot_read = || format!("cannot read {}/{key}", self.url);
         let first = match self.store.get_opts(&path, first).await {
             Ok(first) => first,
             Err(object_store::Error::NotFound { .. }) => return Ok(None),
-            // A range of an empty object cannot be satisfied: read it whole.
-            Err(_) => match self.store.get(&path).await {
-                Ok(whole) => whole,
-                Err(object_store::Error::NotFound { .. }) => return Ok(None),
-                Err(err) => return Err(err).with_context(|| format!("cannot read {}/{key}", self.url)),
-            },
+            // S3 refuses any range of an empty object (416). A HEAD tells that apart from a
+            // read that failed through its retries, which is an error: reading the object
+            // whole instead would hold it all in one buffer.
+            Err(err) => {
+                return match self.store.head(&path).await {
+                    Ok(meta) if meta.size == 0 => Ok(Some(0)),
+                    Err(object_store::Error::NotFound { .. }) => Ok(None),
+                    _ => Err(err).with_context(cannot_read),
+                };
+            }
         };
         let size = first.meta.size;
-        consume(&first.bytes().await.with_context(|| format!("cannot read {}/{key}", self.url))?);
+        consume(&first.bytes().await.with_context(cannot_read)?);
         let rest: Vec<Range<u64>> =
             (chunk..size).step_by(chunk as usize).map(|start| start..(start + chunk).min(size)).collect();
         let mut parts = futures::stream::iter(rest)
@@ -170,7 +175,7 @@ impl Bucket {
             })
             .buffered(parallel.max(1));
         while let Some(part) = parts.next().await {
-            consume(&part.with_context(|| format!("cannot read {}/{key}", self.url))?);
+            consume(&part.with_context(cannot_read)?);
         }
         Ok(Some(size))
     }

@@ -1,6 +1,7 @@
 //! A loopback HTTP proxy in front of the S3 server that misbehaves on purpose: it answers a
 //! share of the requests `503 SlowDown`, as S3 does when a prefix is over its request rate,
-//! and never answers chosen ones, as a stuck connection does. Everything else is forwarded.
+//! never answers chosen ones, as a stuck connection does, and fails every ranged read of
+//! chosen objects, as a failing storage node would. Everything else is forwarded.
 //!
 //! Each forwarded request goes upstream on a connection of its own and comes back with
 //! `Connection: close`, so the proxy needs no HTTP framing beyond the request's head and
@@ -19,6 +20,8 @@ pub struct Faults {
     pub throttle_every: usize,
     /// These requests (counting from 1) are read and never answered.
     pub hang: Vec<usize>,
+    /// Every GET with a `Range` header of a path containing this is answered 500.
+    pub fail_ranges_of: Option<String>,
 }
 
 /// What the proxy did.
@@ -27,6 +30,8 @@ pub struct Counts {
     pub requests: AtomicUsize,
     pub throttled: AtomicUsize,
     pub hung: AtomicUsize,
+    /// GETs of an object without a `Range` header: reads of a whole object at once.
+    pub whole_gets: AtomicUsize,
 }
 
 /// The proxy; it stops when dropped.
@@ -71,6 +76,10 @@ impl FaultyProxy {
     pub fn hung(&self) -> usize {
         self.counts.hung.load(Ordering::Relaxed)
     }
+
+    pub fn whole_gets(&self) -> usize {
+        self.counts.whole_gets.load(Ordering::Relaxed)
+    }
 }
 
 impl Drop for FaultyProxy {
@@ -93,6 +102,25 @@ fn serve(client: TcpStream, upstream: &str, faults: &Faults, counts: &Counts, st
             let mut sink = [0u8; 4096];
             while !stop.load(Ordering::Relaxed) && matches!(reader.read(&mut sink), Ok(read) if read > 0) {}
             return;
+        }
+        let head = String::from_utf8_lossy(&request);
+        let request_line = head.lines().next().unwrap_or_default();
+        let ranged = head.lines().any(|line| name_is(line, "range"));
+        // A GET of the bucket itself (`/bucket?list-type=2...`) is a listing, not a read.
+        let object_get = request_line.starts_with("GET ") && !request_line.contains("list-type=");
+        if object_get && !ranged {
+            counts.whole_gets.fetch_add(1, Ordering::Relaxed);
+        }
+        if ranged && faults.fail_ranges_of.as_ref().is_some_and(|path| request_line.contains(path.as_str())) {
+            let body = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>InternalError</Code><Message>We encountered an internal error. Please try again.</Message></Error>";
+            let answer = format!(
+                "HTTP/1.1 500 Internal Server Error\r\nContent-Type: application/xml\r\nContent-Length: {}\r\n\r\n{body}",
+                body.len()
+            );
+            if client.write_all(answer.as_bytes()).is_err() {
+                return;
+            }
+            continue;
         }
         if faults.throttle_every > 0 && n.is_multiple_of(faults.throttle_every) {
             counts.throttled.fetch_add(1, Ordering::Relaxed);
