@@ -111,22 +111,22 @@ fn serve(client: TcpStream, upstream: &str, faults: &Faults, counts: &Counts, st
         if object_get && !ranged {
             counts.whole_gets.fetch_add(1, Ordering::Relaxed);
         }
-        if ranged && faults.fail_ranges_of.as_ref().is_some_and(|path| request_line.contains(path.as_str())) {
-            let body = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>InternalError</Code><Message>We encountered an internal error. Please try again.</Message></Error>";
-            let answer = format!(
-                "HTTP/1.1 500 Internal Server Error\r\nContent-Type: application/xml\r\nContent-Length: {}\r\n\r\n{body}",
-                body.len()
-            );
-            if client.write_all(answer.as_bytes()).is_err() {
-                return;
-            }
-            continue;
-        }
-        if faults.throttle_every > 0 && n.is_multiple_of(faults.throttle_every) {
+        let failed = ranged && faults.fail_ranges_of.as_ref().is_some_and(|path| request_line.contains(path.as_str()));
+        let throttled = faults.throttle_every > 0 && n.is_multiple_of(faults.throttle_every);
+        let error = if failed {
+            Some(("500 Internal Server Error", "InternalError", "We encountered an internal error. Please try again."))
+        } else if throttled {
             counts.throttled.fetch_add(1, Ordering::Relaxed);
-            let body = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>";
+            Some(("503 Slow Down", "SlowDown", "Please reduce your request rate."))
+        } else {
+            None
+        };
+        if let Some((status, code, message)) = error {
+            let body = format!(
+                "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>{code}</Code><Message>{message}</Message></Error>"
+            );
             let answer = format!(
-                "HTTP/1.1 503 Slow Down\r\nContent-Type: application/xml\r\nContent-Length: {}\r\n\r\n{body}",
+                "HTTP/1.1 {status}\r\nContent-Type: application/xml\r\nContent-Length: {}\r\n\r\n{body}",
                 body.len()
             );
             if client.write_all(answer.as_bytes()).is_err() {
