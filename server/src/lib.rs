@@ -137,7 +137,7 @@ pub struct State {
     base_path: String,
     limits: Limits,
     /// Permits for heavy requests on the blocking pool.
-    heavy: Semaphore,
+    heavy: Arc<Semaphore>,
     metrics: metrics::Metrics,
 }
 
@@ -207,7 +207,7 @@ impl Server {
             web_dir: options.web_dir.clone(),
             base_path: options.base_path.clone(),
             limits: options.limits,
-            heavy: Semaphore::new(options.limits.heavy.max(1)),
+            heavy: Arc::new(Semaphore::new(options.limits.heavy.max(1))),
             metrics: metrics::Metrics::default(),
         };
         state.metrics.snapshot(&state.snapshot());

@@ -20,9 +20,12 @@ use crate::error::{Error, Result};
 use crate::search::{self, Endpoint, Page, Search};
 use crate::snapshot::Snapshot;
 use crate::static_files;
+use tokio::sync::Semaphore;
 
 /// The largest POST body accepted.
 pub const MAX_BODY: usize = 1 << 20;
+/// POST bodies up to this size are parsed on the async worker (well under a millisecond).
+const INLINE_BODY: usize = 16 * 1024;
 
 const JSON: &str = "application/json";
 const GEO_JSON: &str = "application/geo+json";
@@ -375,6 +378,8 @@ async fn searched(
     }
     let state_for_work = state.clone();
     heavy(state, move || {
+        let mut search = search;
+        search.rasterise()?;
         let page = run(&state_for_work, &snapshot, &search)?;
         render(&state_for_work, snapshot, &search, page)
     })
@@ -382,11 +387,25 @@ async fn searched(
 }
 
 /// Runs `work` on the blocking pool once one of the server's heavy-work permits is free (one a
-/// core): searches over geometries, copy lists, coverage on a cache miss and file reads never
-/// stall the async workers, so `/healthz` and small requests answer under any load.
+/// core): geometries, searches over them, copy lists, coverage on a cache miss and file reads
+/// never stall the async workers, so `/healthz` and small requests answer under any load.
 async fn heavy<T: Send + 'static>(state: &Arc<State>, work: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
-    let _permit = state.heavy.acquire().await.map_err(|err| Error::Config(err.to_string()))?;
-    tokio::task::spawn_blocking(work).await.map_err(|err| Error::Config(format!("a handler panicked: {err}")))?
+    on_pool(&state.heavy, work).await
+}
+
+/// Runs `work` on the blocking pool under one of `permits`. The permit goes with the work, not
+/// with the request: a client that hangs up drops the request, and the work runs on to its end,
+/// so the permit must be held until then or the pool is no longer bounded.
+async fn on_pool<T: Send + 'static>(
+    permits: &Arc<Semaphore>,
+    work: impl FnOnce() -> Result<T> + Send + 'static,
+) -> Result<T> {
+    let permit = permits.clone().acquire_owned().await.map_err(|err| Error::Config(err.to_string()))?;
+    let held = move || {
+        let _permit = permit;
+        work()
+    };
+    tokio::task::spawn_blocking(held).await.map_err(|err| Error::Config(format!("a handler panicked: {err}")))?
 }
 
 async fn search_post(state: &Arc<State>, snapshot: Arc<Snapshot>, request: Request<Incoming>) -> Result<Reply> {
@@ -400,12 +419,18 @@ async fn search_post(state: &Arc<State>, snapshot: Arc<Snapshot>, request: Reque
         .map_err(|_| Error::Timeout { what: "reading the request body", limit: state.limits.body_read })?
         .map_err(|_| Error::BodyTooLarge { limit: MAX_BODY })?
         .to_bytes();
-    let body: Value = if body.iter().all(u8::is_ascii_whitespace) {
-        Value::Object(Default::default())
-    } else {
-        serde_json::from_slice(&body).map_err(|err| Error::bad(format!("the request body is not JSON: {err}")))?
+    let inline = body.len() <= INLINE_BODY;
+    let parse = move || -> Result<(Value, Search)> {
+        let body: Value = if body.iter().all(u8::is_ascii_whitespace) {
+            Value::Object(Default::default())
+        } else {
+            serde_json::from_slice(&body).map_err(|err| Error::bad(format!("the request body is not JSON: {err}")))?
+        };
+        let search = Search::from_body(&body)?;
+        Ok((body, search))
     };
-    let search = Search::from_body(&body)?;
+    // A megabyte of JSON takes milliseconds to parse: not on an async worker.
+    let (body, search) = if inline { parse()? } else { heavy(state, parse).await? };
     searched(state, snapshot, search, move |state, snapshot, search, page| {
         let base = snapshot.base();
         let mut links = vec![root_link(&snapshot)];
@@ -536,4 +561,43 @@ fn openapi(catalog: &Catalog) -> Bytes {
 
 fn api_html(catalog: &Catalog) -> Bytes {
     Bytes::from(include_str!("api.html").replace("{{BASE}}", catalog.base()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::mpsc;
+    use std::time::Duration;
+
+    /// A request dropped while its work runs on the pool (the client hung up) keeps its permit
+    /// until the work ends: otherwise clients that ask and hang up at once would start work
+    /// without bound.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_request_dropped_mid_work_holds_its_permit_until_the_work_ends() {
+        let permits = Arc::new(Semaphore::new(1));
+        let (started, has_started) = mpsc::channel();
+        let (release, released) = mpsc::channel::<()>();
+        let request = tokio::spawn({
+            let permits = permits.clone();
+            async move {
+                on_pool(&permits, move || {
+                    started.send(()).expect("the test waits");
+                    released.recv_timeout(Duration::from_secs(10)).expect("released");
+                    Ok(())
+                })
+                .await
+            }
+        });
+        tokio::task::spawn_blocking(move || has_started.recv_timeout(Duration::from_secs(10)))
+            .await
+            .expect("joined")
+            .expect("the work started");
+        request.abort();
+        assert!(request.await.expect_err("aborted").is_cancelled());
+        assert_eq!(permits.available_permits(), 0, "the work still runs, and holds the permit");
+
+        release.send(()).expect("the work waits");
+        let freed = tokio::time::timeout(Duration::from_secs(10), permits.acquire()).await;
+        assert!(freed.is_ok(), "the permit comes back when the work ends");
+    }
 }

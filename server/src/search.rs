@@ -33,6 +33,9 @@ pub const MAX_IDS: usize = 10_000;
 #[derive(Debug, Clone, Default)]
 pub struct Search {
     pub bbox: Option<Bbox>,
+    /// The `intersects` geometry as given, until [`Search::rasterise`] turns it into
+    /// `intersects`: that can take a while, so it is done on the blocking pool.
+    pub geometry: Option<Value>,
     pub intersects: Option<Spans>,
     pub datetime: Option<Interval>,
     pub ids: Option<Vec<String>>,
@@ -125,7 +128,7 @@ impl Search {
             "intersects" => {
                 let geometry: Value = serde_json::from_str(value)
                     .map_err(|err| Error::bad(format!("intersects is not GeoJSON: {err}")))?;
-                self.intersects = Some(rasterise(&geometry)?);
+                self.geometry = Some(geometry);
             }
             "datetime" => self.datetime = Some(Interval::parse(value).map_err(Error::BadRequest)?),
             "ids" => self.ids = Some(split_list(value)),
@@ -147,7 +150,7 @@ impl Search {
                     numbers.ok_or_else(|| Error::bad(format!("bbox `{value}` must be an array of numbers")))?;
                 self.bbox = Some(bbox_from_numbers(&numbers, &value.to_string())?);
             }
-            "intersects" => self.intersects = Some(rasterise(value)?),
+            "intersects" => self.geometry = Some(value.clone()),
             "datetime" => {
                 let text = value.as_str().ok_or_else(|| Error::bad(format!("datetime `{value}` must be a string")))?;
                 self.datetime = Some(Interval::parse(text).map_err(Error::BadRequest)?);
@@ -170,7 +173,7 @@ impl Search {
         if self.ids.as_ref().is_some_and(|ids| ids.len() > MAX_IDS) {
             return Err(Error::bad(format!("ids names more than {MAX_IDS} items; ask for them in several searches")));
         }
-        if self.bbox.is_some() && self.intersects.is_some() {
+        if self.bbox.is_some() && (self.geometry.is_some() || self.intersects.is_some()) {
             return Err(Error::bad("bbox and intersects cannot be used together: give one of them"));
         }
         Ok(self)
@@ -179,15 +182,25 @@ impl Search {
     /// Whether answering takes more than a small page over a box: a geometry, a page of more
     /// than a hundred items, more than a hundred ids, or fields to filter (each item parsed).
     pub fn is_heavy(&self) -> bool {
-        self.intersects.is_some()
+        self.geometry.is_some()
+            || self.intersects.is_some()
             || self.limit > 100
             || self.ids.as_ref().is_some_and(|ids| ids.len() > 100)
             || self.fields.is_some()
     }
 
+    /// Rasterises the `intersects` geometry onto the grid, if there is one still to do.
+    pub fn rasterise(&mut self) -> Result<()> {
+        if let Some(geometry) = self.geometry.take() {
+            self.intersects = Some(rasterise(&geometry)?);
+        }
+        Ok(())
+    }
+
     /// A hash of everything that decides which items match and in what order (not the page
-    /// size or the fields): what a token is bound to.
+    /// size or the fields): what a token is bound to. The geometry must be rasterised.
     pub fn fingerprint(&self) -> u64 {
+        debug_assert!(self.geometry.is_none(), "the geometry is rasterised before a search is fingerprinted");
         let text = format!(
             "{:?}|{:?}|{:?}|{:?}|{:?}|{}",
             self.bbox,
@@ -336,6 +349,10 @@ impl Plan {
             .collect();
         if search.descending {
             years.reverse();
+        }
+        if search.geometry.is_some() {
+            // Searching as if there were no geometry would answer every tile.
+            return Err(Error::Config("a search ran before its geometry was rasterised".into()));
         }
         // The cells a search covers are the same in every year: found once, then shifted.
         let cells = match (&search.bbox, &search.intersects) {
