@@ -82,3 +82,49 @@ fn verify_removes_damaged_tiles_and_resumes() {
     assert_eq!(again.status.code(), Some(0), "{}", String::from_utf8_lossy(&again.stderr));
     assert!(String::from_utf8_lossy(&again.stderr).contains("verified 5 tiles of mirror: 0 damaged"));
 }
+
+/// A file that cannot be read for another reason than not being there (an I/O error, a
+/// permission, here a symlink loop) stops the run with an error naming it: it says nothing of
+/// the tile's bytes, so the tile is not removed. A file that is not there is damage.
+#[test]
+fn verify_stops_on_a_file_it_cannot_read_and_removes_only_what_is_damaged() {
+    let temp = tempfile::tempdir().expect("temp dir");
+    let root = temp.path();
+    let keys = stores(root);
+    let inventory = root.join("inventory");
+    let init = format!(
+        "\"$TESSERA\" init --store okavango=primary,{p},https://p --store mirror=mirror,{m},https://m && \
+         \"$TESSERA\" import {r} && \
+         find {p} -type f -printf '%s %p\\n' | \"$TESSERA\" scan okavango --strict && \
+         find {m} -type f -printf '%s %p\\n' | \"$TESSERA\" scan mirror --strict",
+        p = root.join("primary").display(),
+        m = root.join("mirror").display(),
+        r = root.join("registry.parquet").display()
+    );
+    let setup = sh(&init, &inventory);
+    assert!(setup.status.success(), "{}", String::from_utf8_lossy(&setup.stderr));
+    let file_of = |key: &str| {
+        let name = key.split('/').nth(1).expect("a name");
+        root.join("mirror").join(key).join(format!("{name}.npy"))
+    };
+    let (unreadable, gone) = (file_of(&keys[2]), file_of(&keys[4]));
+    let bytes = fs::read(&unreadable).expect("read");
+    fs::remove_file(&unreadable).expect("remove");
+    std::os::unix::fs::symlink(&unreadable, &unreadable).expect("a symlink to itself");
+    fs::remove_file(&gone).expect("remove");
+
+    let verify = common::run(&inventory, &["verify", "mirror", "--threads", "2"], b"");
+    let said = String::from_utf8_lossy(&verify.stderr);
+    assert_eq!(verify.status.code(), Some(2), "{said}");
+    assert!(said.contains(&format!("cannot read {}", unreadable.display())), "{said}");
+    assert!(common::missing(&inventory, "mirror").is_empty(), "nothing removed: {said}");
+
+    fs::remove_file(&unreadable).expect("remove the loop");
+    fs::write(&unreadable, bytes).expect("restore");
+    let verify = common::run(&inventory, &["verify", "mirror"], b"");
+    let said = String::from_utf8_lossy(&verify.stderr);
+    assert_eq!(verify.status.code(), Some(1), "{said}");
+    let name = keys[4].split('/').nth(1).expect("a name");
+    assert!(said.contains(&format!("damaged: {} ({name}.npy: no such file)", keys[4])), "{said}");
+    assert_eq!(common::missing(&inventory, "mirror"), std::slice::from_ref(&keys[4]));
+}

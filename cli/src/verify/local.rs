@@ -4,7 +4,7 @@ use std::fs::{self, File};
 use std::io::{self, Read};
 use std::path::Path;
 
-use anyhow::Result;
+use anyhow::{Context, Result, anyhow};
 use sha2::{Digest, Sha256};
 use tessera_engine::grid::{TileId, YearRange};
 use tessera_engine::registry::RegistryTiles;
@@ -24,28 +24,54 @@ impl Check for LocalCheck<'_> {
     fn damaged(&self, ids: &[TileId]) -> Result<Vec<Damaged>> {
         let per_thread = ids.len().div_ceil(self.threads.max(1)).max(1);
         let damaged = std::thread::scope(|scope| {
-            let workers: Vec<_> = ids
-                .chunks(per_thread)
-                .map(|part| {
-                    scope.spawn(move || part.iter().filter_map(|&id| self.problem(id).map(|p| (id, p))).collect())
-                })
-                .collect();
-            workers.into_iter().flat_map(|worker| worker.join().unwrap_or_else(|_| Vec::new())).collect()
-        });
+            let workers: Vec<_> =
+                ids.chunks(per_thread).map(|part| scope.spawn(move || self.damaged_in(part))).collect();
+            // A worker that panicked hashed some of its tiles and not others: the chunk is not
+            // verified, and its cursor must not move past it.
+            let mut damaged = Vec::new();
+            for worker in workers {
+                damaged.extend(worker.join().map_err(|_| anyhow!("a hashing thread panicked"))??);
+            }
+            Ok::<_, anyhow::Error>(damaged)
+        })?;
         Ok(damaged)
     }
 }
 
 impl LocalCheck<'_> {
-    /// What is wrong with a tile's files, if anything.
-    fn problem(&self, id: TileId) -> Option<String> {
-        let tile = TileFiles::of(id, self.years, self.registry)?;
+    fn damaged_in(&self, ids: &[TileId]) -> Result<Vec<Damaged>> {
+        let mut damaged = Vec::new();
+        for &id in ids {
+            if let Some(problem) = self.problem(id)? {
+                damaged.push((id, problem));
+            }
+        }
+        Ok(damaged)
+    }
+
+    /// What is wrong with a tile's files, if anything. A file that is not there is damage;
+    /// one that cannot be read (an I/O error, a permission) is an error: it says nothing of
+    /// the tile, and the run stops rather than remove it.
+    fn problem(&self, id: TileId) -> Result<Option<String>> {
+        let Some(tile) = TileFiles::of(id, self.years, self.registry) else { return Ok(None) };
         let folder = self.root.join(&tile.folder);
-        let listed = fs::read_to_string(folder.join("SHA256")).unwrap_or_default();
-        tile.files.iter().find_map(|(file, registry_hash)| match sha256_of(&folder.join(file)) {
-            Ok(actual) => judge(file, actual, *registry_hash, &listed),
-            Err(err) => Some(format!("{file}: {err}")),
-        })
+        let sums = folder.join("SHA256");
+        let listed = match fs::read_to_string(&sums) {
+            Err(err) if err.kind() == io::ErrorKind::NotFound => String::new(),
+            read => read.with_context(|| format!("cannot read {}", sums.display()))?,
+        };
+        for (file, registry_hash) in &tile.files {
+            let path = folder.join(file);
+            let problem = match sha256_of(&path) {
+                Ok(actual) => judge(file, actual, *registry_hash, &listed),
+                Err(err) if err.kind() == io::ErrorKind::NotFound => Some(format!("{file}: no such file")),
+                Err(err) => return Err(err).with_context(|| format!("cannot read {}", path.display())),
+            };
+            if problem.is_some() {
+                return Ok(problem);
+            }
+        }
+        Ok(None)
     }
 }
 
