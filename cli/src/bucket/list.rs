@@ -13,6 +13,7 @@
 //! most two, with up to `concurrency` in flight. S3 has no end key, so a range is listed from its start
 //! (`start-after`) until a key passes its end: at most one page beyond.
 
+use std::borrow::Cow;
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -172,13 +173,13 @@ impl Listing {
     fn take_page(&self, range: &KeyRange, page: &PaginatedListResult, lines: &mut Vec<u8>) -> Taken {
         let mut taken = Taken::Nothing;
         for object in &page.result.objects {
-            let key = object.location.as_ref();
-            if !range.holds(key) {
-                return Taken::PastTheEnd;
+            let listed = object.location.as_ref();
+            let Some(key) = key_in(range, listed) else { return Taken::PastTheEnd };
+            if key == listed {
+                push_line(lines, object.size, listed.strip_prefix(self.root.as_str()).unwrap_or(listed));
+                self.counters.objects.fetch_add(1, Ordering::Relaxed);
             }
-            push_line(lines, object.size, key.strip_prefix(self.root.as_str()).unwrap_or(key));
-            self.counters.objects.fetch_add(1, Ordering::Relaxed);
-            taken = Taken::UpTo(key.to_owned());
+            taken = Taken::UpTo(key.into_owned());
         }
         taken
     }
@@ -198,6 +199,19 @@ impl Listing {
             self.queue.push_back(Pending { range: rest, page_token: Some(page_token) });
         }
     }
+}
+
+/// The key S3 listed as `listed`, if `range` holds it. object_store drops a key's trailing
+/// `/`, so a folder marker (`v1/2025/`, the empty object S3 consoles, s3fs and Hadoop make)
+/// comes back as `v1/2025`: outside the range `v1/2025/`, which would end its listing there,
+/// or equal to the `after` a range resumes from. Such a key is the marker, whole; it is
+/// no file, and no line of the listing.
+fn key_in<'a>(range: &KeyRange, listed: &'a str) -> Option<Cow<'a, str>> {
+    if range.holds(listed) {
+        return Some(Cow::Borrowed(listed));
+    }
+    let marker = format!("{listed}/");
+    range.holds(&marker).then_some(Cow::Owned(marker))
 }
 
 /// One page of a range.
@@ -296,6 +310,18 @@ mod tests {
 
     fn scope(years: &[Year], prefix: Option<&str>) -> Scope {
         Scope { years: years.to_vec(), prefix: prefix.map(str::to_owned) }
+    }
+
+    /// A folder marker, listed without its `/`, is the marker in the ranges that hold it:
+    /// the scope of its year, and the range that resumes after it (a page that ended on it).
+    #[test]
+    fn a_folder_marker_listed_without_its_slash_is_still_in_its_range() {
+        let year = KeyRange { prefix: "v1/2025/".into(), after: None, until: None };
+        assert_eq!(key_in(&year, "v1/2025").as_deref(), Some("v1/2025/"));
+        assert_eq!(key_in(&year, "v1/2025/grid_1.05_2.05/a.npy").as_deref(), Some("v1/2025/grid_1.05_2.05/a.npy"));
+        let resumed = KeyRange { prefix: "v1/".into(), after: Some("v1/2025".into()), until: Some("v1/2026/".into()) };
+        assert_eq!(key_in(&resumed, "v1/2025").as_deref(), Some("v1/2025/"));
+        assert_eq!(key_in(&resumed, "v1/2026/grid_0.05_0.05/a.npy"), None, "past the range's end");
     }
 
     fn holding(ranges: &[KeyRange], key: &str) -> usize {
