@@ -288,6 +288,8 @@ async fn route(state: &Arc<State>, request: Request<Incoming>) -> Result<Reply> 
             })
             .await
         }
+        // Every path a GET can take is matched above: one that gets here does not exist.
+        _ if get => Err(Error::NotFound(format!("no such path: {path}"))),
         ["search"] => Err(allow("GET, POST, OPTIONS")),
         [""]
         | ["conformance"]
@@ -297,6 +299,7 @@ async fn route(state: &Arc<State>, request: Request<Incoming>) -> Result<Reply> 
         | ["metrics"]
         | ["collections", ..]
         | ["coverage", ..]
+        | ["copylist", _, _]
         | ["map", ..] => Err(allow("GET, HEAD, OPTIONS")),
         _ => Err(Error::NotFound(format!("no such path: {path}"))),
     }

@@ -361,6 +361,13 @@ fn coverage_bitmaps_are_the_stores_sets_with_etags_and_encodings() {
     assert!(inventory.missing_count("registry", "scaleway", &filter).unwrap() > 0);
     assert_eq!(get(addr, "/coverage/nowhere/2024").status, 404);
     assert_eq!(get(addr, "/coverage/okavango/1999").status, 404);
+    // A GET of a path no route has is 404 (not 405 naming GET as allowed); a method a route
+    // does not take is 405.
+    for path in ["/collections/geotessera-2024/nothing", "/collections/geotessera-2024/items/a/b", "/coverage/a/b/c/d"]
+    {
+        assert_eq!(get(addr, path).status, 404, "{path}");
+    }
+    assert_eq!(request(addr, "POST", "/copylist/okavango/scaleway", &[], b"").status, 405);
 }
 
 #[test]
