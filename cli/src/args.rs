@@ -253,8 +253,9 @@ pub struct ServeArgs {
     #[arg(long, value_name = "N", default_value_t = 1024)]
     pub max_connections: usize,
 
-    /// Connections one client address may hold at once; more are closed on arrival (behind
-    /// a load balancer every client is the balancer: raise it, or the balancer limits).
+    /// Connections one client may hold at once, a client being an IPv4 address or an IPv6 /64;
+    /// more are closed on arrival (behind a load balancer every client is the balancer: raise
+    /// it, or the balancer limits).
     #[arg(long, value_name = "N", default_value_t = 64)]
     pub max_per_client: usize,
 

@@ -108,7 +108,8 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for Guarded<T> {
     }
 }
 
-/// How many connections each client address holds.
+/// How many connections each client holds: an IPv4 address, or an IPv6 /64 (one host's share
+/// of the address space, which it can spread its connections over at will).
 #[derive(Debug, Default, Clone)]
 pub struct PerClient(Arc<Mutex<HashMap<IpAddr, usize>>>);
 
@@ -122,6 +123,7 @@ pub struct Counted {
 impl PerClient {
     /// Counts a connection from `address`, or `None` when that address holds `cap` already.
     pub fn admit(&self, address: IpAddr, cap: usize) -> Option<Counted> {
+        let address = client_of(address);
         let mut counts = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let count = counts.entry(address).or_default();
         if *count >= cap {
@@ -129,6 +131,18 @@ impl PerClient {
         }
         *count += 1;
         Some(Counted { clients: self.clone(), address })
+    }
+}
+
+/// The client an address counts against: an IPv4 address (also when written as IPv6), or the
+/// /64 an IPv6 address is in.
+fn client_of(address: IpAddr) -> IpAddr {
+    match address {
+        IpAddr::V4(_) => address,
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => IpAddr::V6(std::net::Ipv6Addr::from_bits(v6.to_bits() & !u128::from(u64::MAX))),
+        },
     }
 }
 
@@ -158,6 +172,22 @@ mod tests {
         assert!(clients.admit("127.0.0.3".parse().unwrap(), 3).is_some(), "another address is counted apart");
         drop(held);
         assert!(clients.admit(address, 3).is_some());
+    }
+
+    #[test]
+    fn an_ipv6_client_is_its_64_and_a_mapped_ipv4_its_address() {
+        let clients = PerClient::default();
+        let held: Vec<Counted> = ["2001:db8:1:2::1", "2001:db8:1:2:ffff::9"]
+            .iter()
+            .filter_map(|address| clients.admit(address.parse().unwrap(), 2))
+            .collect();
+        assert_eq!(held.len(), 2);
+        assert!(clients.admit("2001:db8:1:2:abcd::1".parse().unwrap(), 2).is_none(), "the same /64");
+        assert!(clients.admit("2001:db8:1:3::1".parse().unwrap(), 2).is_some(), "another /64");
+        let _v4 = clients.admit("192.0.2.7".parse().unwrap(), 1).unwrap();
+        assert!(clients.admit("::ffff:192.0.2.7".parse().unwrap(), 1).is_none(), "the same client");
+        drop(held);
+        assert!(clients.admit("2001:db8:1:2::5".parse().unwrap(), 2).is_some());
     }
 
     #[tokio::test]
