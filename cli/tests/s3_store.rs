@@ -9,9 +9,10 @@ mod common;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::faults::{Faults, FaultyProxy};
+use common::faults::{Faults, FaultyProxy, Hook};
 use common::tiles::{Tile, write_registry};
 use common::tools::{AWS_ENV, S3, require};
 
@@ -353,6 +354,39 @@ fn verify_never_reads_an_object_whole_and_stops_on_one_it_cannot_read() {
     );
     assert_eq!(proxy.whole_gets(), 0, "{report}");
     assert_eq!(world.missing("s3"), std::slice::from_ref(emptied));
+}
+
+/// An object replaced while `verify` is between its ranges (a `sync` writing it) is read
+/// again from the start: never hashed as half of each version, which would call a good tile
+/// damaged, or fail on the ranges past the end of a shorter one.
+#[test]
+fn verify_reads_an_object_replaced_mid_read_again_whole() {
+    let Some(world) = World::new(10) else { return };
+    world.scan_from_s5cmd("s3");
+    let key = &world.keys[4];
+    let embeddings = format!("{key}/{}.npy", name_of(key));
+    let good = fs::read(world.dir.join("tree").join(&embeddings)).expect("read");
+    // Damaged and over one 8 MiB range: the good bytes land after its first range is read.
+    world.put(&embeddings, &vec![7u8; 9 << 20]);
+
+    let good_file = world.dir.join("good");
+    fs::write(&good_file, good).expect("write");
+    let (s5cmd, endpoint) = (world.s5cmd.clone(), world.s3.endpoint.clone());
+    let args = ["cp".to_owned(), good_file.to_str().expect("utf-8").to_owned(), format!("{ROOT}/{embeddings}")];
+    let replace = Hook(Arc::new(move || {
+        let put = Command::new(&s5cmd).args(&args).env("S3_ENDPOINT_URL", &endpoint).envs(AWS_ENV).status();
+        assert!(put.expect("s5cmd runs").success(), "the object is replaced");
+    }));
+    let proxy = FaultyProxy::start(
+        &world.s3.endpoint,
+        Faults { on_first_read: Some((embeddings.clone(), replace)), ..Faults::default() },
+    );
+    let verify = world.tessera(&proxy.endpoint, &["verify", "s3"], b"");
+    let report = String::from_utf8_lossy(&verify.stderr);
+    assert_eq!(proxy.replaced(), 1, "{report}");
+    assert_eq!(verify.status.code(), Some(0), "{report}");
+    assert!(report.contains(&format!("verified {} tiles of s3: 0 damaged", world.keys.len())), "{report}");
+    assert!(world.missing("s3").is_empty());
 }
 
 fn tile_ids(world: &World, keys: &[String]) -> Vec<u32> {

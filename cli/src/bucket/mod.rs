@@ -138,52 +138,95 @@ impl Bucket {
     }
 
     /// The object at `key` (relative to the store), read in ranges of `chunk` bytes with up to
-    /// `parallel` ranges in flight, each handed to `consume` in order. Returns the object's
-    /// size, or `None` when there is no such object.
-    pub async fn read_in_ranges(
+    /// `parallel` ranges in flight, each handed in order to `consume` with a state that
+    /// `start` makes. Returns the object's size and the state, or `None` when there is no such
+    /// object. Every range is of the version the first one was (`If-Match` its ETag): an
+    /// object replaced while it is read (a `sync` writing it) is read again from the start,
+    /// with a new state, rather than hashed as half of each.
+    pub async fn read_in_ranges<S>(
+        &self,
+        key: &str,
+        chunk: u64,
+        parallel: usize,
+        start: impl Fn() -> S,
+        mut consume: impl FnMut(&mut S, &[u8]),
+    ) -> Result<Option<(u64, S)>> {
+        for _ in 0..VERSION_ATTEMPTS {
+            let mut state = start();
+            match self.read_version(key, chunk, parallel, |bytes| consume(&mut state, bytes)).await? {
+                Version::Read(size) => return Ok(Some((size, state))),
+                Version::Missing => return Ok(None),
+                Version::Replaced => continue,
+            }
+        }
+        bail!("{}/{key} was replaced {VERSION_ATTEMPTS} times while it was read", self.url)
+    }
+
+    /// One reading of the object at `key`, as [`Bucket::read_in_ranges`].
+    async fn read_version(
         &self,
         key: &str,
         chunk: u64,
         parallel: usize,
         mut consume: impl FnMut(&[u8]),
-    ) -> Result<Option<u64>> {
+    ) -> Result<Version> {
         let path = ObjectPath::from(format!("{}{key}", self.root));
         let first = GetOptions { range: Some(GetRange::Bounded(0..chunk)), ..GetOptions::default() };
         let cannot_read = || format!("cannot read {}/{key}", self.url);
         let first = match self.store.get_opts(&path, first).await {
             Ok(first) => first,
-            Err(object_store::Error::NotFound { .. }) => return Ok(None),
+            Err(object_store::Error::NotFound { .. }) => return Ok(Version::Missing),
             // S3 refuses any range of an empty object (416). A HEAD tells that apart from a
             // read that failed through its retries, which is an error: reading the object
             // whole instead would hold it all in one buffer.
             Err(err) => {
                 return match self.store.head(&path).await {
-                    Ok(meta) if meta.size == 0 => Ok(Some(0)),
-                    Err(object_store::Error::NotFound { .. }) => Ok(None),
+                    Ok(meta) if meta.size == 0 => Ok(Version::Read(0)),
+                    Err(object_store::Error::NotFound { .. }) => Ok(Version::Missing),
                     _ => Err(err).with_context(cannot_read),
                 };
             }
         };
-        let size = first.meta.size;
+        let (size, version) = (first.meta.size, first.meta.e_tag.clone());
         consume(&first.bytes().await.with_context(cannot_read)?);
         let rest: Vec<Range<u64>> =
             (chunk..size).step_by(chunk as usize).map(|start| start..(start + chunk).min(size)).collect();
         let mut parts = futures::stream::iter(rest)
             .map(|range| {
                 let (store, path) = (&self.store, &path);
-                async move { store.get_range(path, range).await }
+                let options =
+                    GetOptions { range: Some(range.into()), if_match: version.clone(), ..GetOptions::default() };
+                async move { store.get_opts(path, options).await?.bytes().await }
             })
             .buffered(parallel.max(1));
         while let Some(part) = parts.next().await {
-            consume(&part.with_context(cannot_read)?);
+            match part {
+                Ok(bytes) => consume(&bytes),
+                Err(object_store::Error::Precondition { .. } | object_store::Error::NotFound { .. }) => {
+                    return Ok(Version::Replaced);
+                }
+                Err(err) => return Err(err).with_context(cannot_read),
+            }
         }
-        Ok(Some(size))
+        Ok(Version::Read(size))
     }
 
     /// Runs `work` on the client's runtime, from synchronous code.
     pub fn block_on<T>(&self, work: impl Future<Output = T>) -> T {
         self.runtime.block_on(work)
     }
+}
+
+/// Times an object is read from the start when it is replaced while read.
+const VERSION_ATTEMPTS: usize = 3;
+
+/// How one reading of an object went.
+enum Version {
+    /// Read whole, of this size.
+    Read(u64),
+    Missing,
+    /// Replaced (or removed) after its first range: to be read again.
+    Replaced,
 }
 
 /// `key = value` settings of the AWS profile in `~/.aws/credentials` and `~/.aws/config`

@@ -39,17 +39,15 @@ impl BucketCheck<'_> {
     /// the retries is an error, not damage: the run stops and resumes from its last save.
     async fn problem(&self, id: TileId) -> Result<Option<String>> {
         let Some(tile) = TileFiles::of(id, self.years, self.registry) else { return Ok(None) };
-        let mut listed = Vec::new();
         let sums = format!("{}/SHA256", tile.folder);
-        self.bucket.read_in_ranges(&sums, RANGE, 1, |bytes| listed.extend_from_slice(bytes)).await?;
-        let listed = String::from_utf8_lossy(&listed);
+        let append = |listed: &mut Vec<u8>, bytes: &[u8]| listed.extend_from_slice(bytes);
+        let listed = self.bucket.read_in_ranges(&sums, RANGE, 1, Vec::new, append).await?;
+        let listed = String::from_utf8_lossy(listed.as_ref().map_or(&[][..], |(_, bytes)| bytes));
         for (file, registry_hash) in &tile.files {
-            let mut hasher = Sha256::new();
             let key = format!("{}/{file}", tile.folder);
-            let read = self.bucket.read_in_ranges(&key, RANGE, RANGES_IN_FLIGHT, |bytes| hasher.update(bytes)).await?;
-            if read.is_none() {
-                return Ok(Some(format!("{file}: no such object")));
-            }
+            let hash = |hasher: &mut Sha256, bytes: &[u8]| hasher.update(bytes);
+            let read = self.bucket.read_in_ranges(&key, RANGE, RANGES_IN_FLIGHT, Sha256::new, hash).await?;
+            let Some((_, hasher)) = read else { return Ok(Some(format!("{file}: no such object"))) };
             if let Some(problem) = judge(file, hasher.finalize().into(), *registry_hash, &listed) {
                 return Ok(Some(problem));
             }

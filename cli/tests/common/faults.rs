@@ -22,6 +22,20 @@ pub struct Faults {
     pub hang: Vec<usize>,
     /// Every GET with a `Range` header of a path containing this is answered 500.
     pub fail_ranges_of: Option<String>,
+    /// The first ranged GET of a path containing this string runs the hook once it has been
+    /// read, before it is answered: a writer replacing the object while a reader is between
+    /// its ranges.
+    pub on_first_read: Option<(String, Hook)>,
+}
+
+/// Something done in the middle of a request.
+#[derive(Clone)]
+pub struct Hook(pub std::sync::Arc<dyn Fn() + Send + Sync>);
+
+impl std::fmt::Debug for Hook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Hook")
+    }
 }
 
 /// What the proxy did.
@@ -32,6 +46,8 @@ pub struct Counts {
     pub hung: AtomicUsize,
     /// GETs of an object without a `Range` header: reads of a whole object at once.
     pub whole_gets: AtomicUsize,
+    /// Times the `on_first_read` hook ran.
+    pub replaced: AtomicUsize,
 }
 
 /// The proxy; it stops when dropped.
@@ -79,6 +95,10 @@ impl FaultyProxy {
 
     pub fn whole_gets(&self) -> usize {
         self.counts.whole_gets.load(Ordering::Relaxed)
+    }
+
+    pub fn replaced(&self) -> usize {
+        self.counts.replaced.load(Ordering::Relaxed)
     }
 }
 
@@ -136,6 +156,13 @@ fn serve(client: TcpStream, upstream: &str, faults: &Faults, counts: &Counts, st
         }
         let answer = forward(&request, upstream)
             .unwrap_or_else(|_| b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".to_vec());
+        if let Some((path, hook)) = &faults.on_first_read
+            && ranged
+            && request_line.contains(path.as_str())
+            && counts.replaced.compare_exchange(0, 1, Ordering::Relaxed, Ordering::Relaxed).is_ok()
+        {
+            (hook.0)();
+        }
         let _ = client.write_all(&answer);
         let _ = client.shutdown(Shutdown::Both);
         return;
