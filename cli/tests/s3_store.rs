@@ -280,6 +280,11 @@ fn verify_of_a_bucket_finds_damage_and_shards_verify_every_tile_once() {
         assert!(started.elapsed() < Duration::from_secs(60), "shard 1 saved nothing");
         std::thread::sleep(Duration::from_millis(20));
     }
+    // The same shard started again while it runs is refused, and leaves its file alone.
+    let twice = world.command(&world.s3.endpoint, &first).output().expect("a second shard 1");
+    let said = String::from_utf8_lossy(&twice.stderr);
+    assert_eq!(twice.status.code(), Some(2), "{said}");
+    assert!(said.contains("shard 1/4 of copy is being verified by another process"), "{said}");
     killed.kill().expect("kill");
     killed.wait().expect("wait");
     drop(stuck);

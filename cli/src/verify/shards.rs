@@ -42,16 +42,30 @@ fn path_of(dir: &Path, store: &str, shard: Shard) -> PathBuf {
 impl FindingsFile {
     /// Opens the shard's file in `dir` (creating both), keeping what it holds up to its last
     /// checkpoint unless `restart`; returns it with those findings, to resume from.
+    ///
+    /// The file stays locked while open: a second process on the same shard (a replacement
+    /// pod started while the old one is still stopping, a shard launched twice) is refused,
+    /// since both appending, and each cutting the file back to its own last checkpoint,
+    /// would lose findings.
     pub fn open(dir: &Path, store: &str, shard: Shard, restart: bool) -> Result<(FindingsFile, Findings)> {
         fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
         let path = path_of(dir, store, shard);
-        let (findings, kept) = if restart || !path.exists() { (Findings::default(), 0) } else { read(&path)? };
+        let existed = path.exists();
         let file = OpenOptions::new()
             .create(true)
             .write(true)
             .truncate(false)
             .open(&path)
             .with_context(|| format!("cannot open {}", path.display()))?;
+        if file.try_lock().is_err() {
+            bail!(
+                "shard {}/{} of {store} is being verified by another process ({} is locked)",
+                shard.index,
+                shard.count,
+                path.display()
+            );
+        }
+        let (findings, kept) = if restart || !existed { (Findings::default(), 0) } else { read(&path)? };
         file.set_len(kept).with_context(|| format!("cannot write {}", path.display()))?;
         let mut opened = FindingsFile { path, file };
         if kept == 0 {
