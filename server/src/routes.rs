@@ -158,6 +158,10 @@ impl Reply {
     }
 
     pub fn into_response(self, head_only: bool) -> Response<ReplyBody> {
+        // A HEAD is sent no body, and hyper then sends no length: it is given as GET's, which
+        // a body in hand knows (a streamed one is sent chunked, without a length, either way).
+        let sends_body = self.status == StatusCode::OK && self.stream.is_none();
+        let head_length = (head_only && sends_body).then(|| HeaderValue::from(self.body.len()));
         let body = match (head_only, self.stream) {
             (true, _) => ReplyBody::Full(Some(Bytes::new())),
             (false, Some(stream)) => ReplyBody::streamed(stream),
@@ -168,6 +172,9 @@ impl Reply {
         let headers = response.headers_mut();
         for (name, value) in self.headers {
             headers.append(name, value);
+        }
+        if let Some(length) = head_length {
+            headers.insert(header::CONTENT_LENGTH, length);
         }
         cors(headers);
         response

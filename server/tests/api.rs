@@ -382,6 +382,15 @@ fn cors_preflight_and_headers() {
     let desc = get(addr, "/api");
     assert_eq!(desc.header("content-type"), Some("application/vnd.oai.openapi+json;version=3.0"));
     assert_eq!(desc.json()["servers"][0]["url"], BASE);
+    // HEAD says what GET would send, length included.
+    for path in ["/conformance", "/collections", "/coverage/okavango/2024"] {
+        let (whole, head) = (get(addr, path), request(addr, "HEAD", path, &[], b""));
+        assert_eq!(head.status, 200, "{path}");
+        assert!(head.body.is_empty(), "{path}");
+        let length = whole.body.len().to_string();
+        assert_eq!(head.header("content-length"), Some(length.as_str()), "{path}");
+        assert_eq!(head.header("content-type"), whole.header("content-type"), "{path}");
+    }
 }
 
 #[test]
