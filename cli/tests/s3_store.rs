@@ -323,6 +323,15 @@ fn verify_of_a_bucket_finds_damage_and_shards_verify_every_tile_once() {
     assert_eq!(merge.status.code(), Some(1), "{report}");
     assert!(report.contains("removed 2 damaged tiles from copy"), "{report}");
     assert_eq!(world.missing("copy"), [corrupted.clone(), truncated.clone()]);
+
+    // Copied again and recorded, the tiles stay through a second merge of the same findings.
+    let copied = format!("{corrupted}\n{truncated}\n");
+    world.succeeds(world.tessera(&world.s3.endpoint, &["record", "copy"], copied.as_bytes()));
+    let again =
+        world.tessera(&world.s3.endpoint, &["verify", "copy", "--merge-shards", findings.to_str().unwrap()], b"");
+    let report = String::from_utf8_lossy(&again.stderr);
+    assert!(report.contains("removed 0 damaged tiles from copy"), "{report}");
+    assert!(world.missing("copy").is_empty(), "{report}");
 }
 
 /// The tile ids of `keys`, as the inventory numbers them.

@@ -190,14 +190,16 @@ impl Run {
 
 /// `verify STORE --merge-shards DIR`: removes the damaged tiles every shard found, through the
 /// journal; then fails naming the shards that are missing or unfinished, if any (what they
-/// found so far is applied: damage found is damage, and merging again removes nothing twice).
+/// found so far is applied: damage found is damage). A merge removes only what no earlier
+/// merge applied (the folder's ledger), so a tile copied again in between stays.
 fn merge(dir: &Path, args: &VerifyArgs, findings_dir: &Path) -> Result<bool> {
     let mut inventory = open_inventory(dir)?;
     inventory.store(&args.store)?;
     let shards = shards::read_all(findings_dir, &args.store)?;
+    let applied = shards::applied(findings_dir, &args.store)?;
     let count = shards.len();
-    let mut damaged: Vec<Damaged> = Vec::new();
-    let (mut verified, mut incomplete) = (0, Vec::new());
+    let (mut damaged, mut unapplied): (Vec<Damaged>, Vec<TileId>) = (Vec::new(), Vec::new());
+    let (mut verified, mut incomplete, mut applying) = (0, Vec::new(), Vec::new());
     for (shard, findings) in shards {
         let Some(findings) = findings else {
             incomplete.push(format!("{}/{count} (no file)", shard.index));
@@ -207,12 +209,17 @@ fn merge(dir: &Path, args: &VerifyArgs, findings_dir: &Path) -> Result<bool> {
             incomplete.push(format!("{}/{count} ({} tiles verified so far)", shard.index, findings.verified));
         }
         verified += findings.verified;
+        let done = applied.get(&(shard.index, findings.run.clone())).copied().unwrap_or(0);
+        unapplied.extend(findings.damaged.iter().skip(done).map(|(id, _, _)| *id));
+        applying.push((shard, findings.run, findings.damaged.len()));
         damaged.extend(findings.damaged.into_iter().map(|(id, _, problem)| (id, problem)));
     }
     damaged.sort_by_key(|(id, _)| *id);
     damaged.dedup_by_key(|(id, _)| *id);
-    let ids: Vec<TileId> = damaged.iter().map(|(id, _)| *id).collect();
-    let removed = inventory.remove(&args.store, &ids)?;
+    unapplied.sort_unstable();
+    unapplied.dedup();
+    let removed = inventory.remove(&args.store, &unapplied)?;
+    shards::record_applied(findings_dir, &args.store, &applying)?;
     report(inventory.years(), &format!("{} ({count} shards)", args.store), verified, &damaged);
     eprintln!("tessera: removed {removed} damaged tiles from {}: `tessera diff` lists them to copy again", args.store);
     if !incomplete.is_empty() {

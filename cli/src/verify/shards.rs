@@ -21,6 +21,8 @@ use crate::shard::Shard;
 /// What a shard's findings file holds up to its last checkpoint.
 #[derive(Debug, Default)]
 pub struct Findings {
+    /// The run the file is of: a new one each time the shard starts over.
+    pub run: String,
     pub damaged: Vec<(TileId, String, String)>,
     /// The last tile id checked, in the store's order.
     pub checked_through: Option<TileId>,
@@ -69,8 +71,8 @@ impl FindingsFile {
         file.set_len(kept).with_context(|| format!("cannot write {}", path.display()))?;
         let mut opened = FindingsFile { path, file };
         if kept == 0 {
-            opened
-                .append(&json!({ "store": store, "shard": format!("{}/{}", shard.index, shard.count) }).to_string())?;
+            let shard_name = format!("{}/{}", shard.index, shard.count);
+            opened.append(&json!({ "store": store, "shard": shard_name, "run": run_id() }).to_string())?;
         }
         Ok((opened, findings))
     }
@@ -133,6 +135,7 @@ fn read(path: &Path) -> Result<(Findings, u64)> {
             findings.verified = value["verified"].as_u64().unwrap_or(findings.verified);
             kept = offset;
         } else if value.get("store").is_some() {
+            findings.run = value["run"].as_str().unwrap_or_default().to_owned();
             kept = offset;
         }
     }
@@ -170,4 +173,57 @@ pub fn read_all(dir: &Path, store: &str) -> Result<Vec<(Shard, Option<Findings>)
         shards.push((shard, findings));
     }
     Ok(shards)
+}
+
+/// A name for a shard's run that another run, on this machine or another, does not take.
+fn run_id() -> String {
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |t| t.as_nanos());
+    format!("{nanos:x}-{:x}", std::process::id())
+}
+
+/// The ledger of what merges applied: `{store}-merged.jsonl` in the findings folder, a line
+/// a shard a merge, `{"shard": I, "run": ..., "applied": K}`: the first K damaged tiles of that
+/// run of that shard were removed. A later merge removes only what comes after, so tiles copied
+/// again between two merges are not removed again.
+fn ledger_path(dir: &Path, store: &str) -> PathBuf {
+    dir.join(format!("{store}-merged.jsonl"))
+}
+
+/// How many damaged tiles of each shard's run earlier merges applied, by (shard index, run).
+pub fn applied(dir: &Path, store: &str) -> Result<std::collections::HashMap<(u32, String), usize>> {
+    let path = ledger_path(dir, store);
+    let mut applied = std::collections::HashMap::new();
+    let text = match fs::read_to_string(&path) {
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(applied),
+        read => read.with_context(|| format!("cannot read {}", path.display()))?,
+    };
+    // A torn last line is a merge that did not record: what it applied is applied again.
+    for value in text.lines().filter_map(|line| serde_json::from_str::<Value>(line).ok()) {
+        let shard = value["shard"].as_u64().and_then(|index| u32::try_from(index).ok());
+        let run = value["run"].as_str().unwrap_or_default().to_owned();
+        if let (Some(shard), Some(count)) = (shard, value["applied"].as_u64()) {
+            let count = usize::try_from(count).unwrap_or(usize::MAX);
+            let entry = applied.entry((shard, run)).or_insert(0);
+            *entry = (*entry).max(count);
+        }
+    }
+    Ok(applied)
+}
+
+/// Records that a merge applied the first `count` damaged tiles of each (shard, run).
+pub fn record_applied(dir: &Path, store: &str, applied: &[(Shard, String, usize)]) -> Result<()> {
+    let path = ledger_path(dir, store);
+    let mut lines = String::new();
+    for (shard, run, count) in applied {
+        lines += &json!({ "shard": shard.index, "run": run, "applied": count }).to_string();
+        lines.push('\n');
+    }
+    let mut file = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .with_context(|| format!("cannot open {}", path.display()))?;
+    file.write_all(lines.as_bytes())
+        .and_then(|()| file.sync_data())
+        .with_context(|| format!("cannot write {}", path.display()))
 }
