@@ -4,7 +4,7 @@
 mod common;
 
 use std::fs;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use common::tiles::{Tile, write_registry};
@@ -38,11 +38,8 @@ fn sh(script: &str, inventory: &Path) -> std::process::Output {
         .expect("sh runs")
 }
 
-#[test]
-fn verify_removes_damaged_tiles_and_resumes() {
-    let temp = tempfile::tempdir().expect("temp dir");
-    let root = temp.path();
-    let keys = stores(root);
+/// An inventory in `root/inventory` of the two stores, both scanned whole.
+fn scanned_inventory(root: &Path) -> PathBuf {
     let inventory = root.join("inventory");
     let init = format!(
         "\"$TESSERA\" init --store okavango=primary,{p},https://p --store mirror=mirror,{m},https://m && \
@@ -55,6 +52,15 @@ fn verify_removes_damaged_tiles_and_resumes() {
     );
     let setup = sh(&init, &inventory);
     assert!(setup.status.success(), "{}", String::from_utf8_lossy(&setup.stderr));
+    inventory
+}
+
+#[test]
+fn verify_removes_damaged_tiles_and_resumes() {
+    let temp = tempfile::tempdir().expect("temp dir");
+    let root = temp.path();
+    let keys = stores(root);
+    let inventory = scanned_inventory(root);
 
     // Same size, different bytes: only a hash can tell.
     let damaged = &keys[4];
@@ -91,18 +97,7 @@ fn verify_stops_on_a_file_it_cannot_read_and_removes_only_what_is_damaged() {
     let temp = tempfile::tempdir().expect("temp dir");
     let root = temp.path();
     let keys = stores(root);
-    let inventory = root.join("inventory");
-    let init = format!(
-        "\"$TESSERA\" init --store okavango=primary,{p},https://p --store mirror=mirror,{m},https://m && \
-         \"$TESSERA\" import {r} && \
-         find {p} -type f -printf '%s %p\\n' | \"$TESSERA\" scan okavango --strict && \
-         find {m} -type f -printf '%s %p\\n' | \"$TESSERA\" scan mirror --strict",
-        p = root.join("primary").display(),
-        m = root.join("mirror").display(),
-        r = root.join("registry.parquet").display()
-    );
-    let setup = sh(&init, &inventory);
-    assert!(setup.status.success(), "{}", String::from_utf8_lossy(&setup.stderr));
+    let inventory = scanned_inventory(root);
     let file_of = |key: &str| {
         let name = key.split('/').nth(1).expect("a name");
         root.join("mirror").join(key).join(format!("{name}.npy"))
