@@ -33,10 +33,7 @@ pub const MAX_IDS: usize = 10_000;
 #[derive(Debug, Clone, Default)]
 pub struct Search {
     pub bbox: Option<Bbox>,
-    /// The `intersects` geometry as given, until [`Search::rasterise`] turns it into
-    /// `intersects`: that can take a while, so it is done on the blocking pool.
-    pub geometry: Option<Value>,
-    pub intersects: Option<Spans>,
+    pub intersects: Option<Intersects>,
     pub datetime: Option<Interval>,
     pub ids: Option<Vec<String>>,
     pub collections: Option<Vec<String>>,
@@ -45,6 +42,14 @@ pub struct Search {
     pub descending: bool,
     pub fields: Option<Fields>,
     pub token: Option<String>,
+}
+
+/// A search's `intersects`: the GeoJSON as given, until [`Search::rasterise`] puts it on the
+/// grid. That can take a while, so it is done on the blocking pool, not while parsing.
+#[derive(Debug, Clone)]
+pub enum Intersects {
+    Given(Value),
+    Rasterised(Spans),
 }
 
 /// The Fields extension's `include` and `exclude` lists, as dotted paths.
@@ -128,7 +133,7 @@ impl Search {
             "intersects" => {
                 let geometry: Value = serde_json::from_str(value)
                     .map_err(|err| Error::bad(format!("intersects is not GeoJSON: {err}")))?;
-                self.geometry = Some(geometry);
+                self.intersects = Some(Intersects::Given(geometry));
             }
             "datetime" => self.datetime = Some(Interval::parse(value).map_err(Error::BadRequest)?),
             "ids" => self.ids = Some(split_list(value)),
@@ -150,7 +155,7 @@ impl Search {
                     numbers.ok_or_else(|| Error::bad(format!("bbox `{value}` must be an array of numbers")))?;
                 self.bbox = Some(bbox_from_numbers(&numbers, &value.to_string())?);
             }
-            "intersects" => self.geometry = Some(value.clone()),
+            "intersects" => self.intersects = Some(Intersects::Given(value.clone())),
             "datetime" => {
                 let text = value.as_str().ok_or_else(|| Error::bad(format!("datetime `{value}` must be a string")))?;
                 self.datetime = Some(Interval::parse(text).map_err(Error::BadRequest)?);
@@ -173,7 +178,7 @@ impl Search {
         if self.ids.as_ref().is_some_and(|ids| ids.len() > MAX_IDS) {
             return Err(Error::bad(format!("ids names more than {MAX_IDS} items; ask for them in several searches")));
         }
-        if self.bbox.is_some() && (self.geometry.is_some() || self.intersects.is_some()) {
+        if self.bbox.is_some() && self.intersects.is_some() {
             return Err(Error::bad("bbox and intersects cannot be used together: give one of them"));
         }
         Ok(self)
@@ -182,8 +187,7 @@ impl Search {
     /// Whether answering takes more than a small page over a box: a geometry, a page of more
     /// than a hundred items, more than a hundred ids, or fields to filter (each item parsed).
     pub fn is_heavy(&self) -> bool {
-        self.geometry.is_some()
-            || self.intersects.is_some()
+        self.intersects.is_some()
             || self.limit > 100
             || self.ids.as_ref().is_some_and(|ids| ids.len() > 100)
             || self.fields.is_some()
@@ -191,20 +195,28 @@ impl Search {
 
     /// Rasterises the `intersects` geometry onto the grid, if there is one still to do.
     pub fn rasterise(&mut self) -> Result<()> {
-        if let Some(geometry) = self.geometry.take() {
-            self.intersects = Some(rasterise(&geometry)?);
+        if let Some(Intersects::Given(geometry)) = &self.intersects {
+            self.intersects = Some(Intersects::Rasterised(rasterise(geometry)?));
         }
         Ok(())
+    }
+
+    /// The geometry's cells, once rasterised.
+    fn spans(&self) -> Option<&Spans> {
+        match &self.intersects {
+            Some(Intersects::Rasterised(spans)) => Some(spans),
+            _ => None,
+        }
     }
 
     /// A hash of everything that decides which items match and in what order (not the page
     /// size or the fields): what a token is bound to. The geometry must be rasterised.
     pub fn fingerprint(&self) -> u64 {
-        debug_assert!(self.geometry.is_none(), "the geometry is rasterised before a search is fingerprinted");
+        debug_assert!(!matches!(self.intersects, Some(Intersects::Given(_))), "fingerprinted before rasterised");
         let text = format!(
             "{:?}|{:?}|{:?}|{:?}|{:?}|{}",
             self.bbox,
-            self.intersects.as_ref().map(geometry::fingerprint),
+            self.spans().map(geometry::fingerprint),
             self.datetime.map(|d| d.fingerprint()),
             self.ids,
             self.collections,
@@ -350,12 +362,12 @@ impl Plan {
         if search.descending {
             years.reverse();
         }
-        if search.geometry.is_some() {
+        if matches!(search.intersects, Some(Intersects::Given(_))) {
             // Searching as if there were no geometry would answer every tile.
             return Err(Error::Config("a search ran before its geometry was rasterised".into()));
         }
         // The cells a search covers are the same in every year: found once, then shifted.
-        let cells = match (&search.bbox, &search.intersects) {
+        let cells = match (&search.bbox, search.spans()) {
             (Some(bbox), _) => Some(bbox.id_ranges(grid, &[grid.first()])?),
             (None, Some(spans)) => Some(spans_to_ranges(spans, 0)),
             (None, None) => None,

@@ -23,7 +23,7 @@ pub struct LocalCheck<'a> {
 impl Check for LocalCheck<'_> {
     fn damaged(&self, ids: &[TileId]) -> Result<Vec<Damaged>> {
         let per_thread = ids.len().div_ceil(self.threads.max(1)).max(1);
-        let damaged = std::thread::scope(|scope| {
+        std::thread::scope(|scope| {
             let workers: Vec<_> =
                 ids.chunks(per_thread).map(|part| scope.spawn(move || self.damaged_in(part))).collect();
             // A worker that panicked hashed some of its tiles and not others: the chunk is not
@@ -32,9 +32,8 @@ impl Check for LocalCheck<'_> {
             for worker in workers {
                 damaged.extend(worker.join().map_err(|_| anyhow!("a hashing thread panicked"))??);
             }
-            Ok::<_, anyhow::Error>(damaged)
-        })?;
-        Ok(damaged)
+            Ok(damaged)
+        })
     }
 }
 
