@@ -259,6 +259,12 @@ pub struct ServeArgs {
     #[arg(long, value_name = "N", default_value_t = 64)]
     pub max_per_client: usize,
 
+    /// Megabytes of rendered search pages kept: a GET search asked again is answered with the
+    /// bytes of its first answer (a page depends only on the inventory and its URL, and a
+    /// reload starts afresh). 0 keeps none.
+    #[arg(long, value_name = "MB", default_value_t = 16)]
+    pub page_cache: u64,
+
     /// A file holding the key paging tokens are signed with (64 hex digits). Default: the
     /// inventory's `secret.key`, which every replica of the inventory shares, so a `next`
     /// link works on any replica and across restarts. Or set TESSERA_TOKEN_KEY.

@@ -23,6 +23,7 @@ pub fn run(inventory: &Path, args: &ServeArgs) -> anyhow::Result<()> {
         idle: seconds(args.idle_timeout),
         connections: args.max_connections.max(1),
         per_client: args.max_per_client.max(1),
+        page_cache: args.page_cache.saturating_mul(1 << 20),
         ..tessera_server::Limits::default()
     };
     raise_open_file_limit(options.limits.connections);

@@ -25,6 +25,7 @@ mod datetime;
 mod error;
 mod geometry;
 mod metrics;
+mod pages;
 mod query;
 mod render;
 mod routes;
@@ -109,11 +110,14 @@ pub struct Limits {
     pub heavy: usize,
     /// Tiles one `/copylist` may hold; a larger one is refused, to be narrowed by year and box.
     pub copylist_tiles: u64,
+    /// Bytes of rendered search pages kept to answer the same request again (0: none).
+    pub page_cache: u64,
 }
 
 impl Default for Limits {
     /// 10 s to send a head or a body, 30 s of a stalled response, 60 s idle, 1,024
-    /// connections, 64 a client address, a heavy request a core, 500,000 tiles a copy list.
+    /// connections, 64 a client address, a heavy request a core, 500,000 tiles a copy list,
+    /// 16 MiB of pages.
     fn default() -> Limits {
         Limits {
             header_read: Duration::from_secs(10),
@@ -124,6 +128,7 @@ impl Default for Limits {
             per_client: 64,
             heavy: std::thread::available_parallelism().map_or(2, |n| n.get()),
             copylist_tiles: 500_000,
+            page_cache: 16 << 20,
         }
     }
 }
@@ -197,7 +202,8 @@ impl Server {
         let base = options.base_url.clone().unwrap_or_else(|| format!("http://{addr}{}", options.base_path));
         let inventory = options.inventory.clone();
         let load_base = base.clone();
-        let snapshot = tokio::task::spawn_blocking(move || Snapshot::load(&inventory, &load_base))
+        let page_cache = options.limits.page_cache;
+        let snapshot = tokio::task::spawn_blocking(move || Snapshot::load(&inventory, &load_base, page_cache))
             .await
             .map_err(|err| Error::Config(format!("loading the inventory panicked: {err}")))??;
         log_notices(&snapshot.notices);
@@ -368,7 +374,8 @@ async fn reload_loop(state: Arc<State>, options: Options) {
             continue;
         }
         let base = base.clone();
-        let failed = match tokio::task::spawn_blocking(move || Snapshot::load(&dir, &base)).await {
+        let page_cache = options.limits.page_cache;
+        let failed = match tokio::task::spawn_blocking(move || Snapshot::load(&dir, &base, page_cache)).await {
             Ok(Ok(snapshot)) => {
                 log_notices(&snapshot.notices);
                 tracing::info!("reloaded the inventory");

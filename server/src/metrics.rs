@@ -4,6 +4,8 @@
 //! - `tessera_http_requests_total{route, status}` and `tessera_http_request_duration_seconds
 //!   {route}` (a histogram), `tessera_http_response_bytes_total{route}`;
 //! - `tessera_reloads_total{outcome}`: inventory reloads that took and that failed;
+//! - `tessera_page_cache_lookups_total{outcome}`: GET searches answered from a page kept
+//!   (`hit`) and searched afresh (`miss`), and `tessera_page_cache_bytes`: the bytes kept;
 //! - `tessera_tiles{store}`: tiles per store (and `registry`) in the snapshot served, and
 //!   `tessera_snapshot_loaded_seconds`: when that snapshot was loaded (Unix time).
 //!
@@ -55,6 +57,8 @@ pub struct Metrics {
     durations: Family<Route, Histogram>,
     bytes: Family<Route, Counter>,
     reloads: Family<Outcome, Counter>,
+    page_lookups: Family<Outcome, Counter>,
+    page_bytes: Gauge,
     tiles: Family<Store, Gauge>,
     loaded: Gauge<f64, AtomicU64>,
 }
@@ -69,19 +73,27 @@ impl Default for Metrics {
         });
         let bytes = Family::<Route, Counter>::default();
         let reloads = Family::<Outcome, Counter>::default();
+        let page_lookups = Family::<Outcome, Counter>::default();
+        let page_bytes = Gauge::default();
         let tiles = Family::<Store, Gauge>::default();
         let loaded = Gauge::<f64, AtomicU64>::default();
         registry.register("tessera_http_requests", "Requests answered, by route and status", requests.clone());
         registry.register("tessera_http_request_duration_seconds", "Time to answer, by route", durations.clone());
         registry.register("tessera_http_response_bytes", "Response body bytes sent, by route", bytes.clone());
         registry.register("tessera_reloads", "Inventory reloads, by outcome", reloads.clone());
+        registry.register(
+            "tessera_page_cache_lookups",
+            "GET searches answered from a page kept (hit) or searched (miss)",
+            page_lookups.clone(),
+        );
+        registry.register("tessera_page_cache_bytes", "Bytes of rendered pages kept", page_bytes.clone());
         registry.register("tessera_tiles", "Tiles per store (and the registry) in the snapshot served", tiles.clone());
         registry.register(
             "tessera_snapshot_loaded_seconds",
             "When the served snapshot was loaded, Unix time",
             loaded.clone(),
         );
-        Metrics { registry, requests, durations, bytes, reloads, tiles, loaded }
+        Metrics { registry, requests, durations, bytes, reloads, page_lookups, page_bytes, tiles, loaded }
     }
 }
 
@@ -105,6 +117,11 @@ impl Metrics {
         self.reloads.get_or_create(&Outcome { outcome: if took { "loaded" } else { "failed" } }).inc();
     }
 
+    /// Counts a GET search answered from a kept page (`true`) or searched.
+    pub fn page_lookup(&self, hit: bool) {
+        self.page_lookups.get_or_create(&Outcome { outcome: if hit { "hit" } else { "miss" } }).inc();
+    }
+
     /// Sets the gauges of a snapshot just loaded.
     pub fn snapshot(&self, catalog: &Catalog) {
         let inventory = catalog.inventory();
@@ -118,8 +135,9 @@ impl Metrics {
         self.loaded.set(now);
     }
 
-    /// The metrics in the OpenMetrics text format.
-    pub fn render(&self) -> String {
+    /// The metrics in the OpenMetrics text format, with `page_bytes` of pages kept now.
+    pub fn render(&self, page_bytes: u64) -> String {
+        self.page_bytes.set(i64::try_from(page_bytes).unwrap_or(i64::MAX));
         let mut text = String::with_capacity(8192);
         // Writing to a String cannot fail.
         let _ = encode(&mut text, &self.registry);

@@ -241,25 +241,18 @@ async fn route(state: &Arc<State>, request: Request<Incoming>) -> Result<Reply> 
         ["api"] if get => Ok(Reply::new(openapi(&snapshot), OPENAPI)),
         ["api.html"] if get => Ok(Reply::new(api_html(&snapshot), "text/html; charset=utf-8")),
         ["healthz"] if get => Ok(Reply::new(&b"{\"status\":\"ok\"}"[..], JSON)),
-        ["metrics"] if get => Ok(Reply::new(state.metrics.render(), crate::metrics::CONTENT_TYPE)),
+        ["metrics"] if get => {
+            Ok(Reply::new(state.metrics.render(snapshot.pages.weight()), crate::metrics::CONTENT_TYPE))
+        }
         ["collections"] if get => Ok(Reply::new(snapshot.collections.clone(), JSON)),
         ["collections", id] if get => collection(&snapshot, id),
         ["collections", id, "items"] if get => {
-            let search = items_search(&snapshot, id, &query)?;
-            searched(state, snapshot.clone(), search, move |state, snapshot, search, page| {
-                let links = get_links(&snapshot, state, search, &page, &path, &query);
-                Ok(item_collection(snapshot, search, page, &links))
-            })
-            .await
+            let id = (*id).to_owned();
+            get_search(state, snapshot, path, query, |snapshot, query| items_search(snapshot, &id, query)).await
         }
         ["collections", id, "items", item_id] if get => item(&snapshot, id, item_id),
         ["search"] if get => {
-            let search = Search::from_query(&query, Endpoint::Search)?;
-            searched(state, snapshot.clone(), search, move |state, snapshot, search, page| {
-                let links = get_links(&snapshot, state, search, &page, &path, &query);
-                Ok(item_collection(snapshot, search, page, &links))
-            })
-            .await
+            get_search(state, snapshot, path, query, |_, query| Search::from_query(query, Endpoint::Search)).await
         }
         ["search"] if method == Method::POST => search_post(state, snapshot.clone(), request).await,
         ["coverage"] if get => Ok(Reply::new(coverage::listing(&snapshot), JSON)),
@@ -371,6 +364,34 @@ fn items_search(catalog: &Catalog, id: &str, query: &str) -> Result<Search> {
     let mut search = Search::from_query(query, Endpoint::Items)?;
     search.collections = Some(vec![id.to_owned()]);
     Ok(search)
+}
+
+/// A GET search (`/search`, `/collections/{id}/items`): the page kept for the same path and
+/// query when there is one, or the search made by `parse` run, and its page kept when it was
+/// answered whole.
+async fn get_search(
+    state: &Arc<State>,
+    snapshot: Arc<Snapshot>,
+    path: String,
+    query: String,
+    parse: impl FnOnce(&Snapshot, &str) -> Result<Search>,
+) -> Result<Reply> {
+    let key = if query.is_empty() { path.clone() } else { format!("{path}?{query}") };
+    let kept = snapshot.pages.get(&key);
+    state.metrics.page_lookup(kept.is_some());
+    if let Some(page) = kept {
+        return Ok(Reply::new(page, GEO_JSON));
+    }
+    let search = parse(&snapshot, &query)?;
+    let reply = searched(state, snapshot.clone(), search, move |state, snapshot, search, page| {
+        let links = get_links(&snapshot, state, search, &page, &path, &query);
+        Ok(item_collection(snapshot, search, page, &links))
+    })
+    .await?;
+    if reply.status == StatusCode::OK && reply.stream.is_none() {
+        snapshot.pages.keep(&key, &reply.body);
+    }
+    Ok(reply)
 }
 
 /// Runs `search` and renders its page with `render`: inline when the work is small (a page of

@@ -1,5 +1,5 @@
 //! What the server answers from: one loaded inventory's catalog (plain data) and the caches
-//! derived from it for its life (item templates, encoded coverage bitmaps). A reload builds
+//! derived from it for its life (item templates, encoded coverage bitmaps, rendered pages). A reload builds
 //! a new snapshot and swaps it in whole, so a cache never outlives the data it was made from.
 //!
 //! The modules stay in one direction: `catalog` knows nothing of rendering or caching;
@@ -12,6 +12,7 @@ use std::sync::Arc;
 use crate::catalog::Catalog;
 use crate::coverage;
 use crate::error::Result;
+use crate::pages::Pages;
 use crate::render::Templates;
 
 /// A catalog and its caches.
@@ -23,14 +24,18 @@ pub struct Snapshot {
     pub templates: Templates,
     /// Coverage bitmaps, encoded once per (source, target, year).
     pub coverage: coverage::Cache,
+    /// Search pages rendered, by path and query.
+    pub pages: Pages,
 }
 
 impl Snapshot {
-    /// Opens the inventory in `dir` (read-only) for an API whose public URL is `base`.
-    pub fn load(dir: &Path, base: &str) -> Result<Snapshot> {
+    /// Opens the inventory in `dir` (read-only) for an API whose public URL is `base`, keeping
+    /// up to `page_bytes` of rendered pages.
+    pub fn load(dir: &Path, base: &str, page_bytes: u64) -> Result<Snapshot> {
         let catalog = Catalog::load(dir, base)?;
         let templates = Templates::new(catalog.years(), catalog.stores().len());
-        Ok(Snapshot { catalog: Arc::new(catalog), templates, coverage: coverage::Cache::default() })
+        let pages = Pages::new(page_bytes);
+        Ok(Snapshot { catalog: Arc::new(catalog), templates, coverage: coverage::Cache::default(), pages })
     }
 }
 

@@ -430,6 +430,11 @@ fn a_recorded_tile_is_served_without_a_restart() {
         item["properties"]["tessera:stores"].clone()
     };
     assert!(!stores(running.addr).as_array().unwrap().contains(&json!("scaleway")));
+    // A search that finds the tile, asked twice: the second answer is the page kept.
+    let search = format!("/search?ids={}", tile.item_id());
+    let searched_stores = |addr| get(addr, &search).json()["features"][0]["properties"]["tessera:stores"].clone();
+    assert!(!searched_stores(running.addr).as_array().unwrap().contains(&json!("scaleway")));
+    assert!(!searched_stores(running.addr).as_array().unwrap().contains(&json!("scaleway")));
     let before = RoaringView::open(get(running.addr, "/coverage/scaleway/2024").body).unwrap().cardinality();
 
     let row = tessera_engine::manifest::ManifestRow { id, file_size: None, scales_size: None };
@@ -441,6 +446,8 @@ fn a_recorded_tile_is_served_without_a_restart() {
     }
     let after = RoaringView::open(get(running.addr, "/coverage/scaleway/2024").body).unwrap().cardinality();
     assert_eq!(after, before + 1);
+    // The page kept before the change went with its snapshot.
+    assert!(searched_stores(running.addr).as_array().unwrap().contains(&json!("scaleway")));
 }
 
 #[test]

@@ -212,6 +212,46 @@ fn metrics_are_openmetrics_that_the_reference_parser_reads() {
         .cardinality();
     assert_eq!(find("tessera_tiles", ("store", "okavango")), Some(okavango as f64));
     assert!(find("tessera_http_request_duration_seconds_count", ("route", "search")) == Some(2.0));
+    // The same search twice: searched once, then answered from the page kept.
+    assert_eq!(find("tessera_page_cache_lookups_total", ("outcome", "miss")), Some(1.0));
+    assert_eq!(find("tessera_page_cache_lookups_total", ("outcome", "hit")), Some(1.0));
+}
+
+/// The `hit` and `miss` counts of the page cache in `/metrics`.
+fn page_lookups(addr: std::net::SocketAddr) -> (u64, u64) {
+    let text = String::from_utf8(get(addr, "/metrics").body).expect("utf-8");
+    let count = |outcome: &str| {
+        let prefix = format!("tessera_page_cache_lookups_total{{outcome=\"{outcome}\"}} ");
+        text.lines().find_map(|line| line.strip_prefix(&prefix)?.parse().ok()).unwrap_or(0)
+    };
+    (count("hit"), count("miss"))
+}
+
+#[test]
+fn a_search_asked_again_is_answered_with_its_first_bytes_unless_the_cache_is_off() {
+    let (_temp, dir) = demo();
+    let search = "/search?bbox=0,45,10,55&limit=5";
+    let server = start(&dir, None);
+    let first = get(server.addr, search);
+    assert_eq!(first.status, 200);
+    let again = get(server.addr, search);
+    assert_eq!(again.body, first.body);
+    assert_eq!(again.header("content-type"), Some("application/geo+json"));
+    assert_eq!(page_lookups(server.addr), (1, 1));
+    // A page kept still pages: its `next` link is followed like any other.
+    let next = first.json()["links"].as_array().expect("links").iter().find(|l| l["rel"] == "next").cloned();
+    let next = get(server.addr, &target_of(next.expect("a next link")["href"].as_str().expect("href")));
+    assert_eq!(next.status, 200);
+    assert_ne!(next.body, first.body);
+    // Another query, and a bad one (never kept), are searched.
+    get(server.addr, "/search?bbox=0,45,10,55&limit=6");
+    assert_eq!(get(server.addr, "/search?bbox=0,45").status, 400);
+    assert_eq!(get(server.addr, "/search?bbox=0,45").status, 400);
+    assert_eq!(page_lookups(server.addr), (1, 5));
+
+    let off = common::start_with(&dir, None, tessera_server::Limits { page_cache: 0, ..Default::default() });
+    assert_eq!(get(off.addr, search).body, get(off.addr, search).body);
+    assert_eq!(page_lookups(off.addr), (0, 2));
 }
 
 #[test]
