@@ -408,13 +408,19 @@ async fn searched(
         return render(state, snapshot, &search, page);
     }
     let state_for_work = state.clone();
-    heavy(state, move || {
-        let mut search = search;
-        search.rasterise()?;
-        let page = run(&state_for_work, &snapshot, &search)?;
-        render(&state_for_work, snapshot, &search, page)
-    })
-    .await
+    heavy(state, move || search_and_render(&state_for_work, snapshot, search, render)).await
+}
+
+/// A search made whole (its geometry rasterised), run, and its page rendered: work for the pool.
+fn search_and_render(
+    state: &State,
+    snapshot: Arc<Snapshot>,
+    mut search: Search,
+    render: impl FnOnce(&State, Arc<Snapshot>, &Search, Page) -> Result<Reply>,
+) -> Result<Reply> {
+    search.rasterise()?;
+    let page = run(state, &snapshot, &search)?;
+    render(state, snapshot, &search, page)
 }
 
 /// Runs `work` on the blocking pool once one of the server's heavy-work permits is free (one a
@@ -450,7 +456,7 @@ async fn search_post(state: &Arc<State>, snapshot: Arc<Snapshot>, request: Reque
         .map_err(|_| Error::Timeout { what: "reading the request body", limit: state.limits.body_read })?
         .map_err(|_| Error::BodyTooLarge { limit: MAX_BODY })?
         .to_bytes();
-    let inline = body.len() <= INLINE_BODY;
+    let body_len = body.len();
     let parse = move || -> Result<(Value, Search)> {
         let body: Value = if body.iter().all(u8::is_ascii_whitespace) {
             Value::Object(Default::default())
@@ -460,21 +466,38 @@ async fn search_post(state: &Arc<State>, snapshot: Arc<Snapshot>, request: Reque
         let search = Search::from_body(&body)?;
         Ok((body, search))
     };
-    // A megabyte of JSON takes milliseconds to parse: not on an async worker.
-    let (body, search) = if inline { parse()? } else { heavy(state, parse).await? };
-    searched(state, snapshot, search, move |state, snapshot, search, page| {
-        let base = snapshot.base();
-        let mut links = vec![root_link(&snapshot)];
-        for (rel, token) in [("next", page.next), ("prev", page.prev)] {
-            if let Some(token) = token {
-                let mut next_body = body.as_object().cloned().unwrap_or_default();
-                next_body.insert("token".into(), Value::String(state.signer.sign(token, search.fingerprint())));
-                links.push(serde_json::json!({"rel": rel, "href": format!("{base}/search"), "type": GEO_JSON, "method": "POST", "body": next_body}).to_string());
-            }
-        }
-        Ok(item_collection(snapshot, search, page, &links))
+    if body_len <= INLINE_BODY {
+        let (body, search) = parse()?;
+        return searched(state, snapshot, search, move |state, snapshot, search, page| {
+            post_page(state, snapshot, search, page, &body)
+        })
+        .await;
+    }
+    // A megabyte of JSON takes milliseconds to parse: not on an async worker. The search it
+    // makes runs in the same visit to the pool, under the same permit.
+    let state_for_work = state.clone();
+    heavy(state, move || {
+        let (body, search) = parse()?;
+        search_and_render(&state_for_work, snapshot, search, |state, snapshot, search, page| {
+            post_page(state, snapshot, search, page, &body)
+        })
     })
     .await
+}
+
+/// The page of a POST search: its `next`/`prev` links carry the request's body back with the
+/// token replaced.
+fn post_page(state: &State, snapshot: Arc<Snapshot>, search: &Search, page: Page, body: &Value) -> Result<Reply> {
+    let base = snapshot.base();
+    let mut links = vec![root_link(&snapshot)];
+    for (rel, token) in [("next", page.next), ("prev", page.prev)] {
+        if let Some(token) = token {
+            let mut next_body = body.as_object().cloned().unwrap_or_default();
+            next_body.insert("token".into(), Value::String(state.signer.sign(token, search.fingerprint())));
+            links.push(serde_json::json!({"rel": rel, "href": format!("{base}/search"), "type": GEO_JSON, "method": "POST", "body": next_body}).to_string());
+        }
+    }
+    Ok(item_collection(snapshot, search, page, &links))
 }
 
 fn run(state: &State, catalog: &Catalog, search: &Search) -> Result<Page> {
