@@ -25,7 +25,7 @@ use tile::{TilePanel, item_id_at, open_tile, tile_view};
 
 use crate::maplibre::{self, Map};
 use crate::paint::{self, Block, Levels};
-use crate::view::{Layer, View};
+use crate::view::{Layer, View, thousands};
 
 /// Colours: a store's tiles, tiles by number of stores (1, 2, 3+), missing tiles.
 const STORE_COLOUR: [u8; 4] = [232, 0, 140, 255];
@@ -50,11 +50,14 @@ struct Model {
     palette: Vec<[u8; 4]>,
     /// Whether the basemap's outlines were asked for (after the first coverage frame).
     outlines_requested: bool,
-    /// How many cells one canvas pixel spans each way (see [`scale_for`]).
-    scale: u32,
+    /// How the layer is painted at the current zoom (see [`look_for`]).
+    look: Look,
     /// Whether the layer shown is sparse (a store's gaps, or few cells): its cells are drawn
     /// as marks that stay visible at every zoom (see [`paint_for`]).
     sparse: bool,
+    /// For the all-stores layer, the level of a cell every store holds: a cell below it is
+    /// marked, like a gap (see [`Levels::mark_below`]).
+    full: Option<u8>,
     /// Bumped on each redraw, so a slow download never overwrites a newer view.
     generation: u64,
     /// The corners of the box being dragged on the map, `(lon, lat)` as the map gives them.
@@ -122,7 +125,7 @@ pub fn App() -> impl IntoView {
         }
         // A mirror's gaps are against the primary, the primary's against the registry.
         for store in stores.get() {
-            let against = if store.primary { "the registry" } else { "the primary" };
+            let against = if store.primary { "vs. the registry" } else { "vs. the primary" };
             options.push((format!("missing-{}", store.name), format!("Missing from {} ({against})", store.name)));
         }
         options
@@ -147,7 +150,7 @@ pub fn App() -> impl IntoView {
             </label>
             <span id="status" role="status" aria-live="polite">
                 {move || match status.get().as_str() {
-                    "ready" => format!("{} tiles shown", drawn.get()),
+                    "ready" => format!("{} tiles shown", thousands(drawn.get())),
                     "error" => "error".to_owned(),
                     _ => "loading…".to_owned(),
                 }}
@@ -399,18 +402,21 @@ async fn redraw(signals: Signals, year: u16, layer: String) {
     let fetched = now_ms();
     let gaps = matches!(layer_kind, Layer::Missing(_));
     let sparse = gaps || levels.drawn() < SPARSE_CELLS;
-    let scale = scale_for(MODEL.with(|m| m.borrow().map.as_ref().map_or(0.0, Map::get_zoom)), sparse);
-    let rgba = paint_for(&levels, &palette, scale, sparse);
+    // The palette's last level stands for "that many or more": the level every store reaches.
+    let full = matches!(layer_kind, Layer::All).then(|| stores.len().min(palette.len() - 1) as u8).filter(|&n| n > 1);
+    let look = look_for(MODEL.with(|m| m.borrow().map.as_ref().map_or(0.0, Map::get_zoom)), sparse, full);
+    let rgba = paint_for(&levels, &palette, look, sparse);
     signals.gaps.set(if gaps { levels.largest_blocks(GAPS_LISTED) } else { Vec::new() });
     let painted = now_ms();
-    if let Err(err) = show(&rgba, scale) {
+    if let Err(err) = show(&rgba, look.scale) {
         return fail(signals, err);
     }
     let shown = now_ms();
     let drawn = levels.drawn();
     MODEL.with(|m| {
         let mut model = m.borrow_mut();
-        (model.levels, model.palette, model.scale, model.sparse) = (Some(levels), palette, scale, sparse);
+        (model.levels, model.palette, model.look, model.sparse, model.full) =
+            (Some(levels), palette, look, sparse, full);
     });
     // Ready once the map has drawn a frame with the coverage in it.
     let on_drawn = move || {
@@ -527,23 +533,44 @@ fn scale_for(zoom: f64, sparse: bool) -> u32 {
         .unwrap_or(20)
 }
 
-/// The canvas for `levels` at `scale`: exact cells for a dense layer, marks for a sparse one.
-fn paint_for(levels: &Levels, palette: &[[u8; 4]], scale: u32, sparse: bool) -> Vec<u8> {
-    if sparse && scale > 1 { levels.paint_blocks(palette, scale) } else { levels.paint_scaled(palette, scale) }
+/// How a layer is painted at a zoom: the cells a canvas pixel spans each way, and for the
+/// all-stores layer the width in cells of the marks on cells below `full`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Look {
+    scale: u32,
+    marks: Option<(u32, u8)>,
+}
+
+fn look_for(zoom: f64, sparse: bool, full: Option<u8>) -> Look {
+    Look { scale: scale_for(zoom, sparse), marks: full.map(|full| (scale_for(zoom, true), full)) }
+}
+
+/// The canvas for `levels` as `look` says: exact cells for a dense layer, marks for a sparse
+/// one, and marks on the cells some stores lack for the all-stores layer.
+fn paint_for(levels: &Levels, palette: &[[u8; 4]], look: Look, sparse: bool) -> Vec<u8> {
+    let mut rgba = if sparse && look.scale > 1 {
+        levels.paint_blocks(palette, look.scale)
+    } else {
+        levels.paint_scaled(palette, look.scale)
+    };
+    if let Some((mark, full)) = look.marks {
+        levels.mark_below(&mut rgba, palette, look.scale, mark, full, SPARSE_CELLS as usize);
+    }
+    rgba
 }
 
 /// Repaints at the resolution the zoom needs, when it changed.
 fn rescale() {
     let repaint = MODEL.with(|m| {
         let model = m.borrow();
-        let scale = scale_for(model.map.as_ref()?.get_zoom(), model.sparse);
-        let paint = || Some((paint_for(model.levels.as_ref()?, &model.palette, scale, model.sparse), scale));
-        (scale != model.scale).then(paint)?
+        let look = look_for(model.map.as_ref()?.get_zoom(), model.sparse, model.full);
+        let paint = || Some((paint_for(model.levels.as_ref()?, &model.palette, look, model.sparse), look));
+        (look != model.look).then(paint)?
     });
-    if let Some((rgba, scale)) = repaint
-        && show(&rgba, scale).is_ok()
+    if let Some((rgba, look)) = repaint
+        && show(&rgba, look.scale).is_ok()
     {
-        MODEL.with(|m| m.borrow_mut().scale = scale);
+        MODEL.with(|m| m.borrow_mut().look = look);
     }
 }
 

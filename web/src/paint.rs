@@ -127,6 +127,43 @@ impl Levels {
         rgba
     }
 
+    /// Marks, on a canvas painted at `scale` (by [`Levels::paint_scaled`] or
+    /// [`Levels::paint_blocks`]), each cell below level `full` (held by fewer stores than all)
+    /// with a square `mark` cells wide, the lowest level on top. A mirror's few missing tiles
+    /// are then seen among the millions every store holds: painted alone, each is a fraction
+    /// of a pixel, and its pixel shows the highest level under it. Cells below `full` in their
+    /// thousands need no marks (they show as areas): past `most` of them none are made.
+    pub fn mark_below(&self, rgba: &mut [u8], palette: &[[u8; 4]], scale: u32, mark: u32, full: u8, most: usize) {
+        let mut below: Vec<(u8, u32)> = Vec::new();
+        for (index, &level) in self.levels.iter().enumerate() {
+            if level > 0 && level < full {
+                if below.len() == most {
+                    return;
+                }
+                below.push((level, index as u32));
+            }
+        }
+        let scale = scale.max(1);
+        let side = (mark / scale).max(1) as usize;
+        let (width, height) = ((WIDTH / scale) as usize, (HEIGHT / scale) as usize);
+        let pixel_rows = pixel_row_of_grid_row(height as u32);
+        // Highest level first, so the lowest is painted last and stays on top.
+        for level in (1..full).rev() {
+            let colour = palette[usize::from(level).min(palette.len() - 1)];
+            for &(_, index) in below.iter().filter(|(at, _)| *at == level) {
+                let (row, col) = (index / COLS, index % COLS);
+                let (x, y) = ((col / scale) as usize, pixel_rows[row as usize] as usize);
+                let (left, top) = (x.saturating_sub(side / 2), y.saturating_sub(side / 2));
+                for py in top..(top + side).min(height) {
+                    let line = &mut rgba[py * width * 4..(py + 1) * width * 4];
+                    for pixel in line.chunks_exact_mut(4).take((left + side).min(width)).skip(left) {
+                        pixel.copy_from_slice(&colour);
+                    }
+                }
+            }
+        }
+    }
+
     /// The `n` 1-degree blocks with the most cells drawn, most first (ties west to east,
     /// then south to north): where a sparse layer's tiles gather.
     pub fn largest_blocks(&self, n: usize) -> Vec<Block> {
@@ -158,6 +195,25 @@ pub fn grid_row_of_pixel(py: u32) -> u32 {
     grid_row_of_pixel_in(py, HEIGHT)
 }
 
+/// For each grid row, the middle pixel row of those that show it on a canvas `height` pixels
+/// tall, or the nearest one: a canvas shorter than the grid near the equator skips rows there.
+fn pixel_row_of_grid_row(height: u32) -> Vec<u32> {
+    let mut spans: Vec<Option<(u32, u32)>> = vec![None; ROWS as usize];
+    for py in 0..height {
+        let span = spans[grid_row_of_pixel_in(py, height) as usize].get_or_insert((py, py));
+        span.1 = py;
+    }
+    // Rows south of the canvas take its bottom row; a skipped row, the row south of it's.
+    let mut last = height.saturating_sub(1);
+    spans
+        .into_iter()
+        .map(|span| {
+            last = span.map_or(last, |(top, bottom)| (top + bottom) / 2);
+            last
+        })
+        .collect()
+}
+
 /// The same for a canvas `height` pixels tall.
 fn grid_row_of_pixel_in(py: u32, height: u32) -> u32 {
     let y = std::f64::consts::PI * (1.0 - 2.0 * (f64::from(py) + 0.5) / f64::from(height));
@@ -185,12 +241,16 @@ mod tests {
         }
     }
 
-    fn levels_of(cells: &[Cell]) -> Levels {
+    fn view_of(cells: &[Cell]) -> RoaringView<Vec<u8>> {
         let bitmap: roaring::RoaringBitmap = cells.iter().map(|cell| cell.index()).collect();
         let mut bytes = Vec::new();
         bitmap.serialize_into(&mut bytes).unwrap();
+        RoaringView::open(bytes).unwrap()
+    }
+
+    fn levels_of(cells: &[Cell]) -> Levels {
         let mut levels = Levels::new();
-        levels.add(&RoaringView::open(bytes).unwrap());
+        levels.add(&view_of(cells));
         levels
     }
 
@@ -215,6 +275,77 @@ mod tests {
         let largest = levels.largest_blocks(2);
         assert_eq!(largest[0], Block { west: 0, south: 49, cells: 2 });
         assert_eq!(largest[1], Block { west: -180, south: -61, cells: 1 });
+    }
+
+    /// Three stores over a square of cells, one of them lacking a single cell: at the world
+    /// view's scale that cell is marked in its level's colour, over the full level around it.
+    #[test]
+    fn a_cell_held_by_fewer_stores_is_marked_among_cells_held_by_all() {
+        let square: Vec<Cell> = (0..40)
+            .flat_map(|i| {
+                (0..40)
+                    .map(move |j| Cell::from_degrees(10.05 + f64::from(i) / 10.0, 40.05 + f64::from(j) / 10.0).unwrap())
+            })
+            .collect();
+        let lacking = Cell::from_degrees(11.55, 41.55).unwrap();
+        let mirror: Vec<Cell> = square.iter().copied().filter(|cell| *cell != lacking).collect();
+        let mut levels = Levels::new();
+        for store in [&square, &mirror, &square] {
+            levels.add(&view_of(store));
+        }
+        let palette = [[0; 4], [255, 0, 0, 255], [255, 200, 0, 255], [0, 160, 80, 255]];
+        let (scale, mark) = (2, 20);
+        let width = (WIDTH / scale) as usize;
+        let at = |rgba: &[u8], cell: Cell| {
+            let (px, py) = (cell.col() / scale, pixel_row_of_lat(cell.lat()) / scale);
+            rgba[(py as usize * width + px as usize) * 4..][..4].to_vec()
+        };
+        let plain = levels.paint_scaled(&palette, scale);
+        assert_eq!(at(&plain, lacking), palette[3], "painted plainly, the cell is hidden by its neighbours");
+        let marked = |scale: u32, mark: u32, most: usize| {
+            let mut rgba = levels.paint_scaled(&palette, scale);
+            levels.mark_below(&mut rgba, &palette, scale, mark, 3, most);
+            rgba
+        };
+        let with_marks = marked(scale, mark, 100);
+        assert_eq!(at(&with_marks, lacking), palette[2]);
+        let marks = with_marks.chunks_exact(4).filter(|p| *p == palette[2]).count();
+        assert_eq!(marks, (mark / scale).pow(2) as usize, "one square {} pixels wide", mark / scale);
+        let far = Cell::from_degrees(13.55, 43.55).unwrap();
+        assert_eq!(at(&with_marks, far), palette[3]);
+        // Past `most` cells below full, no marks: they show as areas.
+        assert_eq!(marked(scale, mark, 0), plain);
+        // Where a cell is as wide as a mark, the plain paint is exact and marks change nothing.
+        assert_eq!(marked(1, 1, 100), levels.paint_scaled(&palette, 1));
+        // On a sparse layer's blocks, the block holding the cell shows its level, not the highest.
+        let mut blocks = levels.paint_blocks(&palette, mark);
+        let block_width = (WIDTH / mark) as usize;
+        let block_at = |rgba: &[u8]| {
+            let (px, py) = (lacking.col() / mark, pixel_row_of_lat(lacking.lat()) / mark);
+            rgba[(py as usize * block_width + px as usize) * 4..][..4].to_vec()
+        };
+        assert_eq!(block_at(&blocks), palette[3]);
+        levels.mark_below(&mut blocks, &palette, mark, mark, 3, 100);
+        assert_eq!(block_at(&blocks), palette[2]);
+    }
+
+    #[test]
+    fn every_grid_row_has_a_pixel_row_near_its_own() {
+        for height in [HEIGHT, HEIGHT / 2, HEIGHT / 4] {
+            let rows = pixel_row_of_grid_row(height);
+            for row in (0..ROWS).step_by(7) {
+                let lat = f64::from(row) / 10.0 - 90.0 + 0.05;
+                if lat.abs() + 0.05 > MAX_LAT {
+                    continue;
+                }
+                let exact = pixel_row_of_lat(lat) * height / HEIGHT;
+                assert!(
+                    rows[row as usize].abs_diff(exact) <= 1,
+                    "height {height}, row {row}: {} vs {exact}",
+                    rows[row as usize]
+                );
+            }
+        }
     }
 
     #[test]

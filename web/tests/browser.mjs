@@ -14,6 +14,9 @@ const facts = JSON.parse(readFileSync(factsFile, 'utf8'));
 mkdirSync(out, { recursive: true });
 const STORE = [232, 0, 140];
 const MISSING = [220, 20, 60];
+// The all-stores layer's colours for tiles held by one store and by two.
+const HELD_BY_1 = [230, 60, 30];
+const HELD_BY_2 = [245, 170, 20];
 let failures = 0;
 const check = (ok, what) => {
   console.log(`${ok ? 'ok  ' : 'FAIL'} ${what}`);
@@ -189,16 +192,22 @@ for (const key of facts.missing_scaleway_2024) {
   const block = `${Math.floor(lon)},${Math.floor(lat)}`;
   byBlock.set(block, [...(byBlock.get(block) ?? []), [key, lon, lat]]);
 }
-const unmarked = [];
 const marksAt = async (page, cells) => (await around(page, cells.map(([, lon, lat]) => [lon, lat]), 1)).map((read) => read.rgbs);
-for (const centreLon of [-120, 0, 120]) {
-  const nearest = (lon) => [-120, 0, 120].reduce((a, b) => (Math.abs(((lon - b + 540) % 360) - 180) > Math.abs(((lon - a + 540) % 360) - 180) ? a : b));
-  const mine = [...byBlock.entries()].filter(([, cells]) => nearest(cells[0][1]) === centreLon);
-  if (mine.length === 0) continue;
-  await jump(page, centreLon, 20, 1.5);
-  const read = await marksAt(page, mine.map(([, cells]) => cells[0]));
-  mine.forEach(([block], i) => { if (!read[i].some((rgb) => same(rgb, MISSING))) unmarked.push(block); });
-}
+// The 1-degree blocks of `byBlock` that show no pixel of any of `colours` near their first
+// cell, read at the world view from three centres (each block from the nearest).
+const unmarkedBlocks = async (page, colours) => {
+  const unmarked = [];
+  for (const centreLon of [-120, 0, 120]) {
+    const nearest = (lon) => [-120, 0, 120].reduce((a, b) => (Math.abs(((lon - b + 540) % 360) - 180) > Math.abs(((lon - a + 540) % 360) - 180) ? a : b));
+    const mine = [...byBlock.entries()].filter(([, cells]) => nearest(cells[0][1]) === centreLon);
+    if (mine.length === 0) continue;
+    await jump(page, centreLon, 20, 1.5);
+    const read = await marksAt(page, mine.map(([, cells]) => cells[0]));
+    mine.forEach(([block], i) => { if (!read[i].some((rgb) => colours.some((colour) => same(rgb, colour)))) unmarked.push(block); });
+  }
+  return unmarked;
+};
+const unmarked = await unmarkedBlocks(page, [MISSING]);
 check(byBlock.size > 0 && unmarked.length === 0, `world view: ${byBlock.size - unmarked.length} of ${byBlock.size} 1-degree blocks with missing tiles show a mark ${JSON.stringify(unmarked.slice(0, 5))}`);
 await jump(page, 0, 20, 1.5);
 await page.screenshot({ path: `${out}/missing-scaleway-world.png` });
@@ -233,6 +242,22 @@ const wrong = probed.filter((p) => p.inside && same(p.rgb, MISSING) !== missing.
 const shown = probed.filter((p) => p.inside && same(p.rgb, MISSING)).length;
 check(wrong.length === 0 && shown > 0, `in view: ${shown} cells coloured missing, ${wrong.length} disagree with tessera diff ${JSON.stringify(wrong.slice(0, 3))}`);
 await page.screenshot({ path: `${out}/missing-scaleway.png` });
+
+// All stores by count at the world view: a tile held by fewer stores than all is marked in
+// its count's colour, so the same blocks show among the tiles every store holds.
+await page.selectOption('#layer', 'all');
+await page.waitForSelector('#map[data-state="ready"]');
+const fewer = await unmarkedBlocks(page, [HELD_BY_1, HELD_BY_2]);
+check(fewer.length === 0, `all stores, world view: ${byBlock.size - fewer.length} of ${byBlock.size} blocks with tiles scaleway lacks show a held-by-fewer mark ${JSON.stringify(fewer.slice(0, 5))}`);
+const shownText = await page.textContent('#status');
+const drawnAll = Number(await page.getAttribute('#map', 'data-coverage-tiles'));
+check(shownText === `${drawnAll.toLocaleString('en-US')} tiles shown`, `the status line groups thousands: ${shownText}`);
+const menu = await page.$$eval('#layer option', (options) => options.map((o) => o.textContent));
+check(menu.includes('Missing from scaleway (vs. the primary)') && menu.includes('Missing from okavango (vs. the registry)'), `the layer menu says what gaps are against: ${JSON.stringify(menu)}`);
+await page.screenshot({ path: `${out}/all-stores-world.png` });
+await page.selectOption('#layer', 'missing-scaleway');
+await page.waitForSelector('#map[data-state="ready"]');
+await jump(page, target[1], target[2], 7);
 
 // 4. A box drawn with the mouse: the CLI's counts for it, and its copy list.
 // Where `[lon, lat]` points are on the page: [{x, y}].
