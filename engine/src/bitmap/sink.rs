@@ -144,19 +144,27 @@ impl<S: Sink> Sink for Clip<'_, S> {
         }
     }
 
+    /// Masks the word to the filter's bits in it. A bitset container touched by a box's rows
+    /// sends all its 1,024 words, most of them wholly outside the box: splitting each into
+    /// ranges to clip them took half of a box's count on the 97.2M-tile planet.
     fn bits(&mut self, base: u32, word: u64) {
-        let inside = self.filter[self.next.min(self.filter.len())..]
-            .iter()
-            .find(|f| f.hi >= base)
-            .is_some_and(|f| f.lo <= base && f.hi >= base + 63);
-        if inside {
-            self.inner.bits(base, word);
-        } else {
-            // Split into ranges, which `range` clips.
-            let mut ranges = FnSink(|lo, hi| self.range(lo, hi));
-            ranges.bits(base, word);
+        let last = base.saturating_add(63);
+        while self.filter.get(self.next).is_some_and(|f| f.hi < base) {
+            self.next += 1;
+        }
+        let mut inside = 0u64;
+        for f in self.filter[self.next..].iter().take_while(|f| f.lo <= last) {
+            inside |= ones_between(f.lo.max(base) - base, f.hi.min(last) - base);
+        }
+        if word & inside != 0 {
+            self.inner.bits(base, word & inside);
         }
     }
+}
+
+/// The bits `lo..=hi` of a word set (`lo <= hi < 64`).
+fn ones_between(lo: u32, hi: u32) -> u64 {
+    (u64::MAX >> (63 - hi)) & (u64::MAX << lo)
 }
 
 #[cfg(test)]
@@ -172,6 +180,40 @@ mod tests {
         let mut all = Ranges::default();
         all.bits(0, u64::MAX);
         assert_eq!(all.0, vec![IdRange { lo: 0, hi: 63 }]);
+    }
+
+    /// Words and ranges clipped by a filter give exactly the ids a plain set clipping keeps.
+    #[test]
+    fn clipped_words_keep_exactly_the_filters_ids() {
+        let filter = [
+            IdRange { lo: 3, hi: 3 },
+            IdRange { lo: 60, hi: 70 },
+            IdRange { lo: 100, hi: 191 },
+            IdRange { lo: 250, hi: 254 },
+            IdRange { lo: 320, hi: 383 },
+        ];
+        let keep = |id: u32| filter.iter().any(|f| (f.lo..=f.hi).contains(&id));
+        let mut state = 0x9E37_79B9_7F4A_7C15u64;
+        for _ in 0..200 {
+            let mut clip = Clip::new(&filter, Ranges::default());
+            let mut expected = Vec::new();
+            for base in (0..448).step_by(64) {
+                // xorshift: words from empty to full, every shape between.
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                let word = match base / 64 % 3 {
+                    0 => state,
+                    1 => state & (state >> 3),
+                    _ => u64::MAX,
+                };
+                clip.bits(base, word);
+                expected
+                    .extend((0..64).filter(|bit| word >> bit & 1 == 1).map(|bit| base + bit).filter(|&id| keep(id)));
+            }
+            let got: Vec<u32> = clip.into_inner().0.iter().flat_map(|r| r.lo..=r.hi).collect();
+            assert_eq!(got, expected);
+        }
     }
 
     #[test]
