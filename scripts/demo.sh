@@ -11,7 +11,12 @@ if [ "${1:-}" = "--small" ]; then dir=demo-small; size_flag=(--small); fi
 
 cargo build --release -q -p tessera-cli
 tessera=target/release/tessera
-[ -f "$dir/tessera.toml" ] || "$tessera" init --demo "$dir" "${size_flag[@]}"
+if [ -f "$dir/tessera.toml" ]; then
+  # Made by an earlier run, maybe by an older tessera: say so, since the figures below are its.
+  echo "Using the demo inventory already in $dir/ (rm -rf $dir to make it again with this tessera)." >&2
+else
+  "$tessera" init --demo "$dir" "${size_flag[@]}"
+fi
 export TESSERA_INVENTORY="$dir"
 
 "$tessera" status
