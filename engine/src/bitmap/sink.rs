@@ -163,7 +163,7 @@ impl<S: Sink> Sink for Clip<'_, S> {
 }
 
 /// The bits `lo..=hi` of a word set (`lo <= hi < 64`).
-fn ones_between(lo: u32, hi: u32) -> u64 {
+pub(crate) fn ones_between(lo: u32, hi: u32) -> u64 {
     (u64::MAX >> (63 - hi)) & (u64::MAX << lo)
 }
 
