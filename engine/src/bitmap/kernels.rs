@@ -331,10 +331,10 @@ fn andnot_bitset_runs<S: Sink>(base: u32, a: &[u8], b: &[u8], sink: &mut S) {
     let mut out = WordOut::new(base, sink);
     let mut gap_start = 0u32;
     let ends = runs.iter().map(|run| (run_start(run), run_end(run) + 1)).chain([(0x1_0000, 0x1_0000)]);
-    for (run_start, after_run) in ends {
+    for (next_run, after_run) in ends {
         // Out-of-order runs (damaged bytes) leave no gap before them.
-        if run_start > gap_start {
-            for_words(gap_start, run_start - 1, |index, mask| {
+        if next_run > gap_start {
+            for_words(gap_start, next_run - 1, |index, mask| {
                 let word = words.get(index).map_or(0, |bytes| u64::from_le_bytes(*bytes));
                 out.push(index, mask & word);
             });
