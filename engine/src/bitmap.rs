@@ -253,6 +253,12 @@ pub fn encode_ranges(ranges: &[crate::grid::IdRange]) -> Vec<u8> {
     bytes
 }
 
+/// The bits `lo..=hi` of a word set (`lo <= hi < 64`).
+#[inline(always)]
+pub(crate) fn ones_between(lo: u32, hi: u32) -> u64 {
+    (u64::MAX >> (63 - hi)) & (u64::MAX << lo)
+}
+
 /// First value of a run word.
 #[inline(always)]
 pub(crate) fn run_start(run: &[u8; 4]) -> u32 {

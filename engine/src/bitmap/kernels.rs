@@ -27,8 +27,8 @@
 //! assert_eq!(kernels::andnot_ids(&primary, &mirror)[..2], [7, 107]);
 //! ```
 
-use super::sink::{Count, Ids, Ranges, Sink, ones_between};
-use super::{BITSET_BYTES, Container, Kind, RoaringView, run_end, run_start};
+use super::sink::{Count, Ids, Ranges, Sink};
+use super::{BITSET_BYTES, Container, Kind, RoaringView, ones_between, run_end, run_start};
 use crate::grid::IdRange;
 
 /// Words in a bitset container.
@@ -236,25 +236,20 @@ fn clip_container<S: Sink>(
 }
 
 fn clip_bitset<S: Sink>(base: u32, words: &[[u8; 8]], lo: u32, hi: u32, sink: &mut S) {
-    let (first, last) = ((lo / 64) as usize, (hi / 64) as usize);
-    for (index, word) in words.iter().enumerate().take(last + 1).skip(first) {
-        let mut bits = u64::from_le_bytes(*word);
-        if index == first {
-            bits &= u64::MAX << (lo % 64);
-        }
-        if index == last {
-            bits &= u64::MAX >> (63 - hi % 64);
-        }
+    for_words(lo, hi, |index, mask| {
+        let bits = words.get(index).map_or(0, |word| u64::from_le_bytes(*word)) & mask;
         if bits != 0 {
             sink.bits(base + 64 * index as u32, bits);
         }
-    }
+    });
 }
 
 fn andnot_container<S: Sink>(ca: &Container, pa: &[u8], cb: &Container, pb: &[u8], sink: &mut S) {
     match (ca.kind, cb.kind) {
         (Kind::Run, Kind::Run) => andnot_runs(ca.base(), pa, pb, sink),
         (Kind::Bitset, Kind::Bitset) => andnot_bitsets(ca.base(), pa, pb, sink),
+        (Kind::Run, Kind::Bitset) => andnot_runs_bitset(ca.base(), pa, pb, sink),
+        (Kind::Bitset, Kind::Run) => andnot_bitset_runs(ca.base(), pa, pb, sink),
         _ => andnot_mixed(ca, pa, cb, pb, sink),
     }
 }
@@ -280,18 +275,12 @@ fn andnot_bitsets<S: Sink>(base: u32, a: &[u8], b: &[u8], sink: &mut S) {
     }
 }
 
-/// Every pairing but run minus run and bitset minus bitset: runs and bitsets in place, the
-/// rest through 8 KiB bitsets. Kept out of line so the hot run kernel's frame stays small
-/// (rare between run-optimised stores).
+/// The pairings with an array container, through 8 KiB bitsets. Kept out of line so the hot
+/// run kernel's frame stays small (rare between run-optimised stores).
 #[cold]
 #[inline(never)]
 fn andnot_mixed<S: Sink>(ca: &Container, pa: &[u8], cb: &Container, pb: &[u8], sink: &mut S) {
     let base = ca.base();
-    match (ca.kind, cb.kind) {
-        (Kind::Run, Kind::Bitset) => return andnot_runs_bitset(base, pa, pb, sink),
-        (Kind::Bitset, Kind::Run) => return andnot_bitset_runs(base, pa, pb, sink),
-        _ => {}
-    }
     let bits_b = to_bitset(cb, pb);
     if ca.kind == Kind::Array {
         let (values, _) = pa.as_chunks::<2>();
@@ -308,7 +297,8 @@ fn andnot_mixed<S: Sink>(ca: &Container, pa: &[u8], cb: &Container, pb: &[u8], s
 /// Runs minus a bitset, both read in place: under each run, the words of `b` inverted (the
 /// run's first and last word masked to it). The registry (runs) minus a store holding a
 /// scattered share (bitsets); through two 8 KiB bitsets a container, this was most of
-/// `status` on the 97.2M-tile planet.
+/// `status` on the 97.2M-tile planet. Out of line, like [`andnot_mixed`].
+#[inline(never)]
 fn andnot_runs_bitset<S: Sink>(base: u32, a: &[u8], b: &[u8], sink: &mut S) {
     let (runs, _) = a.as_chunks::<4>();
     let (held, _) = b.as_chunks::<8>();
@@ -324,7 +314,8 @@ fn andnot_runs_bitset<S: Sink>(base: u32, a: &[u8], b: &[u8], sink: &mut S) {
 
 /// A bitset minus runs, both read in place: the words of `a` in the gaps between the runs of
 /// `b`. A store holding a scattered share minus the registry (its tiles not in it), where
-/// the registry's one run a container leaves no gap to read.
+/// the registry's one run a container leaves no gap to read. Out of line, like [`andnot_mixed`].
+#[inline(never)]
 fn andnot_bitset_runs<S: Sink>(base: u32, a: &[u8], b: &[u8], sink: &mut S) {
     let (words, _) = a.as_chunks::<8>();
     let (runs, _) = b.as_chunks::<4>();
@@ -449,19 +440,9 @@ fn to_bitset(container: &Container, payload: &[u8]) -> [u64; WORDS] {
 
 /// Sets bits `start..=end` (both at most 65535).
 fn set_range(words: &mut [u64; WORDS], start: u32, end: u32) {
-    if start > end {
-        return;
+    if start <= end {
+        for_words(start, end, |index, mask| words[index] |= mask);
     }
-    let (first, last) = ((start / 64) as usize, (end / 64) as usize);
-    let head = u64::MAX << (start % 64);
-    let tail = u64::MAX >> (63 - end % 64);
-    if first == last {
-        words[first] |= head & tail;
-        return;
-    }
-    words[first] |= head;
-    words[first + 1..last].fill(u64::MAX);
-    words[last] |= tail;
 }
 
 /// Run container `a` minus run container `b`: the eq-skip kernel.

@@ -4,6 +4,7 @@
 //! coalesce without searching. Sinks are generic parameters, so each kernel is compiled once
 //! per sink and a count never pays for building ranges.
 
+use super::ones_between;
 use crate::grid::IdRange;
 
 /// Receives a kernel's result in increasing order.
@@ -160,11 +161,6 @@ impl<S: Sink> Sink for Clip<'_, S> {
             self.inner.bits(base, word & inside);
         }
     }
-}
-
-/// The bits `lo..=hi` of a word set (`lo <= hi < 64`).
-pub(crate) fn ones_between(lo: u32, hi: u32) -> u64 {
-    (u64::MAX >> (63 - hi)) & (u64::MAX << lo)
 }
 
 #[cfg(test)]
