@@ -55,9 +55,6 @@ struct Model {
     /// Whether the layer shown is sparse (a store's gaps, or few cells): its cells are drawn
     /// as marks that stay visible at every zoom (see [`paint_for`]).
     sparse: bool,
-    /// For the all-stores layer, the level of a cell every store holds: a cell below it is
-    /// marked, like a gap (see [`Levels::mark_below`]).
-    full: Option<u8>,
     /// Bumped on each redraw, so a slow download never overwrites a newer view.
     generation: u64,
     /// The corners of the box being dragged on the map, `(lon, lat)` as the map gives them.
@@ -415,8 +412,7 @@ async fn redraw(signals: Signals, year: u16, layer: String) {
     let drawn = levels.drawn();
     MODEL.with(|m| {
         let mut model = m.borrow_mut();
-        (model.levels, model.palette, model.look, model.sparse, model.full) =
-            (Some(levels), palette, look, sparse, full);
+        (model.levels, model.palette, model.look, model.sparse) = (Some(levels), palette, look, sparse);
     });
     // Ready once the map has drawn a frame with the coverage in it.
     let on_drawn = move || {
@@ -534,7 +530,8 @@ fn scale_for(zoom: f64, sparse: bool) -> u32 {
 }
 
 /// How a layer is painted at a zoom: the cells a canvas pixel spans each way, and for the
-/// all-stores layer the width in cells of the marks on cells below `full`.
+/// all-stores layer the width in cells of the marks on cells below `full`, the level of a
+/// cell every store holds (see [`Levels::mark_below`]).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 struct Look {
     scale: u32,
@@ -563,7 +560,9 @@ fn paint_for(levels: &Levels, palette: &[[u8; 4]], look: Look, sparse: bool) -> 
 fn rescale() {
     let repaint = MODEL.with(|m| {
         let model = m.borrow();
-        let look = look_for(model.map.as_ref()?.get_zoom(), model.sparse, model.full);
+        // The all-stores layer keeps its level of a cell every store holds in its marks.
+        let full = model.look.marks.map(|(_, full)| full);
+        let look = look_for(model.map.as_ref()?.get_zoom(), model.sparse, full);
         let paint = || Some((paint_for(model.levels.as_ref()?, &model.palette, look, model.sparse), look));
         (look != model.look).then(paint)?
     });
