@@ -13,7 +13,8 @@
 
 use std::hint::black_box;
 
-use criterion::{Criterion, criterion_group, criterion_main};
+use criterion::measurement::WallTime;
+use criterion::{BenchmarkGroup, Criterion, criterion_group, criterion_main};
 use croaring::{BitmapView, Portable};
 use tessera_benches::{demo_dir, demo_inventory};
 use tessera_engine::bitmap::{RoaringView, kernels};
@@ -51,6 +52,7 @@ fn diff(c: &mut Criterion) {
     group.bench_function("croaring view andnot_cardinality", |b| {
         b.iter(|| black_box(&c_okavango).andnot_cardinality(black_box(&c_scaleway)))
     });
+    by_delta(&mut group, &inventory, "okavango", "scaleway");
     group.finish();
 
     let mut group = c.benchmark_group("diff s3-okavango");
@@ -73,7 +75,20 @@ fn diff(c: &mut Criterion) {
     group.bench_function("croaring view andnot_cardinality", |b| {
         b.iter(|| black_box(&c_scaleway).andnot_cardinality(black_box(&c_okavango)))
     });
+    by_delta(&mut group, &inventory, "scaleway", "okavango");
     group.finish();
+}
+
+/// The same diff as the inventory answers it (`tessera diff`, the server, Python): from the
+/// two stores' differences from the registry (`stores/NAME.delta`).
+fn by_delta(group: &mut BenchmarkGroup<'_, WallTime>, inventory: &Inventory, source: &str, target: &str) {
+    let everywhere = Filter::default();
+    group.bench_function("inventory ranges (deltas)", |b| {
+        b.iter(|| inventory.missing(black_box(source), black_box(target), &everywhere).expect("diff"))
+    });
+    group.bench_function("inventory count (deltas)", |b| {
+        b.iter(|| inventory.missing_count(black_box(source), black_box(target), &everywhere).expect("diff"))
+    });
 }
 
 fn queries(c: &mut Criterion) {

@@ -88,7 +88,7 @@ def main():
     print(f"{args.source} - {args.target}: {ours['missing']} missing tiles (all three agree)\n")
     print(f"{'what':<52} {'ms':>10} {'tessera is':>12}")
     rows = [
-        ("tessera diff, in process (ids)", ids_ms, None),
+        ("tessera diff, in process (ranges)", ids_ms, None),
         ("tessera diff, in process (count)", ours["count_us"] / 1e3, None),
         ("tessera inventory open (map + verify all indexes)", ours["open_us"] / 1e3, None),
         ("tessera diff --count, whole process spawn to exit", process_ms, None),

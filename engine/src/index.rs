@@ -192,6 +192,8 @@ impl AsRef<[u8]> for Mapped {
 pub(crate) struct Index {
     /// The index's tile ids, read in place from the payload.
     pub view: RoaringView<Mapped>,
+    /// The payload's xxh3-64, as verified: what derived data names the index by.
+    pub checksum: u64,
 }
 
 /// Maps and verifies an index file: header, length, payload checksum, structure, cardinality,
@@ -249,7 +251,7 @@ fn open_bytes(bytes: Bytes, years: YearRange, source: Option<SourceStamp>) -> st
     if view.containers().last().is_some_and(|c| u64::from(c.base()) >= years.id_limit()) {
         return Err(IndexProblem::Corrupt(format!("it holds ids past the last year of {years}")));
     }
-    Ok(Index { view })
+    Ok(Index { view, checksum: header.checksum })
 }
 
 fn check_payload(

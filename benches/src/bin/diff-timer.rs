@@ -1,14 +1,15 @@
 //! Times tessera's in-process diff for the peer harness (`benches/peers/run.sh`) and prints
 //! one JSON object: median microseconds per call for opening the inventory, the count-only
-//! diff and the materialised diff (ids), over the same parquet data the peers read.
+//! diff and the materialised diff (ranges, as `tessera diff` takes them), over the same
+//! parquet data the peers read. The calls are the CLI's: `Inventory::missing_count` and
+//! `Inventory::missing` (from the stores' deltas where they have them).
 //!
 //! Usage: `diff-timer INVENTORY SOURCE TARGET`
 
 use std::hint::black_box;
 use std::time::Instant;
 
-use tessera_engine::bitmap::kernels;
-use tessera_engine::inventory::Inventory;
+use tessera_engine::inventory::{Filter, Inventory};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     eprintln!("machine: {}", tessera_benches::machine());
@@ -18,10 +19,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     let open_us = median_us(|| black_box(Inventory::open(dir).map(|i| i.stores().len())).is_ok());
     let inventory = Inventory::open(dir)?;
-    let (a, b) = (&inventory.store(source)?.tiles, &inventory.store(target)?.tiles);
-    let count = kernels::andnot_count(a, b);
-    let count_us = median_us(|| black_box(kernels::andnot_count(black_box(a), black_box(b))) > 0);
-    let ids_us = median_us(|| !black_box(kernels::andnot_ids(black_box(a), black_box(b))).is_empty());
+    let everywhere = Filter::default();
+    let count = inventory.missing_count(source, target, &everywhere)?;
+    let count_us = median_us(|| inventory.missing_count(black_box(source), target, &everywhere).is_ok_and(|n| n > 0));
+    let ids_us =
+        median_us(|| inventory.missing(black_box(source), target, &everywhere).is_ok_and(|ranges| !ranges.is_empty()));
     println!(r#"{{"missing": {count}, "open_us": {open_us:.1}, "count_us": {count_us:.1}, "ids_us": {ids_us:.1}}}"#);
     Ok(())
 }

@@ -250,6 +250,7 @@ fn andnot_container<S: Sink>(ca: &Container, pa: &[u8], cb: &Container, pb: &[u8
         (Kind::Bitset, Kind::Bitset) => andnot_bitsets(ca.base(), pa, pb, sink),
         (Kind::Run, Kind::Bitset) => andnot_runs_bitset(ca.base(), pa, pb, sink),
         (Kind::Bitset, Kind::Run) => andnot_bitset_runs(ca.base(), pa, pb, sink),
+        (Kind::Array, Kind::Array) => andnot_arrays(ca.base(), pa, pb, sink),
         _ => andnot_mixed(ca, pa, cb, pb, sink),
     }
 }
@@ -275,7 +276,22 @@ fn andnot_bitsets<S: Sink>(base: u32, a: &[u8], b: &[u8], sink: &mut S) {
     }
 }
 
-/// The pairings with an array container, through 8 KiB bitsets. Kept out of line so the hot
+/// Array minus array, by a merge: the pairing of two stores' differences from the registry
+/// (a few scattered tiles a container, `inventory::delta`).
+fn andnot_arrays<S: Sink>(base: u32, a: &[u8], b: &[u8], sink: &mut S) {
+    let (a_values, _) = a.as_chunks::<2>();
+    let (b_values, _) = b.as_chunks::<2>();
+    let mut held = b_values.iter().map(|v| u16::from_le_bytes(*v)).peekable();
+    for value in a_values.iter().map(|v| u16::from_le_bytes(*v)) {
+        while held.next_if(|&h| h < value).is_some() {}
+        if held.peek() != Some(&value) {
+            let id = base + u32::from(value);
+            sink.range(id, id);
+        }
+    }
+}
+
+/// The other pairings with an array container, through 8 KiB bitsets. Kept out of line so the hot
 /// run kernel's frame stays small (rare between run-optimised stores).
 #[cold]
 #[inline(never)]

@@ -15,6 +15,7 @@
 //! [`Inventory::notices`]. After that every query is a bitmap kernel over the maps.
 
 mod config;
+mod delta;
 mod import;
 mod open;
 mod secret;
@@ -36,6 +37,7 @@ use crate::store::StoreFiles;
 use crate::store::{self, journal, manifest};
 
 pub use config::{Config, MapConfig, Role, StoreConfig};
+use delta::{Basis, Delta, Identity, Writing};
 pub use import::{Imported, import_registry};
 use open::{empty_set, open_or_rebuild, read_registry_ids};
 pub use secret::{SECRET_FILE, ensure_secret, parse_secret, read_secret};
@@ -67,6 +69,10 @@ pub struct Store {
     pub has_manifest: bool,
     /// The manifest and journal `tiles` was built from.
     stamp: SourceStamp,
+    /// The checksum of the index `tiles` is read from.
+    checksum: u64,
+    /// Its differences from the registry, when it is a near copy and there is a registry.
+    delta: Option<Delta>,
 }
 
 /// Which tiles a query covers: some years, a bbox, or both.
@@ -105,6 +111,10 @@ pub struct Inventory {
     dir: PathBuf,
     config: Config,
     registry: Option<TileSet>,
+    /// The registry index's checksum (0 without a registry).
+    registry_checksum: u64,
+    /// The registry as a delta from itself (empty), for diffs by delta with it on either side.
+    registry_delta: Delta,
     stores: Vec<Store>,
     notices: Vec<Notice>,
     /// Whether opening and reading may write derived files (indexes, details).
@@ -158,24 +168,25 @@ impl Inventory {
         let dir = dir.to_owned();
         let mut notices = Vec::new();
         let registry_path = dir.join(REGISTRY_FILE);
-        let registry = if registry_path.exists() {
+        let (registry, registry_checksum) = if registry_path.exists() {
             let stamp = || SourceStamp::of(&registry_path);
             let read = || read_registry_ids(&registry_path, config.years);
             let lock = dir.join(REGISTRY_LOCK);
             let index_file = index_path(&registry_path);
             let lock = writes.then_some(lock.as_path());
-            Some(open_or_rebuild(&index_file, lock, config.years, &mut notices, stamp, read)?.0.view)
+            let (index, _) = open_or_rebuild(&index_file, lock, config.years, &mut notices, stamp, read)?;
+            (Some(index.view), index.checksum)
         } else {
             notices.push(Notice::NoRegistry { path: registry_path.clone() });
-            None
+            (None, 0)
         };
         let mut stores = Vec::with_capacity(config.stores.len());
         for store in &config.stores {
             let files = StoreFiles::new(&dir, &store.name);
             let has_manifest = files.manifest.exists() || files.journal.exists();
-            let (tiles, stamp) = if has_manifest {
+            let lock = files.lock_path();
+            let (tiles, stamp, checksum) = if has_manifest {
                 let read = || files.read_ids(config.years);
-                let lock = files.lock_path();
                 let (index, stamp) = open_or_rebuild(
                     &files.index(),
                     writes.then_some(lock.as_path()),
@@ -184,14 +195,20 @@ impl Inventory {
                     || files.stamp(),
                     read,
                 )?;
-                (index.view, stamp)
+                (index.view, stamp, index.checksum)
             } else {
                 notices.push(Notice::NoManifest { store: store.name.clone() });
-                (empty_set(config.years)?, SourceStamp::NONE)
+                (empty_set(config.years)?, SourceStamp::NONE, 0)
             };
-            stores.push(Store { config: store.clone(), tiles, has_manifest, stamp });
+            let mut opened = Store { config: store.clone(), tiles, has_manifest, stamp, checksum, delta: None };
+            if let Some(registry) = registry.as_ref().filter(|_| has_manifest) {
+                let writing = if writes { Writing::IfUnlocked(&lock) } else { Writing::Never };
+                opened.delta = opened.delta_from(&files, writing, registry, registry_checksum);
+            }
+            stores.push(opened);
         }
-        Ok(Inventory { dir, config, registry, stores, notices, writes, opened_from })
+        let registry_delta = delta::empty();
+        Ok(Inventory { dir, config, registry, registry_checksum, registry_delta, stores, notices, writes, opened_from })
     }
 
     /// Whether the files this inventory was opened from have changed since (a writer recorded,
@@ -278,13 +295,11 @@ impl Inventory {
     /// name may be [`REGISTRY`]: `missing("registry", "okavango", ..)` is what should exist and
     /// the primary lacks.
     pub fn missing(&self, source: &str, target: &str, filter: &Filter) -> Result<Vec<IdRange>> {
-        let (source, target) = (self.tiles(source)?, self.tiles(target)?);
         Ok(self.andnot_into(source, target, filter, Ranges::default())?.0)
     }
 
     /// How many tiles `missing` would return.
     pub fn missing_count(&self, source: &str, target: &str, filter: &Filter) -> Result<u64> {
-        let (source, target) = (self.tiles(source)?, self.tiles(target)?);
         Ok(self.andnot_into(source, target, filter, Count::default())?.0)
     }
 
@@ -294,6 +309,7 @@ impl Inventory {
     /// makes it a portable Roaring bitmap. Either name may be [`REGISTRY`].
     pub fn coverage(&self, source: &str, target: Option<&str>, year: Year) -> Result<Vec<IdRange>> {
         let year_ids = self.years().year_ids(year)?;
+        let source_name = source;
         let source = self.tiles(source)?;
         let ids = match target {
             None => {
@@ -303,7 +319,7 @@ impl Inventory {
             }
             Some(target) => {
                 let filter = Filter { years: vec![year], bbox: None };
-                self.andnot_into(source, self.tiles(target)?, &filter, Ranges::default())?
+                self.andnot_into(source_name, target, &filter, Ranges::default())?
             }
         };
         Ok(ids.0.into_iter().map(|r| IdRange { lo: r.lo - year_ids.lo, hi: r.hi - year_ids.lo }).collect())
@@ -312,9 +328,9 @@ impl Inventory {
     /// How many tiles a store holds that the registry does not list and that pass `filter`;
     /// `None` without a registry to compare with.
     pub fn extra_count(&self, store: &str, filter: &Filter) -> Result<Option<u64>> {
-        let store = self.store(store)?;
+        self.store(store)?;
         match &self.registry {
-            Some(registry) => Ok(Some(self.andnot_into(&store.tiles, registry, filter, Count::default())?.0)),
+            Some(_) => Ok(Some(self.andnot_into(store, REGISTRY, filter, Count::default())?.0)),
             None => Ok(None),
         }
     }
@@ -440,17 +456,54 @@ impl Inventory {
         Ok(())
     }
 
-    fn andnot_into<S: Sink>(&self, a: &TileSet, b: &TileSet, filter: &Filter, mut sink: S) -> Result<S> {
-        match filter.id_ranges(self.years())? {
-            Some(ranges) => {
-                let mut clip = Clip::new(&ranges, sink);
-                kernels::andnot_where(a, b, kernels::touching(&ranges), &mut clip);
-                Ok(clip.into_inner())
-            }
-            None => {
-                kernels::andnot(a, b, &mut sink);
-                Ok(sink)
-            }
+    /// Tiles of `source` not in `target` (a store or [`REGISTRY`] each) that pass `filter`:
+    /// from the two sides' deltas when both have one, from their indexes otherwise.
+    fn andnot_into<S: Sink>(&self, source: &str, target: &str, filter: &Filter, sink: S) -> Result<S> {
+        let (a, b) = (self.tiles(source)?, self.tiles(target)?);
+        let ranges = filter.id_ranges(self.years())?;
+        Ok(match (self.delta(source), self.delta(target)) {
+            (Some(a), Some(b)) => delta::andnot(a, b, ranges.as_deref(), sink),
+            _ => andnot_filtered(a, b, ranges.as_deref(), sink),
+        })
+    }
+
+    /// The differences of `name` (a store or [`REGISTRY`]) from the registry, when known.
+    fn delta(&self, name: &str) -> Option<&Delta> {
+        if name == REGISTRY {
+            return self.registry.as_ref().map(|_| &self.registry_delta);
+        }
+        self.store(name).ok()?.delta.as_ref()
+    }
+}
+
+impl Store {
+    /// The store's delta from `registry`, opened, or built as `writing` allows.
+    fn delta_from(&self, files: &StoreFiles, writing: Writing<'_>, registry: &TileSet, checksum: u64) -> Option<Delta> {
+        let basis = Basis {
+            registry: Identity { checksum, cardinality: registry.cardinality() },
+            store: Identity { checksum: self.checksum, cardinality: self.tiles.cardinality() },
+        };
+        delta::open_or_build(&files.delta(), writing, basis, registry, &self.tiles)
+    }
+}
+
+/// `a - b` inside `ranges` (everywhere when `None`), comparing only the containers the ranges
+/// touch: the one way every diff of the inventory runs, by index or by delta.
+fn andnot_filtered<A, B, S>(a: &RoaringView<A>, b: &RoaringView<B>, ranges: Option<&[IdRange]>, mut sink: S) -> S
+where
+    A: AsRef<[u8]>,
+    B: AsRef<[u8]>,
+    S: Sink,
+{
+    match ranges {
+        Some(ranges) => {
+            let mut clip = Clip::new(ranges, sink);
+            kernels::andnot_where(a, b, kernels::touching(ranges), &mut clip);
+            clip.into_inner()
+        }
+        None => {
+            kernels::andnot(a, b, &mut sink);
+            sink
         }
     }
 }

@@ -55,7 +55,7 @@ pub(super) fn open_or_rebuild(
 }
 
 /// The lock at `path` if nobody holds it (`None` if somebody does, or it cannot be opened).
-fn try_lock(path: &Path) -> Option<fs::File> {
+pub(super) fn try_lock(path: &Path) -> Option<fs::File> {
     let file = fs::OpenOptions::new().create(true).truncate(false).write(true).open(path).ok()?;
     file.try_lock().ok()?;
     Some(file)

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use roaring::RoaringBitmap;
 
-use super::{Config, Inventory, StoreFiles, ensure_secret, open_or_rebuild};
+use super::{Config, Inventory, StoreFiles, Writing, ensure_secret, open_or_rebuild};
 use crate::error::{Error, IndexProblem, Result};
 use crate::grid::TileId;
 use crate::index;
@@ -170,7 +170,12 @@ impl Inventory {
         let store = &mut self.stores[at];
         store.tiles = index.view;
         store.stamp = stamp;
+        store.checksum = index.checksum;
         store.has_manifest = true;
+        store.delta = match &self.registry {
+            Some(registry) => store.delta_from(files, Writing::LockHeld, registry, self.registry_checksum),
+            None => None,
+        };
         Ok(())
     }
 }

@@ -66,6 +66,12 @@ impl StoreFiles {
         self.manifest.with_extension("tbm")
     }
 
+    /// `stores/NAME.delta`: the store's differences from the registry, derived from the two
+    /// indexes (`inventory::delta`).
+    pub(crate) fn delta(&self) -> PathBuf {
+        self.manifest.with_extension("delta")
+    }
+
     /// `stores/NAME.verify`: the last tile id an interrupted `verify` finished, to resume after.
     pub(crate) fn verify_cursor(&self) -> PathBuf {
         self.manifest.with_extension("verify")
@@ -136,8 +142,8 @@ impl StoreFiles {
             .open(&path)
             .map_err(Error::io("opening", &path))?;
         file.lock().map_err(Error::io("locking", &path))?;
-        let index = self.index();
-        crate::fsutil::remove_orphans(&[&self.manifest, &self.journal, &index], ORPHAN_AGE);
+        let (index, delta) = (self.index(), self.delta());
+        crate::fsutil::remove_orphans(&[&self.manifest, &self.journal, &index, &delta], ORPHAN_AGE);
         Ok(file)
     }
 
