@@ -114,6 +114,25 @@ pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
     replace_atomically(path, |out| out.write_all(bytes).map_err(Error::io("writing", path)))
 }
 
+/// Writes all of `bytes` to `path` by renaming a temporary file over it, without syncing:
+/// for derived files that check themselves when read. A crash may leave the old file, the
+/// new one, or (on some filesystems) an empty or partly written one under the name, which
+/// fails its checks and is built again; it costs no `fsync`.
+pub(crate) fn write_unsynced(path: &Path, bytes: &[u8]) -> Result<()> {
+    let temp = temp_path(path);
+    let written = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&temp)
+        .and_then(|mut file| file.write_all(bytes))
+        .map_err(Error::io("writing", &temp))
+        .and_then(|()| fs::rename(&temp, path).map_err(Error::io("renaming a temporary file to", path)));
+    if written.is_err() {
+        let _ = fs::remove_file(&temp);
+    }
+    written
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

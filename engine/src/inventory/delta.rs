@@ -10,8 +10,8 @@
 //!
 //! A delta is derived from two indexes and identified by both (their payload checksums and
 //! cardinalities), so it is exact or unused: any change to either, or a file that fails its
-//! checks, and it is built again (two kernel passes), written by a holder of the store's lock,
-//! kept in memory otherwise. A store that is no near copy (a scattered share of the registry)
+//! checks, and it is built again (four kernel passes), written by a holder of the store's lock
+//! (without `fsync`: a delta torn by a crash fails its checks), kept in memory otherwise. A store that is no near copy (a scattered share of the registry)
 //! gets a file saying so, and its diffs go through the kernels. The layout is in
 //! `docs/FORMAT.md`.
 
@@ -97,30 +97,60 @@ pub(super) fn open_or_build(
     };
     let built = build(registry, store);
     if guard.is_some() || matches!(writing, Writing::LockHeld) {
-        let _ = fsutil::write_atomically(path, &encode(basis, built.as_ref()));
+        let _ = fsutil::write_unsynced(path, &encode(basis, built.as_ref()));
     }
     built
 }
 
 /// The delta of `store`, or `None` when it would not pay.
-fn build(registry: &TileSet, store: &TileSet) -> Option<Delta> {
-    // Counted first, so that a store holding a scattered share of the registry (half of it in
-    // bitsets, 24M ranges on the planet) is told apart at memory bandwidth, not materialised.
-    let differences = kernels::andnot_count(registry, store) + kernels::andnot_count(store, registry);
-    if differences > registry.cardinality().max(store.cardinality()) / NEAR_COPY_SHARE {
+fn build<R: AsRef<[u8]>, S: AsRef<[u8]>>(registry: &RoaringView<R>, store: &RoaringView<S>) -> Option<Delta> {
+    let (held, listed) = (store.cardinality(), registry.cardinality());
+    let limit = held.max(listed) / NEAR_COPY_SHARE;
+    if held.abs_diff(listed) > limit {
         return None;
     }
-    let portable = |a: &TileSet, b: &TileSet| {
-        let mut ranges = Ranges::default();
-        kernels::andnot(a, b, &mut ranges);
-        crate::bitmap::encode_ranges(&ranges.0)
-    };
-    let (missing, extra) = (portable(registry, store), portable(store, registry));
+    let missing = differences(registry, store, limit)?;
+    let extra = differences(store, registry, limit - missing.tiles)?;
+    let portable = |part: Capped| crate::bitmap::encode_ranges(&part.ranges.0);
+    let (missing, extra) = (portable(missing), portable(extra));
     if (missing.len() + extra.len()) * KEEP_BELOW_SHARE > store.bytes().len() {
         return None;
     }
     let view = |bytes| RoaringView::open(bytes).expect("encode_ranges writes valid portable bitmaps");
     Some(Delta { missing: view(missing), extra: view(extra) })
+}
+
+/// `a - b`, or `None` once it holds more than `limit` tiles.
+fn differences<A: AsRef<[u8]>, B: AsRef<[u8]>>(a: &RoaringView<A>, b: &RoaringView<B>, limit: u64) -> Option<Capped> {
+    let mut part = Capped { ranges: Ranges::default(), tiles: 0, limit };
+    kernels::andnot(a, b, &mut part);
+    (part.tiles <= limit).then_some(part)
+}
+
+/// Collects ranges until they hold more than `limit` tiles, then only counts: a store that is
+/// no near copy (half the registry in bitsets: 24M ranges on the planet) is told apart at the
+/// speed of a count, and nothing of it is kept.
+struct Capped {
+    ranges: Ranges,
+    tiles: u64,
+    limit: u64,
+}
+
+impl Sink for Capped {
+    fn range(&mut self, lo: u32, hi: u32) {
+        self.tiles += u64::from(hi - lo) + 1;
+        if self.tiles <= self.limit {
+            self.ranges.range(lo, hi);
+        }
+    }
+
+    fn bits(&mut self, base: u32, word: u64) {
+        let ones = u64::from(word.count_ones());
+        self.tiles += ones;
+        if self.tiles <= self.limit {
+            self.ranges.bits(base, word);
+        }
+    }
 }
 
 /// A delta file: its header, then the two portable bitmaps (none for a store that is no near
@@ -256,6 +286,21 @@ mod tests {
         // Checksums agree but the counts do not add up: the store would hold 998, not 999.
         let wrong = Basis { store: Identity { cardinality: 998, ..basis.store }, ..basis };
         assert!(decode(encode(wrong, Some(&delta)), wrong).is_none());
+    }
+
+    #[test]
+    fn only_a_near_copy_gets_a_delta_and_it_is_exact() {
+        let registry: Vec<u32> = (0..400_000).step_by(2).collect();
+        let scattered: Vec<u32> = registry.iter().copied().filter(|id| id % 1000 != 0).collect();
+        let registry = view(&registry);
+        let delta = build(&registry, &view(&[&scattered[..], &[1_000_001, 1_000_003]].concat())).expect("near");
+        assert_eq!(delta.missing.to_vec(), (0..400_000).step_by(1000).collect::<Vec<u32>>());
+        assert_eq!(delta.extra.to_vec(), [1_000_001, 1_000_003]);
+        // As many tiles as the registry, but a quarter of them elsewhere.
+        let shifted: Vec<u32> = (100_000..500_000).step_by(2).collect();
+        assert!(build(&registry, &view(&shifted)).is_none(), "the same count, other tiles");
+        let half: Vec<u32> = (0..400_000).step_by(4).collect();
+        assert!(build(&registry, &view(&half)).is_none(), "half of it");
     }
 
     #[test]
