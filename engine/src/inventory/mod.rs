@@ -8,11 +8,13 @@
 //!   registry.tbm            its index (derived)
 //!   stores/NAME.parquet     what store NAME holds, with the sizes seen
 //!   stores/NAME.tbm         its index (derived)
+//!   stores/NAME.delta       its differences from the registry (derived from the two indexes)
 //! ```
 //!
 //! [`Inventory::open`] maps every index and verifies it once; an index that is missing, stale,
 //! truncated or corrupt is rebuilt from its parquet source on the spot and reported in
-//! [`Inventory::notices`]. After that every query is a bitmap kernel over the maps.
+//! [`Inventory::notices`]. After that every query is a bitmap kernel over the maps, and a diff
+//! between two near copies of the registry one over their deltas (`delta`).
 
 mod config;
 mod delta;
