@@ -2,13 +2,15 @@
 //! one JSON object: median microseconds per call for opening the inventory, the count-only
 //! diff and the materialised diff (ranges, as `tessera diff` takes them), over the same
 //! parquet data the peers read. The calls are the CLI's: `Inventory::missing_count` and
-//! `Inventory::missing` (from the stores' deltas where they have them).
+//! `Inventory::missing` (from the stores' deltas where they have them); then the kernels
+//! alone on the two indexes (`kernel_count_us`, `kernel_ids_us`).
 //!
 //! Usage: `diff-timer INVENTORY SOURCE TARGET`
 
 use std::hint::black_box;
 use std::time::Instant;
 
+use tessera_engine::bitmap::kernels;
 use tessera_engine::inventory::{Filter, Inventory};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -24,7 +26,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let count_us = median_us(|| inventory.missing_count(black_box(source), target, &everywhere).is_ok_and(|n| n > 0));
     let ids_us =
         median_us(|| inventory.missing(black_box(source), target, &everywhere).is_ok_and(|ranges| !ranges.is_empty()));
-    println!(r#"{{"missing": {count}, "open_us": {open_us:.1}, "count_us": {count_us:.1}, "ids_us": {ids_us:.1}}}"#);
+    // The kernels alone on the two indexes, as a store without a delta is diffed (and as the
+    // browser's build of them is timed in benches/wasm).
+    let (a, b) = (inventory.tiles(source)?, inventory.tiles(target)?);
+    let kernel_count_us = median_us(|| black_box(kernels::andnot_count(black_box(a), b)) > 0);
+    let kernel_ids_us = median_us(|| !black_box(kernels::andnot_ids(black_box(a), b)).is_empty());
+    println!(
+        r#"{{"missing": {count}, "open_us": {open_us:.1}, "count_us": {count_us:.1}, "ids_us": {ids_us:.1}, "kernel_count_us": {kernel_count_us:.1}, "kernel_ids_us": {kernel_ids_us:.1}}}"#
+    );
     Ok(())
 }
 
