@@ -9,11 +9,11 @@
 //! `R`, the second outside it, so the two never meet. Work in proportion to the differences.
 //!
 //! A delta is derived from two indexes and identified by both (their payload checksums and
-//! cardinalities), so it is exact or unused: any change to either, or a file that fails its
-//! checks, and it is built again (four kernel passes), written by a holder of the store's lock
-//! (without `fsync`: a delta torn by a crash fails its checks), kept in memory otherwise. A store that is no near copy (a scattered share of the registry)
-//! gets a file saying so, and its diffs go through the kernels. The layout is in
-//! `docs/FORMAT.md`.
+//! cardinalities), so it is exact or unused: after any change to either, or when the file fails
+//! its checks, it is built again (two kernel passes) and written by a holder of the store's
+//! lock (without `fsync`: a delta torn by a crash fails its checks), or kept in memory. A store
+//! that is no near copy (a scattered share of the registry) gets a file saying so, and its
+//! diffs go through the kernels. The layout is in `docs/FORMAT.md`.
 
 use std::fs;
 use std::path::Path;
