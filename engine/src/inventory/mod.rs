@@ -311,17 +311,15 @@ impl Inventory {
     /// makes it a portable Roaring bitmap. Either name may be [`REGISTRY`].
     pub fn coverage(&self, source: &str, target: Option<&str>, year: Year) -> Result<Vec<IdRange>> {
         let year_ids = self.years().year_ids(year)?;
-        let source_name = source;
-        let source = self.tiles(source)?;
         let ids = match target {
             None => {
                 let mut ranges = Ranges::default();
-                kernels::and_ranges(source, &[year_ids], &mut ranges);
+                kernels::and_ranges(self.tiles(source)?, &[year_ids], &mut ranges);
                 ranges
             }
             Some(target) => {
                 let filter = Filter { years: vec![year], bbox: None };
-                self.andnot_into(source_name, target, &filter, Ranges::default())?
+                self.andnot_into(source, target, &filter, Ranges::default())?
             }
         };
         Ok(ids.0.into_iter().map(|r| IdRange { lo: r.lo - year_ids.lo, hi: r.hi - year_ids.lo }).collect())
