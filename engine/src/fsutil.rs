@@ -14,23 +14,48 @@ use crate::error::{Error, Result};
 ///
 /// If `write` fails, the temporary file is removed and `path` is untouched.
 pub(crate) fn replace_atomically(path: &Path, write: impl FnOnce(&mut BufWriter<File>) -> Result<()>) -> Result<()> {
+    replace(path, Durability::Synced, write)
+}
+
+/// Whether a replacement must survive a crash.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Durability {
+    /// The file and the rename are synced before returning.
+    Synced,
+    /// No `fsync`: for derived files that check themselves when read. A crash may leave the old
+    /// file, the new one, or (on some filesystems) an empty or partly written one under the
+    /// name, which fails its checks and is built again.
+    Unsynced,
+}
+
+fn replace(path: &Path, durability: Durability, write: impl FnOnce(&mut BufWriter<File>) -> Result<()>) -> Result<()> {
     let temp = temp_path(path);
-    let result = write_and_sync(&temp, write)
+    let result = write_temp(&temp, durability, write)
         .and_then(|()| fs::rename(&temp, path).map_err(Error::io("renaming a temporary file to", path)));
     if result.is_err() {
         let _ = fs::remove_file(&temp);
         return result;
     }
-    sync_parent(path)
+    match durability {
+        Durability::Synced => sync_parent(path),
+        Durability::Unsynced => Ok(()),
+    }
 }
 
-fn write_and_sync(temp: &Path, write: impl FnOnce(&mut BufWriter<File>) -> Result<()>) -> Result<()> {
+fn write_temp(
+    temp: &Path,
+    durability: Durability,
+    write: impl FnOnce(&mut BufWriter<File>) -> Result<()>,
+) -> Result<()> {
     // `create_new`: a temporary file is this writer's alone, never one another left behind.
     let file = fs::OpenOptions::new().write(true).create_new(true).open(temp).map_err(Error::io("creating", temp))?;
     let mut out = BufWriter::with_capacity(1 << 20, file);
     write(&mut out)?;
     let file = out.into_inner().map_err(|err| Error::io("writing", temp)(err.into_error()))?;
-    file.sync_all().map_err(Error::io("syncing", temp))
+    match durability {
+        Durability::Synced => file.sync_all().map_err(Error::io("syncing", temp)),
+        Durability::Unsynced => Ok(()),
+    }
 }
 
 /// `dir/.name.tmp-<pid>-<random>`: hidden, unique per call (threads and processes alike),
@@ -114,23 +139,10 @@ pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
     replace_atomically(path, |out| out.write_all(bytes).map_err(Error::io("writing", path)))
 }
 
-/// Writes all of `bytes` to `path` by renaming a temporary file over it, without syncing:
-/// for derived files that check themselves when read. A crash may leave the old file, the
-/// new one, or (on some filesystems) an empty or partly written one under the name, which
-/// fails its checks and is built again; it costs no `fsync`.
+/// Writes all of `bytes` to `path` atomically but not durably: for derived files that check
+/// themselves when read (see [`Durability::Unsynced`]); it costs no `fsync`.
 pub(crate) fn write_unsynced(path: &Path, bytes: &[u8]) -> Result<()> {
-    let temp = temp_path(path);
-    let written = fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(&temp)
-        .and_then(|mut file| file.write_all(bytes))
-        .map_err(Error::io("writing", &temp))
-        .and_then(|()| fs::rename(&temp, path).map_err(Error::io("renaming a temporary file to", path)));
-    if written.is_err() {
-        let _ = fs::remove_file(&temp);
-    }
-    written
+    replace(path, Durability::Unsynced, |out| out.write_all(bytes).map_err(Error::io("writing", path)))
 }
 
 #[cfg(test)]

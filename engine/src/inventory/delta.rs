@@ -17,6 +17,7 @@
 
 use std::fs;
 use std::path::Path;
+use std::sync::LazyLock;
 
 use xxhash_rust::xxh3::xxh3_64;
 
@@ -55,10 +56,10 @@ pub(crate) struct Delta {
 }
 
 /// The registry's own delta: nothing missing, nothing extra.
-pub(crate) fn empty() -> Delta {
+pub(crate) static REGISTRY_DELTA: LazyLock<Delta> = LazyLock::new(|| {
     let none = || RoaringView::open(crate::bitmap::encode_ranges(&[])).expect("an empty bitmap is valid");
     Delta { missing: none(), extra: none() }
-}
+});
 
 /// The two sides of a delta file's identity.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -226,20 +227,14 @@ pub(crate) fn andnot<S: Sink>(a: &Delta, b: &Delta, ranges: Option<&[IdRange]>, 
         sink.count(inside + outside);
         return sink;
     }
-    // Disjoint parts (inside the registry, outside it), merged back into increasing order.
-    let inside = andnot_filtered(&b.missing, &a.missing, ranges, Ranges::default()).0;
-    let outside = andnot_filtered(&a.extra, &b.extra, ranges, Ranges::default()).0;
-    let (mut inside, mut outside) = (inside.into_iter().peekable(), outside.into_iter().peekable());
-    loop {
-        let next = match (inside.peek(), outside.peek()) {
-            (Some(x), Some(y)) if x.lo < y.lo => inside.next(),
-            (Some(_), Some(_)) | (None, Some(_)) => outside.next(),
-            (Some(_), None) => inside.next(),
-            (None, None) => return sink,
-        };
-        let IdRange { lo, hi } = next.expect("peeked");
+    // Disjoint parts (inside the registry, outside it), put back into increasing order.
+    let mut parts = andnot_filtered(&b.missing, &a.missing, ranges, Ranges::default()).0;
+    parts.extend(andnot_filtered(&a.extra, &b.extra, ranges, Ranges::default()).0);
+    parts.sort_unstable_by_key(|range| range.lo);
+    for IdRange { lo, hi } in parts {
         sink.range(lo, hi);
     }
+    sink
 }
 
 #[cfg(test)]
@@ -323,8 +318,8 @@ mod tests {
         let box_ = [IdRange { lo: 250, hi: 400 }];
         assert_eq!(ranges(andnot(&b, &a, Some(&box_), Ranges::default())), [300]);
         assert_eq!(andnot(&b, &a, Some(&box_), Count::default()).0, 1);
-        let registry = empty();
-        assert_eq!(ranges(andnot(&registry, &a, None, Ranges::default())), [3, 50]);
-        assert_eq!(ranges(andnot(&b, &registry, None, Ranges::default())), [200, 300]);
+        let registry = &*REGISTRY_DELTA;
+        assert_eq!(ranges(andnot(registry, &a, None, Ranges::default())), [3, 50]);
+        assert_eq!(ranges(andnot(&b, registry, None, Ranges::default())), [200, 300]);
     }
 }

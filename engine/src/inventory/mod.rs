@@ -115,8 +115,6 @@ pub struct Inventory {
     registry: Option<TileSet>,
     /// The registry index's checksum (0 without a registry).
     registry_checksum: u64,
-    /// The registry as a delta from itself (empty), for diffs by delta with it on either side.
-    registry_delta: Delta,
     stores: Vec<Store>,
     notices: Vec<Notice>,
     /// Whether opening and reading may write derived files (indexes, details).
@@ -203,14 +201,13 @@ impl Inventory {
                 (empty_set(config.years)?, SourceStamp::NONE, 0)
             };
             let mut opened = Store { config: store.clone(), tiles, has_manifest, stamp, checksum, delta: None };
-            if let Some(registry) = registry.as_ref().filter(|_| has_manifest) {
+            if has_manifest && let Some(registry) = &registry {
                 let writing = if writes { Writing::IfUnlocked(&lock) } else { Writing::Never };
                 opened.delta = opened.delta_from(&files, writing, registry, registry_checksum);
             }
             stores.push(opened);
         }
-        let registry_delta = delta::empty();
-        Ok(Inventory { dir, config, registry, registry_checksum, registry_delta, stores, notices, writes, opened_from })
+        Ok(Inventory { dir, config, registry, registry_checksum, stores, notices, writes, opened_from })
     }
 
     /// Whether the files this inventory was opened from have changed since (a writer recorded,
@@ -470,7 +467,7 @@ impl Inventory {
     /// The differences of `name` (a store or [`REGISTRY`]) from the registry, when known.
     fn delta(&self, name: &str) -> Option<&Delta> {
         if name == REGISTRY {
-            return self.registry.as_ref().map(|_| &self.registry_delta);
+            return self.registry.as_ref().map(|_| &*delta::REGISTRY_DELTA);
         }
         self.store(name).ok()?.delta.as_ref()
     }
