@@ -24,7 +24,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let everywhere = Filter::default();
     let count = inventory.missing_count(source, target, &everywhere)?;
     let count_us = median_us(|| inventory.missing_count(black_box(source), target, &everywhere).is_ok_and(|n| n > 0));
-    let ids_us =
+    let ranges_us =
         median_us(|| inventory.missing(black_box(source), target, &everywhere).is_ok_and(|ranges| !ranges.is_empty()));
     // The kernels alone on the two indexes, as a store without a delta is diffed (and as the
     // browser's build of them is timed in benches/wasm).
@@ -32,7 +32,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let kernel_count_us = median_us(|| black_box(kernels::andnot_count(black_box(a), b)) > 0);
     let kernel_ids_us = median_us(|| !black_box(kernels::andnot_ids(black_box(a), b)).is_empty());
     println!(
-        r#"{{"missing": {count}, "open_us": {open_us:.1}, "count_us": {count_us:.1}, "ids_us": {ids_us:.1}, "kernel_count_us": {kernel_count_us:.1}, "kernel_ids_us": {kernel_ids_us:.1}}}"#
+        r#"{{"missing": {count}, "open_us": {open_us:.1}, "count_us": {count_us:.1}, "ranges_us": {ranges_us:.1}, "kernel_count_us": {kernel_count_us:.1}, "kernel_ids_us": {kernel_ids_us:.1}}}"#
     );
     Ok(())
 }
