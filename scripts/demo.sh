@@ -10,7 +10,8 @@ size_flag=()
 if [ "${1:-}" = "--small" ]; then dir=demo-small; size_flag=(--small); fi
 
 cargo build --release -q -p tessera-cli
-tessera=target/release/tessera
+# Where cargo put it: target/ unless CARGO_TARGET_DIR says otherwise.
+tessera="${CARGO_TARGET_DIR:-target}/release/tessera"
 if [ -f "$dir/tessera.toml" ]; then
   # Made by an earlier run, maybe by an older tessera: say so, since the figures below are its.
   echo "Using the demo inventory already in $dir/ (rm -rf $dir to make it again with this tessera)." >&2
