@@ -440,9 +440,41 @@ async fn on_pool<T: Send + 'static>(
     let permit = permits.clone().acquire_owned().await.map_err(|err| Error::Config(err.to_string()))?;
     let held = move || {
         let _permit = permit;
+        yield_cpu_to_requests();
         work()
     };
     tokio::task::spawn_blocking(held).await.map_err(|err| Error::Config(format!("a handler panicked: {err}")))?
+}
+
+/// How far below the async workers heavy work runs, in nice steps: under contention for the
+/// cores a thread 10 steps down gets about a tenth of the share of one at the workers' level,
+/// so the workers that answer `/healthz` and small requests preempt geometries and large pages.
+const HEAVY_WORK_NICENESS: i32 = 10;
+
+/// The lowest priority Linux has (the highest nice value).
+const LOWEST_PRIORITY: i32 = 19;
+
+std::thread_local! {
+    static YIELDS_CPU: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Lowers the calling thread of the blocking pool [`HEAVY_WORK_NICENESS`] steps, once: an
+/// unprivileged thread cannot raise its priority again, and the pool's other work (reloads,
+/// change checks) can wait for requests too.
+fn yield_cpu_to_requests() {
+    #[cfg(target_os = "linux")]
+    YIELDS_CPU.with(|lowered| {
+        if lowered.replace(true) {
+            return;
+        }
+        // On Linux, process 0 is the calling thread alone: the async workers keep their priority.
+        let lowered = rustix::process::getpriority_process(None).and_then(|current| {
+            rustix::process::setpriority_process(None, (current + HEAVY_WORK_NICENESS).min(LOWEST_PRIORITY))
+        });
+        if let Err(err) = lowered {
+            tracing::debug!("lowering a pool thread's priority: {err}");
+        }
+    });
 }
 
 async fn search_post(state: &Arc<State>, snapshot: Arc<Snapshot>, request: Request<Incoming>) -> Result<Reply> {
@@ -653,5 +685,18 @@ mod tests {
         release.send(()).expect("the work waits");
         let freed = tokio::time::timeout(Duration::from_secs(10), permits.acquire()).await;
         assert!(freed.is_ok(), "the permit comes back when the work ends");
+    }
+
+    /// Heavy work yields the cores to the async workers: on Linux it runs at a lower priority,
+    /// and the workers (the caller here) keep theirs.
+    #[cfg(target_os = "linux")]
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn heavy_work_runs_below_the_workers_priority() {
+        let niceness = || rustix::process::getpriority_process(None).expect("getpriority");
+        let worker = niceness();
+        let permits = Arc::new(Semaphore::new(1));
+        let on_the_pool = on_pool(&permits, move || Ok(niceness())).await.expect("the work ran");
+        assert_eq!(on_the_pool, (worker + HEAVY_WORK_NICENESS).min(LOWEST_PRIORITY));
+        assert_eq!(niceness(), worker, "the worker keeps its priority");
     }
 }
