@@ -245,7 +245,8 @@ pub struct ServeArgs {
     #[arg(long, value_name = "SECONDS", default_value_t = 30)]
     pub write_timeout: u64,
 
-    /// Seconds a connection may stay silent (between requests, or in the middle of one).
+    /// Seconds a connection may stay silent (between requests, or in the middle of one). A
+    /// client is not silent while the server works on its request, however long that takes.
     #[arg(long, value_name = "SECONDS", default_value_t = 60)]
     pub idle_timeout: u64,
 

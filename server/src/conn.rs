@@ -1,12 +1,13 @@
 //! What a connection may hold, and for how long: a socket whose reads may wait at most the
-//! idle time and whose writes may stall at most the write-stall time, and a count of the
-//! connections each client address holds.
+//! idle time (unless the server is at work on one of its requests) and whose writes may stall
+//! at most the write-stall time, and a count of the connections each client address holds.
 
 use std::collections::HashMap;
 use std::future::Future;
 use std::io;
 use std::net::IpAddr;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -17,19 +18,50 @@ use tokio::time::{Sleep, sleep};
 /// A socket with two watchdogs. A read that waits longer than `idle` (a client that says
 /// nothing, between requests or in the middle of one) and a write that makes no progress for
 /// `write_stall` (a client that stops reading its response) fail with `TimedOut`, which ends
-/// the connection and frees what it held.
+/// the connection and frees what it held. While the server is at work on one of the
+/// connection's requests, the client owes nothing, and its silence is not idleness.
 #[derive(Debug)]
 pub struct Guarded<T> {
     io: T,
     idle: Duration,
     write_stall: Duration,
+    working: Working,
     read_deadline: Option<Pin<Box<Sleep>>>,
     write_deadline: Option<Pin<Box<Sleep>>>,
 }
 
 impl<T> Guarded<T> {
-    pub fn new(io: T, idle: Duration, write_stall: Duration) -> Guarded<T> {
-        Guarded { io, idle, write_stall, read_deadline: None, write_deadline: None }
+    /// `io` watched; `working` is shared with the service that answers its requests.
+    pub fn new(io: T, idle: Duration, write_stall: Duration, working: Working) -> Guarded<T> {
+        Guarded { io, idle, write_stall, working, read_deadline: None, write_deadline: None }
+    }
+}
+
+/// Whether the server is at work on a connection's requests: a request waiting its turn on
+/// the heavy pool may wait longer than the idle limit, and must not be cut off as if its
+/// client had gone quiet. (hyper reads the socket meanwhile, to see a client hang up.)
+#[derive(Debug, Default, Clone)]
+pub struct Working(Arc<AtomicUsize>);
+
+/// One request being answered, until dropped.
+#[derive(Debug)]
+pub struct AtWork(Working);
+
+impl Working {
+    /// Marks a request as being answered until the returned guard is dropped.
+    pub fn begin(&self) -> AtWork {
+        self.0.fetch_add(1, Ordering::Relaxed);
+        AtWork(self.clone())
+    }
+
+    fn is_working(&self) -> bool {
+        self.0.load(Ordering::Relaxed) > 0
+    }
+}
+
+impl Drop for AtWork {
+    fn drop(&mut self) {
+        (self.0).0.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -66,6 +98,11 @@ impl<T: AsyncRead + Unpin> AsyncRead for Guarded<T> {
     fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
         let this = &mut *self;
         match Pin::new(&mut this.io).poll_read(cx, buf) {
+            Poll::Pending if this.working.is_working() => {
+                // The idle clock starts again once the answer is sent.
+                this.read_deadline = None;
+                Poll::Pending
+            }
             Poll::Pending => match expired(&mut this.read_deadline, this.idle, cx, "the client sent nothing") {
                 Some(err) => Poll::Ready(Err(err)),
                 None => Poll::Pending,
@@ -194,13 +231,30 @@ mod tests {
     async fn a_silent_peer_times_out_and_a_stalled_write_too() {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
         let (ours, theirs) = tokio::io::duplex(64);
-        let mut guarded = Guarded::new(ours, Duration::from_millis(50), Duration::from_millis(50));
+        let mut guarded = Guarded::new(ours, Duration::from_millis(50), Duration::from_millis(50), Working::default());
         let mut buf = [0u8; 8];
         let err = guarded.read(&mut buf).await.unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::TimedOut);
         // The peer reads nothing: the 64-byte pipe fills and the write stalls.
         let err = guarded.write_all(&[0u8; 1024]).await.unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::TimedOut);
+        drop(theirs);
+    }
+
+    #[tokio::test]
+    async fn a_silent_peer_is_not_idle_while_its_request_is_answered() {
+        use tokio::io::AsyncReadExt;
+        let (ours, theirs) = tokio::io::duplex(64);
+        let working = Working::default();
+        let mut guarded = Guarded::new(ours, Duration::from_millis(50), Duration::from_secs(1), working.clone());
+        let mut buf = [0u8; 8];
+        let at_work = working.begin();
+        // Six times the idle limit.
+        let waited = tokio::time::timeout(Duration::from_millis(300), guarded.read(&mut buf)).await;
+        assert!(waited.is_err(), "no timeout while at work: {waited:?}");
+        drop(at_work);
+        let err = guarded.read(&mut buf).await.unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::TimedOut, "idle again once the work is done");
         drop(theirs);
     }
 }

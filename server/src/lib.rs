@@ -99,7 +99,8 @@ pub struct Limits {
     pub body_read: Duration,
     /// A response that the client does not take for this long ends the connection.
     pub write_stall: Duration,
-    /// A connection that sends nothing for this long is closed.
+    /// A connection that sends nothing for this long is closed; not while one of its requests
+    /// is being answered (waiting for the heavy pool, say).
     pub idle: Duration,
     /// Connections served at once; more wait to be accepted.
     pub connections: usize,
@@ -265,12 +266,15 @@ impl Server {
             };
             let _ = stream.set_nodelay(true);
             limit_unsent(&stream);
-            let stream = conn::Guarded::new(stream, options.limits.idle, options.limits.write_stall);
+            let working = conn::Working::default();
+            let stream = conn::Guarded::new(stream, options.limits.idle, options.limits.write_stall, working.clone());
             let state = state.clone();
             let access_log = options.access_log;
             let service = service_fn(move |request| {
                 let state = state.clone();
+                let at_work = working.begin();
                 async move {
+                    let _at_work = at_work;
                     let (method, uri) = (request.method().clone(), request.uri().clone());
                     let started = std::time::Instant::now();
                     let mut response = routes::handle(state.clone(), request).await;
