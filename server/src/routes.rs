@@ -454,27 +454,26 @@ const HEAVY_WORK_NICENESS: i32 = 10;
 /// The lowest priority Linux has (the highest nice value).
 const LOWEST_PRIORITY: i32 = 19;
 
-std::thread_local! {
-    static YIELDS_CPU: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
-}
-
 /// Lowers the calling thread of the blocking pool [`HEAVY_WORK_NICENESS`] steps, once: an
 /// unprivileged thread cannot raise its priority again, and the pool's other work (reloads,
 /// change checks) can wait for requests too.
 fn yield_cpu_to_requests() {
     #[cfg(target_os = "linux")]
-    YIELDS_CPU.with(|lowered| {
-        if lowered.replace(true) {
+    {
+        std::thread_local! {
+            static LOWERED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+        }
+        if LOWERED.replace(true) {
             return;
         }
         // On Linux, process 0 is the calling thread alone: the async workers keep their priority.
-        let lowered = rustix::process::getpriority_process(None).and_then(|current| {
+        let result = rustix::process::getpriority_process(None).and_then(|current| {
             rustix::process::setpriority_process(None, (current + HEAVY_WORK_NICENESS).min(LOWEST_PRIORITY))
         });
-        if let Err(err) = lowered {
+        if let Err(err) = result {
             tracing::debug!("lowering a pool thread's priority: {err}");
         }
-    });
+    }
 }
 
 async fn search_post(state: &Arc<State>, snapshot: Arc<Snapshot>, request: Request<Incoming>) -> Result<Reply> {
