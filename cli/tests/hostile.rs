@@ -33,6 +33,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use tessera_fixtures::{many_positions_search, zig_zag_search};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream as AsyncStream};
 
@@ -75,15 +76,15 @@ fn the_server_stays_bounded_and_correct_under_hostile_load() {
         .expect("runtime");
     let attack = runtime.block_on(attack(addr, until, tally.clone()));
 
-    let health = prober.join().expect("prober");
+    let probes = prober.join().expect("prober");
     let normal = normal.join().expect("normal client");
     sampler.join().expect("sampler");
     let memory = memory.lock().expect("memory").clone();
 
     let p99 = percentile(&normal.latencies, 0.99);
-    let slowest = health.iter().max_by_key(|probe| probe.took).copied().unwrap_or_default();
+    let slowest = probes.iter().max_by_key(|probe| probe.took).copied().unwrap_or_default();
     let worst_health = slowest.took;
-    let health: Vec<Duration> = health.iter().map(|probe| probe.took).collect();
+    let health: Vec<Duration> = probes.iter().map(|probe| probe.took).collect();
     println!(
         "hostile load for {LOAD:?}: {} normal pages ({} searches whole), p50 {:?}, p99 {p99:?}; \
          {} health probes, p99 {:?}, max {worst_health:?} ({:.1} s into the load); server peak RSS {:.1} MB (anonymous {:.1} MB), \
@@ -469,37 +470,9 @@ fn status_of(reply: &[u8]) -> Option<u16> {
     std::str::from_utf8(reply.get(..12)?).ok()?.split_whitespace().nth(1)?.parse().ok()
 }
 
-/// A pole-to-pole zig-zag of `positions` points across every longitude, as a POST /search
-/// body: each edge crosses 1,780 rows of the grid.
-fn zig_zag(positions: usize) -> Vec<u8> {
-    line_string((0..positions).map(|at| {
-        let lon = -180.0 + 360.0 * at as f64 / positions as f64;
-        format!("[{lon:.2},{}]", if at % 2 == 0 { -89 } else { 89 })
-    }))
-}
-
-/// A LineString of `positions` points at one place: cheap to draw, over the vertex budget.
-fn many_positions(positions: usize) -> Vec<u8> {
-    line_string((0..positions).map(|_| "[0,0]".to_owned()))
-}
-
-fn line_string(positions: impl Iterator<Item = String>) -> Vec<u8> {
-    let mut body = String::from(
-        r#"{"collections":["geotessera-2024"],"limit":10,"intersects":{"type":"LineString","coordinates":["#,
-    );
-    for (at, position) in positions.enumerate() {
-        if at > 0 {
-            body.push(',');
-        }
-        body.push_str(&position);
-    }
-    body.push_str("]}}");
-    body.into_bytes()
-}
-
 /// The costly geometries, one after another, from one address; and an oversized body.
 async fn geometries(addr: SocketAddr, source: Ipv4Addr, until: Instant, tally: Arc<Tally>) {
-    let bodies = [zig_zag(60_000), many_positions(150_000)];
+    let bodies = [zig_zag_search(60_000), many_positions_search(150_000)];
     assert!(bodies.iter().all(|body| body.len() < 1 << 20), "under the body limit: refused for their cost");
     while Instant::now() < until {
         for body in &bodies {
@@ -528,7 +501,7 @@ async fn geometries(addr: SocketAddr, source: Ipv4Addr, until: Instant, tally: A
         );
         let reply = async {
             stream.write_all(head.as_bytes()).await?;
-            stream.write_all(&zig_zag(1000)).await?;
+            stream.write_all(&zig_zag_search(1000)).await?;
             read_reply(&mut stream, Duration::from_secs(30)).await
         };
         let counter = if status_of(&reply.await.unwrap_or_default()) == Some(413) {

@@ -355,41 +355,11 @@ fn a_request_waiting_for_the_heavy_pool_is_answered_past_the_idle_limit() {
     let (_temp, dir) = demo();
     let limits = tessera_server::Limits { idle: Duration::from_millis(100), heavy: 1, ..Default::default() };
     let server = common::start_with(&dir, None, limits);
-    let (addr, body) = (server.addr, zig_zag(60_000));
+    let (addr, body) = (server.addr, tessera_fixtures::zig_zag_search(60_000));
     let answers: Vec<Option<u16>> = std::thread::scope(|scope| {
-        let asking: Vec<_> = (0..32).map(|_| scope.spawn(|| status_or_cut_off(addr, &body))).collect();
+        let ask = || common::try_request(addr, "POST", "/search", &[], &body).map(|reply| reply.status);
+        let asking: Vec<_> = (0..32).map(|_| scope.spawn(ask)).collect();
         asking.into_iter().map(|asked| asked.join().expect("a client")).collect()
     });
     assert!(answers.iter().all(|answer| *answer == Some(400)), "each refused with 400, none cut off: {answers:?}");
-}
-
-/// A pole-to-pole zig-zag of `positions` points as a POST /search body: costly to draw, and
-/// over the grid-crossing budget.
-fn zig_zag(positions: usize) -> Vec<u8> {
-    let coordinates: Vec<String> = (0..positions)
-        .map(|at| {
-            format!("[{:.2},{}]", -180.0 + 360.0 * at as f64 / positions as f64, if at % 2 == 0 { -89 } else { 89 })
-        })
-        .collect();
-    format!(
-        r#"{{"collections":["geotessera-2024"],"intersects":{{"type":"LineString","coordinates":[{}]}}}}"#,
-        coordinates.join(",")
-    )
-    .into_bytes()
-}
-
-/// The status of the answer to a POST /search of `body`, or `None` if the connection was cut.
-fn status_or_cut_off(addr: std::net::SocketAddr, body: &[u8]) -> Option<u16> {
-    use std::io::{Read, Write};
-    let mut stream = std::net::TcpStream::connect(addr).ok()?;
-    stream.set_read_timeout(Some(Duration::from_secs(60))).ok()?;
-    let head = format!(
-        "POST /search HTTP/1.1\r\nHost: tessera.test\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
-        body.len()
-    );
-    stream.write_all(head.as_bytes()).ok()?;
-    stream.write_all(body).ok()?;
-    let mut reply = Vec::new();
-    stream.read_to_end(&mut reply).ok()?;
-    std::str::from_utf8(reply.get(..12)?).ok()?.split_whitespace().nth(1)?.parse().ok()
 }

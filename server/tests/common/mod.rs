@@ -104,8 +104,19 @@ impl Reply {
 
 /// Sends one request (`Connection: close`) and reads the whole response.
 pub fn request(addr: SocketAddr, method: &str, target: &str, headers: &[(&str, &str)], body: &[u8]) -> Reply {
-    let mut stream = TcpStream::connect(addr).expect("connects");
-    stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    try_request(addr, method, target, headers, body).expect("a whole response")
+}
+
+/// [`request`], or `None` when the connection fails or is cut off before a whole head.
+pub fn try_request(
+    addr: SocketAddr,
+    method: &str,
+    target: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Option<Reply> {
+    let mut stream = TcpStream::connect(addr).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(30))).ok()?;
     let mut head = format!("{method} {target} HTTP/1.1\r\nHost: tessera.test\r\nConnection: close\r\n");
     for (name, value) in headers {
         head.push_str(&format!("{name}: {value}\r\n"));
@@ -115,11 +126,11 @@ pub fn request(addr: SocketAddr, method: &str, target: &str, headers: &[(&str, &
         head.push_str(&format!("Content-Length: {}\r\n", body.len()));
     }
     head.push_str("\r\n");
-    stream.write_all(head.as_bytes()).unwrap();
-    stream.write_all(body).unwrap();
+    stream.write_all(head.as_bytes()).ok()?;
+    stream.write_all(body).ok()?;
     let mut raw = Vec::new();
-    stream.read_to_end(&mut raw).expect("reads the response");
-    parse(&raw)
+    stream.read_to_end(&mut raw).ok()?;
+    raw.windows(4).any(|w| w == b"\r\n\r\n").then(|| parse(&raw))
 }
 
 pub fn get(addr: SocketAddr, target: &str) -> Reply {
