@@ -325,11 +325,11 @@ impl Inventory {
     /// How many tiles a store holds that the registry does not list and that pass `filter`;
     /// `None` without a registry to compare with.
     pub fn extra_count(&self, store: &str, filter: &Filter) -> Result<Option<u64>> {
-        self.store(store)?;
-        match &self.registry {
-            Some(_) => Ok(Some(self.andnot_into(store, REGISTRY, filter, Count::default())?.0)),
-            None => Ok(None),
+        self.store(store)?; // a store's name, not the registry's
+        if self.registry.is_none() {
+            return Ok(None);
         }
+        Ok(Some(self.andnot_into(store, REGISTRY, filter, Count::default())?.0))
     }
 
     /// The journal and the manifest's provenance of `store`: when it was last listed, and how
