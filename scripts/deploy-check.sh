@@ -27,6 +27,14 @@ trap cleanup EXIT
 said=$(systemd-analyze verify deploy/systemd/*.service deploy/systemd/*.timer 2>&1) || { echo "$said" >&2; exit 1; }
 if [ -n "$said" ]; then echo "$said" >&2; exit 1; fi
 echo "systemd-analyze: deploy/systemd units verify cleanly"
+# systemd must wait longer than the server lets answers finish, or it kills them mid-answer.
+unit=deploy/systemd/tessera-serve.service
+grace=$(grep -o -- '--shutdown-grace [0-9]*' "$unit" | awk '{print $2}')
+stop=$(sed -n 's/^TimeoutStopSec=\([0-9]*\)s\?$/\1/p' "$unit")
+[ -n "$grace" ] && [ -n "$stop" ] && [ "$stop" -gt "$grace" ] \
+  || { echo "$unit: TimeoutStopSec ($stop) must be longer than --shutdown-grace ($grace)" >&2; exit 1; }
+grep -q -- '--trust-proxy' "$unit" || { echo "$unit: behind a local proxy, it must set --trust-proxy" >&2; exit 1; }
+echo "$unit: systemd waits ${stop}s, the server's grace is ${grace}s; it trusts its local proxy"
 
 # The fleet files: the Job must parse as Kubernetes YAML with one pod per shard at once, and
 # the Slurm scripts as bash. tests/s3_store.rs runs their commands for every shard.
@@ -52,5 +60,32 @@ if failed:
     sys.exit("deploy/kubernetes/verify-shards.yaml: " + "; ".join(failed))
 PY
 echo "deploy/kubernetes/verify-shards.yaml: an indexed Job of one pod per shard"
+"$venv/bin/python" - deploy/kubernetes/serve.yaml <<'PY'
+import sys, yaml
+documents = {doc["kind"]: doc for doc in yaml.safe_load_all(open(sys.argv[1]))}
+deployment, service = documents["Deployment"], documents["Service"]
+pod = deployment["spec"]["template"]["spec"]
+container = pod["containers"][0]
+args = container["args"]
+value = lambda flag: args[args.index(flag) + 1] if flag in args else None
+pre_stop = container["lifecycle"]["preStop"]["exec"]["command"]
+pause = float(pre_stop[-1]) if pre_stop[0].endswith("sleep") else 0.0
+ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+ingress_ports = {path["backend"]["service"]["port"]["name"] for rule in documents["Ingress"]["spec"]["rules"] for path in rule["http"]["paths"]}
+checks = {
+    "an apps/v1 Deployment with a Service and an Ingress": deployment["apiVersion"] == "apps/v1" and service["kind"] == "Service",
+    "the grace period covers the preStop pause and --shutdown-grace": pod["terminationGracePeriodSeconds"] > pause + float(value("--shutdown-grace")),
+    "the balancer's network trusted for X-Forwarded-For": value("--trust-proxy") is not None,
+    "metrics on an admin port": value("--admin-listen", ).endswith(f":{ports['admin']}"),
+    "the Ingress exposes only the public port": ingress_ports == {"http"},
+    "ready when /healthz answers": container["readinessProbe"]["httpGet"]["path"] == "/healthz",
+    "the inventory mounted read-only": any(m.get("readOnly") for m in container["volumeMounts"]),
+    "a read-only root, no privileges": container["securityContext"]["readOnlyRootFilesystem"] and not container["securityContext"]["allowPrivilegeEscalation"],
+}
+failed = [name for name, ok in checks.items() if not ok]
+if failed:
+    sys.exit("deploy/kubernetes/serve.yaml: " + "; ".join(failed))
+PY
+echo "deploy/kubernetes/serve.yaml: a Deployment behind an Ingress, trusting it, stopping within its grace"
 for script in deploy/slurm/*.sbatch; do bash -n "$script"; done
 echo "deploy/slurm: the sbatch scripts parse"

@@ -51,4 +51,4 @@ for _ in $(seq 100); do
   curl -sf "$api/healthz" >/dev/null && curl -sf "http://127.0.0.1:$ui_port/" >/dev/null && break
   sleep 0.1
 done
-timeout 300 node scripts/stac/stac-browser.mjs "$api" "http://127.0.0.1:$ui_port/" "$out"
+scripts/timed 300 node scripts/stac/stac-browser.mjs "$api" "http://127.0.0.1:$ui_port/" "$out"

@@ -29,7 +29,7 @@ curl -sf "$root/healthz" >/dev/null || { cat target/stac-serve.log; echo "tesser
 
 echo "stac-api-validator against $root"
 geometry='{"type":"Polygon","coordinates":[[[20.05,20.05],[20.45,20.05],[20.45,20.45],[20.05,20.45],[20.05,20.05]]]}'
-PYTHONPATH=scripts/stac timeout 1200 "$venv/bin/stac-api-validator" --root-url "$root/" \
+PYTHONPATH=scripts/stac scripts/timed 1200 "$venv/bin/stac-api-validator" --root-url "$root/" \
   --conformance core --conformance collections --conformance features --conformance item-search \
   --conformance 'item-search#sort' --conformance 'item-search#fields' \
   --conformance 'features#sort' --conformance 'features#fields' \
@@ -40,4 +40,4 @@ PYTHONPATH=scripts/stac timeout 1200 "$venv/bin/stac-api-validator" --root-url "
 grep -qx 'Errors: none' target/stac-validator.log || { echo "stac-api-validator reported errors" >&2; exit 1; }
 
 echo "pystac-client against $root"
-timeout 600 "$venv/bin/python" scripts/stac/client_check.py "$root/"
+scripts/timed 600 "$venv/bin/python" scripts/stac/client_check.py "$root/"

@@ -51,6 +51,9 @@ scripts/stac-browser-check.sh target/debug/tessera
 step "deployment files: hadolint on the Dockerfile, systemd-analyze verify on the units"
 scripts/deploy-check.sh target/debug/tessera
 
+step "behind Caddy (Debian's package, deploy/Caddyfile): the API under /api, the map at /, clients told apart"
+scripts/caddy-check.sh target/debug/tessera
+
 step "hot reload under load: wrk on /search while record and scan change the inventory every second, 60 s"
 scripts/reload-soak.sh target/debug/tessera 60
 

@@ -211,6 +211,13 @@ pub struct ServeArgs {
     #[arg(long, default_value = "127.0.0.1:8080", value_name = "ADDR")]
     pub listen: std::net::SocketAddr,
 
+    /// A second address, for the operator: /metrics, /copylist and the stores' storage (local
+    /// paths, bucket names) in /coverage are answered there and no longer on --listen (404,
+    /// and /coverage without storage). Without it, --listen answers everything; keep it on
+    /// loopback or a private network.
+    #[arg(long, value_name = "ADDR")]
+    pub admin_listen: Option<std::net::SocketAddr>,
+
     /// The public URL clients reach the API at (every link starts with it); default
     /// `http://ADDR`.
     #[arg(long, value_name = "URL")]
@@ -225,7 +232,8 @@ pub struct ServeArgs {
     #[arg(long, value_name = "DIR", default_value = "target/web")]
     pub web: PathBuf,
 
-    /// Log one line per request on stderr.
+    /// Log one line per request on stderr (the client's address, behind a trusted proxy the
+    /// one it names).
     #[arg(long)]
     pub access_log: bool,
 
@@ -254,11 +262,50 @@ pub struct ServeArgs {
     #[arg(long, value_name = "N", default_value_t = 1024)]
     pub max_connections: usize,
 
-    /// Connections one client may hold at once, a client being an IPv4 address or an IPv6 /64;
-    /// more are closed on arrival (behind a load balancer every client is the balancer: raise
-    /// it, or the balancer limits).
+    /// What one client may hold at once, a client being an IPv4 address or an IPv6 /64:
+    /// connections when it connects directly (more are closed on arrival), requests being
+    /// answered when it comes through a --trust-proxy peer (more are answered 429).
     #[arg(long, value_name = "N", default_value_t = 64)]
     pub max_per_client: usize,
+
+    /// Seconds a heavy request (a geometry, a page of more than 100 items, chosen fields, a
+    /// copy list, a coverage bitmap not yet made) may wait for the pool's permits (one a
+    /// core). Past it: 503 with Retry-After: 1, counted in /metrics. Long enough to ride out
+    /// a burst, short enough that a client or the proxy in front tries again rather than
+    /// waits on a server that is behind.
+    #[arg(long, value_name = "SECONDS", default_value_t = 5.0, value_parser = seconds)]
+    pub queue_timeout: f64,
+
+    /// Seconds of CPU one request's work may take, over every chunk of a streamed page (a
+    /// 10,000-item page of the full demo takes about 0.2 s). Past it the work stops: 503, or
+    /// a streamed page cut off. Bounds what one request can cost, whatever it asks.
+    #[arg(long, value_name = "SECONDS", default_value_t = 2.0, value_parser = seconds)]
+    pub max_request_cpu: f64,
+
+    /// Seconds answers in flight may take to finish once SIGTERM or Ctrl-C arrives; then what
+    /// is left is cut and the server exits 0. A second signal exits at once. A supervisor
+    /// must wait longer (deploy/ gives systemd and Kubernetes 15 s).
+    #[arg(long, value_name = "SECONDS", default_value_t = 10.0, value_parser = seconds)]
+    pub shutdown_grace: f64,
+
+    /// Proxies whose word on a request's client is believed: addresses or CIDR ranges,
+    /// comma-separated (`127.0.0.1`, `10.0.0.0/8,fd00::/8`). For a peer in them, the client is
+    /// the rightmost address of --client-header that is not itself trusted; a peer outside
+    /// them is its own client, whatever headers it sends. The per-client cap, the access log
+    /// and /metrics then count real clients, not the proxy.
+    #[arg(long, value_name = "CIDR,...", value_parser = trusted_proxies)]
+    pub trust_proxy: Option<Vec<tessera_server::IpNet>>,
+
+    /// The header trusted proxies name the client in. Only that one is read: a proxy passes
+    /// any other on as the client sent it.
+    #[arg(long, value_enum, default_value_t = ClientHeaderArg::XForwardedFor, value_name = "HEADER")]
+    pub client_header: ClientHeaderArg,
+
+    /// Every connection to --listen starts with a PROXY protocol header (v1 or v2), as
+    /// HAProxy's send-proxy and AWS's Network Load Balancer send; its address is the client.
+    /// A connection without one is closed.
+    #[arg(long)]
+    pub proxy_protocol: bool,
 
     /// Megabytes of rendered search pages kept: a GET search asked again is answered with the
     /// bytes of its first answer (a page depends only on the inventory and its URL, and a
@@ -271,6 +318,27 @@ pub struct ServeArgs {
     /// link works on any replica and across restarts. Or set TESSERA_TOKEN_KEY.
     #[arg(long, value_name = "FILE", env = "TESSERA_TOKEN_KEY_FILE")]
     pub token_key_file: Option<PathBuf>,
+}
+
+/// The header a trusted proxy names the client in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ClientHeaderArg {
+    /// `X-Forwarded-For: client, proxy, ...` (Caddy, nginx, HAProxy, cloud load balancers).
+    XForwardedFor,
+    /// `Forwarded: for=client, for=proxy` (RFC 7239).
+    Forwarded,
+}
+
+/// A number of seconds, 0 or more.
+fn seconds(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(seconds) if seconds.is_finite() && seconds >= 0.0 => Ok(seconds),
+        _ => Err(format!("`{text}` is not a number of seconds")),
+    }
+}
+
+fn trusted_proxies(text: &str) -> Result<Vec<tessera_server::IpNet>, String> {
+    tessera_server::Proxies::parse_trusted(text)
 }
 
 #[derive(Debug, Args)]

@@ -2,10 +2,12 @@
 
 use std::path::Path;
 
-use anyhow::Context;
-use tessera_server::{Options, Server, shutdown_signal};
+use std::time::Duration;
 
-use crate::args::ServeArgs;
+use anyhow::Context;
+use tessera_server::{ClientHeader, Options, Proxies, Server};
+
+use crate::args::{ClientHeaderArg, ServeArgs};
 
 pub fn run(inventory: &Path, args: &ServeArgs) -> anyhow::Result<()> {
     init_logging();
@@ -15,7 +17,17 @@ pub fn run(inventory: &Path, args: &ServeArgs) -> anyhow::Result<()> {
     options.base_path = args.base_path.clone();
     options.access_log = args.access_log;
     options.token_key = token_key(args)?;
-    let seconds = std::time::Duration::from_secs;
+    options.admin_listen = args.admin_listen;
+    options.shutdown_grace = Duration::from_secs_f64(args.shutdown_grace);
+    options.proxies = Proxies {
+        trusted: args.trust_proxy.clone().unwrap_or_default(),
+        header: match args.client_header {
+            ClientHeaderArg::XForwardedFor => ClientHeader::XForwardedFor,
+            ClientHeaderArg::Forwarded => ClientHeader::Forwarded,
+        },
+        proxy_protocol: args.proxy_protocol,
+    };
+    let seconds = Duration::from_secs;
     options.limits = tessera_server::Limits {
         header_read: seconds(args.request_timeout),
         body_read: seconds(args.request_timeout),
@@ -24,6 +36,8 @@ pub fn run(inventory: &Path, args: &ServeArgs) -> anyhow::Result<()> {
         connections: args.max_connections.max(1),
         per_client: args.max_per_client.max(1),
         page_cache: args.page_cache.saturating_mul(1 << 20),
+        queue_timeout: Duration::from_secs_f64(args.queue_timeout),
+        request_cpu: Duration::from_secs_f64(args.max_request_cpu),
         ..tessera_server::Limits::default()
     };
     raise_open_file_limit(options.limits.connections);
@@ -39,7 +53,7 @@ pub fn run(inventory: &Path, args: &ServeArgs) -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("starting the runtime")?;
-    runtime.block_on(async {
+    let served: anyhow::Result<()> = runtime.block_on(async {
         let server = Server::bind(options).await?;
         let addr = server.local_addr()?;
         if !args.web.join("index.html").is_file() {
@@ -50,9 +64,38 @@ pub fn run(inventory: &Path, args: &ServeArgs) -> anyhow::Result<()> {
             "serving {} on http://{addr}{prefix}/ (map: {prefix}/map/, OpenAPI: {prefix}/api)",
             inventory.display()
         );
-        server.run(shutdown_signal()).await?;
+        if let Some(admin) = server.admin_addr()? {
+            tracing::info!("admin listener (metrics, copy lists, storage) on http://{admin}{prefix}/");
+        }
+        server.run(first_signal()?).await?;
         tracing::info!("stopped");
         Ok(())
+    });
+    // Work still running on the pool after the grace (cut requests stop at their next check)
+    // is not waited for.
+    runtime.shutdown_background();
+    served
+}
+
+/// Completes at the first SIGTERM or SIGINT; from then on, a second one ends the process at
+/// once (exit status 128 + the signal's number, as a shell reports a process killed by it).
+fn first_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut terminate = signal(SignalKind::terminate()).context("listening for SIGTERM")?;
+    let mut interrupt = signal(SignalKind::interrupt()).context("listening for SIGINT")?;
+    Ok(async move {
+        tokio::select! {
+            _ = terminate.recv() => {},
+            _ = interrupt.recv() => {},
+        }
+        tokio::spawn(async move {
+            let status = tokio::select! {
+                _ = terminate.recv() => 128 + libc::SIGTERM,
+                _ = interrupt.recv() => 128 + libc::SIGINT,
+            };
+            tracing::warn!("a second signal: stopping at once");
+            std::process::exit(status);
+        });
     })
 }
 

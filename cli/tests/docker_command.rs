@@ -45,10 +45,16 @@ fn the_container_command_serves_a_read_only_inventory_as_its_user() {
     assert_eq!(command[0], "/usr/local/bin/tessera", "{command:?}");
     assert_eq!(env.get("TESSERA_INVENTORY").map(String::as_str), Some("/inventory"));
     let (temp, dir) = common::demo();
-    // The image's paths, mapped: the binary, the inventory volume, the port.
-    let port = TcpListener::bind("127.0.0.1:0").expect("a port").local_addr().expect("addr").port();
-    let args: Vec<String> =
-        command[1..].iter().map(|arg| arg.replace("0.0.0.0:8080", &format!("127.0.0.1:{port}"))).collect();
+    // The image's paths, mapped: the binary, the inventory volume, the ports.
+    let free = || TcpListener::bind("127.0.0.1:0").expect("a port").local_addr().expect("addr").port();
+    let (port, admin_port) = (free(), free());
+    let args: Vec<String> = command[1..]
+        .iter()
+        .map(|arg| {
+            arg.replace("0.0.0.0:8080", &format!("127.0.0.1:{port}"))
+                .replace("0.0.0.0:9090", &format!("127.0.0.1:{admin_port}"))
+        })
+        .collect();
     assert!(args.iter().any(|arg| arg.contains(&port.to_string())), "the CMD listens on 8080: {args:?}");
     // Readable by anyone, writable by root alone: the container's user cannot write it.
     for path in [temp.path(), dir.as_path(), &dir.join("stores")] {
@@ -83,6 +89,8 @@ fn the_container_command_serves_a_read_only_inventory_as_its_user() {
     let health = http_get(port, "/healthz");
     let landing = http_get(port, "/");
     let item = http_get(port, "/collections/geotessera-2024/items/2024_grid_0.85_49.95");
+    let public_metrics = http_get(port, "/metrics");
+    let admin_metrics = http_get(admin_port, "/metrics");
     let _ = server.kill();
     let _ = server.wait();
     let mut said = String::new();
@@ -90,6 +98,8 @@ fn the_container_command_serves_a_read_only_inventory_as_its_user() {
     assert!(health.starts_with("HTTP/1.1 200"), "{health}");
     assert!(landing.starts_with("HTTP/1.1 200") && landing.contains("\"conformsTo\""), "{landing}");
     assert!(item.starts_with("HTTP/1.1 200"), "{item}");
+    assert!(public_metrics.starts_with("HTTP/1.1 404"), "metrics are for the operator: {public_metrics}");
+    assert!(admin_metrics.starts_with("HTTP/1.1 200"), "on the admin port: {admin_metrics}");
     assert!(said.contains("GET /healthz 200"), "--access-log logs each request: {said}");
     assert_eq!(listing(&dir), before, "the server wrote nothing into the inventory");
 }

@@ -1,6 +1,8 @@
 //! The ItemCollection of a search page, written whole for a small page and a chunk of items at
 //! a time for a large one, so that a client that reads a 10,000-item page slowly (36 MB of
-//! JSON on the full inventory) holds one chunk of the server's memory, not the page.
+//! JSON on the full inventory) holds one chunk of the server's memory, not the page. Rendering
+//! checks its request's budget as it goes: it stops once nobody reads the page, or once the
+//! request has spent its CPU allowance.
 
 use std::sync::Arc;
 
@@ -8,16 +10,25 @@ use bytes::Bytes;
 use serde_json::Value;
 use tessera_engine::grid::TileId;
 
+use crate::budget::Visit;
+use crate::error::Result;
+use crate::fields::Fields;
 use crate::render::Items;
-use crate::search::{self, Fields, Page, Search};
+use crate::search::{Page, Search};
 use crate::snapshot::Snapshot;
 
 /// Pages of more items than this are streamed; smaller ones are sent whole, with a length.
 pub const STREAM_ABOVE: usize = 100;
 
-/// A chunk is cut once it holds this many bytes (about 4 items without `fields`): with the
-/// connection's buffer, what a client that stops reading holds (~50 KB).
-const CHUNK_BYTES: usize = 16 * 1024;
+/// A chunk is cut once it holds this many bytes (about 16 items without `fields`): one visit to
+/// the pool, large enough that the visit's cost (a permit, a thread's wake-up) is small beside
+/// the rendering, and small enough that a client that stops reading holds little (with the
+/// connection's buffer, about 100 KB).
+const CHUNK_BYTES: usize = 64 * 1024;
+
+/// Items rendered between two checks of the budget without `fields` (a few microseconds
+/// each); with `fields`, each item is checked.
+const ITEMS_PER_CHECK: usize = 16;
 
 /// One page's ItemCollection, rendered as it is read.
 #[derive(Debug)]
@@ -51,27 +62,32 @@ impl ItemCollection {
     }
 
     /// The whole collection.
-    pub fn into_string(mut self) -> String {
+    pub fn into_string(mut self, visit: &Visit) -> Result<String> {
         let mut out = String::with_capacity(256 + self.tiles.len() * 4096);
-        self.render(&mut out, usize::MAX);
-        out
+        self.render(&mut out, usize::MAX, visit)?;
+        Ok(out)
     }
 
     /// The next chunk of the collection, or `None` once it is all written.
-    pub fn next_chunk(&mut self) -> Option<Bytes> {
+    pub fn next_chunk(&mut self, visit: &Visit) -> Result<Option<Bytes>> {
         let mut out = String::with_capacity(CHUNK_BYTES + 4096);
-        self.render(&mut out, CHUNK_BYTES);
-        (!out.is_empty()).then(|| Bytes::from(out))
+        self.render(&mut out, CHUNK_BYTES, visit)?;
+        Ok((!out.is_empty()).then(|| Bytes::from(out)))
     }
 
-    /// Appends to `out` until it holds `budget` bytes or the collection ends.
-    fn render(&mut self, out: &mut String, budget: usize) {
+    /// Appends to `out` until it holds `size` bytes or the collection ends; stops early when
+    /// the budget says so.
+    fn render(&mut self, out: &mut String, size: usize, visit: &Visit) -> Result<()> {
         let mut at = self.next.unwrap_or_else(|| {
             out.push_str("{\"type\":\"FeatureCollection\",\"features\":[");
             0
         });
         let mut items = Items::new(&self.snapshot.catalog, &self.snapshot.templates);
-        while at < self.tiles.len() && out.len() < budget {
+        let per_check = if self.fields.is_some() { 1 } else { ITEMS_PER_CHECK };
+        while at < self.tiles.len() && out.len() < size {
+            if at % per_check == 0 {
+                visit.check()?;
+            }
             if at > 0 {
                 out.push(',');
             }
@@ -84,6 +100,7 @@ impl ItemCollection {
         {
             out.push_str(&tail);
         }
+        Ok(())
     }
 }
 
@@ -96,5 +113,5 @@ fn push_item(out: &mut String, items: &mut Items, id: TileId, fields: Option<&Fi
     let mut full = String::with_capacity(4096);
     items.push(&mut full, id);
     let value: Value = serde_json::from_str(&full).unwrap_or(Value::Null);
-    out.push_str(&search::apply_fields(value, fields).to_string());
+    out.push_str(&fields.apply(value).to_string());
 }

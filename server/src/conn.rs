@@ -1,19 +1,169 @@
-//! What a connection may hold, and for how long: a socket whose reads may wait at most the
-//! idle time (unless the server is at work on one of its requests) and whose writes may stall
-//! at most the write-stall time, and a count of the connections each client address holds.
+//! One connection, from its first byte to its last: who it comes from (its peer, the PROXY
+//! header a balancer put first, or for each request the client a trusted proxy names), the
+//! place its client holds under the per-client cap, how long it may wait on its client (a
+//! socket whose reads may wait at most the idle time, unless the server is at work on one of
+//! its requests, and whose writes may stall at most the write-stall time), and the service
+//! that answers its requests, logs and counts them.
 
-use std::collections::HashMap;
+use std::convert::Infallible;
 use std::future::Future;
 use std::io;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper::{Request, Response};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::Watcher;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
 use tokio::time::{Sleep, sleep};
+
+use crate::body::ReplyBody;
+use crate::client::{Counted, Proxies, read_proxy_header};
+use crate::error::Error;
+use crate::{Limits, Listener, Options, State, metrics, routes};
+
+/// What serving a connection needs, shared by all of them.
+#[derive(Debug, Clone)]
+pub struct Connections {
+    state: Arc<State>,
+    http: hyper::server::conn::http1::Builder,
+    proxies: Arc<Proxies>,
+    limits: Limits,
+    access_log: bool,
+}
+
+impl Connections {
+    pub fn new(state: Arc<State>, options: &Options) -> Connections {
+        let mut http = hyper::server::conn::http1::Builder::new();
+        http.timer(TokioTimer::new()).header_read_timeout(options.limits.header_read).keep_alive(true);
+        // What a connection buffers, each way: a request head, or a response that the client
+        // is slow to take. hyper's default (~400 KB) held 230 MB for 500 stalled readers.
+        http.max_buf_size(CONNECTION_BUFFER_BYTES);
+        Connections {
+            state,
+            http,
+            proxies: Arc::new(options.proxies.clone()),
+            limits: options.limits,
+            access_log: options.access_log,
+        }
+    }
+
+    /// Serves one accepted connection to its end; `watcher` lets the server wind it down.
+    pub fn serve(
+        &self,
+        stream: TcpStream,
+        peer: SocketAddr,
+        listener: Listener,
+        watcher: Watcher,
+    ) -> impl Future<Output = ()> + Send + 'static {
+        let connections = self.clone();
+        async move {
+            let mut stream = stream;
+            let _ = stream.set_nodelay(true);
+            limit_unsent(&stream);
+            let Some(peer) = connections.peer(&mut stream, peer, listener).await else { return };
+            let behind_proxy = listener == Listener::Public && connections.proxies.trusts(peer.ip());
+            // A client that connects directly holds a place for its connection; a proxy's
+            // connections carry many clients' requests, which hold one each.
+            let place = if behind_proxy { None } else { connections.admit(peer.ip(), "connection") };
+            if !behind_proxy && place.is_none() {
+                tracing::debug!("{peer} holds {} connections already: closed", connections.limits.per_client);
+                return;
+            }
+            let working = Working::default();
+            let limits = connections.limits;
+            let stream = Guarded::new(stream, limits.idle, limits.write_stall, working.clone());
+            let http = connections.http.clone();
+            let service = service_fn(move |request| {
+                let at_work = working.begin();
+                let connections = connections.clone();
+                async move {
+                    let _at_work = at_work;
+                    Ok::<_, Infallible>(connections.answer(request, peer, listener, behind_proxy).await)
+                }
+            });
+            if let Err(err) = watcher.watch(http.serve_connection(TokioIo::new(stream), service)).await {
+                tracing::debug!("connection from {peer}: {err}");
+            }
+            drop(place);
+        }
+    }
+
+    /// The peer a connection is from: the client its PROXY header names, when the public
+    /// listener expects one; `None` when the header is missing, wrong or too slow (the
+    /// connection is then closed).
+    async fn peer(&self, stream: &mut TcpStream, peer: SocketAddr, listener: Listener) -> Option<SocketAddr> {
+        if listener != Listener::Public || !self.proxies.proxy_protocol {
+            return Some(peer);
+        }
+        match tokio::time::timeout(self.limits.header_read, read_proxy_header(stream)).await {
+            Ok(Ok(client)) => Some(client.unwrap_or(peer)),
+            Ok(Err(err)) => {
+                tracing::debug!("connection from {peer} closed: {err}");
+                None
+            }
+            Err(_) => {
+                tracing::debug!("connection from {peer} closed: no PROXY header within {:?}", self.limits.header_read);
+                None
+            }
+        }
+    }
+
+    /// A place for `client` under its cap, or `None` (counted) when it holds them all.
+    fn admit(&self, client: IpAddr, unit: &'static str) -> Option<Counted> {
+        let place = self.state.clients.admit(client, self.limits.per_client);
+        if place.is_none() {
+            self.state.metrics.client_cap_refusal(unit);
+        }
+        place
+    }
+
+    /// Answers one request, counted against its client's cap when it came through a proxy;
+    /// logs and counts it.
+    async fn answer(
+        &self,
+        request: Request<Incoming>,
+        peer: SocketAddr,
+        listener: Listener,
+        behind_proxy: bool,
+    ) -> Response<ReplyBody> {
+        let client = if behind_proxy { self.proxies.forwarded_client(peer.ip(), request.headers()) } else { peer.ip() };
+        let (method, uri) = (request.method().clone(), request.uri().clone());
+        let started = Instant::now();
+        let place = if behind_proxy { self.admit(client, "request").map(Some).ok_or(()) } else { Ok(None) };
+        let mut response = match place {
+            Ok(place) => {
+                let mut response = routes::handle(self.state.clone(), request, listener).await;
+                if let Some(place) = place {
+                    response.body_mut().hold(place);
+                }
+                response
+            }
+            Err(()) => {
+                let refused = Error::ClientCap { cap: self.limits.per_client };
+                routes::error_reply(&refused).into_response(method == hyper::Method::HEAD)
+            }
+        };
+        let (took, status) = (started.elapsed(), response.status().as_u16());
+        let bytes = hyper::body::Body::size_hint(response.body()).exact();
+        let route = metrics::route_of(routes::below(&self.state.base_path, uri.path()).unwrap_or(""));
+        self.state.metrics.request(route, status, took, bytes);
+        response.body_mut().count_in(self.state.metrics.bytes_of(route));
+        if self.access_log {
+            let micros = took.as_micros();
+            let via = if behind_proxy { format!(" (via {peer})") } else { String::new() };
+            tracing::info!(target: "tessera::access", "{client}{via} {method} {uri} {status} {micros}us");
+        }
+        response
+    }
+}
 
 /// A socket with two watchdogs. A read that waits longer than `idle` (a client that says
 /// nothing, between requests or in the middle of one) and a write that makes no progress for
@@ -145,87 +295,26 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for Guarded<T> {
     }
 }
 
-/// How many connections each client holds: an IPv4 address, or an IPv6 /64 (one host's share
-/// of the address space, which it can spread its connections over at will).
-#[derive(Debug, Default, Clone)]
-pub struct PerClient(Arc<Mutex<HashMap<IpAddr, usize>>>);
+/// Bytes a connection's socket may hold that the client has not yet been sent.
+const UNSENT_BYTES: u32 = 128 * 1024;
 
-/// One connection counted against its client's cap, until dropped.
-#[derive(Debug)]
-pub struct Counted {
-    clients: PerClient,
-    address: IpAddr,
-}
-
-impl PerClient {
-    /// Counts a connection from `address`, or `None` when that address holds `cap` already.
-    pub fn admit(&self, address: IpAddr, cap: usize) -> Option<Counted> {
-        let address = client_of(address);
-        let mut counts = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        let count = counts.entry(address).or_default();
-        if *count >= cap {
-            return None;
-        }
-        *count += 1;
-        Some(Counted { clients: self.clone(), address })
+/// Caps what the kernel queues for a client that does not read (`TCP_NOTSENT_LOWAT`): by
+/// default a socket's send buffer grows to 4 MB, and 500 clients that never read pinned
+/// enough kernel memory to put the host's TCP under memory pressure (packets dropped, 200 ms
+/// retransmissions for every other client). What is in flight still grows with the window.
+fn limit_unsent(stream: &tokio::net::TcpStream) {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    if let Err(err) = socket2::SockRef::from(stream).set_tcp_notsent_lowat(UNSENT_BYTES) {
+        tracing::debug!("TCP_NOTSENT_LOWAT: {err}");
     }
 }
 
-/// The client an address counts against: an IPv4 address (also when written as IPv6), or the
-/// /64 an IPv6 address is in.
-fn client_of(address: IpAddr) -> IpAddr {
-    match address {
-        IpAddr::V4(_) => address,
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => IpAddr::V4(v4),
-            None => IpAddr::V6(std::net::Ipv6Addr::from_bits(v6.to_bits() & !u128::from(u64::MAX))),
-        },
-    }
-}
-
-impl Drop for Counted {
-    fn drop(&mut self) {
-        let mut counts = self.clients.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some(count) = counts.get_mut(&self.address) {
-            *count -= 1;
-            if *count == 0 {
-                counts.remove(&self.address);
-            }
-        }
-    }
-}
+/// A connection's read and write buffer limit: a request head larger is refused (431).
+const CONNECTION_BUFFER_BYTES: usize = 32 * 1024;
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_client_address_holds_at_most_its_cap() {
-        let clients = PerClient::default();
-        let address: IpAddr = "127.0.0.2".parse().unwrap();
-        let held: Vec<Counted> = (0..3).filter_map(|_| clients.admit(address, 3)).collect();
-        assert_eq!(held.len(), 3);
-        assert!(clients.admit(address, 3).is_none());
-        assert!(clients.admit("127.0.0.3".parse().unwrap(), 3).is_some(), "another address is counted apart");
-        drop(held);
-        assert!(clients.admit(address, 3).is_some());
-    }
-
-    #[test]
-    fn an_ipv6_client_is_its_64_and_a_mapped_ipv4_its_address() {
-        let clients = PerClient::default();
-        let held: Vec<Counted> = ["2001:db8:1:2::1", "2001:db8:1:2:ffff::9"]
-            .iter()
-            .filter_map(|address| clients.admit(address.parse().unwrap(), 2))
-            .collect();
-        assert_eq!(held.len(), 2);
-        assert!(clients.admit("2001:db8:1:2:abcd::1".parse().unwrap(), 2).is_none(), "the same /64");
-        assert!(clients.admit("2001:db8:1:3::1".parse().unwrap(), 2).is_some(), "another /64");
-        let _v4 = clients.admit("192.0.2.7".parse().unwrap(), 1).unwrap();
-        assert!(clients.admit("::ffff:192.0.2.7".parse().unwrap(), 1).is_none(), "the same client");
-        drop(held);
-        assert!(clients.admit("2001:db8:1:2::5".parse().unwrap(), 2).is_some());
-    }
 
     #[tokio::test]
     async fn a_silent_peer_times_out_and_a_stalled_write_too() {

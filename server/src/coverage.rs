@@ -17,6 +17,7 @@ use xxhash_rust::xxh3::xxh3_64;
 
 use crate::catalog::Catalog;
 use crate::error::{Error, Result};
+use crate::routes::Audience;
 
 /// One coverage bitmap in every encoding a client may ask for.
 #[derive(Debug)]
@@ -85,8 +86,9 @@ pub fn bitmap(
     Ok(encoded)
 }
 
-/// `/coverage`: the stores, the years, and each store's tiles per year.
-pub fn listing(catalog: &Catalog) -> Bytes {
+/// `/coverage`: the stores, the years, and each store's tiles per year; for the operator, each
+/// store's storage too (a local path, a bucket).
+pub fn listing(catalog: &Catalog, audience: Audience) -> Bytes {
     let inventory = catalog.inventory();
     let base = catalog.base();
     let years: Vec<Year> = inventory.years().iter().collect();
@@ -99,7 +101,11 @@ pub fn listing(catalog: &Catalog) -> Bytes {
                 .into_iter()
                 .map(|(year, count)| (year.to_string(), json!(count)))
                 .collect();
-            json!({"name": store.config.name, "role": store.config.role.as_str(), "storage": store.config.storage, "years": counts})
+            let mut listed = json!({"name": store.config.name, "role": store.config.role.as_str(), "years": counts});
+            if audience == Audience::Operator {
+                listed["storage"] = json!(store.config.storage);
+            }
+            listed
         })
         .collect();
     let registry: Option<serde_json::Map<String, serde_json::Value>> = inventory.registry().map(|registry| {

@@ -30,6 +30,33 @@ pub enum Error {
     #[error("{what} took longer than {limit:?}")]
     Timeout { what: &'static str, limit: std::time::Duration },
 
+    /// A list the client sent is longer than the server takes (400).
+    #[error("{what} names {got}; at most {limit} are taken")]
+    TooMany { what: &'static str, got: usize, limit: usize },
+
+    /// A client behind a proxy with as many requests being answered as it may have (429, with
+    /// `Retry-After`).
+    #[error(
+        "this client has {cap} requests being answered already, as many as one client may; send more once they end"
+    )]
+    ClientCap { cap: usize },
+
+    /// Every heavy-work permit stayed taken for as long as a request may wait (503, with
+    /// `Retry-After`).
+    #[error("the server is busy: no worker was free within {waited:?}; try again shortly")]
+    Busy { waited: std::time::Duration },
+
+    /// The request's work spent its CPU allowance (503); it was stopped.
+    #[error(
+        "answering took more than {limit:?} of CPU time and was stopped; ask for less (a smaller limit, fewer fields, a simpler geometry)"
+    )]
+    TooCostly { limit: std::time::Duration },
+
+    /// Nobody waits for the answer any more (the client hung up, or the server stops): never
+    /// sent, only returned by work that stops early.
+    #[error("nobody waits for this answer any more")]
+    Abandoned,
+
     /// The inventory could not be opened or read.
     #[error(transparent)]
     Engine(#[from] tessera_engine::Error),
@@ -55,6 +82,9 @@ impl Error {
             Error::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             Error::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Error::Timeout { .. } => StatusCode::REQUEST_TIMEOUT,
+            Error::TooMany { .. } => StatusCode::BAD_REQUEST,
+            Error::ClientCap { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Error::Busy { .. } | Error::TooCostly { .. } | Error::Abandoned => StatusCode::SERVICE_UNAVAILABLE,
             Error::Engine(_) | Error::Io { .. } | Error::Config(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -67,6 +97,9 @@ impl Error {
             Error::MethodNotAllowed { .. } => "MethodNotAllowed",
             Error::BodyTooLarge { .. } => "PayloadTooLarge",
             Error::Timeout { .. } => "RequestTimeout",
+            Error::TooMany { .. } => "InvalidParameterValue",
+            Error::ClientCap { .. } => "TooManyRequests",
+            Error::Busy { .. } | Error::TooCostly { .. } | Error::Abandoned => "ServiceUnavailable",
             Error::Engine(_) | Error::Io { .. } | Error::Config(_) => "ServerError",
         }
     }

@@ -17,15 +17,20 @@
 //! # }
 //! ```
 
+mod body;
+mod budget;
 mod catalog;
+mod client;
 mod collection;
 mod conn;
 mod coverage;
 mod datetime;
 mod error;
+mod fields;
 mod geometry;
 mod metrics;
 mod pages;
+mod pool;
 mod query;
 mod render;
 mod routes;
@@ -34,27 +39,34 @@ mod snapshot;
 mod static_files;
 mod token;
 
-use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use hyper::service::service_fn;
-use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
+use crate::budget::Budget;
+use crate::client::PerClient;
+use crate::pool::Pool;
+
 pub use crate::catalog::CONFORMANCE;
+pub use crate::client::{ClientHeader, Proxies};
 pub use crate::error::{Error, Result};
 use crate::snapshot::Snapshot;
+pub use ipnet::IpNet;
 
 /// How the server runs.
 #[derive(Debug, Clone)]
 pub struct Options {
     pub inventory: PathBuf,
     pub listen: SocketAddr,
+    /// A second listener for the operator: `/metrics`, `/copylist` and the stores' storage
+    /// details, which the public listener then no longer answers. `None`: one listener answers
+    /// everything.
+    pub admin_listen: Option<SocketAddr>,
     /// The public URL of the API (`http://host:port` by default): every href starts with it.
     pub base_url: Option<String>,
     /// The built web app, served under `/map/`.
@@ -66,6 +78,10 @@ pub struct Options {
     pub reload_every: Duration,
     /// Timeouts and connection limits.
     pub limits: Limits,
+    /// How clients are told apart behind proxies.
+    pub proxies: Proxies,
+    /// How long answers in flight may go on once the server is told to stop; then they are cut.
+    pub shutdown_grace: Duration,
     /// Log one line per request (at `info`).
     pub access_log: bool,
     /// The key paging tokens are signed with. `None`: the inventory's secret
@@ -78,11 +94,14 @@ impl Options {
         Options {
             inventory,
             listen,
+            admin_listen: None,
             base_url: None,
             web_dir: None,
             base_path: String::new(),
             reload_every: Duration::from_secs(1),
             limits: Limits::default(),
+            proxies: Proxies::default(),
+            shutdown_grace: Duration::from_secs(10),
             access_log: false,
             token_key: None,
         }
@@ -90,7 +109,7 @@ impl Options {
 }
 
 /// Timeouts and limits, so that no client holds what the others need: a connection, a
-/// worker, the memory of a half-sent request or of a response it does not read.
+/// worker, the memory of a half-sent request or of a response it does not read, the CPU.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
     /// Reading a request's head (from its first byte).
@@ -104,11 +123,19 @@ pub struct Limits {
     pub idle: Duration,
     /// Connections served at once; more wait to be accepted.
     pub connections: usize,
-    /// Connections one client address may hold at once; more are closed on arrival.
+    /// What one client may hold at once: connections when it connects directly, requests
+    /// being answered when it comes through a trusted proxy. More are refused (a connection
+    /// closed on arrival, a request answered 429).
     pub per_client: usize,
     /// Heavy requests (geometries, large pages, copy lists, coverage on a cache miss, files)
     /// run at once on the blocking pool; default one a core.
     pub heavy: usize,
+    /// How long a heavy request may wait for its turn; past it the answer is 503 with
+    /// `Retry-After`.
+    pub queue_timeout: Duration,
+    /// CPU time one request's work may take, over all its visits to the pool (a streamed page's
+    /// chunks included); past it the work stops and the answer is 503, or the stream is cut.
+    pub request_cpu: Duration,
     /// Tiles one `/copylist` may hold; a larger one is refused, to be narrowed by year and box.
     pub copylist_tiles: u64,
     /// Bytes of rendered search pages kept to answer the same request again (0: none).
@@ -117,8 +144,8 @@ pub struct Limits {
 
 impl Default for Limits {
     /// 10 s to send a head or a body, 30 s of a stalled response, 60 s idle, 1,024
-    /// connections, 64 a client address, a heavy request a core, 500,000 tiles a copy list,
-    /// 16 MiB of pages.
+    /// connections, 64 a client, a heavy request a core waiting at most 5 s for its turn and
+    /// working at most 2 s of CPU, 500,000 tiles a copy list, 16 MiB of pages.
     fn default() -> Limits {
         Limits {
             header_read: Duration::from_secs(10),
@@ -128,6 +155,8 @@ impl Default for Limits {
             connections: 1024,
             per_client: 64,
             heavy: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            queue_timeout: Duration::from_secs(5),
+            request_cpu: Duration::from_secs(2),
             copylist_tiles: 500_000,
             page_cache: 16 << 20,
         }
@@ -142,9 +171,15 @@ pub struct State {
     web_dir: Option<PathBuf>,
     base_path: String,
     limits: Limits,
-    /// Permits for heavy requests on the blocking pool.
-    heavy: Arc<Semaphore>,
+    /// Where heavy requests run.
+    pool: Pool,
     metrics: metrics::Metrics,
+    /// Counts the requests stopped for spending their CPU allowance (taken once from metrics).
+    over_budget: prometheus_client::metrics::counter::Counter,
+    /// Whether there is an admin listener, so that the public one keeps operator data to it.
+    has_admin: bool,
+    /// The places each client holds under its cap.
+    clients: PerClient,
 }
 
 impl State {
@@ -167,6 +202,11 @@ impl State {
     fn web_dir(&self) -> Option<&Path> {
         self.web_dir.as_deref()
     }
+
+    /// A new request's allowance of CPU time.
+    fn budget(&self) -> Budget {
+        Budget::new(self.limits.request_cpu, self.over_budget.clone())
+    }
 }
 
 /// What opening the inventory had to do, one log line each; a missing registry says how to
@@ -187,17 +227,17 @@ fn log_notices(notices: &[tessera_engine::Notice]) {
 #[derive(Debug)]
 pub struct Server {
     listener: TcpListener,
+    admin: Option<TcpListener>,
     state: Arc<State>,
     options: Options,
 }
 
 impl Server {
-    /// Opens the inventory and binds the socket; the server answers once [`Server::run`] runs.
+    /// Opens the inventory and binds the sockets; the server answers once [`Server::run`] runs.
     pub async fn bind(options: Options) -> Result<Server> {
-        let listener = listen(options.listen, options.limits.connections)
-            .map_err(|source| Error::Io { action: format!("listening on {}", options.listen), source })?;
-        let addr =
-            listener.local_addr().map_err(|source| Error::Io { action: "reading the address".into(), source })?;
+        let listener = listen(options.listen, options.limits.connections)?;
+        let admin = options.admin_listen.map(|addr| listen(addr, ADMIN_BACKLOG)).transpose()?;
+        let addr = local_addr(&listener)?;
         let mut options = options;
         options.base_path = normal_base_path(&options.base_path)?;
         let base = options.base_url.clone().unwrap_or_else(|| format!("http://{addr}{}", options.base_path));
@@ -208,133 +248,126 @@ impl Server {
             .await
             .map_err(|err| Error::Config(format!("loading the inventory panicked: {err}")))??;
         log_notices(&snapshot.notices);
+        let metrics = metrics::Metrics::default();
+        let pool = Pool::new(options.limits.heavy, options.limits.queue_timeout, metrics.queue_timeouts());
         let state = State {
             snapshot: RwLock::new(Arc::new(snapshot)),
             signer: signer(&options)?,
             web_dir: options.web_dir.clone(),
             base_path: options.base_path.clone(),
             limits: options.limits,
-            heavy: Arc::new(Semaphore::new(options.limits.heavy.max(1))),
-            metrics: metrics::Metrics::default(),
+            pool,
+            over_budget: metrics.over_budget(),
+            metrics,
+            has_admin: admin.is_some(),
+            clients: PerClient::default(),
         };
         state.metrics.snapshot(&state.snapshot());
         options.base_url = Some(base);
-        Ok(Server { listener, state: Arc::new(state), options })
+        Ok(Server { listener, admin, state: Arc::new(state), options })
     }
 
     /// The address the server listens on (useful with port 0).
     pub fn local_addr(&self) -> Result<SocketAddr> {
-        self.listener.local_addr().map_err(|source| Error::Io { action: "reading the address".into(), source })
+        local_addr(&self.listener)
     }
 
-    /// Serves until `shutdown` completes, then stops accepting and lets requests in flight
-    /// finish (for up to 10 s).
+    /// The address of the admin listener, when there is one.
+    pub fn admin_addr(&self) -> Result<Option<SocketAddr>> {
+        self.admin.as_ref().map(local_addr).transpose()
+    }
+
+    /// Serves until `shutdown` completes; then stops accepting, lets the answers in flight
+    /// finish for up to the shutdown grace, cuts what is left and returns.
     pub async fn run(self, shutdown: impl Future<Output = ()>) -> Result<()> {
-        let Server { listener, state, options } = self;
+        let Server { listener, admin, state, options } = self;
         let reloader = tokio::spawn(reload_loop(state.clone(), options.clone()));
         let permits = Arc::new(Semaphore::new(options.limits.connections));
-        let clients = conn::PerClient::default();
+        let connections = conn::Connections::new(state.clone(), &options);
         let graceful = hyper_util::server::graceful::GracefulShutdown::new();
-        let mut http = hyper::server::conn::http1::Builder::new();
-        http.timer(TokioTimer::new()).header_read_timeout(options.limits.header_read).keep_alive(true);
-        // What a connection buffers, each way: a request head, or a response that the client
-        // is slow to take. hyper's default (~400 KB) held 230 MB for 500 stalled readers.
-        http.max_buf_size(CONNECTION_BUFFER_BYTES);
+        let (cut, cut_when_told) = tokio::sync::watch::channel(false);
         tokio::pin!(shutdown);
         loop {
             let permit = tokio::select! {
                 permit = permits.clone().acquire_owned() => permit.map_err(|err| Error::Config(err.to_string()))?,
                 () = &mut shutdown => break,
             };
-            let (stream, peer) = tokio::select! {
-                accepted = listener.accept() => match accepted {
-                    Ok(accepted) => accepted,
-                    Err(err) => {
-                        // Out of descriptors, most often: retrying at once would spin a core
-                        // (and log) until a connection ends.
-                        tracing::warn!("accepting a connection failed: {err}; retrying in 100 ms");
-                        tokio::time::sleep(Duration::from_millis(100)).await;
-                        continue;
-                    }
-                },
+            let (accepted, listener) = tokio::select! {
+                accepted = listener.accept() => (accepted, Listener::Public),
+                accepted = accept_on(admin.as_ref()) => (accepted, Listener::Admin),
                 () = &mut shutdown => break,
             };
-            // A client at its cap is closed on arrival: one address cannot take every slot.
-            let Some(counted) = clients.admit(peer.ip(), options.limits.per_client) else {
-                tracing::debug!("{peer} holds {} connections already: closed", options.limits.per_client);
-                continue;
+            let (stream, peer) = match accepted {
+                Ok(accepted) => accepted,
+                Err(err) => {
+                    // Out of descriptors, most often: retrying at once would spin a core
+                    // (and log) until a connection ends.
+                    tracing::warn!("accepting a connection failed: {err}; retrying in 100 ms");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
             };
-            let _ = stream.set_nodelay(true);
-            limit_unsent(&stream);
-            let working = conn::Working::default();
-            let stream = conn::Guarded::new(stream, options.limits.idle, options.limits.write_stall, working.clone());
-            let state = state.clone();
-            let access_log = options.access_log;
-            let service = service_fn(move |request| {
-                let state = state.clone();
-                let at_work = working.begin();
-                async move {
-                    let _at_work = at_work;
-                    let (method, uri) = (request.method().clone(), request.uri().clone());
-                    let started = std::time::Instant::now();
-                    let mut response = routes::handle(state.clone(), request).await;
-                    let (took, status) = (started.elapsed(), response.status().as_u16());
-                    let bytes = hyper::body::Body::size_hint(response.body()).exact();
-                    let route = metrics::route_of(routes::below(&state.base_path, uri.path()).unwrap_or(""));
-                    state.metrics.request(route, status, took, bytes);
-                    response.body_mut().count_in(state.metrics.bytes_of(route));
-                    if access_log {
-                        let micros = took.as_micros();
-                        tracing::info!(target: "tessera::access", "{peer} {method} {uri} {status} {micros}us");
-                    }
-                    Ok::<_, Infallible>(response)
-                }
-            });
-            let connection = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
+            let serve = connections.serve(stream, peer, listener, graceful.watcher());
+            let mut cut_when_told = cut_when_told.clone();
             tokio::spawn(async move {
-                if let Err(err) = connection.await {
-                    tracing::debug!("connection from {peer}: {err}");
+                tokio::select! {
+                    () = serve => {}
+                    _ = cut_when_told.changed() => {}
                 }
-                drop((permit, counted));
+                drop(permit);
             });
         }
         reloader.abort();
-        drop(listener);
+        drop((listener, admin));
+        let open = graceful.count();
+        let grace = options.shutdown_grace;
+        tracing::info!("stopping: {open} connections have {grace:?} to finish what they are answering");
         tokio::select! {
             () = graceful.shutdown() => tracing::info!("all connections closed"),
-            () = tokio::time::sleep(Duration::from_secs(10)) => tracing::warn!("stopped waiting for open connections after 10 s"),
+            () = tokio::time::sleep(grace) => {
+                tracing::warn!("cut the connections still open after {grace:?}");
+                let _ = cut.send(true);
+            }
         }
         Ok(())
     }
+}
+
+/// Which listener a connection came in on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Listener {
+    Public,
+    Admin,
+}
+
+/// Accepts on `listener`, or waits forever when there is none.
+async fn accept_on(listener: Option<&TcpListener>) -> std::io::Result<(tokio::net::TcpStream, SocketAddr)> {
+    match listener {
+        Some(listener) => listener.accept().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Connections the admin listener queues: an operator's tools, a scraper.
+const ADMIN_BACKLOG: usize = 64;
+
+fn local_addr(listener: &TcpListener) -> Result<SocketAddr> {
+    listener.local_addr().map_err(|source| Error::Io { action: "reading the address".into(), source })
 }
 
 /// A socket listening on `addr` whose queue of connections not yet accepted holds a burst as
 /// large as the connections served (the kernel caps it at `net.core.somaxconn`). With the
 /// usual 1,024, a burst of 1,400 clients arriving together had connections dropped, and a
 /// health check waited a second for its retry.
-fn listen(addr: SocketAddr, connections: usize) -> std::io::Result<TcpListener> {
-    let socket = if addr.is_ipv4() { tokio::net::TcpSocket::new_v4()? } else { tokio::net::TcpSocket::new_v6()? };
-    socket.set_reuseaddr(true)?;
-    socket.bind(addr)?;
-    socket.listen(u32::try_from(connections.max(1024)).unwrap_or(u32::MAX))
+fn listen(addr: SocketAddr, connections: usize) -> Result<TcpListener> {
+    let listening = || -> std::io::Result<TcpListener> {
+        let socket = if addr.is_ipv4() { tokio::net::TcpSocket::new_v4()? } else { tokio::net::TcpSocket::new_v6()? };
+        socket.set_reuseaddr(true)?;
+        socket.bind(addr)?;
+        socket.listen(u32::try_from(connections.max(1024)).unwrap_or(u32::MAX))
+    };
+    listening().map_err(|source| Error::Io { action: format!("listening on {addr}"), source })
 }
-
-/// Bytes a connection's socket may hold that the client has not yet been sent.
-const UNSENT_BYTES: u32 = 128 * 1024;
-
-/// Caps what the kernel queues for a client that does not read (`TCP_NOTSENT_LOWAT`): by
-/// default a socket's send buffer grows to 4 MB, and 500 clients that never read pinned
-/// enough kernel memory to put the host's TCP under memory pressure (packets dropped, 200 ms
-/// retransmissions for every other client). What is in flight still grows with the window.
-fn limit_unsent(stream: &tokio::net::TcpStream) {
-    #[cfg(any(target_os = "linux", target_os = "android"))]
-    if let Err(err) = socket2::SockRef::from(stream).set_tcp_notsent_lowat(UNSENT_BYTES) {
-        tracing::debug!("TCP_NOTSENT_LOWAT: {err}");
-    }
-}
-
-/// A connection's read and write buffer limit: a request head larger is refused (431).
-const CONNECTION_BUFFER_BYTES: usize = 32 * 1024;
 
 /// `/geotessera` from `geotessera`, `/geotessera/` or `/geotessera`; empty for the root.
 fn normal_base_path(path: &str) -> Result<String> {
@@ -405,24 +438,3 @@ async fn reload_loop(state: Arc<State>, options: Options) {
 
 /// The longest pause between attempts to reload an inventory that fails to load.
 const MAX_RELOAD_PAUSE: Duration = Duration::from_secs(60);
-
-/// Completes on SIGINT or SIGTERM: what `tessera serve` passes to [`Server::run`].
-pub async fn shutdown_signal() {
-    let interrupt = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        let mut terminate = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(signal) => signal,
-            Err(_) => {
-                let _ = interrupt.await;
-                return;
-            }
-        };
-        tokio::select! {
-            _ = interrupt => {},
-            _ = terminate.recv() => {},
-        }
-    }
-    #[cfg(not(unix))]
-    let _ = interrupt.await;
-}

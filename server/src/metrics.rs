@@ -3,6 +3,13 @@
 //!
 //! - `tessera_http_requests_total{route, status}` and `tessera_http_request_duration_seconds
 //!   {route}` (a histogram), `tessera_http_response_bytes_total{route}`;
+//! - `tessera_requests_shed_total{reason}`: requests turned away or stopped to keep the server
+//!   bounded: `queue_timeout` (no heavy-work permit in time, 503) and `cpu_budget` (past the
+//!   CPU allowance, 503 or a cut stream);
+//! - `tessera_client_cap_refusals_total{unit}`: connections closed on arrival and requests
+//!   answered 429 because their client held its cap, and `tessera_clients`: clients holding
+//!   connections or requests now (a client is an address, never a label: the set would grow
+//!   with every visitor);
 //! - `tessera_reloads_total{outcome}`: inventory reloads that took and that failed;
 //! - `tessera_page_cache_lookups_total{outcome}`: GET searches answered from a page kept
 //!   (`hit`) and searched afresh (`miss`), and `tessera_page_cache_bytes`: the bytes kept;
@@ -45,6 +52,16 @@ struct Outcome {
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct Reason {
+    reason: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct Unit {
+    unit: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct Store {
     store: String,
 }
@@ -57,6 +74,9 @@ pub struct Metrics {
     durations: Family<Route, Histogram>,
     bytes: Family<Route, Counter>,
     reloads: Family<Outcome, Counter>,
+    shed: Family<Reason, Counter>,
+    refusals: Family<Unit, Counter>,
+    clients: Gauge,
     /// Page cache hits and misses, taken from their family once: they are counted on the
     /// path of a hit, which should cost little more than the copy it answers with.
     page_hits: Counter,
@@ -76,6 +96,9 @@ impl Default for Metrics {
         });
         let bytes = Family::<Route, Counter>::default();
         let reloads = Family::<Outcome, Counter>::default();
+        let shed = Family::<Reason, Counter>::default();
+        let refusals = Family::<Unit, Counter>::default();
+        let clients = Gauge::default();
         let page_lookups = Family::<Outcome, Counter>::default();
         let page_bytes = Gauge::default();
         let tiles = Family::<Store, Gauge>::default();
@@ -84,6 +107,17 @@ impl Default for Metrics {
         registry.register("tessera_http_request_duration_seconds", "Time to answer, by route", durations.clone());
         registry.register("tessera_http_response_bytes", "Response body bytes sent, by route", bytes.clone());
         registry.register("tessera_reloads", "Inventory reloads, by outcome", reloads.clone());
+        registry.register(
+            "tessera_requests_shed",
+            "Requests turned away or stopped to keep the server bounded, by reason",
+            shed.clone(),
+        );
+        registry.register(
+            "tessera_client_cap_refusals",
+            "Connections closed and requests refused (429) because their client held its cap",
+            refusals.clone(),
+        );
+        registry.register("tessera_clients", "Clients holding connections or requests now", clients.clone());
         registry.register(
             "tessera_page_cache_lookups",
             "GET searches answered from a page kept (hit) or searched (miss)",
@@ -98,7 +132,21 @@ impl Default for Metrics {
             "When the served snapshot was loaded, Unix time",
             loaded.clone(),
         );
-        Metrics { registry, requests, durations, bytes, reloads, page_hits, page_misses, page_bytes, tiles, loaded }
+        Metrics {
+            registry,
+            requests,
+            durations,
+            bytes,
+            reloads,
+            shed,
+            refusals,
+            clients,
+            page_hits,
+            page_misses,
+            page_bytes,
+            tiles,
+            loaded,
+        }
     }
 }
 
@@ -115,6 +163,22 @@ impl Metrics {
     /// The counter of body bytes sent on `route`, for a body counted as it is streamed.
     pub fn bytes_of(&self, route: &'static str) -> Counter {
         self.bytes.get_or_create(&Route { route }).clone()
+    }
+
+    /// The counter of requests that waited too long for the heavy-work pool.
+    pub fn queue_timeouts(&self) -> Counter {
+        self.shed.get_or_create(&Reason { reason: "queue_timeout" }).clone()
+    }
+
+    /// The counter of requests stopped for spending their CPU allowance.
+    pub fn over_budget(&self) -> Counter {
+        self.shed.get_or_create(&Reason { reason: "cpu_budget" }).clone()
+    }
+
+    /// Counts a connection (`unit` "connection") or request ("request") refused for its
+    /// client's cap.
+    pub fn client_cap_refusal(&self, unit: &'static str) {
+        self.refusals.get_or_create(&Unit { unit }).inc();
     }
 
     /// Counts a reload that took (`true`) or failed.
@@ -144,9 +208,11 @@ impl Metrics {
         self.loaded.set(now);
     }
 
-    /// The metrics in the OpenMetrics text format, with `page_bytes` of pages kept now.
-    pub fn render(&self, page_bytes: u64) -> String {
+    /// The metrics in the OpenMetrics text format, with `page_bytes` of pages kept and
+    /// `clients` holding places now.
+    pub fn render(&self, page_bytes: u64, clients: usize) -> String {
         self.page_bytes.set(i64::try_from(page_bytes).unwrap_or(i64::MAX));
+        self.clients.set(i64::try_from(clients).unwrap_or(i64::MAX));
         let mut text = String::with_capacity(8192);
         // Writing to a String cannot fail.
         let _ = encode(&mut text, &self.registry);

@@ -8,11 +8,11 @@ use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use hyper::header::{self, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
-use prometheus_client::metrics::counter::Counter;
 use serde_json::Value;
 use tessera_engine::grid::Tile;
 
-use crate::State;
+use crate::body::{ReplyBody, Streamed};
+use crate::budget::{Budget, Visit};
 use crate::catalog::Catalog;
 use crate::collection::ItemCollection;
 use crate::coverage;
@@ -20,7 +20,7 @@ use crate::error::{Error, Result};
 use crate::search::{self, Endpoint, Page, Search};
 use crate::snapshot::Snapshot;
 use crate::static_files;
-use tokio::sync::Semaphore;
+use crate::{Listener, State};
 
 /// The largest POST body accepted.
 pub const MAX_BODY: usize = 1 << 20;
@@ -37,94 +37,8 @@ pub struct Reply {
     status: StatusCode,
     body: Bytes,
     /// A body rendered as it is read, instead of `body`.
-    stream: Option<Streamed>,
+    pub stream: Option<Streamed>,
     headers: Vec<(header::HeaderName, HeaderValue)>,
-}
-
-/// A response body: bytes in hand, or one rendered a chunk at a time as the client takes it
-/// (so its text is never held whole).
-#[derive(Debug)]
-pub enum ReplyBody {
-    Full(Option<Bytes>),
-    /// Rendered as read; each chunk's bytes counted in `counter`, when there is one.
-    Streamed {
-        body: Streamed,
-        counter: Option<Counter>,
-        yielded: bool,
-    },
-}
-
-impl ReplyBody {
-    fn streamed(body: Streamed) -> ReplyBody {
-        ReplyBody::Streamed { body, counter: None, yielded: false }
-    }
-
-    /// Counts the bytes of a streamed body in `counter` as they are sent (a body in hand is
-    /// counted whole when answered).
-    pub fn count_in(&mut self, counter: Counter) {
-        if let ReplyBody::Streamed { counter: slot, .. } = self {
-            *slot = Some(counter);
-        }
-    }
-}
-
-/// The bodies rendered as they are read.
-#[derive(Debug)]
-pub enum Streamed {
-    CopyList(Box<coverage::CopyList>),
-    Items(Box<ItemCollection>),
-}
-
-impl Streamed {
-    fn next_chunk(&mut self) -> Option<Bytes> {
-        match self {
-            Streamed::CopyList(list) => list.next_chunk(),
-            Streamed::Items(items) => items.next_chunk(),
-        }
-    }
-}
-
-impl hyper::body::Body for ReplyBody {
-    type Data = Bytes;
-    type Error = std::convert::Infallible;
-
-    /// A streamed body yields to the scheduler before each chunk. hyper writes as long as the
-    /// socket takes bytes (16 rounds a turn), and a client on a fast link always takes them: four
-    /// such readers of copy lists kept every async worker busy for milliseconds a turn, and
-    /// `/healthz` waited behind them (19 ms p99 for small searches under the hostile-load
-    /// test; 9 ms with the yield).
-    fn poll_frame(
-        mut self: std::pin::Pin<&mut Self>,
-        context: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Option<std::result::Result<hyper::body::Frame<Bytes>, Self::Error>>> {
-        let chunk = match &mut *self {
-            ReplyBody::Full(bytes) => bytes.take().filter(|bytes| !bytes.is_empty()),
-            ReplyBody::Streamed { body, counter, yielded } => {
-                if !std::mem::replace(yielded, true) {
-                    context.waker().wake_by_ref();
-                    return std::task::Poll::Pending;
-                }
-                *yielded = false;
-                let chunk = body.next_chunk();
-                if let (Some(chunk), Some(counter)) = (&chunk, counter) {
-                    counter.inc_by(chunk.len() as u64);
-                }
-                chunk
-            }
-        };
-        std::task::Poll::Ready(chunk.map(|bytes| Ok(hyper::body::Frame::data(bytes))))
-    }
-
-    fn is_end_stream(&self) -> bool {
-        matches!(self, ReplyBody::Full(None))
-    }
-
-    fn size_hint(&self) -> hyper::body::SizeHint {
-        match self {
-            ReplyBody::Full(bytes) => hyper::body::SizeHint::with_exact(bytes.as_ref().map_or(0, |b| b.len() as u64)),
-            ReplyBody::Streamed { .. } => hyper::body::SizeHint::default(),
-        }
-    }
 }
 
 impl Reply {
@@ -163,9 +77,9 @@ impl Reply {
         let sends_body = self.status == StatusCode::OK && self.stream.is_none();
         let head_length = (head_only && sends_body).then(|| HeaderValue::from(self.body.len()));
         let body = match (head_only, self.stream) {
-            (true, _) => ReplyBody::Full(Some(Bytes::new())),
+            (true, _) => ReplyBody::full(Bytes::new()),
             (false, Some(stream)) => ReplyBody::streamed(stream),
-            (false, None) => ReplyBody::Full(Some(self.body)),
+            (false, None) => ReplyBody::full(self.body),
         };
         let mut response = Response::new(body);
         *response.status_mut() = self.status;
@@ -192,16 +106,24 @@ fn cors(headers: &mut hyper::HeaderMap) {
 pub fn error_reply(err: &Error) -> Reply {
     let body = serde_json::json!({"code": err.code(), "description": err.to_string()});
     let mut reply = Reply::new(serde_json::to_vec(&body).unwrap_or_default(), JSON).status(err.status());
-    if let Error::MethodNotAllowed { allow, .. } = err {
-        reply = reply.header(header::ALLOW, HeaderValue::from_static(allow));
+    match err {
+        Error::MethodNotAllowed { allow, .. } => reply = reply.header(header::ALLOW, HeaderValue::from_static(allow)),
+        // A busy server is worth asking again shortly; any moment is as good as the next.
+        Error::Busy { .. } | Error::ClientCap { .. } => {
+            reply = reply.header(header::RETRY_AFTER, HeaderValue::from_static("1"))
+        }
+        _ => {}
     }
     reply
 }
 
 /// Answers one request.
-pub async fn handle(state: Arc<State>, request: Request<Incoming>) -> Response<ReplyBody> {
+pub async fn handle(state: Arc<State>, request: Request<Incoming>, listener: Listener) -> Response<ReplyBody> {
     let head_only = request.method() == Method::HEAD;
-    let reply = match route(&state, request).await {
+    // The operator's data (metrics, copy lists, where the stores are) stays on the admin
+    // listener when there is one.
+    let audience = if listener == Listener::Admin || !state.has_admin { Audience::Operator } else { Audience::Public };
+    let reply = match route(&state, request, audience).await {
         Ok(reply) => reply,
         Err(err) => {
             if err.status().is_server_error() {
@@ -213,7 +135,16 @@ pub async fn handle(state: Arc<State>, request: Request<Incoming>) -> Response<R
     reply.into_response(head_only)
 }
 
-async fn route(state: &Arc<State>, request: Request<Incoming>) -> Result<Reply> {
+/// Who a listener answers: everybody, or the operator too.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Audience {
+    /// A visitor: no metrics, no copy lists, no storage paths.
+    Public,
+    /// The operator: everything.
+    Operator,
+}
+
+async fn route(state: &Arc<State>, request: Request<Incoming>, audience: Audience) -> Result<Reply> {
     let snapshot = state.snapshot();
     let method = request.method().clone();
     let prefix = state.base_path.as_str();
@@ -241,8 +172,9 @@ async fn route(state: &Arc<State>, request: Request<Incoming>) -> Result<Reply> 
         ["api"] if get => Ok(Reply::new(openapi(&snapshot), OPENAPI)),
         ["api.html"] if get => Ok(Reply::new(api_html(&snapshot), "text/html; charset=utf-8")),
         ["healthz"] if get => Ok(Reply::new(&b"{\"status\":\"ok\"}"[..], JSON)),
-        ["metrics"] if get => {
-            Ok(Reply::new(state.metrics.render(snapshot.pages.weight()), crate::metrics::CONTENT_TYPE))
+        ["metrics"] if get && audience == Audience::Operator => {
+            let text = state.metrics.render(snapshot.pages.weight(), state.clients.clients());
+            Ok(Reply::new(text, crate::metrics::CONTENT_TYPE))
         }
         ["collections"] if get => Ok(Reply::new(snapshot.collections.clone(), JSON)),
         ["collections", id] if get => collection(&snapshot, id),
@@ -255,7 +187,7 @@ async fn route(state: &Arc<State>, request: Request<Incoming>) -> Result<Reply> 
             get_search(state, snapshot, path, query, |_, query| Search::from_query(query, Endpoint::Search)).await
         }
         ["search"] if method == Method::POST => search_post(state, snapshot.clone(), request).await,
-        ["coverage"] if get => Ok(Reply::new(coverage::listing(&snapshot), JSON)),
+        ["coverage"] if get => Ok(Reply::new(coverage::listing(&snapshot, audience), JSON)),
         ["coverage", ..] if get && segments.len() <= 4 => {
             let (source, target, year) = match segments.as_slice() {
                 [_, store, year] => ((*store).to_owned(), None, (*year).to_owned()),
@@ -264,15 +196,16 @@ async fn route(state: &Arc<State>, request: Request<Incoming>) -> Result<Reply> 
             };
             let headers = request.headers().clone();
             // Computed and compressed once per snapshot (a cache miss is the heavy part).
-            heavy(state, move || coverage_reply(&snapshot, &source, target.as_deref(), &year, &headers)).await
+            heavy(state, move |_| coverage_reply(&snapshot, &source, target.as_deref(), &year, &headers)).await
         }
-        ["copylist", source, target] if get => {
+        ["copylist", source, target] if get && audience == Audience::Operator => {
             let (source, target) = ((*source).to_owned(), (*target).to_owned());
             // The missing ranges are found on the pool; the lines are rendered as they are sent.
             let max_tiles = state.limits.copylist_tiles;
-            let list =
-                heavy(state, move || coverage::copylist(snapshot.catalog.clone(), &source, &target, &query, max_tiles))
-                    .await?;
+            let list = heavy(state, move |_| {
+                coverage::copylist(snapshot.catalog.clone(), &source, &target, &query, max_tiles)
+            })
+            .await?;
             let disposition = HeaderValue::from_str(&format!("attachment; filename=\"{}\"", list.file))
                 .map_err(|err| Error::bad(err.to_string()))?;
             let mut reply = Reply::new(Bytes::new(), "text/plain; charset=utf-8");
@@ -282,7 +215,7 @@ async fn route(state: &Arc<State>, request: Request<Incoming>) -> Result<Reply> 
         ["map"] if get => Ok(redirect(format!("{prefix}/map/"), StatusCode::MOVED_PERMANENTLY)),
         ["map", ..] if get => {
             let (state, rest) = (state.clone(), segments[1..].iter().map(|s| (*s).to_owned()).collect::<Vec<_>>());
-            heavy(&state.clone(), move || {
+            heavy(&state.clone(), move |_| {
                 let rest: Vec<&str> = rest.iter().map(String::as_str).collect();
                 static_files::serve(state.web_dir(), &rest)
             })
@@ -383,9 +316,8 @@ async fn get_search(
         return Ok(Reply::new(page, GEO_JSON));
     }
     let search = parse(&snapshot, &query)?;
-    let reply = searched(state, snapshot.clone(), search, move |state, snapshot, search, page| {
-        let links = get_links(&snapshot, state, search, &page, &path, &query);
-        Ok(item_collection(snapshot, search, page, &links))
+    let reply = searched(state, snapshot.clone(), search, move |state, catalog, search, page| {
+        get_links(catalog, state, search, page, &path, &query)
     })
     .await?;
     if reply.status == StatusCode::OK && reply.stream.is_none() {
@@ -394,86 +326,60 @@ async fn get_search(
     Ok(reply)
 }
 
-/// Runs `search` and renders its page with `render`: inline when the work is small (a page of
-/// up to a hundred items over a box), on the blocking pool otherwise (geometries, large
-/// pages, many ids, chosen fields), so no request holds an async worker for long.
-async fn searched(
-    state: &Arc<State>,
-    snapshot: Arc<Snapshot>,
-    search: Search,
-    render: impl FnOnce(&State, Arc<Snapshot>, &Search, Page) -> Result<Reply> + Send + 'static,
-) -> Result<Reply> {
+/// The links that close a page, for the search and page found.
+trait Links: FnOnce(&State, &Catalog, &Search, &Page) -> Vec<String> + Send + 'static {}
+impl<F: FnOnce(&State, &Catalog, &Search, &Page) -> Vec<String> + Send + 'static> Links for F {}
+
+/// Runs `search` and renders its page, closed by `links`: inline when the work is small (a page
+/// of up to a hundred items over a box: well under a millisecond), on the heavy-work pool
+/// otherwise (geometries, large pages, many ids, chosen fields), so no request holds an async
+/// worker for long.
+async fn searched(state: &Arc<State>, snapshot: Arc<Snapshot>, search: Search, links: impl Links) -> Result<Reply> {
+    let budget = state.budget();
     if !search.is_heavy() {
-        let page = run(state, &snapshot, &search)?;
-        return render(state, snapshot, &search, page);
+        return search_and_render(state, snapshot, search, links, &budget, &budget.visit());
     }
-    let state_for_work = state.clone();
-    heavy(state, move || search_and_render(&state_for_work, snapshot, search, render)).await
+    let (state_for_work, budget_for_work) = (state.clone(), budget.clone());
+    let _waiter = budget.waiter();
+    state
+        .pool
+        .run(&budget, move |visit| search_and_render(&state_for_work, snapshot, search, links, &budget_for_work, visit))
+        .await
 }
 
-/// A search made whole (its geometry rasterised), run, and its page rendered: work for the pool.
+/// A search made whole (its geometry rasterised), run, and its page rendered (a large page is
+/// streamed, a chunk at a time, under the same `budget`).
 fn search_and_render(
     state: &State,
     snapshot: Arc<Snapshot>,
     mut search: Search,
-    render: impl FnOnce(&State, Arc<Snapshot>, &Search, Page) -> Result<Reply>,
+    links: impl Links,
+    budget: &Budget,
+    visit: &Visit,
 ) -> Result<Reply> {
     search.rasterise()?;
+    visit.check()?;
     let page = run(state, &snapshot, &search)?;
-    render(state, snapshot, &search, page)
-}
-
-/// Runs `work` on the blocking pool once one of the server's heavy-work permits is free (one a
-/// core): geometries, searches over them, copy lists, coverage on a cache miss and file reads
-/// never stall the async workers, so `/healthz` and small requests answer under any load.
-async fn heavy<T: Send + 'static>(state: &Arc<State>, work: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
-    on_pool(&state.heavy, work).await
-}
-
-/// Runs `work` on the blocking pool under one of `permits`. The permit goes with the work, not
-/// with the request: a client that hangs up drops the request, and the work runs on to its end,
-/// so the permit must be held until then or the pool is no longer bounded.
-async fn on_pool<T: Send + 'static>(
-    permits: &Arc<Semaphore>,
-    work: impl FnOnce() -> Result<T> + Send + 'static,
-) -> Result<T> {
-    let permit = permits.clone().acquire_owned().await.map_err(|err| Error::Config(err.to_string()))?;
-    let held = move || {
-        let _permit = permit;
-        yield_cpu_to_requests();
-        work()
-    };
-    tokio::task::spawn_blocking(held).await.map_err(|err| Error::Config(format!("a handler panicked: {err}")))?
-}
-
-/// How far below the async workers heavy work runs, in nice steps: under contention for the
-/// cores a thread 10 steps down gets about a tenth of the share of one at the workers' level,
-/// so the workers that answer `/healthz` and small requests preempt geometries and large pages.
-const HEAVY_WORK_NICENESS: i32 = 10;
-
-/// The lowest priority Linux has (the highest nice value).
-const LOWEST_PRIORITY: i32 = 19;
-
-/// Lowers the calling thread of the blocking pool [`HEAVY_WORK_NICENESS`] steps, once: an
-/// unprivileged thread cannot raise its priority again, and the pool's other work (reloads,
-/// change checks) can wait for requests too.
-fn yield_cpu_to_requests() {
-    #[cfg(target_os = "linux")]
-    {
-        std::thread_local! {
-            static LOWERED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
-        }
-        if LOWERED.replace(true) {
-            return;
-        }
-        // On Linux, process 0 is the calling thread alone: the async workers keep their priority.
-        let result = rustix::process::getpriority_process(None).and_then(|current| {
-            rustix::process::setpriority_process(None, (current + HEAVY_WORK_NICENESS).min(LOWEST_PRIORITY))
-        });
-        if let Err(err) = result {
-            tracing::debug!("lowering a pool thread's priority: {err}");
-        }
+    let links = links(state, &snapshot, &search, &page);
+    let collection = ItemCollection::new(snapshot, &search, page, &links);
+    if !collection.is_large() {
+        return Ok(Reply::new(collection.into_string(visit)?, GEO_JSON));
     }
+    let mut reply = Reply::new(Bytes::new(), GEO_JSON);
+    let pool = state.pool.clone();
+    reply.stream = Some(Streamed::Items { collection: Box::new(collection), pool, budget: budget.clone() });
+    Ok(reply)
+}
+
+/// Runs `work` on the heavy-work pool under a budget of its own: a request that is not a
+/// search (coverage on a cache miss, a copy list's ranges, a file).
+async fn heavy<T: Send + 'static>(
+    state: &Arc<State>,
+    work: impl FnOnce(&Visit) -> Result<T> + Send + 'static,
+) -> Result<T> {
+    let budget = state.budget();
+    let _waiter = budget.waiter();
+    state.pool.run(&budget, work).await
 }
 
 async fn search_post(state: &Arc<State>, snapshot: Arc<Snapshot>, request: Request<Incoming>) -> Result<Reply> {
@@ -499,28 +405,33 @@ async fn search_post(state: &Arc<State>, snapshot: Arc<Snapshot>, request: Reque
     };
     if body_len <= INLINE_BODY {
         let (body, search) = parse()?;
-        return searched(state, snapshot, search, move |state, snapshot, search, page| {
-            post_page(state, snapshot, search, page, &body)
+        return searched(state, snapshot, search, move |state, catalog, search, page| {
+            post_links(state, catalog, search, page, &body)
         })
         .await;
     }
     // A megabyte of JSON takes milliseconds to parse: not on an async worker. The search it
-    // makes runs in the same visit to the pool, under the same permit.
-    let state_for_work = state.clone();
-    heavy(state, move || {
-        let (body, search) = parse()?;
-        search_and_render(&state_for_work, snapshot, search, |state, snapshot, search, page| {
-            post_page(state, snapshot, search, page, &body)
+    // makes runs in the same visit to the pool, under the same permit and budget.
+    let (state_for_work, budget) = (state.clone(), state.budget());
+    let budget_for_work = budget.clone();
+    let _waiter = budget.waiter();
+    state
+        .pool
+        .run(&budget, move |visit| {
+            let (body, search) = parse()?;
+            let links = move |state: &State, catalog: &Catalog, search: &Search, page: &Page| {
+                post_links(state, catalog, search, page, &body)
+            };
+            search_and_render(&state_for_work, snapshot, search, links, &budget_for_work, visit)
         })
-    })
-    .await
+        .await
 }
 
-/// The page of a POST search: its `next`/`prev` links carry the request's body back with the
-/// token replaced.
-fn post_page(state: &State, snapshot: Arc<Snapshot>, search: &Search, page: Page, body: &Value) -> Result<Reply> {
-    let base = snapshot.base();
-    let mut links = vec![root_link(&snapshot)];
+/// The links of a POST search's page: its `next`/`prev` links carry the request's body back
+/// with the token replaced.
+fn post_links(state: &State, catalog: &Catalog, search: &Search, page: &Page, body: &Value) -> Vec<String> {
+    let base = catalog.base();
+    let mut links = vec![root_link(catalog)];
     for (rel, token) in [("next", page.next), ("prev", page.prev)] {
         if let Some(token) = token {
             let mut next_body = body.as_object().cloned().unwrap_or_default();
@@ -528,7 +439,7 @@ fn post_page(state: &State, snapshot: Arc<Snapshot>, search: &Search, page: Page
             links.push(serde_json::json!({"rel": rel, "href": format!("{base}/search"), "type": GEO_JSON, "method": "POST", "body": next_body}).to_string());
         }
     }
-    Ok(item_collection(snapshot, search, page, &links))
+    links
 }
 
 fn run(state: &State, catalog: &Catalog, search: &Search) -> Result<Page> {
@@ -577,17 +488,6 @@ fn link_json(rel: &str, href: &str, method: Option<&str>) -> String {
     }
     link.push('}');
     link
-}
-
-/// The ItemCollection of one page: sent whole when small, streamed when large.
-fn item_collection(snapshot: Arc<Snapshot>, search: &Search, page: Page, links: &[String]) -> Reply {
-    let collection = ItemCollection::new(snapshot, search, page, links);
-    if !collection.is_large() {
-        return Reply::new(collection.into_string(), GEO_JSON);
-    }
-    let mut reply = Reply::new(Bytes::new(), GEO_JSON);
-    reply.stream = Some(Streamed::Items(Box::new(collection)));
-    reply
 }
 
 fn coverage_reply(
@@ -646,56 +546,4 @@ fn openapi(catalog: &Catalog) -> Bytes {
 
 fn api_html(catalog: &Catalog) -> Bytes {
     Bytes::from(include_str!("api.html").replace("{{BASE}}", catalog.base()))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::sync::mpsc;
-    use std::time::Duration;
-
-    /// A request dropped while its work runs on the pool (the client hung up) keeps its permit
-    /// until the work ends: otherwise clients that ask and hang up at once would start work
-    /// without bound.
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_request_dropped_mid_work_holds_its_permit_until_the_work_ends() {
-        let permits = Arc::new(Semaphore::new(1));
-        let (started, has_started) = mpsc::channel();
-        let (release, released) = mpsc::channel::<()>();
-        let request = tokio::spawn({
-            let permits = permits.clone();
-            async move {
-                on_pool(&permits, move || {
-                    started.send(()).expect("the test waits");
-                    released.recv_timeout(Duration::from_secs(10)).expect("released");
-                    Ok(())
-                })
-                .await
-            }
-        });
-        tokio::task::spawn_blocking(move || has_started.recv_timeout(Duration::from_secs(10)))
-            .await
-            .expect("joined")
-            .expect("the work started");
-        request.abort();
-        assert!(request.await.expect_err("aborted").is_cancelled());
-        assert_eq!(permits.available_permits(), 0, "the work still runs, and holds the permit");
-
-        release.send(()).expect("the work waits");
-        let freed = tokio::time::timeout(Duration::from_secs(10), permits.acquire()).await;
-        assert!(freed.is_ok(), "the permit comes back when the work ends");
-    }
-
-    /// Heavy work yields the cores to the async workers: on Linux it runs at a lower priority,
-    /// and the workers (the caller here) keep theirs.
-    #[cfg(target_os = "linux")]
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn heavy_work_runs_below_the_workers_priority() {
-        let niceness = || rustix::process::getpriority_process(None).expect("getpriority");
-        let worker = niceness();
-        let permits = Arc::new(Semaphore::new(1));
-        let on_the_pool = on_pool(&permits, move || Ok(niceness())).await.expect("the work ran");
-        assert_eq!(on_the_pool, (worker + HEAVY_WORK_NICENESS).min(LOWEST_PRIORITY));
-        assert_eq!(niceness(), worker, "the worker keeps its priority");
-    }
 }

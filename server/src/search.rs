@@ -7,7 +7,7 @@
 //! the work is proportional to the page, never to the number of matches, which come from
 //! bitmap cardinalities.
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 use tessera_engine::bitmap::kernels;
 use tessera_engine::bitmap::sink::{FnSink, Ids};
 use tessera_engine::grid::{Bbox, CELLS_PER_YEAR, COLS, IdRange, Tile, TileId, Year, push_merged};
@@ -16,6 +16,7 @@ use xxhash_rust::xxh3::xxh3_64;
 use crate::catalog::{Catalog, TileSet};
 use crate::datetime::Interval;
 use crate::error::{Error, Result};
+use crate::fields::Fields;
 use crate::geometry::{self, Spans};
 use crate::token::{Direction, Token};
 
@@ -28,6 +29,10 @@ pub const DEFAULT_LIMIT: usize = 10;
 pub const MAX_LIMIT: usize = 10_000;
 /// The most item ids one search may name.
 pub const MAX_IDS: usize = 10_000;
+/// The most collections one search may name: more than the years any inventory holds.
+pub const MAX_COLLECTIONS: usize = 100;
+/// The most sort terms one search may give (items sort by their time alone).
+pub const MAX_SORT_TERMS: usize = 8;
 
 /// A checked search.
 #[derive(Debug, Clone, Default)]
@@ -51,18 +56,6 @@ pub enum Intersects {
     Given(Value),
     Rasterised(Spans),
 }
-
-/// The Fields extension's `include` and `exclude` lists, as dotted paths.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Fields {
-    /// `None` when the request has no `include` at all; `Some` (maybe empty) when it names one,
-    /// even as `null`: the two differ when only `exclude` is given (see [`apply_fields`]).
-    pub include: Option<Vec<String>>,
-    pub exclude: Vec<String>,
-}
-
-/// Members an item keeps whatever `include` says, so it stays a recognisable STAC item.
-const ALWAYS_INCLUDED: [&str; 4] = ["type", "stac_version", "id", "collection"];
 
 /// Where a search may take its parameters from: `/search` takes them all, an items page of one
 /// collection takes no `collections`, `ids` or `intersects`.
@@ -140,7 +133,7 @@ impl Search {
             "collections" => self.collections = Some(split_list(value)),
             "limit" => self.limit = parse_limit(value.parse::<i64>().ok(), value)?,
             "sortby" => self.descending = parse_sortby(split_list(value).iter().map(|s| sort_term_text(s)))?,
-            "fields" => self.fields = Some(parse_fields_text(value)),
+            "fields" => self.fields = Some(Fields::from_text(&split_list(value))?),
             "token" => self.token = Some(value.to_owned()),
             _ => unreachable!("names are checked by Endpoint::accepts"),
         }
@@ -164,7 +157,7 @@ impl Search {
             "collections" => self.collections = Some(string_list(value, "collections", true)?),
             "limit" => self.limit = parse_limit(value.as_i64(), &value.to_string())?,
             "sortby" => self.descending = parse_sortby(sort_terms_json(value)?.into_iter())?,
-            "fields" => self.fields = Some(parse_fields_json(value)?),
+            "fields" => self.fields = Some(Fields::from_json(value)?),
             "token" => {
                 let text = value.as_str().ok_or_else(|| Error::bad(format!("token `{value}` must be a string")))?;
                 self.token = Some(text.to_owned());
@@ -175,9 +168,8 @@ impl Search {
     }
 
     fn check(self) -> Result<Search> {
-        if self.ids.as_ref().is_some_and(|ids| ids.len() > MAX_IDS) {
-            return Err(Error::bad(format!("ids names more than {MAX_IDS} items; ask for them in several searches")));
-        }
+        at_most("ids", self.ids.as_deref(), MAX_IDS)?;
+        at_most("collections", self.collections.as_deref(), MAX_COLLECTIONS)?;
         if self.bbox.is_some() && self.intersects.is_some() {
             return Err(Error::bad("bbox and intersects cannot be used together: give one of them"));
         }
@@ -228,6 +220,14 @@ impl Search {
 
 fn rasterise(geometry: &Value) -> Result<Spans> {
     geometry::rasterise(geometry).map_err(|why| Error::bad(format!("intersects is not a usable geometry: {why}")))
+}
+
+/// A list a client sent, refused past `limit` entries.
+fn at_most(what: &'static str, list: Option<&[String]>, limit: usize) -> Result<()> {
+    match list {
+        Some(list) if list.len() > limit => Err(Error::TooMany { what, got: list.len(), limit }),
+        _ => Ok(()),
+    }
 }
 
 fn split_list(value: &str) -> Vec<String> {
@@ -293,7 +293,10 @@ fn sort_terms_json(value: &Value) -> Result<Vec<(String, bool)>> {
 }
 
 /// Items can be sorted by their time (all three time properties order the same way).
-fn parse_sortby(terms: impl Iterator<Item = (String, bool)>) -> Result<bool> {
+fn parse_sortby(terms: impl ExactSizeIterator<Item = (String, bool)>) -> Result<bool> {
+    if terms.len() > MAX_SORT_TERMS {
+        return Err(Error::TooMany { what: "sortby", got: terms.len(), limit: MAX_SORT_TERMS });
+    }
     let mut descending = None;
     for (field, desc) in terms {
         let name = field.strip_prefix("properties.").unwrap_or(&field);
@@ -303,31 +306,6 @@ fn parse_sortby(terms: impl Iterator<Item = (String, bool)>) -> Result<bool> {
         descending.get_or_insert(desc);
     }
     Ok(descending.unwrap_or(false))
-}
-
-fn parse_fields_text(value: &str) -> Fields {
-    let mut fields = Fields::default();
-    for term in split_list(value) {
-        match term.strip_prefix('-') {
-            Some(path) => fields.exclude.push(path.to_owned()),
-            None => fields.include.get_or_insert_default().push(term.trim_start_matches('+').to_owned()),
-        }
-    }
-    fields
-}
-
-fn parse_fields_json(value: &Value) -> Result<Fields> {
-    let object = value
-        .as_object()
-        .ok_or_else(|| Error::bad(format!("fields `{value}` must be an object with include and exclude")))?;
-    let list = |name: &str| -> Result<Option<Vec<String>>> {
-        match object.get(name) {
-            None => Ok(None),
-            Some(Value::Null) => Ok(Some(Vec::new())),
-            Some(value) => string_list(value, &format!("fields.{name}"), false).map(Some),
-        }
-    };
-    Ok(Fields { include: list("include")?, exclude: list("exclude")?.unwrap_or_default() })
 }
 
 /// One page of results.
@@ -545,65 +523,6 @@ fn page_of_ids(catalog: &Catalog, plan: &Plan, ids: &[String], limit: usize, tok
     Page { tiles: page.iter().copied().map(TileId).collect(), matched, next, prev }
 }
 
-/// Applies the Fields extension to a rendered item, as `stac-api-validator` reads the spec:
-/// - no `include` and no `exclude`: the whole item;
-/// - `include` paths: those, plus [`ALWAYS_INCLUDED`];
-/// - an empty or null `include` with an `exclude`: the top-level members but `properties`;
-/// - then `exclude` paths are removed, unless an include names the same path or one inside it.
-pub fn apply_fields(item: Value, fields: &Fields) -> Value {
-    let Value::Object(full) = item else { return item };
-    let include = fields.include.as_deref().unwrap_or_default();
-    let mut kept = if !include.is_empty() {
-        let mut kept = Map::new();
-        for path in ALWAYS_INCLUDED.iter().map(|p| p.to_string()).chain(include.iter().cloned()) {
-            copy_path(&full, &mut kept, &path);
-        }
-        kept
-    } else if fields.include.is_some() && !fields.exclude.is_empty() {
-        full.iter().filter(|(key, _)| *key != "properties").map(|(k, v)| (k.clone(), v.clone())).collect()
-    } else {
-        full.clone()
-    };
-    for path in &fields.exclude {
-        let more_specific = include.iter().any(|inc| inc == path || inc.starts_with(&format!("{path}.")));
-        if !more_specific {
-            remove_path(&mut kept, path);
-        }
-    }
-    Value::Object(kept)
-}
-
-fn copy_path(from: &Map<String, Value>, to: &mut Map<String, Value>, path: &str) {
-    match path.split_once('.') {
-        None => {
-            if let Some(value) = from.get(path) {
-                to.insert(path.to_owned(), value.clone());
-            }
-        }
-        Some((head, rest)) => {
-            if let Some(Value::Object(inner)) = from.get(head) {
-                let slot = to.entry(head.to_owned()).or_insert_with(|| Value::Object(Map::new()));
-                if let Value::Object(slot) = slot {
-                    copy_path(inner, slot, rest);
-                }
-            }
-        }
-    }
-}
-
-fn remove_path(map: &mut Map<String, Value>, path: &str) {
-    match path.split_once('.') {
-        None => {
-            map.remove(path);
-        }
-        Some((head, rest)) => {
-            if let Some(Value::Object(inner)) = map.get_mut(head) {
-                remove_path(inner, rest);
-            }
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -629,31 +548,5 @@ mod tests {
         let search = Search::from_body(&body).unwrap();
         assert!(search.descending);
         assert_eq!(search.collections, Some(vec!["geotessera-2024".to_owned()]));
-    }
-
-    #[test]
-    fn fields_follow_the_validators_reading() {
-        let item = serde_json::json!({"type": "Feature", "stac_version": "1.1.0", "id": "x", "collection": "c", "geometry": {}, "bbox": [], "properties": {"datetime": "d", "other": 1}, "links": [], "assets": {}});
-        let keys = |fields: Fields| -> Vec<String> {
-            let Value::Object(map) = apply_fields(item.clone(), &fields) else { panic!() };
-            map.keys().cloned().collect()
-        };
-        let include = |paths: &[&str]| Some(paths.iter().map(|p| p.to_string()).collect::<Vec<_>>());
-        assert_eq!(
-            keys(Fields { include: include(&["bbox"]), exclude: vec![] }),
-            ["bbox", "collection", "id", "stac_version", "type"]
-        );
-        assert!(!keys(Fields { include: None, exclude: vec!["geometry".into()] }).contains(&"geometry".to_owned()));
-        assert!(
-            !keys(Fields { include: Some(vec![]), exclude: vec!["geometry".into()] })
-                .contains(&"properties".to_owned())
-        );
-        let nested = apply_fields(
-            item.clone(),
-            &Fields { include: include(&["properties.datetime"]), exclude: vec!["properties".into()] },
-        );
-        assert_eq!(nested["properties"], serde_json::json!({"datetime": "d"}));
-        let both = Fields { include: include(&["geometry"]), exclude: vec!["geometry".into()] };
-        assert!(keys(both).contains(&"geometry".to_owned()));
     }
 }

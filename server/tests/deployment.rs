@@ -363,3 +363,62 @@ fn a_request_waiting_for_the_heavy_pool_is_answered_past_the_idle_limit() {
     });
     assert!(answers.iter().all(|answer| *answer == Some(400)), "each refused with 400, none cut off: {answers:?}");
 }
+
+/// Thirty-two costly geometries for one permit, with a queue timeout of 100 ms: the first are
+/// answered (400, each refused once drawing it has cost tens of milliseconds), the rest are
+/// turned away as busy (503, `Retry-After`) instead of waiting on, and counted; none is cut off.
+#[test]
+fn a_request_that_waits_past_the_queue_timeout_is_answered_503() {
+    let (_temp, dir) = demo();
+    let limits = tessera_server::Limits { heavy: 1, queue_timeout: Duration::from_millis(100), ..Default::default() };
+    let server = common::start_with(&dir, None, limits);
+    let (addr, body) = (server.addr, tessera_fixtures::zig_zag_search(60_000));
+    let answers: Vec<Option<common::Reply>> = std::thread::scope(|scope| {
+        let ask = || common::try_request(addr, "POST", "/search", &[], &body);
+        let asking: Vec<_> = (0..32).map(|_| scope.spawn(ask)).collect();
+        asking.into_iter().map(|asked| asked.join().expect("a client")).collect()
+    });
+    let statuses: Vec<Option<u16>> = answers.iter().map(|a| a.as_ref().map(|reply| reply.status)).collect();
+    assert!(statuses.iter().all(|s| matches!(s, Some(400 | 503))), "each answered 400 or 503: {statuses:?}");
+    let busy: Vec<&common::Reply> = answers.iter().flatten().filter(|reply| reply.status == 503).collect();
+    assert!(!busy.is_empty() && busy.len() < 32, "some waited too long, not all: {statuses:?}");
+    for reply in &busy {
+        assert_eq!(reply.header("retry-after"), Some("1"));
+        assert_eq!(reply.json()["code"], "ServiceUnavailable");
+    }
+    let metrics = String::from_utf8(get(addr, "/metrics").body).expect("utf-8");
+    let counted = metrics
+        .lines()
+        .find(|line| line.starts_with("tessera_requests_shed_total{reason=\"queue_timeout\"}"))
+        .and_then(|line| line.rsplit(' ').next()?.parse::<f64>().ok());
+    assert_eq!(counted, Some(busy.len() as f64), "{metrics}");
+}
+
+/// With an admin listener, the public one answers only what a visitor may see: no metrics, no
+/// copy lists (404), no storage paths in /coverage; the admin listener answers all of it.
+#[test]
+fn with_an_admin_listener_the_public_one_keeps_operator_data_to_it() {
+    let (_temp, dir) = demo();
+    let mut options = common::options(&dir, None);
+    options.admin_listen = Some("127.0.0.1:0".parse().unwrap());
+    let server = common::start_options(options);
+    let (public, admin) = (server.addr, server.admin.expect("an admin listener"));
+    for private in ["/metrics", "/copylist/okavango/scaleway?year=2024"] {
+        assert_eq!(get(public, private).status, 404, "{private} on the public listener");
+        assert_eq!(get(admin, private).status, 200, "{private} on the admin listener");
+    }
+    let storage = |addr| -> Vec<Option<String>> {
+        let listing = get(addr, "/coverage").json();
+        let stores = listing["stores"].as_array().expect("stores").clone();
+        stores.iter().map(|store| store["storage"].as_str().map(str::to_owned)).collect()
+    };
+    assert!(storage(public).iter().all(Option::is_none), "no storage on the public listener");
+    assert!(storage(admin).iter().all(Option::is_some), "storage on the admin listener");
+    // Everything else is public: the API, coverage bitmaps, the map.
+    assert_eq!(get(public, "/search?limit=1").status, 200);
+    assert_eq!(get(public, "/coverage/okavango/2024").status, 200);
+    // Without an admin listener, one listener answers everything, as before.
+    let single = common::start(&dir, None);
+    assert_eq!(get(single.addr, "/metrics").status, 200);
+    assert!(storage(single.addr).iter().all(Option::is_some));
+}

@@ -37,8 +37,17 @@ const MISSING_COLOUR: [u8; 4] = [220, 20, 60, 255];
 pub struct StoreInfo {
     pub name: String,
     pub primary: bool,
+    /// Where its files are (a path, a bucket); empty when the server keeps that to its admin
+    /// listener, and then the map offers no copy commands.
     pub storage: String,
     pub years: HashMap<String, u64>,
+}
+
+impl StoreInfo {
+    /// Whether copy commands can name the store's files.
+    pub fn has_storage(&self) -> bool {
+        !self.storage.is_empty()
+    }
 }
 
 #[derive(Default)]
@@ -722,11 +731,15 @@ async fn fetch_bytes(url: &str) -> Result<Vec<u8>, String> {
     body_of(url, window.fetch_with_str(&api_path(url))).await
 }
 
-/// `path` below the API's root: the path `/map/` is served under (empty at the server's root,
-/// `/geotessera` behind a proxy's prefix), so the map asks the server it came from.
+/// `path` below the API's root, which `index.html` finds before the app starts
+/// (`window.tesseraApi`): the path `/map/` is served under (empty at the server's root,
+/// `/geotessera` behind a proxy's prefix), or `api` beside the page when the map is served on
+/// its own (Caddy's layout in `deploy/Caddyfile`).
 pub(crate) fn api_path(path: &str) -> String {
-    let location = web_sys::window().and_then(|w| w.location().pathname().ok()).unwrap_or_default();
-    let root = location.rfind("/map/").map_or("", |at| &location[..at]);
+    let root = web_sys::window()
+        .and_then(|window| js_sys::Reflect::get(&window, &JsValue::from_str("tesseraApi")).ok())
+        .and_then(|root| root.as_string())
+        .unwrap_or_default();
     format!("{root}{path}")
 }
 

@@ -18,6 +18,8 @@ pub const BASE: &str = "http://tessera.test";
 /// A server running on its own runtime thread; stopped when dropped.
 pub struct Running {
     pub addr: SocketAddr,
+    /// The admin listener's address, when the options ask for one.
+    pub admin: Option<SocketAddr>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -70,7 +72,7 @@ pub fn start_options(options: Options) -> Running {
         let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
         runtime.block_on(async move {
             let server = Server::bind(options).await.expect("the server binds");
-            addr_tx.send(server.local_addr().unwrap()).unwrap();
+            addr_tx.send((server.local_addr().unwrap(), server.admin_addr().unwrap())).unwrap();
             server
                 .run(async {
                     let _ = stopped.await;
@@ -79,8 +81,8 @@ pub fn start_options(options: Options) -> Running {
                 .expect("the server runs");
         });
     });
-    let addr = addr_rx.recv_timeout(Duration::from_secs(30)).expect("the server starts");
-    Running { addr, stop: Some(stop), thread: Some(thread) }
+    let (addr, admin) = addr_rx.recv_timeout(Duration::from_secs(30)).expect("the server starts");
+    Running { addr, admin, stop: Some(stop), thread: Some(thread) }
 }
 
 /// A response as the client saw it.

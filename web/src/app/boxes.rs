@@ -84,7 +84,8 @@ fn box_counts_view(signals: Signals, counts: BoxCounts) -> impl IntoView {
         <ul id="bbox-counts" data-bbox=counts.bbox.to_string() data-year=counts.year.to_string()>
             {registry}
             {counts.stores.into_iter().map(|(store, n)| {
-                let links = (store != primary).then(|| {
+                let copyable = |name: &str| stores.iter().any(|s| s.name == name && s.has_storage());
+                let links = (store != primary && copyable(&primary) && copyable(&store)).then(|| {
                     let base = super::api_path(&format!("/copylist/{primary}/{store}?{query}"));
                     let (tool, label) = match copy_tool(&stores, &primary, &store) {
                         CopyTool::S5cmd => ("s5cmd", "s5cmd run"),

@@ -103,11 +103,11 @@ fn panel_of(item: &Value, tile: Tile, stores: &[StoreInfo]) -> TilePanel {
         })
         .collect();
     let key = tile.key().to_string();
-    let source = stores.iter().find(|s| holders.contains(&s.name));
+    let source = stores.iter().find(|s| holders.contains(&s.name) && s.has_storage());
     let copy_lines = match source {
         Some(source) => stores
             .iter()
-            .filter(|s| !holders.contains(&s.name))
+            .filter(|s| !holders.contains(&s.name) && s.has_storage())
             .map(|target| copy_line(stores, source, target, &key))
             .collect(),
         None => Vec::new(),
