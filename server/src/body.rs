@@ -46,11 +46,13 @@ enum Kind {
 #[derive(Debug)]
 pub enum Streamed {
     CopyList(Box<CopyList>),
-    /// A page rendered on `pool`, under `budget`.
+    /// A page rendered on `pool`, under `budget`, for `waiter`: taken while the request that
+    /// made the page still waits, so the work is never abandoned in between.
     Items {
         collection: Box<ItemCollection>,
         pool: Pool,
         budget: Budget,
+        waiter: Waiter,
     },
 }
 
@@ -62,7 +64,9 @@ impl ReplyBody {
     pub fn streamed(streamed: Streamed) -> ReplyBody {
         let kind = match streamed {
             Streamed::CopyList(list) => Kind::CopyList { list, yielded: false },
-            Streamed::Items { collection, pool, budget } => Kind::Items(ItemStream::new(collection, pool, budget)),
+            Streamed::Items { collection, pool, budget, waiter } => {
+                Kind::Items(ItemStream { state: ItemState::Waiting(collection), pool, budget, _waiter: waiter })
+            }
         };
         ReplyBody { kind, counter: None, _place: None }
     }
@@ -154,11 +158,6 @@ impl std::fmt::Debug for ItemStream {
 }
 
 impl ItemStream {
-    fn new(collection: Box<ItemCollection>, pool: Pool, budget: Budget) -> ItemStream {
-        let waiter = budget.waiter();
-        ItemStream { state: ItemState::Waiting(collection), pool, budget, _waiter: waiter }
-    }
-
     /// The next chunk: `Ok(None)` at the end, an error when the page cannot go on.
     fn poll_chunk(&mut self, context: &mut Context<'_>) -> Poll<Result<Option<Bytes>>> {
         loop {

@@ -367,7 +367,8 @@ fn search_and_render(
     }
     let mut reply = Reply::new(Bytes::new(), GEO_JSON);
     let pool = state.pool.clone();
-    reply.stream = Some(Streamed::Items { collection: Box::new(collection), pool, budget: budget.clone() });
+    let (budget, waiter) = (budget.clone(), budget.waiter());
+    reply.stream = Some(Streamed::Items { collection: Box::new(collection), pool, budget, waiter });
     Ok(reply)
 }
 

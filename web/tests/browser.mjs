@@ -477,8 +477,10 @@ const judgeFrame = (page, points) => page.evaluate(([points, land, sea]) => {
   const data = ctx.getImageData(0, 0, gl.width, gl.height).data;
   const ratio = gl.width / gl.clientWidth;
   const near = (i, rgb) => Math.abs(data[i] - rgb[0]) <= 2 && Math.abs(data[i + 1] - rgb[1]) <= 2 && Math.abs(data[i + 2] - rgb[2]) <= 2;
+  const centre = map.getCenter().lng;
   return points.map(([name, lon, lat, isLand]) => {
-    const p = map.project([lon, lat]);
+    // The copy of the point on the centre's side of the antimeridian: project() does not wrap.
+    const p = map.project([lon + 360 * Math.round((centre - lon) / 360), lat]);
     const [x, y] = [Math.round(p.x * ratio), Math.round(p.y * ratio)];
     if (x < 1 || y < 1 || x >= gl.width - 1 || y >= gl.height - 1) return { name, inside: false };
     let right = 0;
@@ -493,7 +495,7 @@ const named = [
   ...Object.entries(LAND_POINTS).map(([name, [lon, lat]]) => [name, lon, lat, true]),
   ...Object.entries(SEA_POINTS).map(([name, [lon, lat]]) => [name, lon, lat, false]),
 ];
-const large = await browser.newContext({ viewport: { width: 1600, height: 1200 } });
+const large = await browser.newContext({ viewport: { width: 2000, height: 1300 } });
 await offline(large);
 const worldPage = await large.newPage();
 const worldErrors = [];
@@ -522,6 +524,7 @@ for (const frame of FRAMES) {
   await worldPage.screenshot({ path: `${out}/basemap-z${frame.zoom}.png` });
   const took = ((performance.now() - started) / 1000).toFixed(1);
   const placesInView = frame.everyPlace ? places.length === named.length : places.length > 0;
+  if (!placesInView) console.log(`  named places outside the frame: ${judged.filter((j) => !j.inside && !j.name.startsWith('cell ')).map((j) => j.name)}`);
   check(wrong.length === 0 && placesInView && inFrame.length >= 100,
     `basemap at zoom ${frame.zoom} around ${frame.centre}: ${inFrame.length - wrong.length} of ${inFrame.length} points the right colour (${places.length} named places, ${inFrame.length - places.length} mask cells; one frame, ${took} s) ${JSON.stringify(wrong.slice(0, 5).map((j) => `${j.name} ${j.rgb}`))}`);
 }
