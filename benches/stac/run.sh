@@ -56,6 +56,44 @@ for round in 1 2 3 4 5; do
 done
 median() { printf '%s\n' "$@" | sort -n | sed -n 3p; }
 echo "  of the ceiling, median of 5 rounds: tessera $(median "${kept[@]}")%, --page-cache 0 $(median "${fresh[@]}")%"
+
+echo "GET /search, a different 1-degree box over land and year each time, limit 10 (benches/stac/varied-search.lua)"
+# The land's 1-degree blocks (at least 60 of their 100 cells land), from the mask the demo's
+# tiles are placed on, as a Lua table for wrk.
+python3 - fixtures/data/land-0.1deg.bin "$out/land-boxes.lua" <<'PY'
+import struct, sys
+data = open(sys.argv[1], "rb").read()
+assert data[:8] == b"TSLAND01"
+land = {}
+for at in range(8, len(data), 6):
+    row, first, last = struct.unpack_from("<HHH", data, at)
+    for col in range(first, last + 1):
+        block = (col // 10, row // 10)
+        land[block] = land.get(block, 0) + 1
+boxes = sorted((bx - 180, by - 90) for (bx, by), cells in land.items() if cells >= 60)
+with open(sys.argv[2], "w") as out:
+    out.write("return {" + ",".join(f"{{{w},{s}}}" for w, s in boxes) + "}\n")
+print(f"  {len(boxes)} land boxes x 9 years of queries")
+PY
+export LAND_BOXES="$PWD/$out/land-boxes.lua" YEARS=2017,2025
+# The ceiling answers a body of the same size: one of these pages, fixed.
+curl -sf "http://127.0.0.1:8181/search?collections=geotessera-2021&bbox=10,48,11,49&limit=10" > "$out/varied-body.json"
+target/release/fixed-body 127.0.0.1:8185 "$out/varied-body.json" &
+varied_ceiling=$!
+trap 'kill $server $uncached $peer $ceiling $varied_ceiling 2>/dev/null || true' EXIT
+sleep 0.3
+lookups() { curl -sf http://127.0.0.1:8181/metrics | awk -v o="$1" '$1 == "tessera_page_cache_lookups_total{outcome=\""o"\"}" {print $2}'; }
+hits_before=$(lookups hit) misses_before=$(lookups miss)
+varied=() varied_p99=()
+for round in 1 2 3 4 5; do
+  ours=$(load -s benches/stac/varied-search.lua http://127.0.0.1:8181)
+  fixed=$(load http://127.0.0.1:8185/search)
+  varied+=("$(percent "$ours" "$fixed")") varied_p99+=("$(echo "$ours" | awk '{print $NF}')")
+  echo "  round $round: tessera $ours (${varied[-1]}%) | ceiling ($(wc -c < "$out/varied-body.json") bytes) $fixed"
+done
+hits=$(awk -v a="$(lookups hit)" -v b="$hits_before" 'BEGIN {print a - b}')
+misses=$(awk -v a="$(lookups miss)" -v b="$misses_before" 'BEGIN {print a - b}')
+echo "  of the ceiling, median of 5 rounds: $(median "${varied[@]}")%; p99 by round: ${varied_p99[*]}; page cache hits $hits of $((hits + misses))"
 echo "POST /search bbox 1 degree, limit 10: $(load -s benches/stac/post-search.lua http://127.0.0.1:8181/search)"
 echo "GET /collections: $(load http://127.0.0.1:8181/collections)"
 echo "GET one item: $(load http://127.0.0.1:8181/collections/geotessera-2024/items/2024_grid_0.85_49.95)"

@@ -293,8 +293,8 @@ pub struct ServeArgs {
     /// the rightmost address of --client-header that is not itself trusted; a peer outside
     /// them is its own client, whatever headers it sends. The per-client cap, the access log
     /// and /metrics then count real clients, not the proxy.
-    #[arg(long, value_name = "CIDR,...", value_parser = trusted_proxies)]
-    pub trust_proxy: Option<Vec<tessera_server::IpNet>>,
+    #[arg(long, value_name = "CIDR,...", value_delimiter = ',', value_parser = trusted_proxy)]
+    pub trust_proxy: Vec<tessera_server::IpNet>,
 
     /// The header trusted proxies name the client in. Only that one is read: a proxy passes
     /// any other on as the client sent it.
@@ -337,8 +337,9 @@ fn seconds(text: &str) -> Result<f64, String> {
     }
 }
 
-fn trusted_proxies(text: &str) -> Result<Vec<tessera_server::IpNet>, String> {
-    tessera_server::Proxies::parse_trusted(text)
+fn trusted_proxy(text: &str) -> Result<tessera_server::IpNet, String> {
+    let mut nets = tessera_server::Proxies::parse_trusted(text)?;
+    nets.pop().ok_or_else(|| "an empty address".to_owned())
 }
 
 #[derive(Debug, Args)]

@@ -20,7 +20,7 @@ pub fn run(inventory: &Path, args: &ServeArgs) -> anyhow::Result<()> {
     options.admin_listen = args.admin_listen;
     options.shutdown_grace = Duration::from_secs_f64(args.shutdown_grace);
     options.proxies = Proxies {
-        trusted: args.trust_proxy.clone().unwrap_or_default(),
+        trusted: args.trust_proxy.clone(),
         header: match args.client_header {
             ClientHeaderArg::XForwardedFor => ClientHeader::XForwardedFor,
             ClientHeaderArg::Forwarded => ClientHeader::Forwarded,
