@@ -57,25 +57,23 @@ done
 median() { printf '%s\n' "$@" | sort -n | sed -n 3p; }
 echo "  of the ceiling, median of 5 rounds: tessera $(median "${kept[@]}")%, --page-cache 0 $(median "${fresh[@]}")%"
 
-echo "GET /search, a different 1-degree box over land and year each time, limit 10 (benches/stac/varied-search.lua)"
-# The land's 1-degree blocks (at least 60 of their 100 cells land), from the mask the demo's
-# tiles are placed on, as a Lua table for wrk.
-python3 - fixtures/data/land-0.1deg.bin "$out/land-boxes.lua" <<'PY'
-import struct, sys
-data = open(sys.argv[1], "rb").read()
-assert data[:8] == b"TSLAND01"
-land = {}
-for at in range(8, len(data), 6):
-    row, first, last = struct.unpack_from("<HHH", data, at)
-    for col in range(first, last + 1):
-        block = (col // 10, row // 10)
-        land[block] = land.get(block, 0) + 1
-boxes = sorted((bx - 180, by - 90) for (bx, by), cells in land.items() if cells >= 60)
+echo "GET /search, a different 1-degree box and year each time, limit 10 (benches/stac/varied-search.lua)"
+# Every 1-degree box and year with at least 10 registry tiles, read from the registry itself,
+# as a Lua table for wrk.
+[ -x "$venv/bin/python" ] && "$venv/bin/python" -c 'import pyarrow' 2>/dev/null || "$venv/bin/pip" install -q 'pyarrow==22.0.0'
+"$venv/bin/python" - "$inventory/registry.parquet" "$out/search-boxes.lua" <<'PY'
+import collections, sys
+import pyarrow.parquet as pq
+table = pq.read_table(sys.argv[1], columns=["year", "lon_i", "lat_i"])
+counts = collections.Counter(
+    (year, (lon + 18000) // 100 - 180, (lat + 9000) // 100 - 90)
+    for year, lon, lat in zip(*(table.column(name).to_pylist() for name in ["year", "lon_i", "lat_i"])))
+boxes = sorted((west, south, year) for (year, west, south), tiles in counts.items() if tiles >= 10)
 with open(sys.argv[2], "w") as out:
-    out.write("return {" + ",".join(f"{{{w},{s}}}" for w, s in boxes) + "}\n")
-print(f"  {len(boxes)} land boxes x 9 years of queries")
+    out.write("return {" + ",".join(f"{{{w},{s},{y}}}" for w, s, y in boxes) + "}\n")
+print(f"  {len(boxes)} boxes and years, each with 10 tiles or more")
 PY
-export LAND_BOXES="$PWD/$out/land-boxes.lua" YEARS=2017,2025
+export SEARCH_BOXES="$PWD/$out/search-boxes.lua"
 # The ceiling answers a body of the same size: one of these pages, fixed.
 curl -sf "http://127.0.0.1:8181/search?collections=geotessera-2021&bbox=10,48,11,49&limit=10" > "$out/varied-body.json"
 target/release/fixed-body 127.0.0.1:8185 "$out/varied-body.json" &

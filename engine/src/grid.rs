@@ -402,7 +402,7 @@ fn parse_year(text: &str, whole: &str) -> Result<Year> {
 /// box has no extent (a point or a line), the cell whose half-open footprint `[lo, hi)` contains
 /// the coordinate matches (the last cell for 180 or 90). Comparisons are exact, in integer
 /// nanodegrees, so a box drawn on grid lines selects exactly the cells inside it.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Bbox {
     west: i64,
     south: i64,
@@ -491,7 +491,8 @@ impl Bbox {
         let mut years = years.to_vec();
         years.sort_unstable();
         years.dedup();
-        let mut ranges: Vec<IdRange> = Vec::new();
+        let rows = (row_hi - row_lo + 1) as usize;
+        let mut ranges: Vec<IdRange> = Vec::with_capacity(years.len() * rows * spans.len());
         for year in years {
             let base = grid.year_ids(year)?.lo;
             for row in row_lo..=row_hi {

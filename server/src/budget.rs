@@ -55,7 +55,7 @@ impl Budget {
 
     /// Starts metering the calling thread's work, until the visit is dropped.
     pub fn visit(&self) -> Visit<'_> {
-        Visit { budget: self, started: thread_cpu_time() }
+        Visit { metered: Some((self, thread_cpu_time())) }
     }
 
     /// CPU time spent in visits that have ended.
@@ -81,24 +81,38 @@ impl Drop for Waiter {
     }
 }
 
-/// One stretch of a request's work on one thread, metered from its start to its drop.
+/// One stretch of a request's work on one thread, metered from its start to its drop; or the
+/// small work an async worker does inline, bounded by what it is (a page of at most a hundred
+/// items over a box), which is not metered: reading a thread's CPU clock is a system call, and
+/// three of them took 8% of the server's time on small searches.
 #[derive(Debug)]
 pub struct Visit<'b> {
-    budget: &'b Budget,
-    started: Duration,
+    /// The budget, and the thread's CPU time when the visit started.
+    metered: Option<(&'b Budget, Duration)>,
 }
 
 impl Visit<'_> {
+    /// A visit that is not metered, for work bounded by what it is.
+    pub fn inline() -> Visit<'static> {
+        Visit { metered: None }
+    }
+
+    /// The budget this visit spends, if it is metered.
+    pub fn budget(&self) -> Option<&Budget> {
+        self.metered.map(|(budget, _)| budget)
+    }
+
     /// Whether the work may go on: an error once nobody waits for it or once the request has
     /// spent its allowance. Reads the thread's CPU clock (a system call of well under a
     /// microsecond): call it every few items, not every byte.
     pub fn check(&self) -> Result<()> {
-        if self.budget.is_abandoned() {
+        let Some((budget, started)) = self.metered else { return Ok(()) };
+        if budget.is_abandoned() {
             return Err(Error::Abandoned);
         }
-        let limit = self.budget.0.limit;
-        if self.budget.spent() + thread_cpu_time().saturating_sub(self.started) > limit {
-            self.budget.0.exceeded.inc();
+        let limit = budget.0.limit;
+        if budget.spent() + thread_cpu_time().saturating_sub(started) > limit {
+            budget.0.exceeded.inc();
             return Err(Error::TooCostly { limit });
         }
         Ok(())
@@ -107,9 +121,11 @@ impl Visit<'_> {
 
 impl Drop for Visit<'_> {
     fn drop(&mut self) {
-        let took = thread_cpu_time().saturating_sub(self.started);
-        let nanos = u64::try_from(took.as_nanos()).unwrap_or(u64::MAX);
-        self.budget.0.spent_nanos.fetch_add(nanos, Ordering::Relaxed);
+        if let Some((budget, started)) = self.metered {
+            let took = thread_cpu_time().saturating_sub(started);
+            let nanos = u64::try_from(took.as_nanos()).unwrap_or(u64::MAX);
+            budget.0.spent_nanos.fetch_add(nanos, Ordering::Relaxed);
+        }
     }
 }
 

@@ -44,6 +44,14 @@ pub fn collection_id(year: Year) -> String {
     format!("geotessera-{year}")
 }
 
+/// The year whose collection `id` names (`geotessera-2024`), read without formatting any: this
+/// runs for every search that names collections.
+pub fn year_of_collection(id: &str) -> Option<Year> {
+    let digits = id.strip_prefix("geotessera-")?;
+    let year: Year = digits.parse().ok()?;
+    (itoa::Buffer::new().format(year) == digits).then_some(year)
+}
+
 /// One store as items link to it.
 #[derive(Debug, Clone)]
 pub struct StoreLinks {
@@ -172,7 +180,8 @@ impl Catalog {
 
     /// The year of a collection id that exists.
     pub fn collection_year(&self, id: &str) -> Option<Year> {
-        self.summaries.iter().find(|s| collection_id(s.year) == id).map(|s| s.year)
+        let year = year_of_collection(id)?;
+        self.summaries.iter().any(|s| s.year == year).then_some(year)
     }
 
     /// The registry's details of a tile it lists.

@@ -43,11 +43,11 @@ pub struct ItemCollection {
 }
 
 impl ItemCollection {
-    /// The collection of `page` of `search`, closed by `links` (each a JSON object).
-    pub fn new(snapshot: Arc<Snapshot>, search: &Search, page: Page, links: &[String]) -> ItemCollection {
-        let mut tail = String::with_capacity(128 + links.iter().map(String::len).sum::<usize>());
+    /// The collection of `page` of `search`, closed by `links` (JSON objects, comma-separated).
+    pub fn new(snapshot: Arc<Snapshot>, search: &Search, page: Page, links: &str) -> ItemCollection {
+        let mut tail = String::with_capacity(128 + links.len());
         tail.push_str("],\"links\":[");
-        tail.push_str(&links.join(","));
+        tail.push_str(links);
         tail.push_str("],\"numberMatched\":");
         tail.push_str(itoa::Buffer::new().format(page.matched));
         tail.push_str(",\"numberReturned\":");

@@ -188,7 +188,7 @@ pub fn copylist(catalog: Arc<Catalog>, source: &str, target: &str, query: &str, 
                     Some(tessera_engine::grid::Bbox::parse(&value).map_err(|err| Error::bad(err.to_string()))?)
             }
             "bbox" => {}
-            "format" if ["keys", "s5cmd", "rsync", "cp"].contains(&&*value) => format = value,
+            "format" if ["keys", "s5cmd", "rsync", "cp"].contains(&&*value) => format = value.into_owned(),
             other => {
                 return Err(Error::bad(format!(
                     "unknown parameter `{other}` (or value `{value}`); a copy list takes year, bbox and format=keys|s5cmd|rsync|cp"

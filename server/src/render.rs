@@ -42,7 +42,7 @@ pub struct Items<'c> {
 
 impl<'c> Items<'c> {
     pub fn new(catalog: &'c Catalog, templates: &'c Templates) -> Items<'c> {
-        Items { catalog, templates, local: Vec::new(), values: Values::default() }
+        Items { catalog, templates, local: Vec::new(), values: Values::new() }
     }
 
     /// Appends the item of registry tile `id` (which must be on the grid) to `out`.
@@ -170,6 +170,12 @@ struct Values {
 }
 
 impl Values {
+    /// Buffers sized for the longest values, so that no item grows them.
+    fn new() -> Values {
+        let names = Names { key: String::with_capacity(32), name_at: 0, item_id: String::with_capacity(32) };
+        Values { names, footprint: String::with_capacity(192), ..Values::default() }
+    }
+
     /// Refills the buffers with tile `id`'s values.
     fn fill(&mut self, catalog: &Catalog, id: TileId, tile: Tile) {
         let details = catalog.details(id).unwrap_or_default();

@@ -12,7 +12,7 @@ use serde_json::Value;
 use tessera_engine::grid::Tile;
 
 use crate::body::{ReplyBody, Streamed};
-use crate::budget::{Budget, Visit};
+use crate::budget::Visit;
 use crate::catalog::Catalog;
 use crate::collection::ItemCollection;
 use crate::coverage;
@@ -316,8 +316,8 @@ async fn get_search(
         return Ok(Reply::new(page, GEO_JSON));
     }
     let search = parse(&snapshot, &query)?;
-    let reply = searched(state, snapshot.clone(), search, move |state, catalog, search, page| {
-        get_links(catalog, state, search, page, &path, &query)
+    let reply = searched(state, snapshot.clone(), search, move |state, catalog, search, page, out| {
+        get_links(catalog, state, search, page, &path, &query, out)
     })
     .await?;
     if reply.status == StatusCode::OK && reply.stream.is_none() {
@@ -326,48 +326,46 @@ async fn get_search(
     Ok(reply)
 }
 
-/// The links that close a page, for the search and page found.
-trait Links: FnOnce(&State, &Catalog, &Search, &Page) -> Vec<String> + Send + 'static {}
-impl<F: FnOnce(&State, &Catalog, &Search, &Page) -> Vec<String> + Send + 'static> Links for F {}
+/// Writes the links that close a page, for the search and page found: the members of a JSON
+/// array, comma-separated.
+trait Links: FnOnce(&State, &Catalog, &Search, &Page, &mut String) + Send + 'static {}
+impl<F: FnOnce(&State, &Catalog, &Search, &Page, &mut String) + Send + 'static> Links for F {}
 
 /// Runs `search` and renders its page, closed by `links`: inline when the work is small (a page
 /// of up to a hundred items over a box: well under a millisecond), on the heavy-work pool
 /// otherwise (geometries, large pages, many ids, chosen fields), so no request holds an async
 /// worker for long.
 async fn searched(state: &Arc<State>, snapshot: Arc<Snapshot>, search: Search, links: impl Links) -> Result<Reply> {
-    let budget = state.budget();
     if !search.is_heavy() {
-        return search_and_render(state, snapshot, search, links, &budget, &budget.visit());
+        return search_and_render(state, snapshot, search, links, &Visit::inline());
     }
-    let (state_for_work, budget_for_work) = (state.clone(), budget.clone());
+    let (state_for_work, budget) = (state.clone(), state.budget());
     let _waiter = budget.waiter();
-    state
-        .pool
-        .run(&budget, move |visit| search_and_render(&state_for_work, snapshot, search, links, &budget_for_work, visit))
-        .await
+    state.pool.run(&budget, move |visit| search_and_render(&state_for_work, snapshot, search, links, visit)).await
 }
 
-/// A search made whole (its geometry rasterised), run, and its page rendered (a large page is
-/// streamed, a chunk at a time, under the same `budget`).
+/// A search made whole (its geometry rasterised), run, and its page rendered; a large page is
+/// streamed, a chunk at a time, under the visit's budget.
 fn search_and_render(
     state: &State,
     snapshot: Arc<Snapshot>,
     mut search: Search,
     links: impl Links,
-    budget: &Budget,
     visit: &Visit,
 ) -> Result<Reply> {
     search.rasterise()?;
     visit.check()?;
     let page = run(state, &snapshot, &search)?;
-    let links = links(state, &snapshot, &search, &page);
-    let collection = ItemCollection::new(snapshot, &search, page, &links);
+    let mut written = String::with_capacity(1024);
+    links(state, &snapshot, &search, &page, &mut written);
+    let collection = ItemCollection::new(snapshot, &search, page, &written);
     if !collection.is_large() {
         return Ok(Reply::new(collection.into_string(visit)?, GEO_JSON));
     }
+    // Only heavy searches make large pages, and those run metered on the pool.
+    let budget = visit.budget().cloned().unwrap_or_else(|| state.budget());
     let mut reply = Reply::new(Bytes::new(), GEO_JSON);
-    let pool = state.pool.clone();
-    let (budget, waiter) = (budget.clone(), budget.waiter());
+    let (pool, waiter) = (state.pool.clone(), budget.waiter());
     reply.stream = Some(Streamed::Items { collection: Box::new(collection), pool, budget, waiter });
     Ok(reply)
 }
@@ -406,41 +404,41 @@ async fn search_post(state: &Arc<State>, snapshot: Arc<Snapshot>, request: Reque
     };
     if body_len <= INLINE_BODY {
         let (body, search) = parse()?;
-        return searched(state, snapshot, search, move |state, catalog, search, page| {
-            post_links(state, catalog, search, page, &body)
+        return searched(state, snapshot, search, move |state, catalog, search, page, out| {
+            post_links(state, catalog, search, page, &body, out)
         })
         .await;
     }
     // A megabyte of JSON takes milliseconds to parse: not on an async worker. The search it
     // makes runs in the same visit to the pool, under the same permit and budget.
     let (state_for_work, budget) = (state.clone(), state.budget());
-    let budget_for_work = budget.clone();
     let _waiter = budget.waiter();
     state
         .pool
         .run(&budget, move |visit| {
             let (body, search) = parse()?;
-            let links = move |state: &State, catalog: &Catalog, search: &Search, page: &Page| {
-                post_links(state, catalog, search, page, &body)
+            let links = move |state: &State, catalog: &Catalog, search: &Search, page: &Page, out: &mut String| {
+                post_links(state, catalog, search, page, &body, out)
             };
-            search_and_render(&state_for_work, snapshot, search, links, &budget_for_work, visit)
+            search_and_render(&state_for_work, snapshot, search, links, visit)
         })
         .await
 }
 
 /// The links of a POST search's page: its `next`/`prev` links carry the request's body back
 /// with the token replaced.
-fn post_links(state: &State, catalog: &Catalog, search: &Search, page: &Page, body: &Value) -> Vec<String> {
+fn post_links(state: &State, catalog: &Catalog, search: &Search, page: &Page, body: &Value, out: &mut String) {
     let base = catalog.base();
-    let mut links = vec![root_link(catalog)];
+    push_root_link(out, base);
     for (rel, token) in [("next", page.next), ("prev", page.prev)] {
         if let Some(token) = token {
             let mut next_body = body.as_object().cloned().unwrap_or_default();
             next_body.insert("token".into(), Value::String(state.signer.sign(token, search.fingerprint())));
-            links.push(serde_json::json!({"rel": rel, "href": format!("{base}/search"), "type": GEO_JSON, "method": "POST", "body": next_body}).to_string());
+            let link = serde_json::json!({"rel": rel, "href": format!("{base}/search"), "type": GEO_JSON, "method": "POST", "body": next_body});
+            out.push(',');
+            out.push_str(&link.to_string());
         }
     }
-    links
 }
 
 fn run(state: &State, catalog: &Catalog, search: &Search) -> Result<Page> {
@@ -451,44 +449,72 @@ fn run(state: &State, catalog: &Catalog, search: &Search) -> Result<Page> {
     search::run(catalog, search, token)
 }
 
-fn root_link(catalog: &Catalog) -> String {
-    format!("{{\"rel\":\"root\",\"href\":\"{}/\",\"type\":\"application/json\"}}", catalog.base())
+fn push_root_link(out: &mut String, base: &str) {
+    out.push_str("{\"rel\":\"root\",\"href\":\"");
+    push_escaped(out, base);
+    out.push_str("/\",\"type\":\"application/json\"}");
 }
 
-/// `root`, `self`, and `next`/`prev` links that carry every parameter of the request back
-/// intact, with the token replaced.
-fn get_links(catalog: &Catalog, state: &State, search: &Search, page: &Page, path: &str, query: &str) -> Vec<String> {
+/// Writes `root`, `self`, and `next`/`prev` links that carry every parameter of the request
+/// back as the client wrote it, with the token replaced. Written straight into `out`, escaped
+/// as they go: this runs for every page.
+fn get_links(
+    catalog: &Catalog,
+    state: &State,
+    search: &Search,
+    page: &Page,
+    path: &str,
+    query: &str,
+    out: &mut String,
+) {
     let base = catalog.base();
-    let self_href = if query.is_empty() { format!("{base}{path}") } else { format!("{base}{path}?{query}") };
-    let mut links = vec![root_link(catalog), link_json("self", &self_href, None)];
+    push_root_link(out, base);
+    out.push_str(",{\"rel\":\"self\",\"href\":\"");
+    push_escaped(out, base);
+    push_escaped(out, path);
+    if !query.is_empty() {
+        out.push('?');
+        push_escaped(out, query);
+    }
+    out.push_str("\",\"type\":\"application/geo+json\"}");
+    if page.next.is_none() && page.prev.is_none() {
+        return;
+    }
+    let fingerprint = search.fingerprint();
     for (rel, token) in [("next", page.next), ("prev", page.prev)] {
         let Some(token) = token else { continue };
-        let mut serializer = form_urlencoded::Serializer::new(String::with_capacity(query.len() + 64));
-        for (name, value) in form_urlencoded::parse(query.as_bytes()).filter(|(name, _)| name != "token") {
-            serializer.append_pair(&name, &value);
+        out.push_str(",{\"rel\":\"");
+        out.push_str(rel);
+        out.push_str("\",\"href\":\"");
+        push_escaped(out, base);
+        push_escaped(out, path);
+        out.push('?');
+        for part in query.split('&').filter(|part| !part.is_empty() && !crate::query::names(part, "token")) {
+            push_escaped(out, part);
+            out.push('&');
         }
-        serializer.append_pair("token", &state.signer.sign(token, search.fingerprint()));
-        links.push(link_json(rel, &format!("{base}{path}?{}", serializer.finish()), Some("GET")));
+        out.push_str("token=");
+        state.signer.sign_into(out, token, fingerprint);
+        out.push_str("\",\"type\":\"application/geo+json\",\"method\":\"GET\"}");
     }
-    links
 }
 
-/// A link object, written directly: this runs for every page.
-fn link_json(rel: &str, href: &str, method: Option<&str>) -> String {
-    let href = serde_json::to_string(href).unwrap_or_default();
-    let mut link = String::with_capacity(href.len() + 80);
-    link.push_str("{\"rel\":\"");
-    link.push_str(rel);
-    link.push_str("\",\"href\":");
-    link.push_str(&href);
-    link.push_str(",\"type\":\"application/geo+json\"");
-    if let Some(method) = method {
-        link.push_str(",\"method\":\"");
-        link.push_str(method);
-        link.push('"');
+/// Appends `text` as the inside of a JSON string: quotes, backslashes and control characters
+/// escaped, the rest as it is.
+fn push_escaped(out: &mut String, text: &str) {
+    let plain = |c: char| c != '"' && c != '\\' && c >= ' ';
+    if text.chars().all(plain) {
+        out.push_str(text);
+        return;
     }
-    link.push('}');
-    link
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if c < ' ' => out.push_str(&format!("\\u{:04x}", u32::from(c))),
+            c => out.push(c),
+        }
+    }
 }
 
 fn coverage_reply(

@@ -7,11 +7,13 @@
 //! the work is proportional to the page, never to the number of matches, which come from
 //! bitmap cardinalities.
 
+use std::hash::Hash;
+
 use serde_json::Value;
 use tessera_engine::bitmap::kernels;
 use tessera_engine::bitmap::sink::{FnSink, Ids};
 use tessera_engine::grid::{Bbox, CELLS_PER_YEAR, COLS, IdRange, Tile, TileId, Year, push_merged};
-use xxhash_rust::xxh3::xxh3_64;
+use xxhash_rust::xxh3::Xxh3;
 
 use crate::catalog::{Catalog, TileSet};
 use crate::datetime::Interval;
@@ -84,19 +86,19 @@ impl Search {
     /// are errors, so a typo never silently widens a search.
     pub fn from_query(query: &str, endpoint: Endpoint) -> Result<Search> {
         let mut search = Search { limit: DEFAULT_LIMIT, ..Search::default() };
-        let mut seen: Vec<String> = Vec::new();
-        for (name, value) in crate::query::pairs(query)? {
-            if !endpoint.accepts(&name) {
+        let pairs = crate::query::pairs(query)?;
+        for (at, (name, value)) in pairs.iter().enumerate() {
+            if !endpoint.accepts(name) {
                 return Err(Error::bad(format!(
                     "unknown parameter `{name}`; this endpoint takes {}",
                     endpoint.names()
                 )));
             }
-            if seen.contains(&name.to_string()) {
+            // Every name before this one was accepted and given once: at most nine to compare.
+            if pairs[..at].iter().any(|(earlier, _)| earlier == name) {
                 return Err(Error::bad(format!("parameter `{name}` is given twice")));
             }
-            seen.push(name.to_string());
-            search.set_text(&name, &value)?;
+            search.set_text(name, value)?;
         }
         search.check()
     }
@@ -203,18 +205,38 @@ impl Search {
 
     /// A hash of everything that decides which items match and in what order (not the page
     /// size or the fields): what a token is bound to. The geometry must be rasterised.
+    ///
+    /// Hashed field by field, each behind a tag, lists with their lengths (formatting the search
+    /// to text first took 7% of the server's time on small searches).
     pub fn fingerprint(&self) -> u64 {
         debug_assert!(!matches!(self.intersects, Some(Intersects::Given(_))), "fingerprinted before rasterised");
-        let text = format!(
-            "{:?}|{:?}|{:?}|{:?}|{:?}|{}",
-            self.bbox,
-            self.spans().map(geometry::fingerprint),
-            self.datetime.map(|d| d.fingerprint()),
-            self.ids,
-            self.collections,
-            self.descending
-        );
-        xxh3_64(text.as_bytes())
+        let mut hasher = Xxh3::new();
+        if let Some(bbox) = &self.bbox {
+            hasher.update(b"b");
+            bbox.hash(&mut hasher);
+        }
+        if let Some(spans) = self.spans() {
+            hasher.update(b"g");
+            hasher.update(&geometry::fingerprint(spans).to_le_bytes());
+        }
+        if let Some(datetime) = &self.datetime {
+            hasher.update(b"d");
+            for bound in datetime.fingerprint() {
+                hasher.update(&bound.to_le_bytes());
+            }
+        }
+        for (tag, list) in [(b"i", &self.ids), (b"c", &self.collections)] {
+            if let Some(list) = list {
+                hasher.update(tag);
+                hasher.update(&(list.len() as u64).to_le_bytes());
+                for entry in list {
+                    hasher.update(&(entry.len() as u64).to_le_bytes());
+                    hasher.update(entry.as_bytes());
+                }
+            }
+        }
+        hasher.update(if self.descending { b"-" } else { b"+" });
+        hasher.digest()
     }
 }
 
@@ -333,8 +355,8 @@ impl Plan {
             .iter()
             .filter(|&year| search.datetime.is_none_or(|interval| interval.meets_year(year)))
             .filter(|&year| {
-                let id = crate::catalog::collection_id(year);
-                search.collections.as_ref().is_none_or(|names| names.contains(&id))
+                let named = |name: &String| crate::catalog::year_of_collection(name) == Some(year);
+                search.collections.as_ref().is_none_or(|names| names.iter().any(named))
             })
             .collect();
         if search.descending {
@@ -410,7 +432,7 @@ type Found = (Vec<TileId>, Option<Token>, Option<Token>);
 
 fn forward(plan: &Plan, registry: &TileSet, after: Option<u32>, limit: usize, has_prev: bool) -> Found {
     let start_rank = after.map_or(0, |tile| plan.rank(tile));
-    let mut found: Vec<u32> = Vec::new();
+    let mut found: Vec<u32> = Vec::with_capacity(limit + 1);
     'blocks: for (rank, (_, ranges)) in plan.blocks.iter().enumerate().skip(start_rank) {
         for range in ranges {
             let lo = match after {
@@ -437,7 +459,7 @@ fn forward(plan: &Plan, registry: &TileSet, after: Option<u32>, limit: usize, ha
 
 fn backward(plan: &Plan, registry: &TileSet, before: u32, limit: usize) -> Found {
     let start_rank = plan.rank(before);
-    let mut found: Vec<u32> = Vec::new();
+    let mut found: Vec<u32> = Vec::with_capacity(limit + 1);
     let blocks = plan.blocks.iter().enumerate().take(start_rank + 1).rev();
     'blocks: for (rank, (_, ranges)) in blocks {
         for range in ranges.iter().rev() {

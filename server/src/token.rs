@@ -15,6 +15,14 @@ type HmacSha256 = Hmac<Sha256>;
 
 const HEX: &[u8; 16] = b"0123456789abcdef";
 
+/// Writes `bytes` as lower-case hex digits into `out` (twice their length).
+fn push_hex(out: &mut [u8], bytes: &[u8]) {
+    for (pair, &byte) in out.chunks_exact_mut(2).zip(bytes) {
+        pair[0] = HEX[usize::from(byte >> 4)];
+        pair[1] = HEX[usize::from(byte & 15)];
+    }
+}
+
 /// Which way a page goes from its token's tile.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Direction {
@@ -59,18 +67,25 @@ impl Signer {
 
     /// The token for `token` in the search with `fingerprint`.
     pub fn sign(&self, token: Token, fingerprint: u64) -> String {
-        let direction = match token.direction {
-            Direction::Next => 'n',
-            Direction::Prev => 'p',
-        };
-        let body = format!("{direction}{:08x}{fingerprint:016x}", token.tile);
-        let mac = self.mac(body.as_bytes()).finalize().into_bytes();
-        let mut text = body;
-        for &byte in &mac[..16] {
-            text.push(char::from(HEX[usize::from(byte >> 4)]));
-            text.push(char::from(HEX[usize::from(byte & 15)]));
-        }
+        let mut text = String::with_capacity(57);
+        self.sign_into(&mut text, token, fingerprint);
         text
+    }
+
+    /// Appends the signed `token` to `out` (written directly: this runs for every page).
+    pub fn sign_into(&self, out: &mut String, token: Token, fingerprint: u64) {
+        let mut body = [0u8; 25];
+        body[0] = match token.direction {
+            Direction::Next => b'n',
+            Direction::Prev => b'p',
+        };
+        push_hex(&mut body[1..9], &token.tile.to_be_bytes());
+        push_hex(&mut body[9..25], &fingerprint.to_be_bytes());
+        let mac = self.mac(&body).finalize().into_bytes();
+        let mut text = [0u8; 57];
+        text[..25].copy_from_slice(&body);
+        push_hex(&mut text[25..], &mac[..16]);
+        out.push_str(std::str::from_utf8(&text).expect("hex digits and a letter are ASCII"));
     }
 
     /// Checks `text` against the search with `fingerprint`.
