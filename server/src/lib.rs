@@ -28,6 +28,7 @@ mod datetime;
 mod error;
 mod fields;
 mod geometry;
+mod hex;
 mod metrics;
 mod pages;
 mod pool;

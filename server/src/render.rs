@@ -7,11 +7,11 @@
 use sha2::{Digest, Sha256};
 use std::sync::OnceLock;
 use tessera_engine::copylist::{KeyStyle, KeyWriter};
-use tessera_engine::details::TileDetails;
 
-use tessera_engine::grid::{Tile, TileId, YearRange};
+use tessera_engine::grid::{COLS, ROWS, Tile, TileId, YearRange};
 
 use crate::catalog::{Catalog, NPY_TYPE, STAC_VERSION};
+use crate::hex;
 
 const EXTENSIONS: &str = concat!(
     "[\"https://stac-extensions.github.io/file/v2.1.0/schema.json\",",
@@ -149,9 +149,10 @@ impl Template {
                     }
                 }
                 Some(Var::Checksum(n)) => {
-                    if let Some(sha256) = &values.checksums[*n] {
+                    let sha256 = &values.checksums[*n];
+                    if !sha256.is_empty() {
                         out.push_str(",\"file:checksum\":\"1220");
-                        push_hex(out, sha256);
+                        out.push_str(sha256);
                         out.push('"');
                     }
                 }
@@ -166,25 +167,33 @@ struct Values {
     names: Names,
     footprint: String,
     sizes: [Option<u64>; 3],
-    checksums: [Option<[u8; 32]>; 3],
+    /// Each file's SHA-256 in hex, empty when unknown; written once, used twice for the
+    /// `.npy` files (their checksums, and the text of the `SHA256` file hashed for its own).
+    checksums: [String; 3],
 }
 
 impl Values {
     /// Buffers sized for the longest values, so that no item grows them.
     fn new() -> Values {
         let names = Names { key: String::with_capacity(32), name_at: 0, item_id: String::with_capacity(32) };
-        Values { names, footprint: String::with_capacity(192), ..Values::default() }
+        let checksums = std::array::from_fn(|_| String::with_capacity(64));
+        Values { names, footprint: String::with_capacity(192), sizes: [None; 3], checksums }
     }
 
     /// Refills the buffers with tile `id`'s values.
     fn fill(&mut self, catalog: &Catalog, id: TileId, tile: Tile) {
         let details = catalog.details(id).unwrap_or_default();
         self.names.fill(catalog.keys(), id);
-        let (size, hash) = checksums_file(self.names.name(), &details);
+        for (text, digest) in self.checksums.iter_mut().zip([details.hash, details.scales_hash, None]) {
+            text.clear();
+            if let Some(digest) = digest {
+                hex::push_sha256(text, &digest);
+            }
+        }
+        let checksums_size = checksums_file(self.names.name(), &mut self.checksums);
         self.footprint.clear();
         footprint(&mut Json(&mut self.footprint), tile);
-        self.sizes = [details.file_size, details.scales_size, size];
-        self.checksums = [details.hash, details.scales_hash, hash];
+        self.sizes = [details.file_size, details.scales_size, checksums_size];
     }
 }
 
@@ -263,17 +272,19 @@ struct Names {
 }
 
 impl Names {
-    /// From precomputed coordinate strings, not the formatting machinery (this is per item).
+    /// From precomputed coordinate strings, not the formatting machinery (this is per item);
+    /// the item id is the key with its `/` made a `_`.
     fn fill(&mut self, keys: &KeyWriter, id: TileId) {
-        let text = |buffer: &mut String, style| {
-            let mut bytes = std::mem::take(buffer).into_bytes();
-            bytes.clear();
-            keys.push(&mut bytes, id.0, style);
-            *buffer = String::from_utf8(bytes).unwrap_or_default();
-        };
-        text(&mut self.key, KeyStyle::Key);
-        text(&mut self.item_id, KeyStyle::ItemId);
-        self.name_at = self.key.find('/').map_or(0, |slash| slash + 1);
+        let mut bytes = std::mem::take(&mut self.key).into_bytes();
+        bytes.clear();
+        keys.push(&mut bytes, id.0, KeyStyle::Key);
+        self.key = String::from_utf8(bytes).unwrap_or_default();
+        self.name_at = self.key.bytes().position(|b| b == b'/').map_or(0, |slash| slash + 1);
+        self.item_id.clear();
+        self.item_id.push_str(&self.key);
+        if self.name_at > 0 {
+            self.item_id.replace_range(self.name_at - 1..self.name_at, "_");
+        }
     }
 
     /// `grid_0.85_49.95`
@@ -342,40 +353,67 @@ impl Json<'_> {
 }
 
 /// The tile's `SHA256` file is `sha256sum` output for its two `.npy` files, sorted by name,
-/// so its size and its own SHA-256 follow from the registry's hashes.
-fn checksums_file(name: &str, details: &TileDetails) -> (Option<u64>, Option<[u8; 32]>) {
-    let (Some(hash), Some(scales_hash)) = (details.hash, details.scales_hash) else { return (None, None) };
-    let mut text = String::with_capacity(192);
-    for (hash, suffix) in [(hash, ".npy\n"), (scales_hash, "_scales.npy\n")] {
-        push_hex(&mut text, &hash);
-        text.push_str("  ");
-        text.push_str(name);
-        text.push_str(suffix);
+/// so its size and its own SHA-256 follow from the registry's hashes (`checksums`, in hex: the
+/// `.npy` files' are read, the file's own written). `None` when either hash is unknown.
+fn checksums_file(name: &str, checksums: &mut [String; 3]) -> Option<u64> {
+    let [hash, scales_hash, own] = checksums;
+    if hash.is_empty() || scales_hash.is_empty() {
+        return None;
     }
-    (Some(text.len() as u64), Some(Sha256::digest(text.as_bytes()).into()))
+    let mut sha256 = Sha256::new();
+    let mut size = 0;
+    for (hash, suffix) in [(&*hash, ".npy\n"), (&*scales_hash, "_scales.npy\n")] {
+        for part in [hash, "  ", name, suffix] {
+            sha256.update(part.as_bytes());
+            size += part.len();
+        }
+    }
+    hex::push_sha256(own, &sha256.finalize().into());
+    Some(size as u64)
 }
 
-/// The tile's `geometry` and `bbox`: its centre +/- 0.05 degrees.
+/// The tile's `geometry` and `bbox`: its centre +/- 0.05 degrees, from the grid lines' text.
 fn footprint(json: &mut Json, tile: Tile) {
-    let (lon, lat) = (tile.cell.lon_centi(), tile.cell.lat_centi());
-    let (w, s, e, n) = (lon - 5, lat - 5, lon + 5, lat + 5);
+    let lines = GridLines::get();
+    let (col, row) = (tile.cell.col() as usize, tile.cell.row() as usize);
+    let (w, e) = (&*lines.meridians[col], &*lines.meridians[col + 1]);
+    let (s, n) = (&*lines.parallels[row], &*lines.parallels[row + 1]);
     json.s("\"geometry\":{\"type\":\"Polygon\",\"coordinates\":[[");
     for (i, (x, y)) in [(w, s), (e, s), (e, n), (w, n), (w, s)].into_iter().enumerate() {
-        json.s(comma(i)).s("[").centi(x).s(",").centi(y).s("]");
+        json.s(comma(i)).s("[").s(x).s(",").s(y).s("]");
     }
-    json.s("]]},\"bbox\":[").centi(w).s(",").centi(s).s(",").centi(e).s(",").centi(n).s("]");
+    json.s("]]},\"bbox\":[").s(w).s(",").s(s).s(",").s(e).s(",").s(n).s("]");
+}
+
+/// Every grid line's coordinate as the shortest decimal (`-179.9`, `0.1`, `90`), written once
+/// per process: a footprint is then ten copies, where formatting its coordinates took a twelfth
+/// of the instructions of a search.
+struct GridLines {
+    /// West to east, from -180.
+    meridians: Vec<Box<str>>,
+    /// South to north, from -90.
+    parallels: Vec<Box<str>>,
+}
+
+impl GridLines {
+    fn get() -> &'static GridLines {
+        static LINES: OnceLock<GridLines> = OnceLock::new();
+        LINES.get_or_init(|| {
+            let text = |centi: i32| {
+                let mut out = String::new();
+                Json(&mut out).centi(centi);
+                out.into_boxed_str()
+            };
+            GridLines {
+                meridians: (0..=COLS as i32).map(|col| text(-18000 + 10 * col)).collect(),
+                parallels: (0..=ROWS as i32).map(|row| text(-9000 + 10 * row)).collect(),
+            }
+        })
+    }
 }
 
 fn comma(n: usize) -> &'static str {
     if n == 0 { "" } else { "," }
-}
-
-fn push_hex(out: &mut String, bytes: &[u8]) {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    for &byte in bytes {
-        out.push(HEX[usize::from(byte >> 4)] as char);
-        out.push(HEX[usize::from(byte & 15)] as char);
-    }
 }
 
 #[cfg(test)]

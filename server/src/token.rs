@@ -13,15 +13,7 @@ use crate::error::{Error, Result};
 
 type HmacSha256 = Hmac<Sha256>;
 
-const HEX: &[u8; 16] = b"0123456789abcdef";
-
-/// Writes `bytes` as lower-case hex digits into `out` (twice their length).
-fn push_hex(out: &mut [u8], bytes: &[u8]) {
-    for (pair, &byte) in out.chunks_exact_mut(2).zip(bytes) {
-        pair[0] = HEX[usize::from(byte >> 4)];
-        pair[1] = HEX[usize::from(byte & 15)];
-    }
-}
+use crate::hex;
 
 /// Which way a page goes from its token's tile.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -79,12 +71,12 @@ impl Signer {
             Direction::Next => b'n',
             Direction::Prev => b'p',
         };
-        push_hex(&mut body[1..9], &token.tile.to_be_bytes());
-        push_hex(&mut body[9..25], &fingerprint.to_be_bytes());
+        hex::write(&mut body[1..9], &token.tile.to_be_bytes());
+        hex::write(&mut body[9..25], &fingerprint.to_be_bytes());
         let mac = self.mac(&body).finalize().into_bytes();
         let mut text = [0u8; 57];
         text[..25].copy_from_slice(&body);
-        push_hex(&mut text[25..], &mac[..16]);
+        hex::write(&mut text[25..], &mac[..16]);
         out.push_str(std::str::from_utf8(&text).expect("hex digits and a letter are ASCII"));
     }
 
