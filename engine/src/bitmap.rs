@@ -4,8 +4,8 @@
 //! header, the offset header (offsets must equal the sequential positions), that every
 //! container lies inside the bytes and that no bytes trail the last one. It builds a small
 //! directory (key, kind, cardinality, byte range per container; ~700 entries for a 3.8M-tile
-//! store) and never copies or decodes the payload. The set kernels in [`crate::bitmap::kernels`]
-//! read the little-endian words in place.
+//! store) and a table from key to container, and never copies or decodes the payload. The set
+//! kernels in [`crate::bitmap::kernels`] read the little-endian words in place.
 //!
 //! Contents (array order, run bounds, bitset popcounts) are checked by
 //! [`RoaringView::validate`], which is O(bytes): do it once per file, or trust a checksum that
@@ -89,8 +89,15 @@ pub struct RoaringView<B> {
     /// For each bitset or run container, once a position in it has been asked: the values
     /// before every [`RANK_STEP`]-th word or run, so a position sums at most that many.
     rank_steps: Vec<OnceLock<Box<[u32]>>>,
+    /// The index of each key's container (`NO_CONTAINER` when it has none), for keys up to the
+    /// last: finding a value's container is one load, not a binary search whose every step
+    /// is a branch the processor cannot foresee (a search page asks forty of them).
+    by_key: Vec<u32>,
     cardinality: u64,
 }
+
+/// A key without a container in [`RoaringView`]'s table.
+const NO_CONTAINER: u32 = u32::MAX;
 
 /// Words of a bitset (or runs) summed at most by [`RoaringView::position`] past its rank steps:
 /// a page of search results asks the position of each item, and summing up to 1024 words
@@ -121,7 +128,17 @@ impl<B: AsRef<[u8]>> RoaringView<B> {
             })
             .collect();
         let rank_steps = containers.iter().map(|_| OnceLock::new()).collect();
-        Ok(RoaringView { bytes, containers, values_before, rank_steps, cardinality })
+        let mut by_key = vec![NO_CONTAINER; containers.last().map_or(0, |c| usize::from(c.key) + 1)];
+        for (index, container) in containers.iter().enumerate() {
+            by_key[usize::from(container.key)] = index as u32;
+        }
+        Ok(RoaringView { bytes, containers, values_before, rank_steps, by_key, cardinality })
+    }
+
+    /// The index of the container that would hold `value`, if there is one.
+    fn container_of(&self, value: u32) -> Option<usize> {
+        let index = *self.by_key.get((value >> 16) as usize)?;
+        (index != NO_CONTAINER).then_some(index as usize)
     }
 
     /// Number of values, from the headers (O(1)).
@@ -150,10 +167,9 @@ impl<B: AsRef<[u8]>> RoaringView<B> {
         self.bytes.as_ref().get(container.range()).unwrap_or_default()
     }
 
-    /// Whether `value` is in the bitmap: a binary search over the directory and the container.
+    /// Whether `value` is in the bitmap: one load to find its container, then a search in it.
     pub fn contains(&self, value: u32) -> bool {
-        let key = (value >> 16) as u16;
-        let Ok(index) = self.containers.binary_search_by_key(&key, |c| c.key) else {
+        let Some(index) = self.container_of(value) else {
             return false;
         };
         let container = &self.containers[index];
@@ -177,12 +193,11 @@ impl<B: AsRef<[u8]>> RoaringView<B> {
     }
 
     /// The position of `value` among the bitmap's values in increasing order (its rank from 0),
-    /// or `None` when it is absent. O(log containers) plus a sum of at most [`RANK_STEP`] words
+    /// or `None` when it is absent. O(log container size) plus a sum of at most [`RANK_STEP`] words
     /// or runs, after the container's first position has counted its steps once: row `n` of a
     /// table sorted like the bitmap belongs to the value at position `n`.
     pub fn position(&self, value: u32) -> Option<u64> {
-        let key = (value >> 16) as u16;
-        let index = self.containers.binary_search_by_key(&key, |c| c.key).ok()?;
+        let index = self.container_of(value)?;
         let container = &self.containers[index];
         let low = value as u16;
         let payload = self.payload(container);

@@ -190,9 +190,9 @@ impl Catalog {
         self.details.as_ref()?.get(position)
     }
 
-    /// Whether store number `store` holds tile `id`.
+    /// Whether store number `store` holds tile `id`, which the registry lists.
     pub fn holds(&self, store: usize, id: TileId) -> bool {
-        self.inventory.stores()[store].tiles.contains(id.0)
+        self.inventory.stores()[store].holds_listed(id)
     }
 
     fn render_documents(&mut self) {

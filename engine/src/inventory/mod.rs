@@ -31,7 +31,7 @@ use crate::bitmap::RoaringView;
 use crate::bitmap::kernels;
 use crate::bitmap::sink::{Clip, Count, Ranges, Sink};
 use crate::error::{Error, Result};
-use crate::grid::{Bbox, IdRange, Year, YearRange};
+use crate::grid::{Bbox, IdRange, TileId, Year, YearRange};
 use crate::index::{Mapped, SourceStamp};
 use crate::notice::Notice;
 use crate::registry;
@@ -474,6 +474,16 @@ impl Inventory {
 }
 
 impl Store {
+    /// Whether the store holds `id`, a tile the registry lists. A near copy answers from the
+    /// few tiles it lacks (a bitmap that stays in the processor's cache) rather than from its
+    /// whole index: a search page asks this of every store for every item.
+    pub fn holds_listed(&self, id: TileId) -> bool {
+        match &self.delta {
+            Some(delta) => !delta.missing.contains(id.0),
+            None => self.tiles.contains(id.0),
+        }
+    }
+
     /// The store's delta from `registry`, opened, or built as `writing` allows.
     fn delta_from(&self, files: &StoreFiles, writing: Writing<'_>, registry: &TileSet, checksum: u64) -> Option<Delta> {
         let basis = Basis {
