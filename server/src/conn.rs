@@ -176,14 +176,51 @@ pub struct Guarded<T> {
     idle: Duration,
     write_stall: Duration,
     working: Working,
-    read_deadline: Option<Pin<Box<Sleep>>>,
-    write_deadline: Option<Pin<Box<Sleep>>>,
+    read_deadline: Deadline,
+    write_deadline: Deadline,
 }
 
 impl<T> Guarded<T> {
     /// `io` watched; `working` is shared with the service that answers its requests.
     pub fn new(io: T, idle: Duration, write_stall: Duration, working: Working) -> Guarded<T> {
-        Guarded { io, idle, write_stall, working, read_deadline: None, write_deadline: None }
+        Guarded {
+            io,
+            idle,
+            write_stall,
+            working,
+            read_deadline: Deadline::default(),
+            write_deadline: Deadline::default(),
+        }
+    }
+}
+
+/// A watchdog's timer, armed while the socket waits on the client. Its timer is made once per
+/// connection and set again each time it is armed: a new one for every request was an
+/// allocation and a timer taken down a request.
+#[derive(Debug, Default)]
+struct Deadline {
+    timer: Option<Pin<Box<Sleep>>>,
+    armed: bool,
+}
+
+impl Deadline {
+    /// Polls the deadline, arming it for `limit` from now if it is not armed: a timeout error
+    /// once it has passed.
+    fn expired(&mut self, limit: Duration, cx: &mut Context<'_>, what: &str) -> Option<io::Error> {
+        let timer = self.timer.get_or_insert_with(|| Box::pin(sleep(limit)));
+        if !std::mem::replace(&mut self.armed, true) {
+            timer.as_mut().reset(tokio::time::Instant::now() + limit);
+        }
+        timer
+            .as_mut()
+            .poll(cx)
+            .is_ready()
+            .then(|| io::Error::new(io::ErrorKind::TimedOut, format!("{what} for {limit:?}")))
+    }
+
+    /// Stops the clock: the client did its part.
+    fn disarm(&mut self) {
+        self.armed = false;
     }
 }
 
@@ -219,29 +256,18 @@ impl<T> Guarded<T> {
     /// A write's outcome, watched: waiting longer than the stall limit is a timeout.
     fn watch_write(&mut self, cx: &mut Context<'_>, polled: Poll<io::Result<usize>>) -> Poll<io::Result<usize>> {
         match polled {
-            Poll::Pending => match expired(&mut self.write_deadline, self.write_stall, cx, "the client read nothing") {
+            Poll::Pending => match self.write_deadline.expired(self.write_stall, cx, "the client read nothing") {
                 Some(err) => Poll::Ready(Err(err)),
                 None => Poll::Pending,
             },
             ready => {
                 // Progress: neither side has been waiting on the client.
-                self.write_deadline = None;
-                self.read_deadline = None;
+                self.write_deadline.disarm();
+                self.read_deadline.disarm();
                 ready
             }
         }
     }
-}
-
-/// Polls `deadline` (started on first use): a timeout error once it has passed.
-fn expired(
-    deadline: &mut Option<Pin<Box<Sleep>>>,
-    limit: Duration,
-    cx: &mut Context<'_>,
-    what: &str,
-) -> Option<io::Error> {
-    let timer = deadline.get_or_insert_with(|| Box::pin(sleep(limit)));
-    timer.as_mut().poll(cx).is_ready().then(|| io::Error::new(io::ErrorKind::TimedOut, format!("{what} for {limit:?}")))
 }
 
 impl<T: AsyncRead + Unpin> AsyncRead for Guarded<T> {
@@ -250,15 +276,15 @@ impl<T: AsyncRead + Unpin> AsyncRead for Guarded<T> {
         match Pin::new(&mut this.io).poll_read(cx, buf) {
             Poll::Pending if this.working.is_working() => {
                 // The idle clock starts again once the answer is sent.
-                this.read_deadline = None;
+                this.read_deadline.disarm();
                 Poll::Pending
             }
-            Poll::Pending => match expired(&mut this.read_deadline, this.idle, cx, "the client sent nothing") {
+            Poll::Pending => match this.read_deadline.expired(this.idle, cx, "the client sent nothing") {
                 Some(err) => Poll::Ready(Err(err)),
                 None => Poll::Pending,
             },
             ready => {
-                this.read_deadline = None;
+                this.read_deadline.disarm();
                 ready
             }
         }

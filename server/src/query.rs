@@ -47,6 +47,8 @@ mod tests {
         let expected =
             [("ids", "2024_grid_0.85_49.95,2024_grid_0.95_49.95"), ("bbox", "0,1,2,3"), ("flag", ""), ("q", "a b c")];
         assert_eq!(decoded, expected.map(|(n, v)| (Cow::Borrowed(n), Cow::Borrowed(v))));
+        assert!(names("token=abc", "token") && names("%74oken=abc", "token") && names("token", "token"));
+        assert!(!names("tokens=1", "token") && !names("limit=token", "token"));
         let refused = pairs("ids=%ff%fe").unwrap_err().to_string();
         assert!(refused.contains("parameter `ids`"), "{refused}");
         assert!(pairs("%c3=1").is_err());

@@ -502,8 +502,9 @@ fn get_links(
 /// Appends `text` as the inside of a JSON string: quotes, backslashes and control characters
 /// escaped, the rest as it is.
 fn push_escaped(out: &mut String, text: &str) {
-    let plain = |c: char| c != '"' && c != '\\' && c >= ' ';
-    if text.chars().all(plain) {
+    // What needs escaping is ASCII: bytes are checked, not characters.
+    let plain = |b: u8| b != b'"' && b != b'\\' && b >= b' ';
+    if text.bytes().all(plain) {
         out.push_str(text);
         return;
     }
@@ -573,4 +574,19 @@ fn openapi(catalog: &Catalog) -> Bytes {
 
 fn api_html(catalog: &Catalog) -> Bytes {
     Bytes::from(include_str!("api.html").replace("{{BASE}}", catalog.base()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_is_escaped_as_json_wants_and_only_then() {
+        let mut out = String::new();
+        push_escaped(&mut out, "a=1&b=é");
+        push_escaped(&mut out, "\"q\\\u{1}");
+        assert_eq!(out, "a=1&b=é\\\"q\\\\\\u0001");
+        let parsed: String = serde_json::from_str(&format!("\"{out}\"")).expect("valid JSON");
+        assert_eq!(parsed, "a=1&b=é\"q\\\u{1}");
+    }
 }
