@@ -114,12 +114,15 @@ pub enum Command {
     /// Every registry tile is an item of its year's collection (geotessera-2024), with an
     /// href on each store that holds it. Ready in milliseconds: nothing is loaded but the
     /// memory-mapped indexes. Reloads by itself when `record`, `scan` or `import` change the
-    /// inventory, and never writes it (a read-only mount serves). Metrics at /metrics. Stops
-    /// cleanly on Ctrl-C or SIGTERM.
+    /// inventory, and never writes it (a read-only mount serves). Every request's work is
+    /// bounded (what it may name, how long it waits for the heavy-work pool, how much CPU it
+    /// takes); behind a proxy, --trust-proxy counts each visitor apart. On Ctrl-C or SIGTERM
+    /// it lets answers finish for --shutdown-grace, then exits; a second signal exits at once.
     #[command(after_help = "Examples:\n  \
         tessera --inventory demo serve\n  \
-        tessera serve --listen 0.0.0.0:8080 --base-url https://stac.example.org\n  \
-        tessera serve --base-path /geotessera --base-url https://example.org/geotessera   # behind a proxy\n  \
+        tessera serve --listen 0.0.0.0:8080 --base-url https://stac.example.org --admin-listen 127.0.0.1:9090\n  \
+        tessera serve --base-path /api --base-url https://example.org/api --trust-proxy 127.0.0.1,::1   # behind Caddy (deploy/Caddyfile)\n  \
+        tessera serve --listen 0.0.0.0:8080 --proxy-protocol   # behind HAProxy's send-proxy or an AWS NLB\n  \
         curl 'http://127.0.0.1:8080/search?bbox=0.5,49.5,1.5,50.5&limit=2'")]
     Serve(ServeArgs),
 }
@@ -277,14 +280,14 @@ pub struct ServeArgs {
     pub queue_timeout: f64,
 
     /// Seconds of CPU one request's work may take, over every chunk of a streamed page (a
-    /// 10,000-item page of the full demo takes about 0.2 s). Past it the work stops: 503, or
+    /// 10,000-item page of the full demo takes about 0.05 s). Past it the work stops: 503, or
     /// a streamed page cut off. Bounds what one request can cost, whatever it asks.
     #[arg(long, value_name = "SECONDS", default_value_t = 2.0, value_parser = seconds)]
     pub max_request_cpu: f64,
 
     /// Seconds answers in flight may take to finish once SIGTERM or Ctrl-C arrives; then what
     /// is left is cut and the server exits 0. A second signal exits at once. A supervisor
-    /// must wait longer (deploy/ gives systemd and Kubernetes 15 s).
+    /// must wait longer (deploy/ gives systemd 15 s, Kubernetes 20 s with its preStop pause).
     #[arg(long, value_name = "SECONDS", default_value_t = 10.0, value_parser = seconds)]
     pub shutdown_grace: f64,
 
@@ -307,9 +310,9 @@ pub struct ServeArgs {
     #[arg(long)]
     pub proxy_protocol: bool,
 
-    /// Megabytes of rendered search pages kept: a GET search asked again is answered with the
-    /// bytes of its first answer (a page depends only on the inventory and its URL, and a
-    /// reload starts afresh). 0 keeps none.
+    /// Megabytes of rendered search pages kept: a GET search asked a second time is kept and
+    /// answered with those bytes from then on (a page depends only on the inventory and its
+    /// URL, and a reload starts afresh). 0 keeps none.
     #[arg(long, value_name = "MB", default_value_t = 16)]
     pub page_cache: u64,
 
