@@ -8,6 +8,11 @@
 //!   signed tokens) is bitmap arithmetic over memory-mapped indexes: no database, no scan.
 //! - The inventory is re-read when its files change (polled each second); requests keep the
 //!   snapshot they started with, and the new one is swapped in whole.
+//! - Every request's work is bounded wherever it runs: the lists it may name, the heavy-work
+//!   pool it waits for (with a deadline) and the CPU time it may spend there, a chunk at a time
+//!   for a large page, stopping when its client goes ([`Limits`]). Behind a proxy, clients are
+//!   told apart by what a trusted proxy says ([`Proxies`]); operator data may live on a listener
+//!   of its own ([`Options::admin_listen`]); a stop lets answers finish for a grace, then cuts.
 //!
 //! ```no_run
 //! # async fn run() -> Result<(), tessera_server::Error> {
@@ -46,18 +51,17 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
+pub use ipnet::IpNet;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
 use crate::budget::Budget;
-use crate::client::PerClient;
-use crate::pool::Pool;
-
 pub use crate::catalog::CONFORMANCE;
+use crate::client::PerClient;
 pub use crate::client::{ClientHeader, Proxies};
 pub use crate::error::{Error, Result};
+use crate::pool::Pool;
 use crate::snapshot::Snapshot;
-pub use ipnet::IpNet;
 
 /// How the server runs.
 #[derive(Debug, Clone)]
