@@ -58,4 +58,4 @@ prefix=/geotessera
 server=$!
 trap 'kill $server 2>/dev/null || true' EXIT
 for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port$prefix/healthz" >/dev/null && break; sleep 0.1; done
-scripts/timed 600 node web/tests/browser.mjs "http://127.0.0.1:$port$prefix" "$out/facts.json" "$out"
+scripts/timed 300 node web/tests/browser.mjs "http://127.0.0.1:$port$prefix" "$out/facts.json" "$out"

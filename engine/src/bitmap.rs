@@ -193,9 +193,9 @@ impl<B: AsRef<[u8]>> RoaringView<B> {
     }
 
     /// The position of `value` among the bitmap's values in increasing order (its rank from 0),
-    /// or `None` when it is absent. O(log container size) plus a sum of at most [`RANK_STEP`] words
-    /// or runs, after the container's first position has counted its steps once: row `n` of a
-    /// table sorted like the bitmap belongs to the value at position `n`.
+    /// or `None` when it is absent. O(log container size) plus a sum of at most 64 words or runs,
+    /// after the container's first position has counted its steps once: row `n` of a table
+    /// sorted like the bitmap belongs to the value at position `n`.
     pub fn position(&self, value: u32) -> Option<u64> {
         let index = self.container_of(value)?;
         let container = &self.containers[index];

@@ -85,7 +85,7 @@ impl ItemCollection {
         let mut items = Items::new(&self.snapshot.catalog, &self.snapshot.templates);
         let per_check = if self.fields.is_some() { 1 } else { ITEMS_PER_CHECK };
         while at < self.tiles.len() && out.len() < size {
-            if at % per_check == 0 {
+            if at.is_multiple_of(per_check) {
                 visit.check()?;
             }
             if at > 0 {
