@@ -27,7 +27,7 @@
 mod common;
 
 use std::collections::HashSet;
-use std::io::{self, Read, Write};
+use std::io;
 use std::net::{Ipv4Addr, SocketAddr, TcpStream};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -35,6 +35,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use common::http::get;
 use tessera_fixtures::{many_positions_search, zig_zag_search};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream as AsyncStream};
@@ -314,40 +315,6 @@ fn percentile(latencies: &[Duration], at: f64) -> Duration {
     let mut sorted = latencies.to_vec();
     sorted.sort();
     sorted.get(((sorted.len() as f64 * at) as usize).min(sorted.len().saturating_sub(1))).copied().unwrap_or_default()
-}
-
-/// One GET on a fresh connection: the status and the (de-chunked) body.
-fn get(addr: SocketAddr, path: &str) -> io::Result<(u16, Vec<u8>)> {
-    let mut stream = TcpStream::connect(addr)?;
-    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
-    write!(stream, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n")?;
-    let mut reply = Vec::new();
-    stream.read_to_end(&mut reply)?;
-    parse_reply(&reply)
-        .ok_or_else(|| io::Error::other(format!("not an HTTP reply: {:?}", String::from_utf8_lossy(&reply))))
-}
-
-/// The status and body of a whole HTTP/1.1 reply.
-fn parse_reply(reply: &[u8]) -> Option<(u16, Vec<u8>)> {
-    let end = reply.windows(4).position(|window| window == b"\r\n\r\n")?;
-    let head = std::str::from_utf8(&reply[..end]).ok()?;
-    let status = head.split_whitespace().nth(1)?.parse().ok()?;
-    let body = &reply[end + 4..];
-    let chunked = head.lines().any(|line| line.eq_ignore_ascii_case("transfer-encoding: chunked"));
-    Some((status, if chunked { dechunk(body)? } else { body.to_vec() }))
-}
-
-fn dechunk(mut body: &[u8]) -> Option<Vec<u8>> {
-    let mut out = Vec::new();
-    loop {
-        let line_end = body.windows(2).position(|window| window == b"\r\n")?;
-        let size = usize::from_str_radix(std::str::from_utf8(&body[..line_end]).ok()?.trim(), 16).ok()?;
-        if size == 0 {
-            return Some(out);
-        }
-        out.extend_from_slice(body.get(line_end + 2..line_end + 2 + size)?);
-        body = body.get(line_end + 2 + size + 2..)?;
-    }
 }
 
 // ----- the attackers (tokio tasks) -----
