@@ -44,7 +44,7 @@ echo "tbm_with_croaring: CRoaring reads every store's index as the engine does"
 # The web handler: three requests over loopback, then it exits by itself.
 port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 cargo build -q -p tessera-engine --example web_handler
-timeout 60 target/debug/examples/web_handler "$work/demo" "127.0.0.1:$port" 3 &
+scripts/timed 60 target/debug/examples/web_handler "$work/demo" "127.0.0.1:$port" 3 &
 server=$!
 # The first request is retried until the server listens (a bare probe would use up a request).
 for _ in $(seq 100); do
