@@ -16,7 +16,8 @@ rustup target list --installed | grep -qx wasm32-unknown-unknown || rustup targe
 version=$(awk '/^name = "wasm-bindgen"$/ {getline; gsub(/[^0-9.]/, "", $0); print; exit}' Cargo.lock)
 if [ "$(wasm-bindgen --version 2>/dev/null | awk '{print $2}')" != "$version" ]; then
   # Not --locked: its lock file asks for a webpki-roots the registry mirror lacks.
-  cargo install wasm-bindgen-cli --version "$version"
+  # --force: cargo skips a crate its records say is installed, even when the binary is gone.
+  cargo install wasm-bindgen-cli --version "$version" --force
 fi
 (cd web && { [ -d node_modules/maplibre-gl ] && [ -d node_modules/binaryen ] || npm install --no-audit --no-fund; })
 
