@@ -12,6 +12,8 @@ venv=target/stac-venv
 [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
 # stac-api-validator 0.6.8 pins pystac-client 0.9.x, the client the second check uses.
 [ -x "$venv/bin/stac-api-validator" ] || "$venv/bin/pip" install -q 'stac-api-validator==0.6.8'
+# pystac-client converts a filter to the other CQL2 encoding with the cql2 package (cql2-rs).
+"$venv/bin/python" -c 'import cql2' 2>/dev/null || "$venv/bin/pip" install -q 'cql2==0.6.0'
 
 demo=target/stac-demo
 rm -rf "$demo"
@@ -32,7 +34,7 @@ geometry='{"type":"Polygon","coordinates":[[[20.05,20.05],[20.45,20.05],[20.45,2
 PYTHONPATH=scripts/stac scripts/timed 1200 "$venv/bin/stac-api-validator" --root-url "$root/" \
   --conformance core --conformance collections --conformance features --conformance item-search \
   --conformance 'item-search#sort' --conformance 'item-search#fields' \
-  --conformance 'features#sort' --conformance 'features#fields' \
+  --conformance 'features#sort' --conformance 'features#fields' --conformance filter \
   --collection geotessera-2024 --geometry "$geometry" \
   --fields-nested-property properties.datetime --validate-pagination \
   --log-level WARNING 2>&1 | tee target/stac-validator.log
@@ -40,4 +42,4 @@ PYTHONPATH=scripts/stac scripts/timed 1200 "$venv/bin/stac-api-validator" --root
 grep -qx 'Errors: none' target/stac-validator.log || { echo "stac-api-validator reported errors" >&2; exit 1; }
 
 echo "pystac-client against $root"
-scripts/timed 600 "$venv/bin/python" scripts/stac/client_check.py "$root/"
+scripts/timed 600 "$venv/bin/python" scripts/stac/client_check.py "$root/" "$tessera" "$demo"

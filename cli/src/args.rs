@@ -61,6 +61,15 @@ pub enum Command {
         tessera diff okavango scaleway --emit-copylist > list && rsync -a -r --files-from=list /data/v1/ /mnt/cephfs/v1/\n  \
         tessera diff okavango scaleway --format cp | xargs -d '\\n' -n 1 -P 8 sh -c")]
     Diff(DiffArgs),
+    /// Print the tiles a CQL2 filter selects among those the registry lists, one key per line
+    /// in id order (or their number). The filter speaks of items as the STAC API renders them:
+    /// `tessera:stores`, `geometry`, `datetime`, `year`, `collection`, `id`, `grid:code`,
+    /// `tessera:bytes`; store membership, places, years and ids are answered from bitmaps.
+    #[command(after_help = "Examples:\n  \
+        tessera select \"NOT a_contains(tessera:stores, ('scaleway')) AND year = 2024\" --count\n  \
+        tessera select \"s_intersects(geometry, BBOX(0, 45, 10, 55)) AND a_contains(tessera:stores, ('okavango'))\"\n  \
+        tessera select \"tessera:bytes > 120000000\" --ids")]
+    Select(SelectArgs),
     /// Build STORE's manifest and index from listing text (files, `-` for stdin, gzip or not).
     ///
     /// The format of each listing is detected: `s5cmd ls` (any columns, --show-fullpath),
@@ -552,6 +561,29 @@ pub struct DiffArgs {
     /// copies), so they are sent again.
     #[arg(long)]
     pub stale: bool,
+
+    /// Only tiles the registry lists that this CQL2 filter (text, or JSON starting with `{`)
+    /// selects, as `tessera select` reads it.
+    #[arg(long, value_name = "CQL2")]
+    pub filter: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct SelectArgs {
+    /// The CQL2 filter: CQL2-text, or CQL2-JSON when it starts with `{`.
+    pub filter: String,
+
+    /// Print only the number of tiles selected.
+    #[arg(long, conflicts_with = "keys")]
+    pub count: bool,
+
+    /// Print copy-list keys (`2024/grid_0.85_49.95`), the default.
+    #[arg(long)]
+    pub keys: bool,
+
+    /// Print STAC item ids (`2024_grid_0.85_49.95`) instead of keys.
+    #[arg(long, conflicts_with_all = ["count", "keys"])]
+    pub ids: bool,
 }
 
 /// The shape of a copy list.

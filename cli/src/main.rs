@@ -12,6 +12,7 @@ mod init;
 mod pair;
 mod record;
 mod scan;
+mod select;
 mod serve;
 mod shard;
 mod status;
@@ -54,6 +55,7 @@ fn main() -> ExitCode {
         Command::Init(init) => init::run(&cli.inventory, init),
         Command::Status(status) => status::run(&cli.inventory, status),
         Command::Diff(diff) => diff::run(&cli.inventory, diff),
+        Command::Select(select) => select::run(&cli.inventory, select),
         Command::Scan(scan) => scan::run(&cli.inventory, scan),
         Command::Record(record) => record::run(&cli.inventory, record),
         Command::Repair(repair) => record::repair(&cli.inventory, repair),

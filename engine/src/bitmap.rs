@@ -24,6 +24,7 @@
 //! assert!(view.contains(100_000));
 //! ```
 
+pub mod block;
 pub mod kernels;
 pub mod sink;
 
@@ -136,6 +137,11 @@ impl<B: AsRef<[u8]>> RoaringView<B> {
     }
 
     /// The index of the container that would hold `value`, if there is one.
+    /// The container of the values whose high 16 bits are `key`, if there is one.
+    pub fn container_with_key(&self, key: u16) -> Option<&Container> {
+        self.container_of(u32::from(key) << 16).map(|index| &self.containers[index])
+    }
+
     fn container_of(&self, value: u32) -> Option<usize> {
         let index = *self.by_key.get((value >> 16) as usize)?;
         (index != NO_CONTAINER).then_some(index as usize)

@@ -12,6 +12,17 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
+    /// A query (a CQL2 filter, its properties or values) that cannot be answered as written.
+    #[error("{message}")]
+    BadQuery {
+        /// What is wrong, naming the offending term.
+        message: String,
+    },
+
+    /// A query stopped by its caller (its time ran out, or its client left).
+    #[error("the query was stopped before it finished")]
+    Stopped,
+
     /// A tile name, coordinate or id that is not on the 0.1-degree grid.
     #[error("`{input}` is not on the tile grid: {reason}")]
     OffGrid {

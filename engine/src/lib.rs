@@ -14,6 +14,8 @@
 //!   its lock: its parquet [`manifest`] and its [`journal`] of fsynced records, kill -9 safe)
 //!   and [`inventory`] (a directory of stores, opened in microseconds, from memory-mapped
 //!   `.tbm` indexes).
+//! - With the default `query` feature: [`query`], CQL2 filters, boxes, geometries, years and
+//!   ids compiled into plans answered as set algebra over the stores' bitmaps.
 //!
 //! The crate has no async runtime, no HTTP and no terminal output: it returns values, writes to
 //! a caller's `io::Write`, and reports problems through one [`Error`] type.
@@ -39,6 +41,8 @@ pub mod inventory;
 pub mod notice;
 #[cfg(feature = "disk")]
 mod parquet_io;
+#[cfg(feature = "query")]
+pub mod query;
 #[cfg(feature = "disk")]
 pub mod registry;
 #[cfg(feature = "disk")]

@@ -112,6 +112,42 @@ impl Inventory {
         self.inner.missing_count(source, target, &filter(years, bbox)?).map_err(raise)
     }
 
+    /// The registry's tiles a CQL2 filter (text, or JSON starting with `{`) selects, in
+    /// `years` and `bbox`; with `count`, only their number is found (the ranges are empty).
+    #[pyo3(signature = (cql2, years=None, bbox=None, count=false))]
+    fn where_(
+        &self,
+        py: Python<'_>,
+        cql2: &str,
+        years: Option<Vec<Year>>,
+        bbox: Option<BboxArg>,
+        count: bool,
+    ) -> PyResult<(u64, Tiles)> {
+        let area = filter(None, bbox)?.bbox.map(tessera_engine::query::Area::Bbox);
+        let selected = py.detach(|| -> tessera_engine::Result<(u64, Vec<IdRange>)> {
+            let expr = match cql2.trim_start().starts_with('{') {
+                true => tessera_engine::query::parse_json(cql2)?,
+                false => tessera_engine::query::parse_text(cql2)?,
+            };
+            let details = match expr.to_json().is_ok_and(|json| json.contains("\"tessera:bytes\"")) {
+                true if self.inner.registry().is_some() => Some(self.inner.registry_details()?.0),
+                _ => None,
+            };
+            let query = tessera_engine::query::Query { years, area, filter: Some(expr), ..Default::default() };
+            let plan = query.plan(&self.inner, details.as_ref())?;
+            if count {
+                return Ok((plan.count(&mut || true)?, Vec::new()));
+            }
+            let mut ranges = Vec::new();
+            for tile in plan.forward(None, usize::MAX, &mut || true)? {
+                tessera_engine::grid::push_merged(&mut ranges, IdRange { lo: tile.0, hi: tile.0 });
+            }
+            Ok((ranges.iter().map(|r| r.len()).sum(), ranges))
+        });
+        let (n, ranges) = selected.map_err(raise)?;
+        Ok((n, Tiles { ranges, years: self.inner.years() }))
+    }
+
     /// A portable Roaring bitmap of cell indexes, the bytes `/coverage/...` serves.
     #[pyo3(signature = (source, year, target=None))]
     fn coverage<'py>(

@@ -205,6 +205,17 @@ class Inventory:
         """How many tiles :meth:`missing` would return (``tessera diff --count``)."""
         return self._inventory.missing_count(source, target, _year_list(year), _bbox(bbox))
 
+    def select(self, cql2: str, *, year: Years = None, bbox: Optional[Bbox] = None) -> Tiles:
+        """The registry's tiles a CQL2 filter selects (``tessera select``): CQL2-text, or
+        CQL2-JSON when it starts with ``{``. It speaks of items as the STAC API renders them,
+        e.g. ``"NOT a_contains(tessera:stores, ('scaleway')) AND year = 2024"``; store
+        membership, places, years and ids are answered from bitmaps."""
+        return Tiles(self._inventory.where_(cql2, _year_list(year), _bbox(bbox), False)[1])
+
+    def select_count(self, cql2: str, *, year: Years = None, bbox: Optional[Bbox] = None) -> int:
+        """How many tiles :meth:`select` would return, without listing them."""
+        return self._inventory.where_(cql2, _year_list(year), _bbox(bbox), True)[0]
+
     def coverage(self, source: str, year: int, target: Optional[str] = None) -> bytes:
         """The cells of ``year`` that ``source`` holds (or, with ``target``, holds and ``target``
         lacks) as a portable Roaring bitmap of cell indexes ``row * 3600 + col``: the bytes

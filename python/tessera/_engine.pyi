@@ -36,6 +36,9 @@ class Inventory:
     def missing_count(
         self, source: str, target: str, years: Optional[Sequence[int]] = None, bbox: Optional[_Bbox] = None
     ) -> int: ...
+    def where_(
+        self, cql2: str, years: Optional[Sequence[int]] = None, bbox: Optional[_Bbox] = None, count: bool = False
+    ) -> Tuple[int, Tiles]: ...
     def coverage(self, source: str, year: int, target: Optional[str] = None) -> bytes: ...
 
 def tile_id(lon: float, lat: float, year: int, first_year: int = 2017) -> int:

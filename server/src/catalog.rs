@@ -37,7 +37,29 @@ pub const CONFORMANCE: &[&str] = &[
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core",
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/geojson",
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/oas30",
+    // Filter: both encodings; every class below is compiled by `tessera_engine::query`.
+    "https://api.stacspec.org/v1.0.0/item-search#filter",
+    "https://api.stacspec.org/v1.0.0/ogcapi-features#filter",
+    "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/filter",
+    "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/features-filter",
+    "http://www.opengis.net/spec/cql2/1.0/conf/cql2-text",
+    "http://www.opengis.net/spec/cql2/1.0/conf/cql2-json",
+    "http://www.opengis.net/spec/cql2/1.0/conf/basic-cql2",
+    "http://www.opengis.net/spec/cql2/1.0/conf/advanced-comparison-operators",
+    "http://www.opengis.net/spec/cql2/1.0/conf/basic-spatial-functions",
+    "http://www.opengis.net/spec/cql2/1.0/conf/basic-spatial-functions-plus",
+    "http://www.opengis.net/spec/cql2/1.0/conf/temporal-functions",
+    "http://www.opengis.net/spec/cql2/1.0/conf/array-functions",
+    // The drafts' names of the two classes above, which clients and the validator still ask for.
+    "http://www.opengis.net/spec/cql2/1.0/conf/basic-spatial-operators",
+    "http://www.opengis.net/spec/cql2/1.0/conf/temporal-operators",
+    // Aggregation (total, per year, per store, per 1- and 10-degree cell), honouring filters.
+    "https://api.stacspec.org/v0.3.0/aggregation",
+    "https://api.stacspec.org/v0.3.0/aggregation#filter",
 ];
+
+/// The link relation of a queryables document.
+pub const QUERYABLES_REL: &str = "http://www.opengis.net/def/rel/ogc/1.0/queryables";
 
 /// The collection of one year's tiles.
 pub fn collection_id(year: Year) -> String {
@@ -85,12 +107,20 @@ pub struct Catalog {
     pub landing: Bytes,
     pub conformance: Bytes,
     pub collections: Bytes,
+    /// `/queryables`, and each collection's.
+    pub queryables: Bytes,
+    collection_queryables: HashMap<String, Bytes>,
     collection_docs: HashMap<String, Bytes>,
     /// What opening the inventory had to do (rebuilt indexes, built details), for the log.
     pub notices: Vec<tessera_engine::Notice>,
 }
 
 impl Catalog {
+    /// `query` planned over this snapshot (its filter's sizes answered from the registry).
+    pub fn plan(&self, query: &tessera_engine::query::Query) -> Result<tessera_engine::query::Plan<'_>> {
+        Ok(query.plan(&self.inventory, self.details.as_ref())?)
+    }
+
     /// Whether the inventory's files have changed since this snapshot was opened.
     pub fn changed(&self) -> bool {
         self.inventory.changed()
@@ -137,6 +167,8 @@ impl Catalog {
             landing: Bytes::new(),
             conformance: Bytes::new(),
             collections: Bytes::new(),
+            queryables: Bytes::new(),
+            collection_queryables: HashMap::new(),
             collection_docs: HashMap::new(),
             notices,
         };
@@ -178,6 +210,11 @@ impl Catalog {
         self.collection_docs.get(id)
     }
 
+    /// The queryables of collection `id`, if it exists.
+    pub fn collection_queryables(&self, id: &str) -> Option<&Bytes> {
+        self.collection_queryables.get(id)
+    }
+
     /// The year of a collection id that exists.
     pub fn collection_year(&self, id: &str) -> Option<Year> {
         let year = year_of_collection(id)?;
@@ -199,8 +236,12 @@ impl Catalog {
         let base = &self.base;
         let collections: Vec<Value> = self.summaries.iter().map(|s| self.collection_json(s)).collect();
         for (summary, doc) in self.summaries.iter().zip(&collections) {
-            self.collection_docs.insert(collection_id(summary.year), to_bytes(doc));
+            let id = collection_id(summary.year);
+            let queryables = self.queryables_json(&format!("{base}/collections/{id}/queryables"));
+            self.collection_queryables.insert(id.clone(), to_bytes(&queryables));
+            self.collection_docs.insert(id, to_bytes(doc));
         }
+        self.queryables = to_bytes(&self.queryables_json(&format!("{base}/queryables")));
         self.collections = to_bytes(&json!({
             "collections": collections,
             "links": [
@@ -229,6 +270,9 @@ impl Catalog {
                 "OpenAPI 3.0 definition",
             ),
             link("service-doc", format!("{base}/api.html"), "text/html", "API documentation"),
+            link(QUERYABLES_REL, format!("{base}/queryables"), "application/schema+json", "What a filter may ask"),
+            link("aggregate", format!("{base}/aggregate"), "application/json", "Counts by year, store and cell"),
+            link("aggregations", format!("{base}/aggregations"), "application/json", "The aggregations offered"),
         ];
         for summary in &self.summaries {
             let id = collection_id(summary.year);
@@ -285,7 +329,42 @@ impl Catalog {
                 link("root", format!("{base}/"), "application/json", "Landing page"),
                 link("parent", format!("{base}/"), "application/json", "Landing page"),
                 link("items", format!("{base}/collections/{id}/items"), "application/geo+json", "Items"),
+                link(QUERYABLES_REL, format!("{base}/collections/{id}/queryables"), "application/schema+json", "What a filter may ask"),
+                link("aggregate", format!("{base}/collections/{id}/aggregate"), "application/json", "Counts by store and cell"),
             ],
+        })
+    }
+
+    /// A queryables document (JSON Schema) with the `$id` `url`: the engine's queryables.
+    /// Other properties are accepted and are null on every item (`additionalProperties`).
+    fn queryables_json(&self, url: &str) -> Value {
+        use tessera_engine::query::Queryable;
+        let years = self.years();
+        let properties: serde_json::Map<String, Value> = tessera_engine::query::queryables(&self.inventory)
+            .into_iter()
+            .map(|(name, description, kind)| {
+                let mut schema = match kind {
+                    Queryable::Text => json!({"type": "string"}),
+                    Queryable::Integer if name == "year" => {
+                        json!({"type": "integer", "minimum": years.first(), "maximum": years.last()})
+                    }
+                    Queryable::Integer => json!({"type": "integer", "minimum": 0}),
+                    Queryable::Instant => json!({"type": "string", "format": "date-time"}),
+                    Queryable::Geometry => json!({"$ref": "https://geojson.org/schema/Geometry.json"}),
+                    Queryable::Stores(names) => json!({"type": "array", "items": {"type": "string", "enum": names}}),
+                };
+                schema["description"] = json!(description);
+                (name.to_owned(), schema)
+            })
+            .collect();
+        json!({
+            "$schema": "https://json-schema.org/draft/2019-09/schema",
+            "$id": url,
+            "type": "object",
+            "title": "GeoTessera tiles",
+            "description": "Properties a CQL2 filter may name. Store membership, places, years and ids are answered from bitmaps; other properties are null on every item.",
+            "properties": properties,
+            "additionalProperties": true,
         })
     }
 }

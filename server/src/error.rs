@@ -85,6 +85,7 @@ impl Error {
             Error::TooMany { .. } => StatusCode::BAD_REQUEST,
             Error::ClientCap { .. } => StatusCode::TOO_MANY_REQUESTS,
             Error::Busy { .. } | Error::TooCostly { .. } | Error::Abandoned => StatusCode::SERVICE_UNAVAILABLE,
+            Error::Engine(tessera_engine::Error::BadQuery { .. }) => StatusCode::BAD_REQUEST,
             Error::Engine(_) | Error::Io { .. } | Error::Config(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -100,6 +101,7 @@ impl Error {
             Error::TooMany { .. } => "InvalidParameterValue",
             Error::ClientCap { .. } => "TooManyRequests",
             Error::Busy { .. } | Error::TooCostly { .. } | Error::Abandoned => "ServiceUnavailable",
+            Error::Engine(tessera_engine::Error::BadQuery { .. }) => "InvalidParameterValue",
             Error::Engine(_) | Error::Io { .. } | Error::Config(_) => "ServerError",
         }
     }

@@ -22,6 +22,7 @@
 //! # }
 //! ```
 
+mod aggregate;
 mod body;
 mod budget;
 mod catalog;
@@ -32,7 +33,6 @@ mod coverage;
 mod datetime;
 mod error;
 mod fields;
-mod geometry;
 mod hex;
 mod metrics;
 mod pages;

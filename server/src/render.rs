@@ -108,6 +108,8 @@ enum Var {
     Footprint,
     Size(usize),
     Checksum(usize),
+    /// `,"tessera:bytes":N` when the registry gives both `.npy` sizes.
+    Bytes,
 }
 
 /// Static text with holes, in order.
@@ -146,6 +148,12 @@ impl Template {
                     if let Some(size) = values.sizes[*n] {
                         out.push_str(",\"file:size\":");
                         out.push_str(itoa::Buffer::new().format(size));
+                    }
+                }
+                Some(Var::Bytes) => {
+                    if let [Some(data), Some(scales), _] = values.sizes {
+                        out.push_str(",\"tessera:bytes\":");
+                        out.push_str(itoa::Buffer::new().format(data + scales));
                     }
                 }
                 Some(Var::Checksum(n)) => {
@@ -207,7 +215,8 @@ fn layout(t: &mut Template, catalog: &Catalog, year: u16, holders: &Holders) {
     // whole id, where STAC Browser would cut an id's last `.05` off as a file extension.
     t.s(",\"properties\":{\"title\":\"").var(Var::ItemId);
     t.s("\",\"datetime\":\"").s(&year).s("-01-01T00:00:00Z\",\"start_datetime\":\"").s(&year);
-    t.s("-01-01T00:00:00Z\",\"end_datetime\":\"").s(&year).s("-12-31T23:59:59Z\",\"grid:code\":\"TESSERA-");
+    t.s("-01-01T00:00:00Z\",\"end_datetime\":\"").s(&year).s("-12-31T23:59:59Z\",\"year\":").s(&year);
+    t.var(Var::Bytes).s(",\"grid:code\":\"TESSERA-");
     t.var(Var::Name).s("\",\"tessera:stores\":[");
     for (n, store) in holders.iter().enumerate() {
         t.s(comma(n)).s("\"").s(&catalog.stores()[store].name).s("\"");

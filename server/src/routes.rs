@@ -9,6 +9,7 @@ use hyper::body::Incoming;
 use hyper::header::{self, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
 use serde_json::Value;
+use serde_json::value::RawValue;
 use tessera_engine::grid::Tile;
 
 use crate::body::{ReplyBody, Streamed};
@@ -17,7 +18,7 @@ use crate::catalog::Catalog;
 use crate::collection::ItemCollection;
 use crate::coverage;
 use crate::error::{Error, Result};
-use crate::search::{self, Endpoint, Page, Search};
+use crate::search::{self, Body, Endpoint, Page, Search};
 use crate::snapshot::Snapshot;
 use crate::static_files;
 use crate::{Listener, State};
@@ -30,6 +31,7 @@ const INLINE_BODY: usize = 16 * 1024;
 const JSON: &str = "application/json";
 const GEO_JSON: &str = "application/geo+json";
 const OPENAPI: &str = "application/vnd.oai.openapi+json;version=3.0";
+const SCHEMA_JSON: &str = "application/schema+json";
 
 /// What a handler returns: a status, a body and its headers.
 #[derive(Debug)]
@@ -169,6 +171,11 @@ async fn route(state: &Arc<State>, request: Request<Incoming>, audience: Audienc
         }
         [""] if get => Ok(Reply::new(snapshot.landing.clone(), JSON).header(header::VARY, ACCEPT)),
         ["conformance"] if get => Ok(Reply::new(snapshot.conformance.clone(), JSON)),
+        ["queryables"] if get => Ok(Reply::new(snapshot.queryables.clone(), SCHEMA_JSON)),
+        ["collections", id, "queryables"] if get => match snapshot.collection_queryables(id) {
+            Some(doc) => Ok(Reply::new(doc.clone(), SCHEMA_JSON)),
+            None => Err(Error::NotFound(format!("no collection `{id}`; collections are geotessera-YEAR"))),
+        },
         ["api"] if get => Ok(Reply::new(openapi(&snapshot), OPENAPI)),
         ["api.html"] if get => Ok(Reply::new(api_html(&snapshot), "text/html; charset=utf-8")),
         ["healthz"] if get => Ok(Reply::new(&b"{\"status\":\"ok\"}"[..], JSON)),
@@ -187,6 +194,24 @@ async fn route(state: &Arc<State>, request: Request<Incoming>, audience: Audienc
             get_search(state, snapshot, path, query, |_, query| Search::from_query(query, Endpoint::Search)).await
         }
         ["search"] if method == Method::POST => search_post(state, snapshot.clone(), request).await,
+        ["aggregations"] if get => Ok(Reply::new(crate::aggregate::offered(snapshot.base()).to_string(), JSON)),
+        ["aggregate"] if get => {
+            let search = Search::from_query(&query, Endpoint::Aggregate)?;
+            aggregated(state, snapshot, search).await
+        }
+        ["aggregate"] if method == Method::POST => {
+            let body = read_body(state, request).await?;
+            let search = heavy(state, move |_| Search::from_body(&json_body(&body)?, Endpoint::Aggregate)).await?;
+            aggregated(state, snapshot, search).await
+        }
+        ["collections", id, "aggregate"] if get => {
+            if snapshot.collection_year(id).is_none() {
+                return Err(Error::NotFound(format!("no collection `{id}`; collections are geotessera-YEAR")));
+            }
+            let mut search = Search::from_query(&query, Endpoint::Aggregate)?;
+            search.collections = Some(vec![(*id).to_owned()]);
+            aggregated(state, snapshot, search).await
+        }
         ["coverage"] if get => Ok(Reply::new(coverage::listing(&snapshot, audience), JSON)),
         ["coverage", ..] if get && segments.len() <= 4 => {
             let (source, target, year) = match segments.as_slice() {
@@ -223,9 +248,11 @@ async fn route(state: &Arc<State>, request: Request<Incoming>, audience: Audienc
         }
         // Every path a GET can take is matched above: one that gets here does not exist.
         _ if get => Err(Error::NotFound(format!("no such path: {path}"))),
-        ["search"] => Err(allow("GET, POST, OPTIONS")),
+        ["search"] | ["aggregate"] => Err(allow("GET, POST, OPTIONS")),
         [""]
         | ["conformance"]
+        | ["queryables"]
+        | ["aggregations"]
         | ["api"]
         | ["api.html"]
         | ["healthz"]
@@ -355,7 +382,7 @@ fn search_and_render(
 ) -> Result<Reply> {
     search.rasterise()?;
     visit.check()?;
-    let page = run(state, &snapshot, &search)?;
+    let page = run(state, &snapshot, &search, visit)?;
     let mut written = String::with_capacity(1024);
     links(state, &snapshot, &search, &page, &mut written);
     let collection = ItemCollection::new(snapshot, &search, page, &written);
@@ -381,25 +408,47 @@ async fn heavy<T: Send + 'static>(
     state.pool.run(&budget, work).await
 }
 
-async fn search_post(state: &Arc<State>, snapshot: Arc<Snapshot>, request: Request<Incoming>) -> Result<Reply> {
+/// Counts a search's matches as `/aggregate` asks, on the pool.
+async fn aggregated(state: &Arc<State>, snapshot: Arc<Snapshot>, mut search: Search) -> Result<Reply> {
+    heavy(state, move |visit| {
+        search.rasterise()?;
+        let answer = crate::aggregate::answer(&snapshot, &search, visit)?;
+        Ok(Reply::new(answer.to_string(), JSON))
+    })
+    .await
+}
+
+/// A POST body, read within the body limits (size and time).
+async fn read_body(state: &Arc<State>, request: Request<Incoming>) -> Result<Bytes> {
     let announced = request.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
     if announced.is_some_and(|length| length > MAX_BODY as u64) {
         return Err(Error::BodyTooLarge { limit: MAX_BODY });
     }
     let reading = Limited::new(request.into_body(), MAX_BODY).collect();
-    let body = tokio::time::timeout(state.limits.body_read, reading)
+    Ok(tokio::time::timeout(state.limits.body_read, reading)
         .await
         .map_err(|_| Error::Timeout { what: "reading the request body", limit: state.limits.body_read })?
         .map_err(|_| Error::BodyTooLarge { limit: MAX_BODY })?
-        .to_bytes();
+        .to_bytes())
+}
+
+/// A POST body's members; an empty body has none.
+fn json_body(body: &[u8]) -> Result<Body> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(Body::default());
+    }
+    serde_json::from_slice(body).map_err(|err| match err.classify() {
+        serde_json::error::Category::Data => Error::bad("the search body must be a JSON object"),
+        _ => Error::bad(format!("the request body is not JSON: {err}")),
+    })
+}
+
+async fn search_post(state: &Arc<State>, snapshot: Arc<Snapshot>, request: Request<Incoming>) -> Result<Reply> {
+    let body = read_body(state, request).await?;
     let body_len = body.len();
-    let parse = move || -> Result<(Value, Search)> {
-        let body: Value = if body.iter().all(u8::is_ascii_whitespace) {
-            Value::Object(Default::default())
-        } else {
-            serde_json::from_slice(&body).map_err(|err| Error::bad(format!("the request body is not JSON: {err}")))?
-        };
-        let search = Search::from_body(&body)?;
+    let parse = move || -> Result<(Body, Search)> {
+        let body = json_body(&body)?;
+        let search = Search::from_body(&body, Endpoint::Search)?;
         Ok((body, search))
     };
     if body_len <= INLINE_BODY {
@@ -427,26 +476,33 @@ async fn search_post(state: &Arc<State>, snapshot: Arc<Snapshot>, request: Reque
 
 /// The links of a POST search's page: its `next`/`prev` links carry the request's body back
 /// with the token replaced.
-fn post_links(state: &State, catalog: &Catalog, search: &Search, page: &Page, body: &Value, out: &mut String) {
+fn post_links(state: &State, catalog: &Catalog, search: &Search, page: &Page, body: &Body, out: &mut String) {
     let base = catalog.base();
     push_root_link(out, base);
     for (rel, token) in [("next", page.next), ("prev", page.prev)] {
         if let Some(token) = token {
-            let mut next_body = body.as_object().cloned().unwrap_or_default();
-            next_body.insert("token".into(), Value::String(state.signer.sign(token, search.fingerprint())));
-            let link = serde_json::json!({"rel": rel, "href": format!("{base}/search"), "type": GEO_JSON, "method": "POST", "body": next_body});
+            // The body's members are copied back as the client wrote them, the token replaced.
+            let token = Value::String(state.signer.sign(token, search.fingerprint())).to_string();
+            let mut next_body = body.clone();
+            next_body.insert("token".into(), RawValue::from_string(token).expect("a JSON string is JSON"));
+            let head =
+                serde_json::json!({"rel": rel, "href": format!("{base}/search"), "type": GEO_JSON, "method": "POST"});
+            let head = head.to_string();
             out.push(',');
-            out.push_str(&link.to_string());
+            out.push_str(&head[..head.len() - 1]);
+            out.push_str(",\"body\":");
+            out.push_str(&serde_json::to_string(&next_body).expect("raw JSON members serialise"));
+            out.push('}');
         }
     }
 }
 
-fn run(state: &State, catalog: &Catalog, search: &Search) -> Result<Page> {
+fn run(state: &State, catalog: &Catalog, search: &Search, visit: &Visit) -> Result<Page> {
     let token = match &search.token {
         Some(text) => Some(state.signer.verify(text, search.fingerprint())?),
         None => None,
     };
-    search::run(catalog, search, token)
+    search::run(catalog, search, token, visit)
 }
 
 fn push_root_link(out: &mut String, base: &str) {

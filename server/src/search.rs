@@ -10,20 +10,17 @@
 use std::hash::Hash;
 
 use serde_json::Value;
-use tessera_engine::bitmap::kernels;
-use tessera_engine::bitmap::sink::{FnSink, Ids};
-use tessera_engine::grid::{Bbox, CELLS_PER_YEAR, COLS, IdRange, Tile, TileId, Year, push_merged};
+use tessera_engine::grid::{Bbox, Tile, TileId, Year};
+use tessera_engine::query::{self, Area, Expr, Query};
 use xxhash_rust::xxh3::Xxh3;
 
-use crate::catalog::{Catalog, TileSet};
+use crate::budget::Visit;
+use crate::catalog::Catalog;
 use crate::datetime::Interval;
 use crate::error::{Error, Result};
 use crate::fields::Fields;
-use crate::geometry::{self, Spans};
 use crate::token::{Direction, Token};
-
-/// Ids of one year: a year's index is `id / IDS_PER_YEAR`.
-const IDS_PER_YEAR: u32 = CELLS_PER_YEAR;
+use tessera_engine::query::geometry::{self, Spans};
 
 /// The default page size.
 pub const DEFAULT_LIMIT: usize = 10;
@@ -35,6 +32,11 @@ pub const MAX_IDS: usize = 10_000;
 pub const MAX_COLLECTIONS: usize = 100;
 /// The most sort terms one search may give (items sort by their time alone).
 pub const MAX_SORT_TERMS: usize = 8;
+
+/// A POST body: its members as the client wrote them. Held as text, not as a tree of values, so
+/// that a large geometry is parsed once (by the search) while the body's text is kept for the
+/// next page's link: a tree of JSON values costs 80 bytes a number.
+pub type Body = indexmap::IndexMap<String, Box<serde_json::value::RawValue>>;
 
 /// A checked search.
 #[derive(Debug, Clone, Default)]
@@ -49,7 +51,29 @@ pub struct Search {
     pub descending: bool,
     pub fields: Option<Fields>,
     pub token: Option<String>,
+    /// The CQL2 filter, parsed.
+    pub filter: Option<Filter>,
+    /// The aggregations asked of `/aggregate`.
+    pub aggregations: Option<Vec<String>>,
+    /// The filter as sent, until [`Search::check`] parses it in its language.
+    given_filter: Option<Value>,
+    filter_lang: Option<String>,
 }
+
+/// A parsed CQL2 filter and its canonical CQL2-JSON (what a token is bound to).
+#[derive(Debug, Clone)]
+pub struct Filter {
+    pub expr: Expr,
+    pub canonical: String,
+}
+
+/// The names `filter-crs` may give: the filter's coordinates are longitude, latitude in WGS 84.
+const FILTER_CRS: &[&str] = &[
+    "http://www.opengis.net/def/crs/OGC/1.3/CRS84",
+    "https://www.opengis.net/def/crs/OGC/1.3/CRS84",
+    "http://www.opengis.net/def/crs/EPSG/0/4326",
+    "EPSG:4326",
+];
 
 /// A search's `intersects`: the GeoJSON as given, until [`Search::rasterise`] puts it on the
 /// grid. That can take a while, so it is done on the blocking pool, not while parsing.
@@ -65,18 +89,32 @@ pub enum Intersects {
 pub enum Endpoint {
     Search,
     Items,
+    /// `/aggregate`: a search's filters and the aggregations asked.
+    Aggregate,
 }
 
 impl Endpoint {
     fn accepts(self, name: &str) -> bool {
-        const COMMON: &[&str] = &["bbox", "datetime", "limit", "sortby", "fields", "token"];
-        COMMON.contains(&name) || (self == Endpoint::Search && ["intersects", "ids", "collections"].contains(&name))
+        const FILTERS: &[&str] = &["bbox", "datetime", "filter", "filter-lang", "filter-crs"];
+        const PAGES: &[&str] = &["limit", "sortby", "fields", "token"];
+        const EVERYWHERE: &[&str] = &["intersects", "ids", "collections"];
+        FILTERS.contains(&name)
+            || match self {
+                Endpoint::Search => PAGES.contains(&name) || EVERYWHERE.contains(&name),
+                Endpoint::Items => PAGES.contains(&name),
+                Endpoint::Aggregate => EVERYWHERE.contains(&name) || name == "aggregations",
+            }
     }
 
     fn names(self) -> &'static str {
         match self {
-            Endpoint::Search => "bbox, intersects, datetime, ids, collections, limit, sortby, fields, token",
-            Endpoint::Items => "bbox, datetime, limit, sortby, fields, token",
+            Endpoint::Search => {
+                "bbox, intersects, datetime, ids, collections, filter, filter-lang, filter-crs, limit, sortby, fields, token"
+            }
+            Endpoint::Items => "bbox, datetime, filter, filter-lang, filter-crs, limit, sortby, fields, token",
+            Endpoint::Aggregate => {
+                "aggregations, bbox, intersects, datetime, ids, collections, filter, filter-lang, filter-crs"
+            }
         }
     }
 }
@@ -104,20 +142,20 @@ impl Search {
     }
 
     /// Parses a POST body (a JSON object with the same members, lists as arrays).
-    pub fn from_body(body: &Value) -> Result<Search> {
-        let object = body.as_object().ok_or_else(|| Error::bad("the search body must be a JSON object"))?;
+    pub fn from_body(body: &Body, endpoint: Endpoint) -> Result<Search> {
         let mut search = Search { limit: DEFAULT_LIMIT, ..Search::default() };
-        for (name, value) in object {
-            if !Endpoint::Search.accepts(name) {
-                return Err(Error::bad(format!(
-                    "unknown member `{name}`; a search takes {}",
-                    Endpoint::Search.names()
-                )));
+        for (name, raw) in body {
+            if !endpoint.accepts(name) {
+                return Err(Error::bad(format!("unknown member `{name}`; this endpoint takes {}", endpoint.names())));
             }
-            if value.is_null() && name != "fields" {
-                continue;
+            let value: Value = serde_json::from_str(raw.get())
+                .map_err(|err| Error::bad(format!("member `{name}` of the body is not JSON: {err}")))?;
+            match value {
+                Value::Null if name != "fields" => {}
+                // The one member that may be large: moved, not copied.
+                geometry if name == "intersects" => search.intersects = Some(Intersects::Given(geometry)),
+                value => search.set_json(name, &value)?,
             }
-            search.set_json(name, value)?;
         }
         search.check()
     }
@@ -137,6 +175,10 @@ impl Search {
             "sortby" => self.descending = parse_sortby(split_list(value).iter().map(|s| sort_term_text(s)))?,
             "fields" => self.fields = Some(Fields::from_text(&split_list(value))?),
             "token" => self.token = Some(value.to_owned()),
+            "filter" => self.given_filter = Some(Value::String(value.to_owned())),
+            "aggregations" => self.aggregations = Some(split_list(value)),
+            "filter-lang" => self.filter_lang = Some(value.to_owned()),
+            "filter-crs" => check_filter_crs(value)?,
             _ => unreachable!("names are checked by Endpoint::accepts"),
         }
         Ok(())
@@ -150,7 +192,6 @@ impl Search {
                     numbers.ok_or_else(|| Error::bad(format!("bbox `{value}` must be an array of numbers")))?;
                 self.bbox = Some(bbox_from_numbers(&numbers, &value.to_string())?);
             }
-            "intersects" => self.intersects = Some(Intersects::Given(value.clone())),
             "datetime" => {
                 let text = value.as_str().ok_or_else(|| Error::bad(format!("datetime `{value}` must be a string")))?;
                 self.datetime = Some(Interval::parse(text).map_err(Error::BadRequest)?);
@@ -164,12 +205,22 @@ impl Search {
                 let text = value.as_str().ok_or_else(|| Error::bad(format!("token `{value}` must be a string")))?;
                 self.token = Some(text.to_owned());
             }
+            "filter" => self.given_filter = Some(value.clone()),
+            "aggregations" => self.aggregations = Some(string_list(value, "aggregations", true)?),
+            "filter-lang" | "filter-crs" => {
+                let text = value.as_str().ok_or_else(|| Error::bad(format!("{name} `{value}` must be a string")))?;
+                match name {
+                    "filter-lang" => self.filter_lang = Some(text.to_owned()),
+                    _ => check_filter_crs(text)?,
+                }
+            }
             _ => unreachable!("names are checked by Endpoint::accepts"),
         }
         Ok(())
     }
 
-    fn check(self) -> Result<Search> {
+    fn check(mut self) -> Result<Search> {
+        self.filter = parse_filter(self.given_filter.take(), self.filter_lang.take())?;
         at_most("ids", self.ids.as_deref(), MAX_IDS)?;
         at_most("collections", self.collections.as_deref(), MAX_COLLECTIONS)?;
         if self.bbox.is_some() && self.intersects.is_some() {
@@ -178,10 +229,12 @@ impl Search {
         Ok(self)
     }
 
-    /// Whether answering takes more than a small page over a box: a geometry, a page of more
-    /// than a hundred items, more than a hundred ids, or fields to filter (each item parsed).
+    /// Whether answering takes more than a small page over a box: a geometry, a filter, a page
+    /// of more than a hundred items, more than a hundred ids, or fields to filter (each item
+    /// parsed).
     pub fn is_heavy(&self) -> bool {
         self.intersects.is_some()
+            || self.filter.is_some()
             || self.limit > 100
             || self.ids.as_ref().is_some_and(|ids| ids.len() > 100)
             || self.fields.is_some()
@@ -225,6 +278,11 @@ impl Search {
                 hasher.update(&bound.to_le_bytes());
             }
         }
+        if let Some(filter) = &self.filter {
+            hasher.update(b"f");
+            hasher.update(&(filter.canonical.len() as u64).to_le_bytes());
+            hasher.update(filter.canonical.as_bytes());
+        }
         for (tag, list) in [(b"i", &self.ids), (b"c", &self.collections)] {
             if let Some(list) = list {
                 hasher.update(tag);
@@ -242,6 +300,36 @@ impl Search {
 
 fn rasterise(geometry: &Value) -> Result<Spans> {
     geometry::rasterise(geometry).map_err(|why| Error::bad(format!("intersects is not a usable geometry: {why}")))
+}
+
+/// The filter in its language: `cql2-text` (a string; the GET default) or `cql2-json` (an object,
+/// or its JSON text; the POST default).
+fn parse_filter(given: Option<Value>, lang: Option<String>) -> Result<Option<Filter>> {
+    let Some(given) = given else {
+        return match lang {
+            Some(_) => Err(Error::bad("filter-lang is given without a filter")),
+            None => Ok(None),
+        };
+    };
+    let lang = lang.as_deref().unwrap_or(if given.is_string() { "cql2-text" } else { "cql2-json" });
+    let expr = match (lang, &given) {
+        ("cql2-text", Value::String(text)) => query::parse_text(text)?,
+        ("cql2-json", Value::String(text)) => query::parse_json(text)?,
+        ("cql2-json", object) => query::parse_json(&object.to_string())?,
+        ("cql2-text", other) => return Err(Error::bad(format!("a cql2-text filter is a string, not `{other}`"))),
+        (other, _) => {
+            return Err(Error::bad(format!("filter-lang `{other}` is not known: use cql2-text or cql2-json")));
+        }
+    };
+    let canonical = expr.to_json().map_err(|err| Error::bad(format!("the filter cannot be written back: {err}")))?;
+    Ok(Some(Filter { expr, canonical }))
+}
+
+fn check_filter_crs(crs: &str) -> Result<()> {
+    if FILTER_CRS.contains(&crs) {
+        return Ok(());
+    }
+    Err(Error::bad(format!("filter-crs `{crs}` is not supported: filters are in longitude, latitude (CRS84)")))
 }
 
 /// A list a client sent, refused past `limit` entries.
@@ -342,207 +430,89 @@ pub struct Page {
     pub prev: Option<Token>,
 }
 
-/// The years a search covers, in result order, each with its id ranges.
-struct Plan {
-    /// Each year's index (from the inventory's first year) and its ranges.
-    blocks: Vec<(u32, Vec<IdRange>)>,
-}
-
-impl Plan {
-    fn new(catalog: &Catalog, search: &Search) -> Result<Plan> {
+impl Search {
+    /// The search as the engine's query: STAC's names (collections, datetimes, item ids) made
+    /// years and tiles. The geometry must be rasterised.
+    pub fn query(&self, catalog: &Catalog) -> Result<Query> {
         let grid = catalog.years();
-        let mut years: Vec<Year> = grid
+        let years: Vec<Year> = grid
             .iter()
-            .filter(|&year| search.datetime.is_none_or(|interval| interval.meets_year(year)))
+            .filter(|&year| self.datetime.is_none_or(|interval| interval.meets_year(year)))
             .filter(|&year| {
                 let named = |name: &String| crate::catalog::year_of_collection(name) == Some(year);
-                search.collections.as_ref().is_none_or(|names| names.iter().any(named))
+                self.collections.as_ref().is_none_or(|names| names.iter().any(named))
             })
             .collect();
-        if search.descending {
-            years.reverse();
-        }
-        if matches!(search.intersects, Some(Intersects::Given(_))) {
+        let area = match (&self.bbox, &self.intersects) {
+            (Some(bbox), _) => Some(Area::Bbox(*bbox)),
+            (None, Some(Intersects::Rasterised(spans))) => Some(Area::Cells(spans.clone())),
             // Searching as if there were no geometry would answer every tile.
-            return Err(Error::Config("a search ran before its geometry was rasterised".into()));
-        }
-        // The cells a search covers are the same in every year: found once, then shifted.
-        let cells = match (&search.bbox, search.spans()) {
-            (Some(bbox), _) => Some(bbox.id_ranges(grid, &[grid.first()])?),
-            (None, Some(spans)) => Some(spans_to_ranges(spans, 0)),
+            (None, Some(Intersects::Given(_))) => {
+                return Err(Error::Config("a search ran before its geometry was rasterised".into()));
+            }
             (None, None) => None,
         };
-        let mut blocks = Vec::with_capacity(years.len());
-        for year in years {
-            let year_ids = grid.year_ids(year)?;
-            let ranges = match &cells {
-                Some(cells) => {
-                    cells.iter().map(|r| IdRange { lo: r.lo + year_ids.lo, hi: r.hi + year_ids.lo }).collect()
-                }
-                None => vec![year_ids],
-            };
-            blocks.push((year_ids.lo / IDS_PER_YEAR, ranges));
-        }
-        Ok(Plan { blocks })
-    }
-
-    /// The position of `tile`'s year in result order (past the end when it has none).
-    fn rank(&self, tile: u32) -> usize {
-        let year_index = tile / IDS_PER_YEAR;
-        self.blocks.iter().position(|&(index, _)| index == year_index).unwrap_or(self.blocks.len())
-    }
-
-    fn contains(&self, tile: u32) -> bool {
-        self.blocks.iter().any(|(_, ranges)| {
-            let at = ranges.partition_point(|r| r.hi < tile);
-            ranges.get(at).is_some_and(|r| r.lo <= tile)
+        // Ids that name no tile of the grid match nothing.
+        let ids = self.ids.as_ref().map(|ids| {
+            ids.iter().filter_map(|id| Tile::parse_item_id(id).ok()).filter_map(|tile| grid.id(tile).ok()).collect()
+        });
+        Ok(Query {
+            years: Some(years),
+            area,
+            ids,
+            filter: self.filter.as_ref().map(|filter| filter.expr.clone()),
+            descending: self.descending,
         })
     }
 }
 
-fn spans_to_ranges(spans: &Spans, year_base: u32) -> Vec<IdRange> {
-    let mut ranges = Vec::with_capacity(spans.len());
-    for &(row, lo, hi) in spans {
-        let start = year_base + row * COLS;
-        push_merged(&mut ranges, IdRange { lo: start + lo, hi: start + hi });
+/// Evaluates `search` at `token` (already verified) into one page; `visit` may stop the work.
+pub fn run(catalog: &Catalog, search: &Search, token: Option<Token>, visit: &Visit) -> Result<Page> {
+    let query = search.query(catalog)?;
+    let plan = catalog.plan(&query)?;
+    let mut stopped = None;
+    let mut keep_going = || match visit.check() {
+        Ok(()) => true,
+        Err(err) => {
+            stopped = Some(err);
+            false
+        }
+    };
+    let page = page_of(&plan, search.limit, token, &mut keep_going);
+    match (page, stopped) {
+        (Ok(page), _) => Ok(page),
+        (Err(_), Some(why)) => Err(why),
+        (Err(err), None) => Err(err.into()),
     }
-    ranges
 }
 
-/// Evaluates `search` at `token` (already verified) into one page.
-pub fn run(catalog: &Catalog, search: &Search, token: Option<Token>) -> Result<Page> {
-    let Some(registry) = catalog.registry() else {
-        return Ok(Page { tiles: Vec::new(), matched: 0, next: None, prev: None });
-    };
-    let plan = Plan::new(catalog, search)?;
-    if let Some(ids) = &search.ids {
-        return Ok(page_of_ids(catalog, &plan, ids, search.limit, token));
-    }
-    let matched = plan.blocks.iter().map(|(_, ranges)| kernels::and_ranges_count(registry, ranges)).sum();
-    let limit = search.limit;
+fn page_of(
+    plan: &query::Plan,
+    limit: usize,
+    token: Option<Token>,
+    keep_going: &mut dyn FnMut() -> bool,
+) -> tessera_engine::Result<Page> {
+    let matched = plan.count(keep_going)?;
+    let token_of = |direction, tile: TileId| Token { direction, tile: tile.0 };
     let (tiles, next, prev) = match token {
-        None => forward(&plan, registry, None, limit, false),
-        Some(Token { direction: Direction::Next, tile }) => forward(&plan, registry, Some(tile), limit, true),
-        Some(Token { direction: Direction::Prev, tile }) => backward(&plan, registry, tile, limit),
-    };
-    Ok(Page { tiles, matched, next, prev })
-}
-
-type Found = (Vec<TileId>, Option<Token>, Option<Token>);
-
-fn forward(plan: &Plan, registry: &TileSet, after: Option<u32>, limit: usize, has_prev: bool) -> Found {
-    let start_rank = after.map_or(0, |tile| plan.rank(tile));
-    let mut found: Vec<u32> = Vec::with_capacity(limit + 1);
-    'blocks: for (rank, (_, ranges)) in plan.blocks.iter().enumerate().skip(start_rank) {
-        for range in ranges {
-            let lo = match after {
-                Some(tile) if rank == start_rank => range.lo.max(tile.saturating_add(1)),
-                _ => range.lo,
-            };
-            if lo > range.hi {
-                continue;
-            }
-            collect_forward(registry, IdRange { lo, hi: range.hi }, limit + 1, &mut found);
-            if found.len() > limit {
-                break 'blocks;
-            }
-        }
-    }
-    let next = (found.len() > limit).then(|| Token { direction: Direction::Next, tile: found[limit - 1] });
-    found.truncate(limit);
-    let prev = match (has_prev, found.first()) {
-        (true, Some(&first)) => Some(Token { direction: Direction::Prev, tile: first }),
-        _ => None,
-    };
-    (found.into_iter().map(TileId).collect(), next, prev)
-}
-
-fn backward(plan: &Plan, registry: &TileSet, before: u32, limit: usize) -> Found {
-    let start_rank = plan.rank(before);
-    let mut found: Vec<u32> = Vec::with_capacity(limit + 1);
-    let blocks = plan.blocks.iter().enumerate().take(start_rank + 1).rev();
-    'blocks: for (rank, (_, ranges)) in blocks {
-        for range in ranges.iter().rev() {
-            let hi = if rank == start_rank { range.hi.min(before.saturating_sub(1)) } else { range.hi };
-            if before == 0 && rank == start_rank || hi < range.lo {
-                continue;
-            }
-            collect_backward(registry, IdRange { lo: range.lo, hi }, limit + 1, &mut found);
-            if found.len() > limit {
-                break 'blocks;
-            }
-        }
-    }
-    let prev = (found.len() > limit).then(|| Token { direction: Direction::Prev, tile: found[limit - 1] });
-    found.truncate(limit);
-    found.reverse();
-    let next = found.last().map(|&last| Token { direction: Direction::Next, tile: last });
-    (found.into_iter().map(TileId).collect(), next, prev)
-}
-
-/// Appends the registry's ids in `range`, ascending, until `found` holds `want`.
-fn collect_forward(registry: &TileSet, range: IdRange, want: usize, found: &mut Vec<u32>) {
-    let mut lo = range.lo;
-    loop {
-        let hi = range.hi.min(lo | 0xFFFF);
-        let mut sink = FnSink(|first: u32, last: u32| {
-            let room = want.saturating_sub(found.len());
-            found.extend((first..=last).take(room));
-        });
-        kernels::and_ranges(registry, &[IdRange { lo, hi }], &mut sink);
-        if found.len() >= want || hi == range.hi {
-            return;
-        }
-        lo = hi + 1;
-    }
-}
-
-/// Appends the registry's ids in `range`, descending, until `found` holds `want`.
-fn collect_backward(registry: &TileSet, range: IdRange, want: usize, found: &mut Vec<u32>) {
-    let mut hi = range.hi;
-    loop {
-        let lo = range.lo.max(hi & !0xFFFF);
-        let mut chunk = Ids::default();
-        kernels::and_ranges(registry, &[IdRange { lo, hi }], &mut chunk);
-        let room = want - found.len();
-        found.extend(chunk.into_inner().into_iter().rev().take(room));
-        if found.len() >= want || lo == range.lo {
-            return;
-        }
-        hi = lo - 1;
-    }
-}
-
-/// A search by item ids: the ids that parse, exist and pass every other filter, in result order.
-fn page_of_ids(catalog: &Catalog, plan: &Plan, ids: &[String], limit: usize, token: Option<Token>) -> Page {
-    let grid = catalog.years();
-    let mut tiles: Vec<u32> = ids
-        .iter()
-        .filter_map(|id| Tile::parse_item_id(id).ok())
-        .filter_map(|tile| grid.id(tile).ok())
-        .map(|id| id.0)
-        .filter(|&id| plan.contains(id) && catalog.registry().is_some_and(|r| r.contains(id)))
-        .collect();
-    tiles.sort_by_key(|&id| (plan.rank(id), id));
-    tiles.dedup();
-    let matched = tiles.len() as u64;
-    let key = |id: u32| (plan.rank(id), id);
-    let (start, end) = match token {
-        None => (0, limit.min(tiles.len())),
-        Some(Token { direction: Direction::Next, tile }) => {
-            let start = tiles.partition_point(|&id| key(id) <= key(tile));
-            (start, (start + limit).min(tiles.len()))
+        None | Some(Token { direction: Direction::Next, .. }) => {
+            let after = token.map(|token| TileId(token.tile));
+            let mut found = plan.forward(after, limit + 1, keep_going)?;
+            let next = (found.len() > limit).then(|| token_of(Direction::Next, found[limit - 1]));
+            found.truncate(limit);
+            let prev = found.first().filter(|_| after.is_some()).map(|&first| token_of(Direction::Prev, first));
+            (found, next, prev)
         }
         Some(Token { direction: Direction::Prev, tile }) => {
-            let end = tiles.partition_point(|&id| key(id) < key(tile));
-            (end.saturating_sub(limit), end)
+            let mut found = plan.backward(TileId(tile), limit + 1, keep_going)?;
+            let prev = (found.len() > limit).then(|| token_of(Direction::Prev, found[limit - 1]));
+            found.truncate(limit);
+            found.reverse();
+            let next = found.last().map(|&last| token_of(Direction::Next, last));
+            (found, next, prev)
         }
     };
-    let page = &tiles[start..end];
-    let next = (end < tiles.len() && !page.is_empty())
-        .then(|| Token { direction: Direction::Next, tile: page[page.len() - 1] });
-    let prev = (start > 0 && !page.is_empty()).then(|| Token { direction: Direction::Prev, tile: page[0] });
-    Page { tiles: page.iter().copied().map(TileId).collect(), matched, next, prev }
+    Ok(Page { tiles, matched, next, prev })
 }
 
 #[cfg(test)]
@@ -566,8 +536,9 @@ mod tests {
         ] {
             assert_eq!(Search::from_query(query, Endpoint::Search).unwrap().descending, descending, "{query}");
         }
-        let body = serde_json::json!({"sortby": [{"field": "properties.datetime", "direction": "desc"}], "collections": "geotessera-2024"});
-        let search = Search::from_body(&body).unwrap();
+        let body =
+            r#"{"sortby": [{"field": "properties.datetime", "direction": "desc"}], "collections": "geotessera-2024"}"#;
+        let search = Search::from_body(&serde_json::from_str(body).unwrap(), Endpoint::Search).unwrap();
         assert!(search.descending);
         assert_eq!(search.collections, Some(vec!["geotessera-2024".to_owned()]));
     }

@@ -3,7 +3,7 @@
 //! A tile matches a polygon when its footprint and the polygon overlap with positive area,
 //! like a `bbox` (so a polygon drawn on grid lines selects exactly the cells inside it). That
 //! happens exactly when the cell's centre is inside the polygon or an edge crosses the cell's
-//! open interior, which is what [`Raster`] computes: a scanline through each row's centre, and
+//! open interior, which is what the rasteriser computes: a scanline through each row's centre, and
 //! each edge clipped to each open row band. A point matches the cell whose half-open footprint
 //! holds it, a line the cells its segments cross and those of its vertices.
 //!
@@ -13,8 +13,8 @@
 //! selects may form at most [`MAX_SPANS`] runs. Past a budget the geometry is refused, saying
 //! which, before more memory or time is spent on it.
 
+use crate::grid::{COLS, ROWS};
 use serde_json::Value;
-use tessera_engine::grid::{COLS, ROWS};
 use xxhash_rust::xxh3::Xxh3;
 
 /// At most this many positions in one geometry.
@@ -283,8 +283,8 @@ fn half_open_cell(v: f64, cells: u32) -> u32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::grid::{Bbox, Cell};
     use serde_json::json;
-    use tessera_engine::grid::{Bbox, Cell};
 
     fn box_polygon(w: f64, s: f64, e: f64, n: f64) -> Value {
         json!({"type": "Polygon", "coordinates": [[[w, s], [e, s], [e, n], [w, n], [w, s]]]})

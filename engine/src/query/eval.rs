@@ -1,0 +1,532 @@
+//! [`Plan`]: a compiled query evaluated over the registry, one Roaring key at a time.
+//!
+//! Results are the registry's tiles (what exists) that the query matches, ordered by year (in
+//! the query's order) and by id within a year. The plan's years are its *segments*: each
+//! year's id range. A page walks the segments from a token's tile until it has enough; a count
+//! or an aggregation walks them all. A plan of ids, boxes and years alone (no stores, no
+//! tests) is a list of id ranges, answered by the range kernels without expanding any key.
+
+use std::collections::BTreeMap;
+
+use super::compile::{Check, Comparison, Compiler, Node, Subject, Test, Value};
+use super::{Area, Query, queryables};
+use crate::bitmap::block::Block;
+use crate::bitmap::kernels;
+use crate::bitmap::sink::FnSink;
+use crate::details::Details;
+use crate::error::{Error, Result};
+use crate::grid::{CELLS_PER_YEAR, COLS, IdRange, TileId, Year, YearRange, push_merged};
+use crate::inventory::{Inventory, TileSet};
+
+/// A query ready to answer: its years in result order, its set part and its per-tile part.
+#[derive(Debug)]
+pub struct Plan<'i> {
+    inventory: &'i Inventory,
+    details: Option<&'i Details>,
+    /// Each year's ids, in result order.
+    segments: Vec<(Year, IdRange)>,
+    /// What a set can answer.
+    sets: Node,
+    /// What must be tested tile by tile, among the tiles `sets` lets through.
+    tests: Option<Node>,
+}
+
+/// Counts of a plan's matches by year, by store and by coarse grid cell.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Aggregates {
+    /// Every match.
+    pub total: u64,
+    /// Matches per year, in the plan's order (years without a match included).
+    pub years: Vec<(Year, u64)>,
+    /// Matches each store holds, in the inventory's store order.
+    pub stores: Vec<(String, u64)>,
+    /// For each coarse cell size asked (in 0.1-degree cells a side), its cell counts.
+    pub grids: Vec<(u32, CellCounts)>,
+}
+
+/// Matches per coarse cell `(row, col)`, counted from the south-west corner of the world.
+pub type CellCounts = BTreeMap<(u32, u32), u64>;
+
+impl<'i> Plan<'i> {
+    pub(super) fn new(inventory: &'i Inventory, details: Option<&'i Details>, query: &Query) -> Result<Plan<'i>> {
+        let grid = inventory.years();
+        let mut years: Vec<Year> = match &query.years {
+            Some(years) => years.iter().copied().filter(|&year| grid.contains(year)).collect(),
+            None => grid.iter().collect(),
+        };
+        years.sort_unstable();
+        years.dedup();
+        if query.descending {
+            years.reverse();
+        }
+        let segments = years.into_iter().map(|year| Ok((year, grid.year_ids(year)?))).collect::<Result<_>>()?;
+        let mut parts = Vec::new();
+        match &query.area {
+            Some(Area::Bbox(bbox)) => parts.push(Node::Cells(bbox.id_ranges(one_year(), &[one_year().first()])?)),
+            Some(Area::Cells(spans)) => parts.push(Node::Cells(spans_to_cells(spans))),
+            None => {}
+        }
+        if let Some(ids) = &query.ids {
+            let mut sorted: Vec<u32> = ids.iter().map(|id| id.0).collect();
+            sorted.sort_unstable();
+            sorted.dedup();
+            let mut ranges = Vec::with_capacity(sorted.len());
+            sorted.into_iter().for_each(|id| push_merged(&mut ranges, IdRange { lo: id, hi: id }));
+            parts.push(Node::Ids(ranges));
+        }
+        if let Some(filter) = &query.filter {
+            let compiler = Compiler { queryables: queryables(inventory), years: grid };
+            parts.push(compiler.compile(filter, false)?);
+        }
+        let (sets, tests) = split(Node::and(parts));
+        Ok(Plan { inventory, details, segments, sets, tests })
+    }
+
+    fn registry(&self) -> Option<&'i TileSet> {
+        self.inventory.registry()
+    }
+
+    /// How many tiles match. `keep_going` is asked between keys; when it says no, the count
+    /// stops with [`Error::Stopped`].
+    pub fn count(&self, keep_going: &mut dyn FnMut() -> bool) -> Result<u64> {
+        let Some(registry) = self.registry() else { return Ok(0) };
+        let mut total = 0;
+        for &(_, segment) in &self.segments {
+            match self.as_ranges(segment) {
+                Some(ranges) => total += kernels::and_ranges_count(registry, &ranges),
+                None => self.each_block(segment, segment, true, keep_going, |_, block| {
+                    total += block.count();
+                    true
+                })?,
+            }
+        }
+        Ok(total)
+    }
+
+    /// Up to `want` matching tiles in result order, from the first (or from just after
+    /// `after`, a tile of one of the plan's years).
+    pub fn forward(
+        &self,
+        after: Option<TileId>,
+        want: usize,
+        keep_going: &mut dyn FnMut() -> bool,
+    ) -> Result<Vec<TileId>> {
+        let mut found = Vec::with_capacity(want.min(10_000));
+        let Some(registry) = self.registry() else { return Ok(found) };
+        let start = match after {
+            None => 0,
+            Some(tile) => match self.segment_of(tile) {
+                Some(at) => at,
+                None => return Ok(found),
+            },
+        };
+        for &(_, segment) in &self.segments[start..] {
+            let lo = match after {
+                Some(tile) if segment.lo <= tile.0 && tile.0 <= segment.hi => tile.0.saturating_add(1),
+                _ => segment.lo,
+            };
+            if lo > segment.hi {
+                continue;
+            }
+            let window = IdRange { lo, hi: segment.hi };
+            match self.as_ranges(window) {
+                Some(ranges) => collect_ranges(registry, &ranges, want, &mut found),
+                None => self.each_block(segment, window, true, keep_going, |base, block| {
+                    let room = want - found.len();
+                    found.extend(block.iter().take(room).map(|low| TileId(base | u32::from(low))));
+                    found.len() < want
+                })?,
+            }
+            if found.len() >= want {
+                break;
+            }
+        }
+        Ok(found)
+    }
+
+    /// Up to `want` matching tiles just before `before` in result order, nearest first.
+    pub fn backward(&self, before: TileId, want: usize, keep_going: &mut dyn FnMut() -> bool) -> Result<Vec<TileId>> {
+        let mut found = Vec::with_capacity(want.min(10_000));
+        let (Some(registry), Some(at)) = (self.registry(), self.segment_of(before)) else {
+            return Ok(found);
+        };
+        for &(_, segment) in self.segments[..=at].iter().rev() {
+            let hi = if segment.lo <= before.0 && before.0 <= segment.hi {
+                match before.0.checked_sub(1) {
+                    Some(hi) if hi >= segment.lo => hi,
+                    _ => continue,
+                }
+            } else {
+                segment.hi
+            };
+            let window = IdRange { lo: segment.lo, hi };
+            match self.as_ranges(window) {
+                Some(ranges) => {
+                    let mut all = Vec::new();
+                    collect_ranges_back(registry, &ranges, want - found.len(), &mut all);
+                    found.extend(all);
+                }
+                None => self.each_block(segment, window, false, keep_going, |base, block| {
+                    let room = want - found.len();
+                    found.extend(block.iter().rev().take(room).map(|low| TileId(base | u32::from(low))));
+                    found.len() < want
+                })?,
+            }
+            if found.len() >= want {
+                break;
+            }
+        }
+        Ok(found)
+    }
+
+    /// Whether `tile` is a match (it exists, and the query holds of it).
+    pub fn matches(&self, tile: TileId) -> bool {
+        self.segment_of(tile).is_some()
+            && self.registry().is_some_and(|registry| registry.contains(tile.0))
+            && self.holds(&self.sets, tile.0)
+            && self.tests.as_ref().is_none_or(|tests| self.holds(tests, tile.0))
+    }
+
+    /// Counts of the matches by year, by store, and per coarse cell of each size in `grids`
+    /// (in 0.1-degree cells a side: 10 is one degree).
+    pub fn aggregate(&self, grids: &[u32], keep_going: &mut dyn FnMut() -> bool) -> Result<Aggregates> {
+        let stores = self.inventory.stores();
+        let mut totals = Aggregates {
+            stores: stores.iter().map(|store| (store.config.name.clone(), 0)).collect(),
+            grids: grids.iter().map(|&size| (size.max(1), BTreeMap::new())).collect(),
+            ..Aggregates::default()
+        };
+        if self.registry().is_none() {
+            return Ok(totals);
+        }
+        for &(year, segment) in &self.segments {
+            let mut in_year = 0;
+            self.each_block(segment, segment, true, keep_going, |base, block| {
+                in_year += block.count();
+                for (store, (_, count)) in stores.iter().zip(&mut totals.stores) {
+                    if let Some(mut held) = Block::of_view(&store.tiles, (base >> 16) as u16) {
+                        held.and(block);
+                        *count += held.count();
+                    }
+                }
+                for (size, cells) in &mut totals.grids {
+                    count_cells(block, base - segment.lo, *size, cells);
+                }
+                true
+            })?;
+            totals.total += in_year;
+            totals.years.push((year, in_year));
+        }
+        Ok(totals)
+    }
+
+    /// The index of the segment holding `tile`.
+    fn segment_of(&self, tile: TileId) -> Option<usize> {
+        self.segments.iter().position(|&(_, segment)| segment.lo <= tile.0 && tile.0 <= segment.hi)
+    }
+
+    /// The plan inside `window` as id ranges, when it is ranges alone (no store, no test).
+    fn as_ranges(&self, window: IdRange) -> Option<Vec<IdRange>> {
+        if self.tests.is_some() {
+            return None;
+        }
+        let year_base = window.lo - window.lo % CELLS_PER_YEAR;
+        ranges_of(&self.sets, window, year_base)
+    }
+
+    /// Calls `each` with every key's matches inside `window` (a part of `segment`), keys in
+    /// increasing or decreasing order, until it returns false.
+    fn each_block(
+        &self,
+        segment: IdRange,
+        window: IdRange,
+        ascending: bool,
+        keep_going: &mut dyn FnMut() -> bool,
+        mut each: impl FnMut(u32, &Block) -> bool,
+    ) -> Result<()> {
+        let Some(registry) = self.registry() else { return Ok(()) };
+        let year_base = segment.lo - segment.lo % CELLS_PER_YEAR;
+        let keys = (window.lo >> 16) as u16..=(window.hi >> 16) as u16;
+        let mut visit = |key: u16| -> Result<bool> {
+            if !keep_going() {
+                return Err(Error::Stopped);
+            }
+            let Some(mut block) = Block::of_view(registry, key) else { return Ok(true) };
+            let base = u32::from(key) << 16;
+            if window.lo > base || window.hi < base | 0xFFFF {
+                block.and(&Block::of_ranges(key, &[window]));
+            }
+            self.narrow(&self.sets, key, year_base, &mut block);
+            if let Some(tests) = &self.tests {
+                self.keep_passing(tests, base, &mut block);
+            }
+            Ok(block.is_empty() || each(base, &block))
+        };
+        if ascending {
+            for key in keys {
+                if !visit(key)? {
+                    break;
+                }
+            }
+        } else {
+            for key in keys.rev() {
+                if !visit(key)? {
+                    break;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Keeps the ids of `block` (key `key`, in the year starting at `year_base`) that `node` holds.
+    fn narrow(&self, node: &Node, key: u16, year_base: u32, block: &mut Block) {
+        if block.is_empty() {
+            return;
+        }
+        match node {
+            Node::All => {}
+            Node::And(nodes) => nodes.iter().for_each(|node| self.narrow(node, key, year_base, block)),
+            Node::Not(inner) => block.and_not(&self.block(inner, key, year_base)),
+            other => block.and(&self.block(other, key, year_base)),
+        }
+    }
+
+    /// The ids of key `key` (in the year starting at `year_base`) that `node` holds.
+    fn block(&self, node: &Node, key: u16, year_base: u32) -> Block {
+        match node {
+            Node::All => Block::full(),
+            Node::Nothing | Node::Test(_) => Block::empty(),
+            Node::Store(index) => {
+                let tiles = &self.inventory.stores()[*index].tiles;
+                Block::of_view(tiles, key).unwrap_or_else(Block::empty)
+            }
+            Node::Ids(ranges) => Block::of_ranges(key, ranges),
+            Node::Cells(cells) => cells_block(cells, key, year_base),
+            Node::Not(inner) => {
+                let mut block = self.block(inner, key, year_base);
+                block.not();
+                block
+            }
+            Node::And(nodes) => {
+                let mut block = Block::full();
+                nodes.iter().for_each(|node| self.narrow(node, key, year_base, &mut block));
+                block
+            }
+            Node::Or(nodes) => {
+                let mut block = Block::empty();
+                nodes.iter().for_each(|node| block.or(&self.block(node, key, year_base)));
+                block
+            }
+        }
+    }
+
+    /// Clears the ids of `block` that fail `tests`.
+    fn keep_passing(&self, tests: &Node, base: u32, block: &mut Block) {
+        let failing: Vec<u16> = block.iter().filter(|&low| !self.holds(tests, base | u32::from(low))).collect();
+        for low in failing {
+            block.remove(low);
+        }
+    }
+
+    /// Whether `node` holds of tile `id`.
+    fn holds(&self, node: &Node, id: u32) -> bool {
+        match node {
+            Node::All => true,
+            Node::Nothing => false,
+            Node::Store(index) => self.inventory.stores()[*index].tiles.contains(id),
+            Node::Ids(ranges) => in_ranges(ranges, id),
+            Node::Cells(cells) => in_ranges(cells, id % CELLS_PER_YEAR),
+            Node::Not(inner) => !self.holds(inner, id),
+            Node::And(nodes) => nodes.iter().all(|node| self.holds(node, id)),
+            Node::Or(nodes) => nodes.iter().any(|node| self.holds(node, id)),
+            Node::Test(test) => self.passes(test, id),
+        }
+    }
+
+    /// Whether `test` holds of tile `id`; a value that is unknown passes neither way.
+    fn passes(&self, test: &Test, id: u32) -> bool {
+        let value = match test.subject {
+            Subject::Bytes => self.bytes(id).map(|bytes| Value::Number(bytes as f64)),
+            subject => self.text(subject, id).map(Value::Text),
+        };
+        let outcome = match (&test.check, value) {
+            (Check::IsNull, value) => Some(value.is_none()),
+            (_, None) => None,
+            (Check::Compare(comparison, wanted), Some(value)) => Some(compare(&value, *comparison, wanted)),
+            (Check::Like(pattern), Some(Value::Text(text))) => like::Like::<true>::like(text.as_str(), pattern).ok(),
+            (Check::Like(_), Some(Value::Number(_))) => None,
+            (Check::Between(low, high), Some(value)) => Some(*low <= value && value <= *high),
+            (Check::In(values), Some(value)) => Some(values.contains(&value)),
+        };
+        outcome.is_some_and(|holds| holds != test.negated)
+    }
+
+    /// The text of an id-like property of tile `id`.
+    fn text(&self, subject: Subject, id: u32) -> Option<String> {
+        let tile = self.inventory.years().tile(TileId(id)).ok()?;
+        Some(match subject {
+            Subject::GridCode => format!("TESSERA-{}", tile.cell.name()),
+            _ => tile.item_id().to_string(),
+        })
+    }
+
+    /// The bytes of tile `id`'s two `.npy` files, when the registry gives both.
+    fn bytes(&self, id: u32) -> Option<u64> {
+        let position = self.registry()?.position(id)?;
+        let details = self.details?.get(position)?;
+        Some(details.file_size? + details.scales_size?)
+    }
+}
+
+/// `value <comparison> wanted`, as CQL2 orders strings (by code point) and numbers.
+fn compare(value: &Value, comparison: Comparison, wanted: &Value) -> bool {
+    match comparison {
+        Comparison::Equal => value == wanted,
+        Comparison::NotEqual => value != wanted,
+        Comparison::Less => value < wanted,
+        Comparison::LessOrEqual => value <= wanted,
+        Comparison::Greater => value > wanted,
+        Comparison::GreaterOrEqual => value >= wanted,
+    }
+}
+
+/// Separates what sets answer from what needs a test per tile: the conjuncts without tests
+/// narrow the candidates, and the rest is tested on those alone.
+fn split(node: Node) -> (Node, Option<Node>) {
+    if node.is_set() {
+        return (node, None);
+    }
+    match node {
+        Node::And(nodes) => {
+            let (sets, tests): (Vec<Node>, Vec<Node>) = nodes.into_iter().partition(Node::is_set);
+            (Node::and(sets), Some(Node::and(tests)))
+        }
+        tests => (Node::All, Some(tests)),
+    }
+}
+
+/// `node` inside `window` (ids of the year starting at `year_base`) as sorted id ranges, when
+/// it is made of ids, cells and intersections of them only.
+fn ranges_of(node: &Node, window: IdRange, year_base: u32) -> Option<Vec<IdRange>> {
+    match node {
+        Node::All => Some(vec![window]),
+        Node::Nothing => Some(Vec::new()),
+        Node::Ids(ranges) => Some(clip(ranges, window, 0)),
+        Node::Cells(cells) => Some(clip(cells, window, year_base)),
+        Node::And(nodes) => nodes
+            .iter()
+            .try_fold(vec![window], |ranges, node| Some(intersect(&ranges, &ranges_of(node, window, year_base)?))),
+        _ => None,
+    }
+}
+
+/// `ranges` shifted by `offset`, clipped to `window`.
+fn clip(ranges: &[IdRange], window: IdRange, offset: u32) -> Vec<IdRange> {
+    let first = ranges.partition_point(|range| u64::from(range.hi) + u64::from(offset) < u64::from(window.lo));
+    ranges[first..]
+        .iter()
+        .map(|range| (u64::from(range.lo) + u64::from(offset), u64::from(range.hi) + u64::from(offset)))
+        .take_while(|&(lo, _)| lo <= u64::from(window.hi))
+        .map(|(lo, hi)| IdRange { lo: (lo as u32).max(window.lo), hi: (hi.min(u64::from(window.hi))) as u32 })
+        .collect()
+}
+
+/// The ids in both sorted range lists.
+fn intersect(a: &[IdRange], b: &[IdRange]) -> Vec<IdRange> {
+    let (mut i, mut j, mut out) = (0, 0, Vec::new());
+    while i < a.len() && j < b.len() {
+        let (lo, hi) = (a[i].lo.max(b[j].lo), a[i].hi.min(b[j].hi));
+        if lo <= hi {
+            out.push(IdRange { lo, hi });
+        }
+        if a[i].hi < b[j].hi { i += 1 } else { j += 1 }
+    }
+    out
+}
+
+fn in_ranges(ranges: &[IdRange], id: u32) -> bool {
+    let at = ranges.partition_point(|range| range.hi < id);
+    ranges.get(at).is_some_and(|range| range.lo <= id)
+}
+
+/// The ids of key `key` that `cells` select in the year starting at `year_base`.
+fn cells_block(cells: &[IdRange], key: u16, year_base: u32) -> Block {
+    let base = u32::from(key) << 16;
+    let window = IdRange { lo: base.max(year_base), hi: (base | 0xFFFF).min(year_base + CELLS_PER_YEAR - 1) };
+    Block::of_ranges(key, &clip(cells, window, year_base))
+}
+
+/// Adds `block`'s matches (ids less `year_base`) to the coarse cells of `size` a side.
+fn count_cells(block: &Block, first_cell: u32, size: u32, cells: &mut CellCounts) {
+    block.for_each_run(|lo, hi| {
+        let (mut cell, last) = (first_cell + u32::from(lo), first_cell + u32::from(hi));
+        while cell <= last {
+            let (row, col) = (cell / COLS, cell % COLS);
+            // The run's part in this coarse cell: to its east edge, the row's end or the run's.
+            let edge = (col / size + 1) * size - 1;
+            let end = (row * COLS + edge.min(COLS - 1)).min(last);
+            *cells.entry((row / size, col / size)).or_default() += u64::from(end - cell + 1);
+            cell = end + 1;
+        }
+    });
+}
+
+/// Appends the registry's ids in `ranges`, ascending, until `found` holds `want`.
+fn collect_ranges(registry: &TileSet, ranges: &[IdRange], want: usize, found: &mut Vec<TileId>) {
+    for range in ranges {
+        let mut lo = range.lo;
+        loop {
+            // A key at a time, so a page never expands more of a wide range than it returns.
+            let hi = range.hi.min(lo | 0xFFFF);
+            let mut sink = FnSink(|first: u32, last: u32| {
+                let room = want.saturating_sub(found.len());
+                found.extend((first..=last).take(room).map(TileId));
+            });
+            kernels::and_ranges(registry, &[IdRange { lo, hi }], &mut sink);
+            if found.len() >= want {
+                return;
+            }
+            if hi == range.hi {
+                break;
+            }
+            lo = hi + 1;
+        }
+    }
+}
+
+/// Appends the registry's ids in `ranges`, descending, until `found` holds `want`.
+fn collect_ranges_back(registry: &TileSet, ranges: &[IdRange], want: usize, found: &mut Vec<TileId>) {
+    for range in ranges.iter().rev() {
+        let mut hi = range.hi;
+        loop {
+            let lo = range.lo.max(hi & !0xFFFF);
+            let mut chunk = Vec::new();
+            let mut sink = FnSink(|first: u32, last: u32| chunk.extend(first..=last));
+            kernels::and_ranges(registry, &[IdRange { lo, hi }], &mut sink);
+            let room = want - found.len();
+            found.extend(chunk.into_iter().rev().take(room).map(TileId));
+            if found.len() >= want {
+                return;
+            }
+            if lo == range.lo {
+                break;
+            }
+            hi = lo - 1;
+        }
+    }
+}
+
+/// A geometry's cells as sorted cell ranges (ids of the first year).
+pub(super) fn spans_to_cells(spans: &super::geometry::Spans) -> Vec<IdRange> {
+    let mut ranges = Vec::with_capacity(spans.len());
+    for &(row, lo, hi) in spans {
+        let start = row * COLS;
+        push_merged(&mut ranges, IdRange { lo: start + lo, hi: start + hi });
+    }
+    ranges
+}
+
+/// A range of one year, whose ids are cell indexes.
+fn one_year() -> YearRange {
+    YearRange::new(2000, 2000).expect("one year is a valid range")
+}
