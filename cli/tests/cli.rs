@@ -131,6 +131,37 @@ fn diff_prints_sorted_keys_inside_the_filters() {
 }
 
 #[test]
+fn select_and_diff_filter_agree_with_diff_and_status() {
+    let (_temp, dir) = demo();
+    let diff = stdout(&tessera(&dir, &["diff", "okavango", "scaleway", "--year", "2024"]));
+    // What okavango holds and scaleway lacks, as a filter: the diff's tiles the registry lists.
+    let gap =
+        "NOT a_contains(tessera:stores, ('scaleway')) AND a_contains(tessera:stores, ('okavango')) AND year = 2024";
+    let selected = stdout(&tessera(&dir, &["select", gap]));
+    let listed = stdout(&tessera(&dir, &["select", "year = 2024"]));
+    let expected: Vec<&str> = diff.lines().filter(|key| listed.lines().any(|l| l == *key)).collect();
+    assert_eq!(selected.lines().collect::<Vec<_>>(), expected);
+    assert!(!expected.is_empty());
+    let count = stdout(&tessera(&dir, &["select", gap, "--count"]));
+    assert_eq!(count.trim(), expected.len().to_string());
+    // The same through `diff --filter`, and a box narrows both alike.
+    let boxed = "s_intersects(geometry, BBOX(-180, -90, 20.5, 90))";
+    let filtered = stdout(&tessera(&dir, &["diff", "okavango", "scaleway", "--year", "2024", "--filter", boxed]));
+    let bbox = Bbox::parse("-180,-90,20.5,90").expect("bbox");
+    let in_box: Vec<&str> =
+        expected.iter().copied().filter(|key| bbox.contains_cell(Tile::parse_key(key).unwrap().cell)).collect();
+    assert_eq!(filtered.lines().collect::<Vec<_>>(), in_box);
+    // Item ids, and a JSON filter.
+    let ids = stdout(&tessera(&dir, &["select", "id = '2024_grid_0.85_49.95'", "--ids"]));
+    assert_eq!(ids.trim(), "2024_grid_0.85_49.95");
+    let json = r#"{"op": "=", "args": [{"property": "grid:code"}, "TESSERA-grid_0.85_49.95"]}"#;
+    assert_eq!(stdout(&tessera(&dir, &["select", json, "--count"])).trim(), "9");
+    // A bad filter is one clear line naming what is wrong.
+    assert_one_line_error(&tessera(&dir, &["select", "tessera:store IS NULL"]), &["did you mean `tessera:stores`"]);
+    assert_one_line_error(&tessera(&dir, &["select", "year ="]), &["not valid CQL2-text"]);
+}
+
+#[test]
 fn bad_arguments_give_one_clear_line() {
     let (_temp, dir) = demo();
     let before = snapshot(&dir);

@@ -171,3 +171,27 @@ def test_importing_tessera_leaves_numpy_for_the_first_array():
     program = "import sys, tessera; print('numpy' in sys.modules)"
     done = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, timeout=60, check=True)
     assert done.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize(
+    "cql2",
+    [
+        "NOT a_contains(tessera:stores, ('scaleway')) AND a_contains(tessera:stores, ('okavango'))",
+        '{"op": "a_overlaps", "args": [{"property": "tessera:stores"}, ["s3", "scaleway"]]}',
+        "s_intersects(geometry, BBOX(170, -60, 180, 60)) OR year = 2019",
+        "tessera:bytes > 130000000",
+    ],
+)
+def test_select_is_the_cli_select(demo, cli, cql2):
+    inventory = tessera.Inventory(demo)
+    selected = inventory.select(cql2)
+    assert selected.keys() == cli.run("select", cql2).split()
+    assert len(selected) == inventory.select_count(cql2) == int(cli.run("select", cql2, "--count"))
+    assert 0 < len(selected) < 5127
+    in_2024 = inventory.select(cql2, year=2024, bbox=(-180, -90, 180, 90))
+    assert in_2024.keys() == [key for key in selected.keys() if key.startswith("2024/")]
+
+
+def test_a_bad_filter_raises_with_the_reason(demo):
+    with pytest.raises(tessera.TesseraError, match="did you mean `tessera:stores`"):
+        tessera.Inventory(demo).select("tessera:store IS NULL")
