@@ -99,6 +99,13 @@ hits=$(awk -v a="$(lookups hit)" -v b="$hits_before" 'BEGIN {print a - b}')
 misses=$(awk -v a="$(lookups miss)" -v b="$misses_before" 'BEGIN {print a - b}')
 echo "  of the ceiling, median of 5 rounds: $(median "${varied[@]}")%; p99 by round: ${varied_p99[*]}; page cache hits $hits of $((hits + misses))"
 echo "POST /search bbox 1 degree, limit 10: $(load -s benches/stac/post-search.lua http://127.0.0.1:8181/search)"
+# Filters and aggregations: the same server, a store's gap in a different 10-degree box and
+# year each time (benches/stac/filtered-search.lua), and counts over every tile.
+echo "GET /search filtered (a gap in a 10-degree box), limit 10: $(load -s benches/stac/filtered-search.lua http://127.0.0.1:8181)"
+gap='filter=NOT%20a_contains(tessera%3Astores%2C%20(%27scaleway%27))'
+echo "GET /search filtered (the gap, everywhere), limit 10: $(load "http://127.0.0.1:8181/search?limit=10&$gap")"
+echo "GET /aggregate datetime_frequency + grid_code_1deg_frequency, all 3.8M tiles: $(load 'http://127.0.0.1:8181/aggregate?aggregations=datetime_frequency,grid_code_1deg_frequency')"
+echo "GET /aggregate total_count + tessera:stores_frequency of the gap: $(load "http://127.0.0.1:8181/aggregate?aggregations=total_count,tessera:stores_frequency&$gap")"
 echo "GET /collections: $(load http://127.0.0.1:8181/collections)"
 echo "GET one item: $(load http://127.0.0.1:8181/collections/geotessera-2024/items/2024_grid_0.85_49.95)"
 echo "GET /coverage/okavango/2024: $(load http://127.0.0.1:8181/coverage/okavango/2024)"

@@ -484,6 +484,12 @@ impl Store {
         }
     }
 
+    /// The registry's tiles the store lacks, when it is a near copy with a delta: a bitmap small
+    /// enough that a query over the registry's tiles reads it instead of the store's index.
+    pub(crate) fn lacking_listed(&self) -> Option<&RoaringView<Vec<u8>>> {
+        self.delta.as_ref().map(|delta| &delta.missing)
+    }
+
     /// The store's delta from `registry`, opened, or built as `writing` allows.
     fn delta_from(&self, files: &StoreFiles, writing: Writing<'_>, registry: &TileSet, checksum: u64) -> Option<Delta> {
         let basis = Basis {

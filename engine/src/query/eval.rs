@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 
 use super::compile::{Check, Comparison, Compiler, Node, Subject, Test, Value};
 use super::{Area, Query, queryables};
+use crate::bitmap::RoaringView;
 use crate::bitmap::block::Block;
 use crate::bitmap::kernels;
 use crate::bitmap::sink::FnSink;
@@ -92,12 +93,22 @@ impl<'i> Plan<'i> {
         let Some(registry) = self.registry() else { return Ok(0) };
         let mut total = 0;
         for &(_, segment) in &self.segments {
-            match self.as_ranges(segment) {
-                Some(ranges) => total += kernels::and_ranges_count(registry, &ranges),
-                None => self.each_block(segment, segment, true, keep_going, |_, block| {
-                    total += block.count();
-                    true
-                })?,
+            if let Some((view, ranges)) = self.as_ranges(segment) {
+                total += view.count(&ranges);
+                continue;
+            }
+            let year_base = segment.lo - segment.lo % CELLS_PER_YEAR;
+            for key in (segment.lo >> 16) as u16..=(segment.hi >> 16) as u16 {
+                if !keep_going() {
+                    return Err(Error::Stopped);
+                }
+                let window = key_window(key, segment);
+                total += match (self.known(&self.sets, key, year_base), &self.tests) {
+                    (Some(false), _) => 0,
+                    // Every listed tile of the key matches: the container counts them.
+                    (Some(true), None) => kernels::and_ranges_count(registry, &[window]),
+                    _ => self.matches_in(key, window, year_base).map_or(0, |block| block.count()),
+                };
             }
         }
         Ok(total)
@@ -112,7 +123,6 @@ impl<'i> Plan<'i> {
         keep_going: &mut dyn FnMut() -> bool,
     ) -> Result<Vec<TileId>> {
         let mut found = Vec::with_capacity(want.min(10_000));
-        let Some(registry) = self.registry() else { return Ok(found) };
         let start = match after {
             None => 0,
             Some(tile) => match self.segment_of(tile) {
@@ -130,7 +140,7 @@ impl<'i> Plan<'i> {
             }
             let window = IdRange { lo, hi: segment.hi };
             match self.as_ranges(window) {
-                Some(ranges) => collect_ranges(registry, &ranges, want, &mut found),
+                Some((view, ranges)) => view.collect(&ranges, want, &mut found),
                 None => self.each_block(segment, window, true, keep_going, |base, block| {
                     let room = want - found.len();
                     found.extend(block.iter().take(room).map(|low| TileId(base | u32::from(low))));
@@ -147,9 +157,7 @@ impl<'i> Plan<'i> {
     /// Up to `want` matching tiles just before `before` in result order, nearest first.
     pub fn backward(&self, before: TileId, want: usize, keep_going: &mut dyn FnMut() -> bool) -> Result<Vec<TileId>> {
         let mut found = Vec::with_capacity(want.min(10_000));
-        let (Some(registry), Some(at)) = (self.registry(), self.segment_of(before)) else {
-            return Ok(found);
-        };
+        let Some(at) = self.segment_of(before) else { return Ok(found) };
         for &(_, segment) in self.segments[..=at].iter().rev() {
             let hi = if segment.lo <= before.0 && before.0 <= segment.hi {
                 match before.0.checked_sub(1) {
@@ -161,11 +169,7 @@ impl<'i> Plan<'i> {
             };
             let window = IdRange { lo: segment.lo, hi };
             match self.as_ranges(window) {
-                Some(ranges) => {
-                    let mut all = Vec::new();
-                    collect_ranges_back(registry, &ranges, want - found.len(), &mut all);
-                    found.extend(all);
-                }
+                Some((view, ranges)) => view.collect_back(&ranges, want, &mut found),
                 None => self.each_block(segment, window, false, keep_going, |base, block| {
                     let room = want - found.len();
                     found.extend(block.iter().rev().take(room).map(|low| TileId(base | u32::from(low))));
@@ -201,23 +205,105 @@ impl<'i> Plan<'i> {
         }
         for &(year, segment) in &self.segments {
             let mut in_year = 0;
-            self.each_block(segment, segment, true, keep_going, |base, block| {
+            let year_base = segment.lo - segment.lo % CELLS_PER_YEAR;
+            for key in (segment.lo >> 16) as u16..=(segment.hi >> 16) as u16 {
+                if !keep_going() {
+                    return Err(Error::Stopped);
+                }
+                let Some(block) = self.matches_in(key, key_window(key, segment), year_base) else { continue };
                 in_year += block.count();
                 for (store, (_, count)) in stores.iter().zip(&mut totals.stores) {
-                    if let Some(mut held) = Block::of_view(&store.tiles, (base >> 16) as u16) {
-                        held.and(block);
-                        *count += held.count();
-                    }
+                    *count += match store.lacking_listed() {
+                        // Matches are listed tiles: the store holds those it does not lack.
+                        Some(lacking) => {
+                            block.count()
+                                - Block::of_view(lacking, key).map_or(0, |mut lacks| {
+                                    lacks.and(&block);
+                                    lacks.count()
+                                })
+                        }
+                        None => Block::of_view(&store.tiles, key).map_or(0, |mut held| {
+                            held.and(&block);
+                            held.count()
+                        }),
+                    };
                 }
+                let first_cell = (u32::from(key) << 16) - year_base;
                 for (size, cells) in &mut totals.grids {
-                    count_cells(block, base - segment.lo, *size, cells);
+                    block.for_each_run(|lo, hi| {
+                        count_run(first_cell + u32::from(lo), first_cell + u32::from(hi), *size, cells)
+                    });
                 }
-                true
-            })?;
+            }
             totals.total += in_year;
             totals.years.push((year, in_year));
         }
         Ok(totals)
+    }
+
+    /// The matches among key `key`'s ids in `window`, or `None` when there are none.
+    fn matches_in(&self, key: u16, window: IdRange, year_base: u32) -> Option<Block> {
+        if self.known(&self.sets, key, year_base) == Some(false) {
+            return None;
+        }
+        // Listed tiles a near copy lacks are few: start from them when a term asks for them.
+        let mut block = match self.terms().iter().find_map(|node| self.lacking_term(node)) {
+            Some(lacking) => Block::of_view(lacking, key)?,
+            None => Block::of_view(self.registry()?, key)?,
+        };
+        let base = u32::from(key) << 16;
+        if window.lo > base || window.hi < base | 0xFFFF {
+            block.and(&Block::of_ranges(key, &[window]));
+        }
+        self.narrow(&self.sets, key, year_base, &mut block, true);
+        if let Some(tests) = &self.tests {
+            self.keep_passing(tests, base, &mut block);
+        }
+        (!block.is_empty()).then_some(block)
+    }
+
+    /// What can be said of `node` over key `key`'s listed tiles without reading them:
+    /// `Some(false)` when none matches, `Some(true)` when all do.
+    fn known(&self, node: &Node, key: u16, year_base: u32) -> Option<bool> {
+        match node {
+            Node::All => Some(true),
+            Node::Nothing => Some(false),
+            Node::Store(index) => {
+                let store = &self.inventory.stores()[*index];
+                match store.lacking_listed() {
+                    // A near copy holds every listed tile of a key where it lacks none.
+                    Some(lacking) if lacking.container_with_key(key).is_none() => Some(true),
+                    _ if store.tiles.container_with_key(key).is_none() => Some(false),
+                    _ => None,
+                }
+            }
+            Node::Ids(ranges) => (!touches(ranges, key, 0, u32::MAX)).then_some(false),
+            Node::Cells(cells) => (!touches(cells, key, year_base, year_base + CELLS_PER_YEAR - 1)).then_some(false),
+            Node::Not(inner) => self.known(inner, key, year_base).map(|all| !all),
+            Node::And(nodes) => {
+                let mut all = Some(true);
+                for node in nodes {
+                    match self.known(node, key, year_base) {
+                        Some(false) => return Some(false),
+                        Some(true) => {}
+                        None => all = None,
+                    }
+                }
+                all
+            }
+            Node::Or(nodes) => {
+                let mut none = Some(false);
+                for node in nodes {
+                    match self.known(node, key, year_base) {
+                        Some(true) => return Some(true),
+                        Some(false) => {}
+                        None => none = None,
+                    }
+                }
+                none
+            }
+            Node::Test(_) => None,
+        }
     }
 
     /// The index of the segment holding `tile`.
@@ -225,13 +311,45 @@ impl<'i> Plan<'i> {
         self.segments.iter().position(|&(_, segment)| segment.lo <= tile.0 && tile.0 <= segment.hi)
     }
 
-    /// The plan inside `window` as id ranges, when it is ranges alone (no store, no test).
-    fn as_ranges(&self, window: IdRange) -> Option<Vec<IdRange>> {
+    /// The plan inside `window` as id ranges of one bitmap, when it is that simple: ranges of
+    /// the registry (ids, boxes, years alone), or of a near copy's lacking tiles (`NOT
+    /// a_contains(tessera:stores, ...)`, with ids, boxes and years). The range kernels answer
+    /// those without expanding a key.
+    fn as_ranges(&self, window: IdRange) -> Option<(Ranged<'_>, Vec<IdRange>)> {
         if self.tests.is_some() {
             return None;
         }
         let year_base = window.lo - window.lo % CELLS_PER_YEAR;
-        ranges_of(&self.sets, window, year_base)
+        if let Some(ranges) = ranges_of(&self.sets, window, year_base) {
+            return Some((Ranged::Registry(self.registry()?), ranges));
+        }
+        let terms = self.terms();
+        let (at, lacking) = terms.iter().enumerate().find_map(|(at, node)| Some((at, self.lacking_term(node)?)))?;
+        let mut ranges = vec![window];
+        for (_, node) in terms.iter().enumerate().filter(|&(other, _)| other != at) {
+            ranges = intersect(&ranges, &ranges_of(node, window, year_base)?);
+        }
+        Some((Ranged::Lacking(lacking), ranges))
+    }
+
+    /// The conjuncts of the set part.
+    fn terms(&self) -> &[Node] {
+        match &self.sets {
+            Node::And(nodes) => nodes,
+            one => std::slice::from_ref(one),
+        }
+    }
+
+    /// The lacking tiles of a near copy, when `node` is `NOT` that store's membership: a
+    /// bitmap of a few thousand tiles that are all listed.
+    fn lacking_term(&self, node: &Node) -> Option<&RoaringView<Vec<u8>>> {
+        match node {
+            Node::Not(inner) => match **inner {
+                Node::Store(index) => self.inventory.stores()[index].lacking_listed(),
+                _ => None,
+            },
+            _ => None,
+        }
     }
 
     /// Calls `each` with every key's matches inside `window` (a part of `segment`), keys in
@@ -244,23 +362,16 @@ impl<'i> Plan<'i> {
         keep_going: &mut dyn FnMut() -> bool,
         mut each: impl FnMut(u32, &Block) -> bool,
     ) -> Result<()> {
-        let Some(registry) = self.registry() else { return Ok(()) };
         let year_base = segment.lo - segment.lo % CELLS_PER_YEAR;
         let keys = (window.lo >> 16) as u16..=(window.hi >> 16) as u16;
         let mut visit = |key: u16| -> Result<bool> {
             if !keep_going() {
                 return Err(Error::Stopped);
             }
-            let Some(mut block) = Block::of_view(registry, key) else { return Ok(true) };
-            let base = u32::from(key) << 16;
-            if window.lo > base || window.hi < base | 0xFFFF {
-                block.and(&Block::of_ranges(key, &[window]));
-            }
-            self.narrow(&self.sets, key, year_base, &mut block);
-            if let Some(tests) = &self.tests {
-                self.keep_passing(tests, base, &mut block);
-            }
-            Ok(block.is_empty() || each(base, &block))
+            Ok(match self.matches_in(key, key_window(key, window), year_base) {
+                Some(block) => each(u32::from(key) << 16, &block),
+                None => true,
+            })
         };
         if ascending {
             for key in keys {
@@ -278,14 +389,31 @@ impl<'i> Plan<'i> {
         Ok(())
     }
 
-    /// Keeps the ids of `block` (key `key`, in the year starting at `year_base`) that `node` holds.
-    fn narrow(&self, node: &Node, key: u16, year_base: u32, block: &mut Block) {
+    /// Keeps the ids of `block` (key `key`, in the year starting at `year_base`) that `node`
+    /// holds. When `listed`, the block holds registry tiles only, and a near copy's membership
+    /// is read from the few tiles it lacks instead of its whole index.
+    fn narrow(&self, node: &Node, key: u16, year_base: u32, block: &mut Block, listed: bool) {
         if block.is_empty() {
             return;
         }
+        let lacking = |index: usize| self.inventory.stores()[index].lacking_listed().filter(|_| listed);
         match node {
             Node::All => {}
-            Node::And(nodes) => nodes.iter().for_each(|node| self.narrow(node, key, year_base, block)),
+            Node::And(nodes) => nodes.iter().for_each(|node| self.narrow(node, key, year_base, block, listed)),
+            Node::Store(index) if let Some(lacking) = lacking(*index) => {
+                if let Some(lacks) = Block::of_view(lacking, key) {
+                    block.and_not(&lacks);
+                }
+            }
+            Node::Not(inner)
+                if let Node::Store(index) = **inner
+                    && let Some(lacking) = lacking(index) =>
+            {
+                match Block::of_view(lacking, key) {
+                    Some(lacks) => block.and(&lacks),
+                    None => *block = Block::empty(),
+                }
+            }
             Node::Not(inner) => block.and_not(&self.block(inner, key, year_base)),
             other => block.and(&self.block(other, key, year_base)),
         }
@@ -309,7 +437,7 @@ impl<'i> Plan<'i> {
             }
             Node::And(nodes) => {
                 let mut block = Block::full();
-                nodes.iter().for_each(|node| self.narrow(node, key, year_base, &mut block));
+                nodes.iter().for_each(|node| self.narrow(node, key, year_base, &mut block, false));
                 block
             }
             Node::Or(nodes) => {
@@ -456,23 +584,69 @@ fn cells_block(cells: &[IdRange], key: u16, year_base: u32) -> Block {
     Block::of_ranges(key, &clip(cells, window, year_base))
 }
 
-/// Adds `block`'s matches (ids less `year_base`) to the coarse cells of `size` a side.
-fn count_cells(block: &Block, first_cell: u32, size: u32, cells: &mut CellCounts) {
-    block.for_each_run(|lo, hi| {
-        let (mut cell, last) = (first_cell + u32::from(lo), first_cell + u32::from(hi));
-        while cell <= last {
-            let (row, col) = (cell / COLS, cell % COLS);
-            // The run's part in this coarse cell: to its east edge, the row's end or the run's.
-            let edge = (col / size + 1) * size - 1;
-            let end = (row * COLS + edge.min(COLS - 1)).min(last);
-            *cells.entry((row / size, col / size)).or_default() += u64::from(end - cell + 1);
-            cell = end + 1;
-        }
-    });
+/// Adds the cells `cell..=last` (of one year) to the coarse cells of `size` a side.
+fn count_run(mut cell: u32, last: u32, size: u32, cells: &mut CellCounts) {
+    while cell <= last {
+        let (row, col) = (cell / COLS, cell % COLS);
+        // The run's part in this coarse cell: to its east edge, the row's end or the run's.
+        let edge = (col / size + 1) * size - 1;
+        let end = (row * COLS + edge.min(COLS - 1)).min(last);
+        *cells.entry((row / size, col / size)).or_default() += u64::from(end - cell + 1);
+        cell = end + 1;
+    }
 }
 
-/// Appends the registry's ids in `ranges`, ascending, until `found` holds `want`.
-fn collect_ranges(registry: &TileSet, ranges: &[IdRange], want: usize, found: &mut Vec<TileId>) {
+/// Whether sorted `ranges`, shifted by `offset` and clipped to `..=limit`, touch key `key`.
+fn touches(ranges: &[IdRange], key: u16, offset: u32, limit: u32) -> bool {
+    let (low, high) = (u32::from(key) << 16, (u32::from(key) << 16) | 0xFFFF);
+    let (low, high) = (low.max(offset), high.min(limit));
+    if low > high {
+        return false;
+    }
+    let (low, high) = (low - offset, high - offset);
+    let at = ranges.partition_point(|range| range.hi < low);
+    ranges.get(at).is_some_and(|range| range.lo <= high)
+}
+
+/// The part of `window` in key `key`.
+fn key_window(key: u16, window: IdRange) -> IdRange {
+    let base = u32::from(key) << 16;
+    IdRange { lo: window.lo.max(base), hi: window.hi.min(base | 0xFFFF) }
+}
+
+/// The bitmap a plan of ranges reads: the registry, or a near copy's lacking tiles (which the
+/// registry lists, by definition).
+#[derive(Debug, Clone, Copy)]
+enum Ranged<'a> {
+    Registry(&'a TileSet),
+    Lacking(&'a RoaringView<Vec<u8>>),
+}
+
+impl Ranged<'_> {
+    fn count(self, ranges: &[IdRange]) -> u64 {
+        match self {
+            Ranged::Registry(view) => kernels::and_ranges_count(view, ranges),
+            Ranged::Lacking(view) => kernels::and_ranges_count(view, ranges),
+        }
+    }
+
+    fn collect(self, ranges: &[IdRange], want: usize, found: &mut Vec<TileId>) {
+        match self {
+            Ranged::Registry(view) => collect_ranges(view, ranges, want, found),
+            Ranged::Lacking(view) => collect_ranges(view, ranges, want, found),
+        }
+    }
+
+    fn collect_back(self, ranges: &[IdRange], want: usize, found: &mut Vec<TileId>) {
+        match self {
+            Ranged::Registry(view) => collect_ranges_back(view, ranges, want, found),
+            Ranged::Lacking(view) => collect_ranges_back(view, ranges, want, found),
+        }
+    }
+}
+
+/// Appends `view`'s ids in `ranges`, ascending, until `found` holds `want`.
+fn collect_ranges<B: AsRef<[u8]>>(view: &RoaringView<B>, ranges: &[IdRange], want: usize, found: &mut Vec<TileId>) {
     for range in ranges {
         let mut lo = range.lo;
         loop {
@@ -482,7 +656,7 @@ fn collect_ranges(registry: &TileSet, ranges: &[IdRange], want: usize, found: &m
                 let room = want.saturating_sub(found.len());
                 found.extend((first..=last).take(room).map(TileId));
             });
-            kernels::and_ranges(registry, &[IdRange { lo, hi }], &mut sink);
+            kernels::and_ranges(view, &[IdRange { lo, hi }], &mut sink);
             if found.len() >= want {
                 return;
             }
@@ -494,16 +668,21 @@ fn collect_ranges(registry: &TileSet, ranges: &[IdRange], want: usize, found: &m
     }
 }
 
-/// Appends the registry's ids in `ranges`, descending, until `found` holds `want`.
-fn collect_ranges_back(registry: &TileSet, ranges: &[IdRange], want: usize, found: &mut Vec<TileId>) {
+/// Appends `view`'s ids in `ranges`, descending, until `found` holds `want`.
+fn collect_ranges_back<B: AsRef<[u8]>>(
+    view: &RoaringView<B>,
+    ranges: &[IdRange],
+    want: usize,
+    found: &mut Vec<TileId>,
+) {
     for range in ranges.iter().rev() {
         let mut hi = range.hi;
         loop {
             let lo = range.lo.max(hi & !0xFFFF);
             let mut chunk = Vec::new();
             let mut sink = FnSink(|first: u32, last: u32| chunk.extend(first..=last));
-            kernels::and_ranges(registry, &[IdRange { lo, hi }], &mut sink);
-            let room = want - found.len();
+            kernels::and_ranges(view, &[IdRange { lo, hi }], &mut sink);
+            let room = want.saturating_sub(found.len());
             found.extend(chunk.into_iter().rev().take(room).map(TileId));
             if found.len() >= want {
                 return;
