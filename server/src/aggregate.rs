@@ -1,8 +1,9 @@
 //! The Aggregation extension: counts of a search's matches by year, by collection, by store and
 //! by 1- or 10-degree cell, computed by the engine from bitmaps (no item is rendered).
 
+use serde::Serialize;
 use serde_json::{Value, json};
-use tessera_engine::query::Aggregates;
+use tessera_engine::query::{AggregateBy, Aggregates};
 
 use crate::budget::Visit;
 use crate::catalog::{Catalog, collection_id};
@@ -46,8 +47,8 @@ pub fn offered(base: &str) -> Value {
     })
 }
 
-/// Answers the aggregations `search` asks for (its geometry rasterised).
-pub fn answer(catalog: &Catalog, search: &Search, visit: &Visit) -> Result<Value> {
+/// Answers the aggregations `search` asks for (its geometry rasterised), as a JSON body.
+pub fn answer(catalog: &Catalog, search: &Search, visit: &Visit) -> Result<String> {
     let names: Vec<&str> = match &search.aggregations {
         Some(names) if !names.is_empty() => names.iter().map(String::as_str).collect(),
         _ => DEFAULT.to_vec(),
@@ -61,48 +62,80 @@ pub fn answer(catalog: &Catalog, search: &Search, visit: &Visit) -> Result<Value
         .filter(|(name, _)| names.contains(name))
         .map(|(_, size)| size)
         .collect();
+    let by = AggregateBy { stores: names.contains(&"tessera:stores_frequency"), grids: &grids };
     let plan = catalog.plan(&search.query(catalog)?)?;
     let mut stopped = None;
     let mut keep_going = || visit.check().map_err(|err| stopped = Some(err)).is_ok();
-    let counts = match plan.aggregate(&grids, &mut keep_going) {
+    let counts = match plan.aggregate(&by, &mut keep_going) {
         Ok(counts) => counts,
         Err(err) => return Err(stopped.unwrap_or(err.into())),
     };
-    let aggregations: Vec<Value> = names.iter().map(|name| render(name, &counts, &grids)).collect();
-    let base = catalog.base();
-    Ok(json!({
-        "type": "AggregationCollection",
-        "aggregations": aggregations,
-        "links": [
-            {"rel": "root", "href": format!("{base}/"), "type": "application/json"},
-        ],
-    }))
+    let root = json!({"rel": "root", "href": format!("{}/", catalog.base()), "type": "application/json"});
+    let collection = Collection {
+        kind: "AggregationCollection",
+        aggregations: names.iter().map(|name| aggregation(name, &counts)).collect(),
+        links: vec![root],
+    };
+    // Typed, not a `Value`: a 1-degree grid is thousands of buckets.
+    Ok(serde_json::to_string(&collection).expect("aggregations serialise: every key is a string"))
 }
 
-fn render(name: &str, counts: &Aggregates, grids: &[u32]) -> Value {
-    let buckets = |pairs: Vec<(String, u64)>| -> Value {
-        let buckets: Vec<Value> = pairs
-            .into_iter()
+/// The response body.
+#[derive(Serialize)]
+struct Collection<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    aggregations: Vec<Aggregation<'a>>,
+    links: Vec<Value>,
+}
+
+/// One aggregation: a `value` (integers) or `buckets` (frequency distributions).
+#[derive(Serialize)]
+struct Aggregation<'a> {
+    name: &'a str,
+    data_type: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    value: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    overflow: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    buckets: Option<Vec<Bucket>>,
+}
+
+#[derive(Serialize)]
+struct Bucket {
+    key: String,
+    data_type: &'static str,
+    frequency: u64,
+}
+
+fn aggregation<'a>(name: &'a str, counts: &Aggregates) -> Aggregation<'a> {
+    let frequencies = |pairs: &mut dyn Iterator<Item = (String, u64)>| {
+        let buckets = pairs
             .filter(|(_, frequency)| *frequency > 0)
-            .map(|(key, frequency)| json!({"key": key, "data_type": "frequency_distribution", "frequency": frequency}))
+            .map(|(key, frequency)| Bucket { key, data_type: FREQUENCY, frequency })
             .collect();
-        json!({"name": name, "data_type": "frequency_distribution", "overflow": 0, "buckets": buckets})
+        Aggregation { name, data_type: FREQUENCY, value: None, overflow: Some(0), buckets: Some(buckets) }
     };
     match name {
-        "total_count" => json!({"name": name, "data_type": "integer", "value": counts.total}),
-        "datetime_frequency" => {
-            buckets(counts.years.iter().map(|(year, n)| (format!("{year}-01-01T00:00:00.000Z"), *n)).collect())
+        "total_count" => {
+            Aggregation { name, data_type: "integer", value: Some(counts.total), overflow: None, buckets: None }
         }
-        "collection_frequency" => buckets(counts.years.iter().map(|(year, n)| (collection_id(*year), *n)).collect()),
-        "tessera:stores_frequency" => buckets(counts.stores.clone()),
+        "datetime_frequency" => {
+            frequencies(&mut counts.years.iter().map(|(year, n)| (format!("{year}-01-01T00:00:00.000Z"), *n)))
+        }
+        "collection_frequency" => frequencies(&mut counts.years.iter().map(|(year, n)| (collection_id(*year), *n))),
+        "tessera:stores_frequency" => frequencies(&mut counts.stores.iter().cloned()),
         grid => {
             let size = if grid == "grid_code_1deg_frequency" { 10 } else { 100 };
-            let at = grids.iter().position(|&s| s == size).unwrap_or(0);
-            let cells = counts.grids.get(at).map(|(_, cells)| cells.iter()).into_iter().flatten();
-            buckets(cells.map(|(&(row, col), &n)| (cell_bbox(row, col, size), n)).collect())
+            let cells =
+                counts.grids.iter().find(|(of, _)| *of == size).map(|(_, cells)| cells.iter()).into_iter().flatten();
+            frequencies(&mut cells.map(|(&(row, col), &n)| (cell_bbox(row, col, size), n)))
         }
     }
 }
+
+const FREQUENCY: &str = "frequency_distribution";
 
 /// A coarse cell (`size` 0.1-degree cells a side) as `west,south,east,north` in degrees.
 fn cell_bbox(row: u32, col: u32, size: u32) -> String {

@@ -234,9 +234,27 @@ pub fn route_of(path: &str) -> &'static str {
         ["collections", _, "items"] => "items",
         ["collections", _, "items", _] => "item",
         ["search"] => "search",
+        ["aggregate"] | ["collections", _, "aggregate"] => "aggregate",
+        ["aggregations"] | ["collections", _, "aggregations"] => "aggregations",
+        ["queryables"] | ["collections", _, "queryables"] => "queryables",
         ["coverage", ..] => "coverage",
         ["copylist", ..] => "copylist",
         ["map", ..] => "map",
         _ => "other",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::route_of;
+
+    #[test]
+    fn each_extension_endpoint_has_its_own_route_label() {
+        assert_eq!(route_of("/aggregate"), "aggregate");
+        assert_eq!(route_of("/collections/geotessera-2024/aggregate"), "aggregate");
+        assert_eq!(route_of("/aggregations"), "aggregations");
+        assert_eq!(route_of("/collections/geotessera-2024/queryables"), "queryables");
+        assert_eq!(route_of("/collections/geotessera-2024/items"), "items");
+        assert_eq!(route_of("/no/such/route"), "other");
     }
 }

@@ -412,8 +412,7 @@ async fn heavy<T: Send + 'static>(
 async fn aggregated(state: &Arc<State>, snapshot: Arc<Snapshot>, mut search: Search) -> Result<Reply> {
     heavy(state, move |visit| {
         search.rasterise()?;
-        let answer = crate::aggregate::answer(&snapshot, &search, visit)?;
-        Ok(Reply::new(answer.to_string(), JSON))
+        Ok(Reply::new(crate::aggregate::answer(&snapshot, &search, visit)?, JSON))
     })
     .await
 }

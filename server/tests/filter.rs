@@ -310,18 +310,36 @@ fn aggregations_count_what_a_search_matches() {
     };
     assert_eq!(sum(&by_name("datetime_frequency")), features.len() as u64);
     assert_eq!(sum(&by_name("grid_code_1deg_frequency")), features.len() as u64);
-    // Each cell's bucket key is a bbox whose search finds as many.
-    let cells = by_name("grid_code_1deg_frequency");
-    let bucket = &cells["buckets"][0];
-    let in_cell = features
-        .iter()
-        .filter(|f| {
-            let [w, s, e, n] = [0, 1, 2, 3].map(|i| f["bbox"][i].as_f64().unwrap());
-            let key: Vec<f64> = bucket["key"].as_str().unwrap().split(',').map(|v| v.parse().unwrap()).collect();
-            w >= key[0] - 1e-9 && e <= key[2] + 1e-9 && s >= key[1] - 1e-9 && n <= key[3] + 1e-9
-        })
-        .count();
-    assert_eq!(bucket["frequency"], in_cell);
+    // Each cell's bucket key is a bbox holding as many of the matches, at both sizes.
+    let grids = post(
+        addr(),
+        "/aggregate",
+        &json!({
+            "filter": filter,
+            "filter-lang": "cql2-text",
+            "aggregations": ["grid_code_1deg_frequency", "grid_code_10deg_frequency"],
+        }),
+    )
+    .json();
+    for (at, degrees) in [(0, 1.0), (1, 10.0)] {
+        let mut expected = std::collections::BTreeMap::new();
+        for feature in features {
+            let [west, south] = [0, 1].map(|i| feature["bbox"][i].as_f64().unwrap());
+            let cell = |corner: f64, origin: f64| ((corner + origin + 1e-9) / degrees).floor() * degrees - origin;
+            let key = format!(
+                "{},{},{},{}",
+                cell(west, 180.0),
+                cell(south, 90.0),
+                cell(west, 180.0) + degrees,
+                cell(south, 90.0) + degrees
+            );
+            *expected.entry(key).or_insert(0u64) += 1;
+        }
+        let buckets = grids["aggregations"][at]["buckets"].as_array().unwrap();
+        let answered: std::collections::BTreeMap<String, u64> =
+            buckets.iter().map(|b| (b["key"].as_str().unwrap().to_owned(), b["frequency"].as_u64().unwrap())).collect();
+        assert_eq!(answered, expected, "{degrees}-degree cells");
+    }
     let held: u64 = features
         .iter()
         .filter(|f| {

@@ -100,6 +100,10 @@ impl Block {
     pub fn for_each_run(&self, mut each: impl FnMut(u16, u16)) {
         let mut start: Option<usize> = None;
         for (at, &word) in self.words.iter().enumerate() {
+            // Most words are all out of a run or all in one: nothing changes there.
+            if word == if start.is_some() { u64::MAX } else { 0 } {
+                continue;
+            }
             let mut bit = 0;
             while bit < 64 {
                 // Skip to the next change: a run of ones when inside a run, of zeros outside.
@@ -234,6 +238,13 @@ mod tests {
         let mut runs = Vec::new();
         block.for_each_run(|lo, hi| runs.push((lo, hi)));
         assert_eq!(runs, [(5, 70), (65530, 65535)]);
+        // Runs over whole words, starting and ending at word edges.
+        let edges = [(0, 63), (128, 255), (300, 300), (320, 1000), (1023, 1024)];
+        let mut block = Block::empty();
+        edges.iter().for_each(|&(lo, hi)| block.insert_range(lo, hi));
+        let mut runs = Vec::new();
+        block.for_each_run(|lo, hi| runs.push((lo, hi)));
+        assert_eq!(runs, edges);
     }
 
     #[test]

@@ -16,8 +16,8 @@ use crate::bitmap::kernels;
 use crate::bitmap::sink::FnSink;
 use crate::details::Details;
 use crate::error::{Error, Result};
-use crate::grid::{CELLS_PER_YEAR, COLS, IdRange, TileId, Year, YearRange, push_merged};
-use crate::inventory::{Inventory, TileSet};
+use crate::grid::{CELLS_PER_YEAR, COLS, IdRange, ROWS, TileId, Year, YearRange, push_merged};
+use crate::inventory::{Inventory, Store, TileSet};
 
 /// A query ready to answer: its years in result order, its set part and its per-tile part.
 #[derive(Debug)]
@@ -39,10 +39,19 @@ pub struct Aggregates {
     pub total: u64,
     /// Matches per year, in the plan's order (years without a match included).
     pub years: Vec<(Year, u64)>,
-    /// Matches each store holds, in the inventory's store order.
+    /// Matches each store holds, in the inventory's store order (when asked).
     pub stores: Vec<(String, u64)>,
     /// For each coarse cell size asked (in 0.1-degree cells a side), its cell counts.
     pub grids: Vec<(u32, CellCounts)>,
+}
+
+/// What an aggregation counts besides the total and the years.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct AggregateBy<'a> {
+    /// The matches each store holds.
+    pub stores: bool,
+    /// Coarse cell sizes to count matches in (in 0.1-degree cells a side: 10 is one degree).
+    pub grids: &'a [u32],
 }
 
 /// Matches per coarse cell `(row, col)`, counted from the south-west corner of the world.
@@ -90,26 +99,32 @@ impl<'i> Plan<'i> {
     /// How many tiles match. `keep_going` is asked between keys; when it says no, the count
     /// stops with [`Error::Stopped`].
     pub fn count(&self, keep_going: &mut dyn FnMut() -> bool) -> Result<u64> {
-        let Some(registry) = self.registry() else { return Ok(0) };
         let mut total = 0;
         for &(_, segment) in &self.segments {
-            if let Some((view, ranges)) = self.as_ranges(segment) {
-                total += view.count(&ranges);
-                continue;
+            total += self.count_in(segment, keep_going)?;
+        }
+        Ok(total)
+    }
+
+    /// How many tiles of `segment` (one year's ids) match.
+    fn count_in(&self, segment: IdRange, keep_going: &mut dyn FnMut() -> bool) -> Result<u64> {
+        let Some(registry) = self.registry() else { return Ok(0) };
+        if let Some((view, ranges)) = self.as_ranges(segment) {
+            return Ok(view.count(&ranges));
+        }
+        let year_base = segment.lo - segment.lo % CELLS_PER_YEAR;
+        let mut total = 0;
+        for key in (segment.lo >> 16) as u16..=(segment.hi >> 16) as u16 {
+            if !keep_going() {
+                return Err(Error::Stopped);
             }
-            let year_base = segment.lo - segment.lo % CELLS_PER_YEAR;
-            for key in (segment.lo >> 16) as u16..=(segment.hi >> 16) as u16 {
-                if !keep_going() {
-                    return Err(Error::Stopped);
-                }
-                let window = key_window(key, segment);
-                total += match (self.known(&self.sets, key, year_base), &self.tests) {
-                    (Some(false), _) => 0,
-                    // Every listed tile of the key matches: the container counts them.
-                    (Some(true), None) => kernels::and_ranges_count(registry, &[window]),
-                    _ => self.matches_in(key, window, year_base).map_or(0, |block| block.count()),
-                };
-            }
+            let window = key_window(key, segment);
+            total += match (self.known(&self.sets, key, year_base), &self.tests) {
+                (Some(false), _) => 0,
+                // Every listed tile of the key matches: the container counts them.
+                (Some(true), None) => kernels::and_ranges_count(registry, &[window]),
+                _ => self.matches_in(key, window, year_base).map_or(0, |block| block.count()),
+            };
         }
         Ok(total)
     }
@@ -191,53 +206,40 @@ impl<'i> Plan<'i> {
             && self.tests.as_ref().is_none_or(|tests| self.holds(tests, tile.0))
     }
 
-    /// Counts of the matches by year, by store, and per coarse cell of each size in `grids`
-    /// (in 0.1-degree cells a side: 10 is one degree).
-    pub fn aggregate(&self, grids: &[u32], keep_going: &mut dyn FnMut() -> bool) -> Result<Aggregates> {
+    /// Counts of the matches by year, and by store and per coarse cell as `by` asks.
+    pub fn aggregate(&self, by: &AggregateBy, keep_going: &mut dyn FnMut() -> bool) -> Result<Aggregates> {
         let stores = self.inventory.stores();
-        let mut totals = Aggregates {
-            stores: stores.iter().map(|store| (store.config.name.clone(), 0)).collect(),
-            grids: grids.iter().map(|&size| (size.max(1), BTreeMap::new())).collect(),
-            ..Aggregates::default()
-        };
-        if self.registry().is_none() {
-            return Ok(totals);
+        let mut grids: Vec<CoarseCounts> = by.grids.iter().map(|&size| CoarseCounts::new(size)).collect();
+        let mut totals = Aggregates::default();
+        if by.stores {
+            totals.stores = stores.iter().map(|store| (store.config.name.clone(), 0)).collect();
         }
         for &(year, segment) in &self.segments {
-            let mut in_year = 0;
-            let year_base = segment.lo - segment.lo % CELLS_PER_YEAR;
-            for key in (segment.lo >> 16) as u16..=(segment.hi >> 16) as u16 {
-                if !keep_going() {
-                    return Err(Error::Stopped);
-                }
-                let Some(block) = self.matches_in(key, key_window(key, segment), year_base) else { continue };
-                in_year += block.count();
-                for (store, (_, count)) in stores.iter().zip(&mut totals.stores) {
-                    *count += match store.lacking_listed() {
-                        // Matches are listed tiles: the store holds those it does not lack.
-                        Some(lacking) => {
-                            block.count()
-                                - Block::of_view(lacking, key).map_or(0, |mut lacks| {
-                                    lacks.and(&block);
-                                    lacks.count()
-                                })
-                        }
-                        None => Block::of_view(&store.tiles, key).map_or(0, |mut held| {
-                            held.and(&block);
-                            held.count()
-                        }),
-                    };
-                }
-                let first_cell = (u32::from(key) << 16) - year_base;
-                for (size, cells) in &mut totals.grids {
-                    block.for_each_run(|lo, hi| {
-                        count_run(first_cell + u32::from(lo), first_cell + u32::from(hi), *size, cells)
-                    });
-                }
-            }
+            // Years alone are counted by containers; stores and cells need each key's matches.
+            let in_year = if !by.stores && grids.is_empty() {
+                self.count_in(segment, keep_going)?
+            } else {
+                let mut in_year = 0;
+                self.each_block(segment, segment, true, keep_going, |base, block| {
+                    in_year += block.count();
+                    let key = (base >> 16) as u16;
+                    for (store, (_, count)) in stores.iter().zip(&mut totals.stores) {
+                        *count += held_count(store, key, block);
+                    }
+                    let first_cell = base - segment.lo + segment.lo % CELLS_PER_YEAR;
+                    for grid in &mut grids {
+                        block.for_each_run(|lo, hi| {
+                            grid.add_run(first_cell + u32::from(lo), first_cell + u32::from(hi))
+                        });
+                    }
+                    true
+                })?;
+                in_year
+            };
             totals.total += in_year;
             totals.years.push((year, in_year));
         }
+        totals.grids = grids.into_iter().map(CoarseCounts::into_cells).collect();
         Ok(totals)
     }
 
@@ -584,15 +586,84 @@ fn cells_block(cells: &[IdRange], key: u16, year_base: u32) -> Block {
     Block::of_ranges(key, &clip(cells, window, year_base))
 }
 
-/// Adds the cells `cell..=last` (of one year) to the coarse cells of `size` a side.
-fn count_run(mut cell: u32, last: u32, size: u32, cells: &mut CellCounts) {
-    while cell <= last {
-        let (row, col) = (cell / COLS, cell % COLS);
-        // The run's part in this coarse cell: to its east edge, the row's end or the run's.
-        let edge = (col / size + 1) * size - 1;
-        let end = (row * COLS + edge.min(COLS - 1)).min(last);
-        *cells.entry((row / size, col / size)).or_default() += u64::from(end - cell + 1);
-        cell = end + 1;
+/// How many of `block`'s matches (key `key`, listed tiles) `store` holds.
+fn held_count(store: &Store, key: u16, block: &Block) -> u64 {
+    match store.lacking_listed() {
+        // Matches are listed tiles: a near copy holds those it does not lack.
+        Some(lacking) => block.count() - common_count(lacking, key, block),
+        None => common_count(&store.tiles, key, block),
+    }
+}
+
+/// How many of `block`'s ids (key `key`) `view` holds.
+fn common_count<B: AsRef<[u8]>>(view: &RoaringView<B>, key: u16, block: &Block) -> u64 {
+    Block::of_view(view, key).map_or(0, |mut other| {
+        other.and(block);
+        other.count()
+    })
+}
+
+/// Matches per coarse cell of one size, dense over the world while counting (a map would
+/// cost an insertion per run piece).
+struct CoarseCounts {
+    /// 0.1-degree cells a side.
+    size: u32,
+    /// Coarse cells per row.
+    cols: u32,
+    /// The coarse column of each grid column, and the first coarse cell of each grid row's
+    /// coarse row: a table, not a division, per run piece.
+    coarse_col: Vec<u32>,
+    coarse_row_start: Vec<u32>,
+    /// A coarse cell holds at most 100 x 100 cells a year: u32 counts any number of years
+    /// (and halves the memory a request clears).
+    counts: Vec<u32>,
+}
+
+impl CoarseCounts {
+    fn new(size: u32) -> CoarseCounts {
+        let size = size.max(1);
+        let cols = COLS.div_ceil(size);
+        CoarseCounts {
+            size,
+            cols,
+            coarse_col: (0..COLS).map(|col| col / size).collect(),
+            coarse_row_start: (0..ROWS).map(|row| row / size * cols).collect(),
+            counts: vec![0; (cols * ROWS.div_ceil(size)) as usize],
+        }
+    }
+
+    /// Adds the cells `cell..=last` (of one year), row by row, and within a row coarse cell by
+    /// coarse cell.
+    fn add_run(&mut self, mut cell: u32, last: u32) {
+        while cell <= last {
+            let (row, col) = (cell / COLS, cell % COLS);
+            let row_last = (row * COLS + COLS - 1).min(last);
+            let row_start = self.coarse_row_start[row as usize];
+            let mut coarse = self.coarse_col[col as usize];
+            // The last cell of the coarse cell in this row.
+            let mut edge = row * COLS + (coarse + 1) * self.size - 1;
+            loop {
+                let end = edge.min(row_last);
+                self.counts[(row_start + coarse) as usize] += end - cell + 1;
+                if end == row_last {
+                    break;
+                }
+                cell = end + 1;
+                coarse += 1;
+                edge += self.size;
+            }
+            cell = row_last + 1;
+        }
+    }
+
+    fn into_cells(self) -> (u32, CellCounts) {
+        let cols = self.cols;
+        let cells = (0u32..)
+            .zip(self.counts)
+            .filter(|&(_, count)| count > 0)
+            .map(|(at, count)| ((at / cols, at % cols), u64::from(count)))
+            .collect();
+        (self.size, cells)
     }
 }
 
@@ -708,4 +779,32 @@ pub(super) fn spans_to_cells(spans: &super::geometry::Spans) -> Vec<IdRange> {
 /// A range of one year, whose ids are cell indexes.
 fn one_year() -> YearRange {
     YearRange::new(2000, 2000).expect("one year is a valid range")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn coarse_counts_equal_counting_cell_by_cell() {
+        let runs = [
+            (0, 0),
+            (5, COLS + 5),
+            (COLS - 3, 3 * COLS + 12),
+            (123_456, 130_000),
+            (CELLS_PER_YEAR - 20, CELLS_PER_YEAR - 1),
+        ];
+        // 7 does not divide the grid: the last coarse column and row are narrower.
+        for size in [1, 7, 10, 100] {
+            let mut counted = CoarseCounts::new(size);
+            let mut one_by_one = CellCounts::new();
+            for (lo, hi) in runs {
+                counted.add_run(lo, hi);
+                for cell in lo..=hi {
+                    *one_by_one.entry((cell / COLS / size, cell % COLS / size)).or_default() += 1;
+                }
+            }
+            assert_eq!(counted.into_cells(), (size, one_by_one), "size {size}");
+        }
+    }
 }

@@ -29,7 +29,7 @@ pub mod geometry;
 mod queryables;
 
 pub use cql2::Expr;
-pub use eval::{Aggregates, CellCounts, Plan};
+pub use eval::{AggregateBy, Aggregates, CellCounts, Plan};
 pub use queryables::{Named, Queryable, YEAR_PROPERTIES, queryables};
 
 use crate::details::Details;
