@@ -99,13 +99,28 @@ hits=$(awk -v a="$(lookups hit)" -v b="$hits_before" 'BEGIN {print a - b}')
 misses=$(awk -v a="$(lookups miss)" -v b="$misses_before" 'BEGIN {print a - b}')
 echo "  of the ceiling, median of 5 rounds: $(median "${varied[@]}")%; p99 by round: ${varied_p99[*]}; page cache hits $hits of $((hits + misses))"
 echo "POST /search bbox 1 degree, limit 10: $(load -s benches/stac/post-search.lua http://127.0.0.1:8181/search)"
-# Filters and aggregations: the same server, a store's gap in a different 10-degree box and
-# year each time (benches/stac/filtered-search.lua), and counts over every tile.
-echo "GET /search filtered (a gap in a 10-degree box), limit 10: $(load -s benches/stac/filtered-search.lua http://127.0.0.1:8181)"
+# Filters and aggregations, on the server that keeps no pages (every request searched afresh):
+# a store's gap in a different 10-degree box and year each time
+# (benches/stac/filtered-search.lua), and counts over every tile. Beside wrk's figures, the
+# server's own mean time per request, from its /metrics.
+served() { curl -sf http://127.0.0.1:8184/metrics | awk -v r="route=\"$1\"" 'index($0, "_sum{" r) {s = $2} index($0, "_count{" r) {c = $2} END {print s + 0, c + 0}'; }
+timed_load() {
+  local route=$1 before after
+  shift
+  before=$(served "$route")
+  result=$(load "$@")
+  after=$(served "$route")
+  echo "$result; server time $(awk -v b="$before" -v a="$after" 'BEGIN {split(b, x, " "); split(a, y, " "); printf "%.3f ms", 1000 * (y[1] - x[1]) / (y[2] - x[2])}') a request"
+}
+echo "GET /search filtered (a gap in a 10-degree box), limit 10: $(timed_load search -s benches/stac/filtered-search.lua http://127.0.0.1:8184)"
 gap='filter=NOT%20a_contains(tessera%3Astores%2C%20(%27scaleway%27))'
-echo "GET /search filtered (the gap, everywhere), limit 10: $(load "http://127.0.0.1:8181/search?limit=10&$gap")"
-echo "GET /aggregate datetime_frequency + grid_code_1deg_frequency, all 3.8M tiles: $(load 'http://127.0.0.1:8181/aggregate?aggregations=datetime_frequency,grid_code_1deg_frequency')"
-echo "GET /aggregate total_count + tessera:stores_frequency of the gap: $(load "http://127.0.0.1:8181/aggregate?aggregations=total_count,tessera:stores_frequency&$gap")"
+echo "GET /search filtered (the gap, everywhere), limit 10: $(timed_load search "http://127.0.0.1:8184/search?limit=10&$gap")"
+echo "GET /search bbox 10 degrees, limit 10 (the same server): $(timed_load search "http://127.0.0.1:8184/search?limit=10&bbox=10,40,20,50")"
+echo "GET /aggregate datetime_frequency + grid_code_1deg_frequency, every tile: $(timed_load aggregate 'http://127.0.0.1:8184/aggregate?aggregations=datetime_frequency,grid_code_1deg_frequency')"
+echo "GET /aggregate total_count + tessera:stores_frequency of the gap: $(timed_load aggregate "http://127.0.0.1:8184/aggregate?aggregations=total_count,tessera:stores_frequency&$gap")"
+echo "== peer: the same questions as SQL in DuckDB over the inventory's parquet files"
+"$venv/bin/python" -c 'import duckdb' 2>/dev/null || "$venv/bin/pip" install -q 'duckdb==2.0.1'
+"$venv/bin/python" benches/stac/duckdb-peer.py "$inventory" scaleway
 echo "GET /collections: $(load http://127.0.0.1:8181/collections)"
 echo "GET one item: $(load http://127.0.0.1:8181/collections/geotessera-2024/items/2024_grid_0.85_49.95)"
 echo "GET /coverage/okavango/2024: $(load http://127.0.0.1:8181/coverage/okavango/2024)"

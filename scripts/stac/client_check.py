@@ -62,6 +62,15 @@ if item is not None:
     check(set(alternates) <= {"s3", "scaleway"} and all(a["href"].endswith(".npy") for a in alternates.values()), f"alternate hrefs on {sorted(alternates)}")
     check(item.geometry["coordinates"][0][0] == [0.8, 49.9], f"footprint starts at the south-west corner: {item.geometry['coordinates'][0][0]}")
 
+# Collection search, answered by the server (pystac-client filters on its side, with a warning
+# that fails this check, when the server does not conform).
+found = [c.id for c in client.collection_search(datetime="2019-03-01/2020-06-30", limit=1).collections()]
+check(found == ["geotessera-2019", "geotessera-2020"], f"collection search by datetime, a page at a time: {found}")
+found = [c.id for c in client.collection_search(q="2021,2023").collections()]
+check(found == ["geotessera-2021", "geotessera-2023"], f"collection search by free text: {found}")
+found = [c.id for c in client.collection_search(bbox=box).collections()]
+check(len(found) == 9, f"collection search by a box every year covers: {found}")
+
 # A gap as a user asks it of the API: scaleway's missing tiles of 2024 (those okavango holds),
 # as a CQL2-JSON dict and as CQL2-text; each pages every tile once and counts what diff counts.
 if len(sys.argv) >= 4:

@@ -56,6 +56,10 @@ pub const CONFORMANCE: &[&str] = &[
     // Aggregation (total, per year, per store, per 1- and 10-degree cell), honouring filters.
     "https://api.stacspec.org/v0.3.0/aggregation",
     "https://api.stacspec.org/v0.3.0/aggregation#filter",
+    // Collection search: bbox, datetime, limit (OGC simple query) and q (basic free text).
+    "https://api.stacspec.org/v1.0.0-rc.1/collection-search",
+    "https://api.stacspec.org/v1.0.0-rc.1/collection-search#free-text",
+    "http://www.opengis.net/spec/ogcapi-common-2/1.0/conf/simple-query",
 ];
 
 /// The link relation of a queryables document.

@@ -28,6 +28,7 @@ mod budget;
 mod catalog;
 mod client;
 mod collection;
+mod collection_search;
 mod conn;
 mod coverage;
 mod datetime;

@@ -183,7 +183,11 @@ async fn route(state: &Arc<State>, request: Request<Incoming>, audience: Audienc
             let text = state.metrics.render(snapshot.pages.weight(), state.clients.clients());
             Ok(Reply::new(text, crate::metrics::CONTENT_TYPE))
         }
-        ["collections"] if get => Ok(Reply::new(snapshot.collections.clone(), JSON)),
+        ["collections"] if get && query.is_empty() => Ok(Reply::new(snapshot.collections.clone(), JSON)),
+        ["collections"] if get => {
+            let search = crate::collection_search::CollectionSearch::from_query(&query)?;
+            Ok(Reply::new(search.answer(&snapshot, &query)?, JSON))
+        }
         ["collections", id] if get => collection(&snapshot, id),
         ["collections", id, "items"] if get => {
             let id = (*id).to_owned();

@@ -353,7 +353,7 @@ fn string_list(value: &Value, name: &str, bare_string_too: bool) -> Result<Vec<S
     strings.ok_or_else(|| Error::bad(format!("{name} `{value}` must be an array of strings")))
 }
 
-fn parse_bbox_text(text: &str) -> Result<Bbox> {
+pub(crate) fn parse_bbox_text(text: &str) -> Result<Bbox> {
     let numbers: Option<Vec<f64>> = text.split(',').map(|n| n.trim().parse().ok()).collect();
     let numbers = numbers.ok_or_else(|| Error::bad(format!("bbox `{text}` must be 4 or 6 comma-separated numbers")))?;
     bbox_from_numbers(&numbers, text)

@@ -359,3 +359,49 @@ fn aggregations_count_what_a_search_matches() {
     let offered = get(addr(), "/aggregations").json();
     assert!(offered["aggregations"].as_array().unwrap().len() >= 5);
 }
+
+#[test]
+fn collection_search_finds_years_by_time_box_and_text_a_page_at_a_time() {
+    let ids = |doc: &Value| -> Vec<String> {
+        doc["collections"].as_array().unwrap().iter().map(|c| c["id"].as_str().unwrap().to_owned()).collect()
+    };
+    let every = ids(&get(addr(), "/collections").json());
+    assert_eq!(every.len(), 9);
+    assert_eq!(ids(&get(addr(), "/collections?datetime=2020-02-01T00:00:00Z").json()), ["geotessera-2020"]);
+    // A year is found for a box exactly when a search of that year in the box finds tiles.
+    let mut found_fewer = false;
+    let boxes = ["20,20,21,21", "-150,-40,-149,-39", "0.5,49.5,1.5,50.5", "-10,-10,10,10", "100,-10,140,10"];
+    for bbox in boxes {
+        let expected: Vec<String> = every
+            .iter()
+            .filter(|id| {
+                let search = get(addr(), &format!("/search?collections={id}&bbox={bbox}&limit=1")).json();
+                search["numberMatched"].as_u64().unwrap() > 0
+            })
+            .cloned()
+            .collect();
+        let found = ids(&get(addr(), &format!("/collections?bbox={bbox}")).json());
+        assert_eq!(found, expected, "bbox {bbox}");
+        found_fewer |= found.len() < every.len();
+    }
+    assert!(found_fewer, "a box leaves some years out: the box is not ignored");
+    assert_eq!(ids(&get(addr(), "/collections?q=2021,%20NO-SUCH-WORD").json()), ["geotessera-2021"]);
+    assert!(ids(&get(addr(), "/collections?q=no-such-word").json()).is_empty());
+    // Pages of 4 by `next` links: every year once, in order.
+    let mut paged = Vec::new();
+    let mut target = "/collections?q=Embeddings&limit=4".to_owned();
+    loop {
+        let page = get(addr(), &target).json();
+        assert_eq!(page["numberMatched"], 9);
+        assert_eq!(page["numberReturned"].as_u64().unwrap() as usize, ids(&page).len());
+        paged.extend(ids(&page));
+        match page["links"].as_array().unwrap().iter().find(|link| link["rel"] == "next") {
+            Some(next) => target = next["href"].as_str().unwrap().strip_prefix(BASE).unwrap().to_owned(),
+            None => break,
+        }
+    }
+    assert_eq!(paged, every);
+    for bad in ["/collections?limit=0", "/collections?sortby=id", "/collections?datetime=yesterday"] {
+        assert_eq!(get(addr(), bad).status, 400, "{bad}");
+    }
+}
