@@ -566,6 +566,13 @@ pub struct DiffArgs {
     /// selects, as `tessera select` reads it.
     #[arg(long, value_name = "CQL2")]
     pub filter: Option<String>,
+
+    /// Print the STAC search URL at the API root URL (`tessera serve`'s) that pages the same
+    /// tiles, instead of the tiles: the gap as a CQL2 filter on `tessera:stores`, with the
+    /// years, --bbox and --filter, for pystac-client, QGIS or a notebook. Items are registry
+    /// tiles, so tiles SOURCE holds beyond the registry are not among them.
+    #[arg(long, value_name = "URL", conflicts_with_all = ["count", "emit_copylist", "format", "stale"])]
+    pub stac_url: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -20,6 +20,12 @@ pub fn run(inventory: &Path, args: &DiffArgs) -> Result<()> {
     let filter = Filter { years: args.year.clone(), bbox };
     let inventory: Inventory = open_inventory(inventory)?;
     let mut out = io::stdout().lock();
+    if let Some(root) = &args.stac_url {
+        // The names are checked as a diff checks them.
+        inventory.missing_count(&args.source, &args.target, &filter)?;
+        writeln!(out, "{}", stac_url(root, args)?)?;
+        return Ok(out.flush()?);
+    }
     if let Some(text) = &args.filter {
         let tiles = filtered(&inventory, args, &filter, text)?;
         if args.count {
@@ -49,6 +55,21 @@ pub fn run(inventory: &Path, args: &DiffArgs) -> Result<()> {
     }
     out.flush()?;
     Ok(())
+}
+
+/// The STAC search at API root `root` that pages the gap `args` describes.
+fn stac_url(root: &str, args: &DiffArgs) -> Result<String> {
+    let source = (args.source != "registry").then_some(args.source.as_str());
+    let gap = tessera_engine::stac::gap_filter(source, &args.target);
+    let filter = match args.filter.as_deref().map(str::trim) {
+        None => gap,
+        Some(json) if json.starts_with('{') => {
+            return Err(anyhow!("--stac-url writes CQL2-text: give --filter as CQL2-text, not JSON"));
+        }
+        Some(text) => format!("({gap}) AND ({text})"),
+    };
+    let path = tessera_engine::stac::search_path(&filter, &args.year, args.bbox.as_deref());
+    Ok(format!("{}{path}", root.trim_end_matches('/')))
 }
 
 /// The missing (and, with --stale, stale) tiles that a CQL2 filter selects.

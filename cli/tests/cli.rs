@@ -162,6 +162,46 @@ fn select_and_diff_filter_agree_with_diff_and_status() {
 }
 
 #[test]
+fn a_gap_as_a_stac_url_selects_what_diff_lists() {
+    let (_temp, dir) = demo();
+    for (source, target) in [("okavango", "scaleway"), ("registry", "scaleway")] {
+        let args = ["diff", source, target, "--year", "2024", "--bbox", "-180,-90,20.5,90"];
+        let url = stdout(&tessera(&dir, &[&args[..], &["--stac-url", "http://tessera.test/api/"]].concat()));
+        let url = url.trim();
+        assert!(url.starts_with("http://tessera.test/api/search?collections=geotessera-2024&bbox="), "{url}");
+        let filter = percent_decoded(url.split("filter=").nth(1).expect("a filter"));
+        // The URL's filter, with its year and box, selects the registry tiles diff lists.
+        let whole = format!("({filter}) AND year = 2024 AND s_intersects(geometry, BBOX(-180, -90, 20.5, 90))");
+        let selected = stdout(&tessera(&dir, &["select", &whole]));
+        let listed = stdout(&tessera(&dir, &["select", "year = 2024"]));
+        let diff = stdout(&tessera(&dir, &args));
+        let expected: Vec<&str> = diff.lines().filter(|key| listed.lines().any(|l| l == *key)).collect();
+        assert!(!expected.is_empty(), "{source} -> {target}");
+        assert_eq!(selected.lines().collect::<Vec<_>>(), expected, "{source} -> {target}");
+    }
+    let json = r#"{"op": "=", "args": [{"property": "year"}, 2024]}"#;
+    let refused = tessera(&dir, &["diff", "okavango", "scaleway", "--filter", json, "--stac-url", "http://x"]);
+    assert_one_line_error(&refused, &["CQL2-text"]);
+}
+
+/// `text` with its `%XX` escapes decoded.
+fn percent_decoded(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut decoded = Vec::new();
+    let mut at = 0;
+    while at < bytes.len() {
+        if bytes[at] == b'%' {
+            decoded.push(u8::from_str_radix(&text[at + 1..at + 3], 16).expect("hex"));
+            at += 3;
+        } else {
+            decoded.push(bytes[at]);
+            at += 1;
+        }
+    }
+    String::from_utf8(decoded).expect("UTF-8")
+}
+
+#[test]
 fn bad_arguments_give_one_clear_line() {
     let (_temp, dir) = demo();
     let before = snapshot(&dir);

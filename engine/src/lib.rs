@@ -27,6 +27,7 @@ pub mod copylist;
 pub mod error;
 pub mod grid;
 pub mod listing;
+pub mod stac;
 pub mod storage;
 
 #[cfg(feature = "disk")]

@@ -5,8 +5,10 @@ inventory, a filtered search is compared with `tessera diff`. Any pystac-client 
 or count) is an error here, as is any mismatch below. Exits 0 when everything holds.
 """
 
+import json
 import subprocess
 import sys
+import urllib.request
 import warnings
 
 from pystac_client import Client
@@ -88,6 +90,16 @@ if len(sys.argv) >= 4:
             kind = "dict" if isinstance(filter, dict) else "text"
             check(len(ids) == diff and len(set(ids)) == diff, f"{method} filter ({kind}): {len(ids)} items ({len(set(ids))} distinct), diff counts {diff}")
             check(search.matched() == diff, f"{method} filter ({kind}): matched() {search.matched()} == {diff}")
+    # The URL `tessera diff --stac-url` prints for the same gap, paged by its next links.
+    url = subprocess.run([tessera, "--inventory", inventory, "diff", "okavango", "scaleway", "--year", "2024", "--stac-url", root],
+                         check=True, capture_output=True, text=True).stdout.strip()
+    ids = []
+    while url:
+        with urllib.request.urlopen(url, timeout=30) as reply:
+            page = json.load(reply)
+        ids += [item["id"] for item in page["features"]]
+        url = next((link["href"] for link in page["links"] if link["rel"] == "next"), None)
+    check(len(ids) == diff and len(set(ids)) == diff, f"diff --stac-url pages {len(ids)} items ({len(set(ids))} distinct), diff counts {diff}")
 
 if failures:
     print(f"{len(failures)} check(s) failed", file=sys.stderr)

@@ -17,6 +17,8 @@ use tessera_engine::inventory::{Inventory, Role};
 
 use crate::error::{Error, Result};
 
+pub use tessera_engine::stac::collection_id;
+
 pub use tessera_engine::inventory::TileSet;
 
 /// The STAC version of every document.
@@ -64,11 +66,6 @@ pub const CONFORMANCE: &[&str] = &[
 
 /// The link relation of a queryables document.
 pub const QUERYABLES_REL: &str = "http://www.opengis.net/def/rel/ogc/1.0/queryables";
-
-/// The collection of one year's tiles.
-pub fn collection_id(year: Year) -> String {
-    format!("geotessera-{year}")
-}
 
 /// The year whose collection `id` names (`geotessera-2024`), read without formatting any: this
 /// runs for every search that names collections.

@@ -176,7 +176,7 @@ impl Compiler {
         let mut ranges = Vec::new();
         for year in self.years.iter() {
             let item = json!({
-                "collection": format!("geotessera-{year}"),
+                "collection": crate::stac::collection_id(year),
                 "properties": {
                     "datetime": format!("{year}-01-01T00:00:00Z"),
                     "start_datetime": format!("{year}-01-01T00:00:00Z"),
