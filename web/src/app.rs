@@ -167,7 +167,7 @@ pub fn App() -> impl IntoView {
             <aside id="panel">
                 {move || message.get().map(|m| view! { <p class="message">{m}</p> })}
                 <Legend layer=layer />
-                <Gaps gaps=gaps />
+                <Gaps signals=signals />
                 <BoxPanel signals=signals />
                 {move || match panel.get() {
                     Some(tile) => tile_view(tile).into_any(),
@@ -198,7 +198,8 @@ fn Legend(layer: RwSignal<String>) -> impl IntoView {
 
 /// The largest gaps of a store, by 1-degree block; a click flies there.
 #[component]
-fn Gaps(gaps: RwSignal<Vec<Block>>) -> impl IntoView {
+fn Gaps(signals: Signals) -> impl IntoView {
+    let gaps = signals.gaps;
     let fly = |block: Block| {
         move |_| {
             let centre = (f64::from(block.west) + 0.5, f64::from(block.south) + 0.5);
@@ -227,9 +228,28 @@ fn Gaps(gaps: RwSignal<Vec<Block>>) -> impl IntoView {
                     </button></li>
                 }
             });
-            view! { <h2 class="gaps-title">"Largest gaps (1° blocks)"</h2><ol id="gaps">{items.collect_view()}</ol> }
+            let search = gap_search(signals);
+            view! {
+                <h2 class="gaps-title">"Largest gaps (1° blocks)"</h2>
+                <ol id="gaps">{items.collect_view()}</ol>
+                {search.map(|href| view! {
+                    <p class="gap-stac"><a id="gap-stac" href=href target="_blank">"This gap as a STAC search"</a>
+                    " (for pystac-client, QGIS or a notebook)"</p>
+                })}
+            }
         })
     }
+}
+
+/// The STAC search that pages the gap shown: the tiles the layer's store lacks of what its
+/// source holds (the primary, or the registry for the primary itself) in the year shown.
+fn gap_search(signals: Signals) -> Option<String> {
+    let Some(Layer::Missing(store)) = Layer::parse(&signals.layer.get()) else { return None };
+    let stores = signals.stores.get();
+    let primary = stores.iter().find(|s| s.primary).map(|s| s.name.as_str());
+    let source = primary.filter(|&primary| primary != store);
+    let filter = tessera_engine::stac::gap_filter(source, &store);
+    Some(api_path(&tessera_engine::stac::search_path(&filter, &[signals.year.get()], None)))
 }
 
 #[derive(Clone, Copy)]

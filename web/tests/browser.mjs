@@ -216,6 +216,10 @@ const listed = await page.$$eval('#gaps .gap', (buttons) => buttons.map((b) => [
 const largest = Math.max(...[...byBlock.values()].map((cells) => cells.length));
 const [gapWest, gapSouth, tilesInGap] = listed[0] ?? [];
 check(listed.length > 0 && tilesInGap === largest && byBlock.get(`${gapWest},${gapSouth}`)?.length === largest, `the largest gap listed: ${tilesInGap} tiles at ${gapWest},${gapSouth} = the largest block of tessera diff (${largest})`);
+// The gap as a STAC search: the link's search matches what the diff lists.
+const stacHref = await page.getAttribute('#gap-stac', 'href');
+const searched = stacHref && await page.evaluate(async (href) => (await (await fetch(href)).json()).numberMatched, stacHref);
+check(searched === facts.missing_scaleway_2024.length, `the gap's STAC search ${stacHref} matches ${searched} = tessera diff (${facts.missing_scaleway_2024.length})`);
 await page.click('#gaps .gap');
 await page.waitForFunction(([lon, lat]) => {
   const map = window.tesseraMap;
