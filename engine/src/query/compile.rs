@@ -400,7 +400,8 @@ fn spatial(op: &str, values: &[&Expr], negated: bool) -> Result<Node> {
                 Some(&[w, s, e, n]) | Some(&[w, s, _, e, n, _]) => [w, s, e, n],
                 _ => return Err(bad("a BBOX takes 4 or 6 numbers".into())),
             };
-            let bbox = Bbox::new(west, south, east, north)?;
+            let bbox =
+                Bbox::new(west, south, east, north).map_err(|err| bad(format!("the BBOX is not usable: {err}")))?;
             let one_year = YearRange::new(2000, 2000)?;
             bbox.id_ranges(one_year, &[2000])?
         }
