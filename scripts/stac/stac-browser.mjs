@@ -1,6 +1,7 @@
 // STAC Browser against tessera serve, in headless chromium, clicked through like a user:
-// the landing page's collections, a collection's first two pages of items, and an item with
-// its files on every store. What it shows is compared with the API's own answers.
+// the landing page's collections, a collection's first two pages of items, an item with its
+// files on every store, and a collection's filter form (its queryables, a filtered result).
+// What it shows is compared with the API's own answers.
 //
 // Usage: node stac-browser.mjs API_ROOT STAC_BROWSER_URL OUT_DIR
 import { launch } from '../../web/tests/chromium.mjs';
@@ -76,6 +77,25 @@ check(missing.length === 0, `item ${id}: all ${files.length} file links (each as
 const text = await page.textContent('body');
 check(item.properties['tessera:stores'].every((s) => text.includes(s)) && text.includes('Size'), `item ${id}: its stores and file sizes are shown`);
 await page.screenshot({ path: `${out}/item.png`, fullPage: true });
+
+// 4. The filter form of a collection: the queryables it can offer, then a filtered result.
+await page.goto(`${ui}#/collections/geotessera-2024`);
+await page.getByText('Show Filters').click();
+await page.getByText('Add filter').click();
+const offered = await page.$$eval('.queryables .dropdown-item .badge', (badges) => badges.map((b) => b.textContent.trim()));
+const queryables = Object.keys((await getJson(`${api}/collections/geotessera-2024/queryables`)).properties);
+// STAC Browser offers the scalar queryables; arrays and geometries have no input of its own.
+const scalar = ['id', 'datetime', 'year', 'grid:code', 'tessera:bytes'];
+check(scalar.every((q) => offered.includes(q) && queryables.includes(q)) && offered.every((q) => queryables.includes(q)), `the filter form offers the API's queryables ${JSON.stringify(offered)}`);
+const code = 'TESSERA-grid_0.85_49.95';
+await page.locator('.queryables .dropdown-item', { hasText: 'grid:code' }).click();
+await page.locator('.queryable-row input').first().fill(code);
+await page.getByText('Submit').click();
+const filtered = await getJson(`${api}/collections/geotessera-2024/items?filter=${encodeURIComponent(`"grid:code" = '${code}'`)}`);
+const wanted = filtered.features.map((f) => f.id);
+await until(async () => same(await itemLinks(), wanted), 'the filtered items');
+check(wanted.length === 1 && same(await itemLinks(), wanted), `a filter on grid:code shows the API's filtered items ${JSON.stringify(await itemLinks())}`);
+await page.screenshot({ path: `${out}/filter.png`, fullPage: true });
 
 const alerts = await page.$$eval('.alert-danger', (as) => as.map((a) => a.textContent.trim()));
 check(alerts.length === 0, `no STAC Browser error messages ${JSON.stringify(alerts.slice(0, 2))}`);
