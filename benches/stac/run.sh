@@ -112,6 +112,26 @@ timed_load() {
   after=$(served "$route")
   echo "$result; server time $(awk -v b="$before" -v a="$after" 'BEGIN {split(b, x, " "); split(a, y, " "); printf "%.3f ms", 1000 * (y[1] - x[1]) / (y[2] - x[2])}') a request"
 }
+# Under load the server's time includes the wait for a core; one request at a time it is the
+# work alone: 100 requests in a row, each path from `paths` (one a line).
+one_at_a_time() {
+  local route=$1 paths=$2 before after
+  before=$(served "$route")
+  for _ in $(seq 5); do printf '%s\n' "$paths"; done | head -100 | while read -r path; do curl -sf -o /dev/null "http://127.0.0.1:8184$path"; done
+  after=$(served "$route")
+  awk -v b="$before" -v a="$after" 'BEGIN {split(b, x, " "); split(a, y, " "); printf "%.3f ms", 1000 * (y[1] - x[1]) / (y[2] - x[2])}'
+}
+gap_in_boxes=$(for _ in $(seq 20); do
+  west=$(( (RANDOM % 36 - 18) * 10 )) south=$(( (RANDOM % 13 - 6) * 10 )) year=$(( 2017 + RANDOM % 9 ))
+  echo "/search?collections=geotessera-$year&limit=10&filter=NOT%20a_contains(tessera%3Astores%2C%20(%27scaleway%27))%20AND%20s_intersects(geometry%2C%20BBOX($west%2C$south%2C$((west + 10))%2C$((south + 10))))"
+done)
+echo "One request at a time, mean server time (--page-cache 0):"
+echo "  /search, a store's gap in a 10-degree box and year, limit 10: $(one_at_a_time search "$gap_in_boxes")"
+echo "  /search, a store's gap everywhere, limit 10: $(one_at_a_time search '/search?limit=10&filter=NOT%20a_contains(tessera%3Astores%2C%20(%27scaleway%27))')"
+echo "  /search, bbox 10 degrees, limit 10: $(one_at_a_time search '/search?limit=10&bbox=10,40,20,50')"
+echo "  /aggregate, datetime_frequency + grid_code_1deg_frequency over every tile: $(one_at_a_time aggregate '/aggregate?aggregations=datetime_frequency,grid_code_1deg_frequency')"
+echo "  /aggregate, total_count + tessera:stores_frequency of the gap: $(one_at_a_time aggregate '/aggregate?aggregations=total_count,tessera:stores_frequency&filter=NOT%20a_contains(tessera%3Astores%2C%20(%27scaleway%27))')"
+echo "Under load (wrk -t2 -c32; server time includes waiting for a core):"
 echo "GET /search filtered (a gap in a 10-degree box), limit 10: $(timed_load search -s benches/stac/filtered-search.lua http://127.0.0.1:8184)"
 gap='filter=NOT%20a_contains(tessera%3Astores%2C%20(%27scaleway%27))'
 echo "GET /search filtered (the gap, everywhere), limit 10: $(timed_load search "http://127.0.0.1:8184/search?limit=10&$gap")"
