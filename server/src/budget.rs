@@ -117,7 +117,24 @@ impl Visit<'_> {
         }
         Ok(())
     }
+
+    /// A `keep_going` for the engine's walks, which ask between Roaring keys (a few
+    /// microseconds each): [`Visit::check`] every [`KEYS_PER_CHECK`] keys, its error kept in
+    /// `stopped` when it says stop. Reading the clock at every key took 6% of an aggregation.
+    pub fn keep_going<'a>(&'a self, stopped: &'a mut Option<Error>) -> impl FnMut() -> bool + 'a {
+        let mut keys = 0u32;
+        move || {
+            keys = keys.wrapping_add(1);
+            if !keys.is_multiple_of(KEYS_PER_CHECK) {
+                return true;
+            }
+            self.check().map_err(|err| *stopped = Some(err)).is_ok()
+        }
+    }
 }
+
+/// Keys an engine walk visits between two budget checks.
+pub const KEYS_PER_CHECK: u32 = 16;
 
 impl Drop for Visit<'_> {
     fn drop(&mut self) {

@@ -471,14 +471,7 @@ pub fn run(catalog: &Catalog, search: &Search, token: Option<Token>, visit: &Vis
     let query = search.query(catalog)?;
     let plan = catalog.plan(&query)?;
     let mut stopped = None;
-    let mut keep_going = || match visit.check() {
-        Ok(()) => true,
-        Err(err) => {
-            stopped = Some(err);
-            false
-        }
-    };
-    let page = page_of(&plan, search.limit, token, &mut keep_going);
+    let page = page_of(&plan, search.limit, token, &mut visit.keep_going(&mut stopped));
     match (page, stopped) {
         (Ok(page), _) => Ok(page),
         (Err(_), Some(why)) => Err(why),
