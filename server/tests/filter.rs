@@ -324,23 +324,11 @@ fn aggregations_count_what_a_search_matches() {
     )
     .json();
     for (at, degrees) in [(0, 1.0), (1, 10.0)] {
-        let mut expected = std::collections::BTreeMap::new();
-        for feature in features {
-            let [west, south] = [0, 1].map(|i| feature["bbox"][i].as_f64().unwrap());
-            let cell = |corner: f64, origin: f64| ((corner + origin + 1e-9) / degrees).floor() * degrees - origin;
-            let key = format!(
-                "{},{},{},{}",
-                cell(west, 180.0),
-                cell(south, 90.0),
-                cell(west, 180.0) + degrees,
-                cell(south, 90.0) + degrees
-            );
-            *expected.entry(key).or_insert(0u64) += 1;
-        }
-        let buckets = grids["aggregations"][at]["buckets"].as_array().unwrap();
-        let answered: std::collections::BTreeMap<String, u64> =
-            buckets.iter().map(|b| (b["key"].as_str().unwrap().to_owned(), b["frequency"].as_u64().unwrap())).collect();
-        assert_eq!(answered, expected, "{degrees}-degree cells");
+        assert_eq!(
+            buckets_of(&grids["aggregations"][at]),
+            cells_of(features.iter(), degrees),
+            "{degrees}-degree cells"
+        );
     }
     let held: u64 = features
         .iter()
@@ -406,4 +394,41 @@ fn collection_search_finds_years_by_time_box_and_text_a_page_at_a_time() {
     for bad in ["/collections?limit=0", "/collections?sortby=id", "/collections?datetime=yesterday"] {
         assert_eq!(get(addr(), bad).status, 400, "{bad}");
     }
+}
+
+#[test]
+fn grid_aggregations_of_whole_years_count_every_tile_in_its_cell() {
+    // Every tile of a year, and of every year: keys whose listed tiles all match.
+    for (query, year) in [("&filter=year%20%3D%202024", Some(2024)), ("", None)] {
+        let target =
+            format!("/aggregate?aggregations=total_count,grid_code_1deg_frequency,grid_code_10deg_frequency{query}");
+        let answer = get(addr(), &target).json();
+        let items = every_item().iter().filter(|item| year.is_none_or(|year| item["properties"]["year"] == year));
+        assert_eq!(answer["aggregations"][0]["value"], items.clone().count(), "{target}");
+        for (at, degrees) in [(1, 1.0), (2, 10.0)] {
+            assert_eq!(
+                buckets_of(&answer["aggregations"][at]),
+                cells_of(items.clone(), degrees),
+                "{target}, {degrees}"
+            );
+        }
+    }
+}
+
+/// An aggregation's buckets, key to frequency.
+fn buckets_of(aggregation: &Value) -> std::collections::BTreeMap<String, u64> {
+    let buckets = aggregation["buckets"].as_array().unwrap();
+    buckets.iter().map(|b| (b["key"].as_str().unwrap().to_owned(), b["frequency"].as_u64().unwrap())).collect()
+}
+
+/// The items per coarse cell of `degrees`, keyed as the grid aggregations key them.
+fn cells_of<'a>(items: impl Iterator<Item = &'a Value>, degrees: f64) -> std::collections::BTreeMap<String, u64> {
+    let mut cells = std::collections::BTreeMap::new();
+    for item in items {
+        let [west, south] = [0, 1].map(|i| item["bbox"][i].as_f64().unwrap());
+        let cell = |corner: f64, origin: f64| ((corner + origin + 1e-9) / degrees).floor() * degrees - origin;
+        let (west, south) = (cell(west, 180.0), cell(south, 90.0));
+        *cells.entry(format!("{west},{south},{},{}", west + degrees, south + degrees)).or_insert(0) += 1;
+    }
+    cells
 }

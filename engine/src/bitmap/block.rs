@@ -50,6 +50,48 @@ impl Block {
         Some(Block::of_container(container, view.payload(container)))
     }
 
+    /// Calls `each(lo, hi)` with the runs of key `key`'s values in `view` that lie in
+    /// `from..=to`, in increasing order. Run and array containers are read in place: a walk
+    /// that needs only the runs (counts per cell) skips expanding the block.
+    pub fn for_each_run_of<B: AsRef<[u8]>>(
+        view: &RoaringView<B>,
+        key: u16,
+        from: u16,
+        to: u16,
+        mut each: impl FnMut(u16, u16),
+    ) {
+        let Some(container) = view.container_with_key(key) else { return };
+        let payload = view.payload(container);
+        let mut clipped = |lo: u32, hi: u32| {
+            let (lo, hi) = (lo.max(u32::from(from)), hi.min(u32::from(to)));
+            if lo <= hi {
+                each(lo as u16, hi as u16);
+            }
+        };
+        match container.kind {
+            Kind::Run => payload.as_chunks::<4>().0.iter().for_each(|run| clipped(run_start(run), run_end(run))),
+            Kind::Array => {
+                let mut run: Option<(u32, u32)> = None;
+                for value in payload.as_chunks::<2>().0.iter().map(|v| u32::from(u16::from_le_bytes(*v))) {
+                    run = match run {
+                        Some((lo, hi)) if value == hi + 1 => Some((lo, value)),
+                        Some((lo, hi)) => {
+                            clipped(lo, hi);
+                            Some((value, value))
+                        }
+                        None => Some((value, value)),
+                    };
+                }
+                if let Some((lo, hi)) = run {
+                    clipped(lo, hi);
+                }
+            }
+            Kind::Bitset => {
+                Block::of_container(container, payload).for_each_run(|lo, hi| clipped(u32::from(lo), u32::from(hi)))
+            }
+        }
+    }
+
     /// A container's values.
     fn of_container(container: &Container, payload: &[u8]) -> Block {
         let mut block = Block::empty();
@@ -224,6 +266,19 @@ mod tests {
         }
         assert_eq!(seen, all);
         assert!(Block::of_view(&view, 3).is_none());
+        // Runs read in place equal the expanded block's, clipped alike.
+        for key in 0..4u16 {
+            for (from, to) in [(0, u16::MAX), (15, 4000), (20_000, 20_001)] {
+                let mut in_place = Vec::new();
+                Block::for_each_run_of(&view, key, from, to, |lo, hi| in_place.push((lo, hi)));
+                let mut expanded = Vec::new();
+                if let Some(mut block) = Block::of_view(&view, key) {
+                    block.and(&Block::of_ranges(0, &[IdRange { lo: u32::from(from), hi: u32::from(to) }]));
+                    block.for_each_run(|lo, hi| expanded.push((lo, hi)));
+                }
+                assert_eq!(in_place, expanded, "key {key}, {from}..={to}");
+            }
+        }
     }
 
     #[test]

@@ -218,6 +218,8 @@ impl<'i> Plan<'i> {
             // Years alone are counted by containers; stores and cells need each key's matches.
             let in_year = if !by.stores && grids.is_empty() {
                 self.count_in(segment, keep_going)?
+            } else if !by.stores && self.tests.is_none() {
+                self.count_cells(segment, &mut grids, keep_going)?
             } else {
                 let mut in_year = 0;
                 self.each_block(segment, segment, true, keep_going, |base, block| {
@@ -226,11 +228,10 @@ impl<'i> Plan<'i> {
                     for (store, (_, count)) in stores.iter().zip(&mut totals.stores) {
                         *count += held_count(store, key, block);
                     }
-                    let first_cell = base - segment.lo + segment.lo % CELLS_PER_YEAR;
+                    // A key may start before the year: its matches never do.
+                    let cell = |low: u16| base + u32::from(low) - (segment.lo - segment.lo % CELLS_PER_YEAR);
                     for grid in &mut grids {
-                        block.for_each_run(|lo, hi| {
-                            grid.add_run(first_cell + u32::from(lo), first_cell + u32::from(hi))
-                        });
+                        block.for_each_run(|lo, hi| grid.add_run(cell(lo), cell(hi)));
                     }
                     true
                 })?;
@@ -241,6 +242,47 @@ impl<'i> Plan<'i> {
         }
         totals.grids = grids.into_iter().map(CoarseCounts::into_cells).collect();
         Ok(totals)
+    }
+
+    /// The matches of `segment` (one year's ids), counted into `grids` and in all. A key whose
+    /// every listed tile matches is read as the registry's runs in place, not as a block.
+    fn count_cells(
+        &self,
+        segment: IdRange,
+        grids: &mut [CoarseCounts],
+        keep_going: &mut dyn FnMut() -> bool,
+    ) -> Result<u64> {
+        let Some(registry) = self.registry() else { return Ok(0) };
+        let year_base = segment.lo - segment.lo % CELLS_PER_YEAR;
+        let mut total = 0;
+        for key in (segment.lo >> 16) as u16..=(segment.hi >> 16) as u16 {
+            if !keep_going() {
+                return Err(Error::Stopped);
+            }
+            let window = key_window(key, segment);
+            let base = u32::from(key) << 16;
+            // A key may start before the year: its matches never do.
+            let cell = |low: u16| base + u32::from(low) - year_base;
+            let add = |lo: u16, hi: u16| {
+                total += u64::from(hi - lo) + 1;
+                for grid in grids.iter_mut() {
+                    grid.add_run(cell(lo), cell(hi));
+                }
+            };
+            match self.known(&self.sets, key, year_base) {
+                Some(false) => {}
+                Some(true) => {
+                    let (from, to) = ((window.lo - base) as u16, (window.hi - base) as u16);
+                    Block::for_each_run_of(registry, key, from, to, add);
+                }
+                None => {
+                    if let Some(block) = self.matches_in(key, window, year_base) {
+                        block.for_each_run(add);
+                    }
+                }
+            }
+        }
+        Ok(total)
     }
 
     /// The matches among key `key`'s ids in `window`, or `None` when there are none.
