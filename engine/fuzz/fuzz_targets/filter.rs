@@ -11,18 +11,11 @@ use std::sync::OnceLock;
 use libfuzzer_sys::fuzz_target;
 use tessera_engine::details::Details;
 use tessera_engine::inventory::Inventory;
-use tessera_fixtures::filter_input::exercise_filter;
-use tessera_fixtures::{DEFAULT_SEED, DemoSize, DemoSpec, write_demo};
+use tessera_fixtures::filter_input::{exercise_filter, small_demo};
 
 fn demo() -> &'static (tempfile::TempDir, Inventory, Option<Details>) {
     static DEMO: OnceLock<(tempfile::TempDir, Inventory, Option<Details>)> = OnceLock::new();
-    DEMO.get_or_init(|| {
-        let dir = tempfile::tempdir().expect("a temporary directory");
-        write_demo(dir.path(), &DemoSpec { size: DemoSize::Small, seed: DEFAULT_SEED }).expect("the small demo");
-        let inventory = Inventory::open(dir.path()).expect("the demo opens");
-        let details = inventory.registry_details().expect("the registry's details").0;
-        (dir, inventory, Some(details))
-    })
+    DEMO.get_or_init(small_demo)
 }
 
 fuzz_target!(|bytes: &[u8]| {

@@ -324,30 +324,25 @@ impl<'i> Plan<'i> {
             Node::Ids(ranges) => (!touches(ranges, key, 0, u32::MAX)).then_some(false),
             Node::Cells(cells) => (!touches(cells, key, year_base, year_base + CELLS_PER_YEAR - 1)).then_some(false),
             Node::Not(inner) => self.known(inner, key, year_base).map(|all| !all),
-            Node::And(nodes) => {
-                let mut all = Some(true);
-                for node in nodes {
-                    match self.known(node, key, year_base) {
-                        Some(false) => return Some(false),
-                        Some(true) => {}
-                        None => all = None,
-                    }
-                }
-                all
-            }
-            Node::Or(nodes) => {
-                let mut none = Some(false);
-                for node in nodes {
-                    match self.known(node, key, year_base) {
-                        Some(true) => return Some(true),
-                        Some(false) => {}
-                        None => none = None,
-                    }
-                }
-                none
-            }
+            Node::And(nodes) => self.known_of_each(nodes, key, year_base, false),
+            Node::Or(nodes) => self.known_of_each(nodes, key, year_base, true),
             Node::Test(_) => None,
         }
+    }
+
+    /// [`Plan::known`] of an `AND` (`decisive` false) or an `OR` (`decisive` true) of `nodes`:
+    /// `decisive` as soon as one node is known to be it, the other value when every node is
+    /// known to be that, and `None` otherwise.
+    fn known_of_each(&self, nodes: &[Node], key: u16, year_base: u32, decisive: bool) -> Option<bool> {
+        let mut each = Some(!decisive);
+        for node in nodes {
+            match self.known(node, key, year_base) {
+                Some(value) if value == decisive => return Some(decisive),
+                Some(_) => {}
+                None => each = None,
+            }
+        }
+        each
     }
 
     /// The index of the segment holding `tile`.
