@@ -43,11 +43,18 @@ pub enum Command {
     /// registry and tiles the registry lacks. Exits 1 on zero or differing sizes (and, with
     /// --strict, on tiles outside the registry): a cron job alerts only on damage.
     Check(CheckArgs),
-    /// Re-hash a store's files (a directory, or an S3 store) against the registry's SHA-256s
-    /// and each tile's SHA256 file, in parallel. Damaged tiles are removed from the store, so
-    /// the next `diff` sends them again. Resumes where an interrupted run stopped; --shard I/N
+    /// Check a store's files against the registry's hashes, each tile's SHA256 file and the
+    /// checksums `tessera hash` recorded (the first that can say): a directory by reading each
+    /// file once, an S3 store by the checksums S3 keeps (HEADs, no byte read). Damaged tiles
+    /// are removed from the store, so the next `diff` sends them again; files nothing could
+    /// check are named (exit 1). Resumes where an interrupted run stopped; --shard I/N
     /// splits the work among machines. Exits 1 when it finds damage.
     Verify(VerifyArgs),
+    /// Read each of a store's files once and record its SHA-256, CRC64NVME (and MD5) in the
+    /// inventory, for `verify` to check any copy against: a mirror by reading it, an S3 store
+    /// by the checksums S3 keeps (no byte read). Files unchanged since they were hashed (same
+    /// size and modification time) are skipped. Exits 1 when a tile could not be hashed.
+    Hash(HashArgs),
     /// Print the tiles SOURCE holds and TARGET lacks, one copy-list key per line, in id order.
     ///
     /// SOURCE may be `registry`: what should exist and TARGET lacks. With --emit-copylist the
@@ -651,19 +658,57 @@ fn parse_seconds(text: &str) -> Result<std::time::Duration, String> {
 
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:\n  \
+    tessera hash primary                # once on the primary: every file read once\n  \
+    tessera verify s3                   # then a mirror on S3, by HEAD requests only\n  \
+    tessera hash primary --force        # read every file again, changed or not")]
+pub struct HashArgs {
+    /// The store to hash: a directory on this machine (an S3 store is checked by the
+    /// checksums S3 keeps instead; hash the store its copies came from).
+    pub store: String,
+
+    /// Hashing threads (default: one per core).
+    #[arg(long, value_name = "N")]
+    pub threads: Option<usize>,
+
+    /// Hash every file, even those unchanged in size and modification time since the last run.
+    #[arg(long)]
+    pub force: bool,
+
+    /// Compute MD5s too, for comparing with the ETags of S3-compatible stores that keep no
+    /// checksums (a single-part upload's ETag is its MD5). On whenever the inventory has an
+    /// S3 store.
+    #[arg(long)]
+    pub md5: bool,
+}
+
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:\n  \
     tessera verify okavango                          # a directory: damaged tiles removed at once\n  \
-    tessera verify s3 --threads 32                   # an S3 store, 32 tiles at once\n  \
+    tessera verify s3 --dry-run                      # an S3 store: the requests and their cost\n  \
+    tessera verify s3                                # by HEADs: S3's checksums, no byte read\n  \
+    tessera verify s3 --read-missing --jobs 32       # and read what no checksum settles\n  \
     tessera verify s3 --shard 2/8 --findings /shared/verify   # one of 8 machines\n  \
     tessera verify s3 --merge-shards /shared/verify  # then, once: remove what the shards found")]
 pub struct VerifyArgs {
-    /// The store to verify: a directory on this machine, or an S3 store (read with ranged
-    /// GETs, its credentials and endpoint taken as `scan --list` takes them).
+    /// The store to verify: a directory on this machine, or an S3 store (its credentials and
+    /// endpoint taken as `scan --list` takes them).
     pub store: String,
 
-    /// Hashing threads for a directory (default: one per core), or tiles read at once from
-    /// an S3 store (default: 16; each object in 8 MiB ranges, 4 in flight).
-    #[arg(long, value_name = "N")]
-    pub threads: Option<usize>,
+    /// Hashing threads for a directory (default: one per core), or tiles checked at once on
+    /// an S3 store (default: 64 HEAD requests in flight; an object read with --read-missing
+    /// goes in 8 MiB ranges, 4 in flight).
+    #[arg(long, visible_alias = "threads", value_name = "N")]
+    pub jobs: Option<usize>,
+
+    /// On an S3 store, read the objects a HEAD cannot settle (no checksum S3 keeps matches a
+    /// known one) instead of naming them as unchecked.
+    #[arg(long)]
+    pub read_missing: bool,
+
+    /// Print what the run would do: HEAD and GET requests, bytes to read, and the requests'
+    /// cost at S3's list prices. Nothing is sent or read.
+    #[arg(long)]
+    pub dry_run: bool,
 
     /// Start from the first tile instead of resuming an interrupted run.
     #[arg(long)]

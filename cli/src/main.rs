@@ -8,6 +8,7 @@ mod args;
 mod bucket;
 mod check;
 mod diff;
+mod hash;
 mod init;
 mod pair;
 mod record;
@@ -40,6 +41,11 @@ fn main() -> ExitCode {
             Err(err) => Err(err),
         },
         Command::Verify(verify) => match verify::run(&cli.inventory, verify) {
+            Ok(true) => Ok(()),
+            Ok(false) => return ExitCode::from(1),
+            Err(err) => Err(err),
+        },
+        Command::Hash(hash) => match hash::run(&cli.inventory, hash) {
             Ok(true) => Ok(()),
             Ok(false) => return ExitCode::from(1),
             Err(err) => Err(err),

@@ -246,7 +246,8 @@ fn verify_of_a_bucket_finds_damage_and_shards_verify_every_tile_once() {
     // The whole store, through throttling and a hung request.
     let proxy =
         FaultyProxy::start(&world.s3.endpoint, Faults { throttle_every: 7, hang: vec![5], ..Faults::default() });
-    let verify = world.tessera(&proxy.endpoint, &["verify", "s3", "--threads", "4", "--request-timeout", "2"], b"");
+    let verify = world
+        .tessera(&proxy.endpoint, &["verify", "s3", "--read-missing", "--threads", "4", "--request-timeout", "2"], b"");
     let report = String::from_utf8_lossy(&verify.stderr);
     assert_eq!(verify.status.code(), Some(1), "{report}");
     assert!(report.contains(&format!("verified {} tiles of s3: 2 damaged", world.keys.len())), "{report}");
@@ -263,15 +264,17 @@ fn verify_of_a_bucket_finds_damage_and_shards_verify_every_tile_once() {
     let shard_args = |i: usize| {
         let shard = format!("{i}/4");
         let findings = findings.to_str().unwrap().to_owned();
-        ["verify", "copy", "--threads", "2", "--shard", &shard, "--findings", &findings].map(str::to_owned)
+        ["verify", "copy", "--read-missing", "--threads", "2", "--shard", &shard, "--findings", &findings]
+            .map(str::to_owned)
     };
     let first = shard_args(1);
     let first: Vec<&str> = first.iter().map(String::as_str).collect();
-    // Its requests hang from the 55th on: it saves two chunks (8 tiles, 24 requests each),
-    // then waits until killed.
+    // Its requests hang from the 90th on: it saves two chunks (8 tiles, 40 requests each: two
+    // HEADs that settle nothing, as nothing was hashed, the SHA256 file and the two objects
+    // read), then waits until killed.
     let stuck = FaultyProxy::start(
         &world.s3.endpoint,
-        Faults { throttle_every: 0, hang: (55..10_000).collect(), ..Faults::default() },
+        Faults { throttle_every: 0, hang: (90..10_000).collect(), ..Faults::default() },
     );
     let mut killed = world.command(&stuck.endpoint, &first).stderr(Stdio::null()).spawn().expect("spawn");
     let file = findings.join("copy-shard-1-of-4.jsonl");
@@ -351,7 +354,11 @@ fn verify_never_reads_an_object_whole_and_stops_on_one_it_cannot_read() {
         &world.s3.endpoint,
         Faults { fail_ranges_of: Some(embeddings.clone()), ..Faults::default() },
     );
-    let verify = world.tessera(&proxy.endpoint, &["verify", "s3", "--retries", "1", "--request-timeout", "2"], b"");
+    let verify = world.tessera(
+        &proxy.endpoint,
+        &["verify", "s3", "--read-missing", "--retries", "1", "--request-timeout", "2"],
+        b"",
+    );
     let report = String::from_utf8_lossy(&verify.stderr);
     assert_eq!(verify.status.code(), Some(2), "an unreadable object is an error: {report}");
     assert!(report.contains(&format!("cannot read s3://{BUCKET}/")) && report.contains(&embeddings), "{report}");
@@ -359,7 +366,7 @@ fn verify_never_reads_an_object_whole_and_stops_on_one_it_cannot_read() {
     assert!(world.missing("s3").is_empty(), "an object that cannot be read is not damage");
 
     let proxy = FaultyProxy::start(&world.s3.endpoint, Faults::default());
-    let verify = world.tessera(&proxy.endpoint, &["verify", "s3"], b"");
+    let verify = world.tessera(&proxy.endpoint, &["verify", "s3", "--read-missing"], b"");
     let report = String::from_utf8_lossy(&verify.stderr);
     assert_eq!(verify.status.code(), Some(1), "{report}");
     assert!(
@@ -395,7 +402,7 @@ fn verify_reads_an_object_replaced_mid_read_again_whole() {
         &world.s3.endpoint,
         Faults { on_first_read: Some((embeddings.clone(), replace)), ..Faults::default() },
     );
-    let verify = world.tessera(&proxy.endpoint, &["verify", "s3"], b"");
+    let verify = world.tessera(&proxy.endpoint, &["verify", "s3", "--read-missing"], b"");
     let report = String::from_utf8_lossy(&verify.stderr);
     assert_eq!(proxy.replaced(), 1, "{report}");
     assert_eq!(verify.status.code(), Some(0), "{report}");
@@ -506,4 +513,79 @@ fn the_kubernetes_job_and_the_slurm_array_verify_every_tile_once() {
     // Outside an array the script refuses to run.
     let alone = sbatch(&script, None);
     assert!(!alone.status.success() && String::from_utf8_lossy(&alone.stderr).contains("sbatch"));
+}
+
+/// Once the primary is hashed, a mirror on S3 filled by `sync` verifies by HEADs alone: no
+/// byte is read (counted by the proxy in front of the S3 server), an object replaced with other
+/// bytes of the same size is named, `--dry-run` prints the requests, and the upload itself was
+/// confirmed by checksum. (moto keeps no checksum of an upload that sends none, so what S3
+/// keeps here is the ETag; the CRC64NVME comparison is checked in `verify::tile`'s tests.)
+#[test]
+fn a_mirror_synced_from_a_hashed_primary_verifies_by_head_without_reading_a_byte() {
+    let Some(world) = World::new(24) else { return };
+    world.succeeds(world.s5cmd(&["rm", &format!("{ROOT}/*")]));
+    world.succeeds(world.tessera(&world.s3.endpoint, &["scan", "primary", "--list"], b""));
+    assert_eq!(world.missing("s3").len(), world.keys.len());
+
+    let hashed = world.succeeds(world.tessera(&world.s3.endpoint, &["hash", "primary"], b""));
+    let said = String::from_utf8_lossy(&hashed.stderr);
+    assert!(said.contains(&format!("recorded the checksums of {} tiles of primary", world.keys.len())), "{said}");
+    assert!(said.contains("MD5"), "an inventory with an S3 store asks for MD5s: {said}");
+    let synced = world.succeeds(world.tessera(&world.s3.endpoint, &["sync", "primary", "s3"], b""));
+    let said = String::from_utf8_lossy(&synced.stderr);
+    assert!(said.contains(&format!("{} confirmed by the checksums S3 keeps", world.keys.len())), "{said}");
+    assert!(world.missing("s3").is_empty());
+
+    let plan = world.succeeds(world.tessera(&world.s3.endpoint, &["verify", "s3", "--dry-run"], b""));
+    let plan = String::from_utf8_lossy(&plan.stdout);
+    assert!(plan.contains(&format!("HEAD requests: {}", 2 * world.keys.len())), "{plan}");
+    assert!(plan.contains(&format!("settled by their HEAD): {}", 2 * world.keys.len())), "{plan}");
+
+    let proxy = FaultyProxy::start(&world.s3.endpoint, Faults::default());
+    let verify = world.tessera(&proxy.endpoint, &["verify", "s3"], b"");
+    let report = String::from_utf8_lossy(&verify.stderr);
+    assert_eq!(verify.status.code(), Some(0), "{report}");
+    assert!(report.contains(&format!("{} by checksums recorded by `tessera hash`", 2 * world.keys.len())), "{report}");
+    assert_eq!(proxy.object_gets(), 0, "verified without a GET: {report}");
+    assert_eq!(proxy.heads(), 2 * world.keys.len(), "{report}");
+
+    // Other bytes of the same size: its ETag tells.
+    let replaced = &world.keys[3];
+    let embeddings = format!("{replaced}/{}.npy", name_of(replaced));
+    let mut bytes = fs::read(world.dir.join("tree").join(&embeddings)).expect("read");
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0x20;
+    world.put(&embeddings, &bytes);
+    let proxy = FaultyProxy::start(&world.s3.endpoint, Faults::default());
+    let verify = world.tessera(&proxy.endpoint, &["verify", "s3", "--restart"], b"");
+    let report = String::from_utf8_lossy(&verify.stderr);
+    assert_eq!(verify.status.code(), Some(1), "{report}");
+    assert!(report.contains(&format!("damaged: {replaced} ({}.npy: MD5 (ETag) differs", name_of(replaced))), "{report}");
+    assert!(report.contains(&format!("verified {} tiles of s3: 1 damaged", world.keys.len())), "{report}");
+    assert_eq!(proxy.object_gets(), 0, "{report}");
+    assert_eq!(world.missing("s3"), std::slice::from_ref(replaced));
+}
+
+/// A source file damaged after it was hashed (same size, same modification time: nothing
+/// but its bytes tell) is uploaded by `sync`, and the upload's checksum contradicts the one
+/// recorded: the tile is failed and not recorded.
+#[test]
+fn sync_does_not_record_an_upload_whose_checksum_contradicts_the_source_s() {
+    let Some(world) = World::new(12) else { return };
+    world.succeeds(world.s5cmd(&["rm", &format!("{ROOT}/*")]));
+    world.succeeds(world.tessera(&world.s3.endpoint, &["scan", "primary", "--list"], b""));
+    world.succeeds(world.tessera(&world.s3.endpoint, &["hash", "primary"], b""));
+    let rotten = &world.keys[5];
+    let path = world.dir.join("tree").join(format!("{rotten}/{}.npy", name_of(rotten)));
+    let modified = fs::metadata(&path).expect("stat").modified().expect("mtime");
+    let mut bytes = fs::read(&path).expect("read");
+    bytes[200] ^= 4;
+    fs::write(&path, &bytes).expect("write");
+    fs::File::options().write(true).open(&path).expect("open").set_modified(modified).expect("keep the mtime");
+
+    let synced = world.tessera(&world.s3.endpoint, &["sync", "primary", "s3", "--retries", "0"], b"");
+    let said = String::from_utf8_lossy(&synced.stderr);
+    assert_eq!(synced.status.code(), Some(1), "{said}");
+    assert!(said.contains(&format!("failed: {rotten} (uploaded, but {}.npy: MD5 (ETag) differs", name_of(rotten))), "{said}");
+    assert_eq!(world.missing("s3"), std::slice::from_ref(rotten));
 }

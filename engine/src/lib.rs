@@ -31,6 +31,8 @@ pub mod stac;
 pub mod storage;
 
 #[cfg(feature = "disk")]
+pub mod checksums;
+#[cfg(feature = "disk")]
 pub mod details;
 #[cfg(feature = "disk")]
 mod fsutil;

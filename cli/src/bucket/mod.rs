@@ -22,8 +22,10 @@ use tessera_engine::store::Scope;
 use tokio::runtime::Runtime;
 use tokio::sync::mpsc;
 
+pub use head::ObjectChecksums;
 pub use list::Listed;
 
+mod head;
 mod list;
 
 /// How requests to the store are bounded and retried.
@@ -48,6 +50,10 @@ pub struct Bucket {
     credentials: &'static str,
     settings: Settings,
     runtime: Runtime,
+    /// How the HTTP client of object_store's requests is built, for the HEADs sent here.
+    client_options: ClientOptions,
+    /// The HTTP client of those HEADs, built on first use.
+    http: std::sync::OnceLock<object_store::client::HttpClient>,
 }
 
 impl Bucket {
@@ -96,7 +102,7 @@ impl Bucket {
             .with_allow_http(plain_http);
         let store = builder
             .with_retry(retry)
-            .with_client_options(client)
+            .with_client_options(client.clone())
             .build()
             .with_context(|| format!("cannot reach {url}"))?;
         let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -112,6 +118,8 @@ impl Bucket {
             credentials,
             settings,
             runtime,
+            client_options: client,
+            http: std::sync::OnceLock::new(),
         })
     }
 

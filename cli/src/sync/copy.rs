@@ -35,6 +35,8 @@ pub struct Outcome {
     pub differ: Vec<(TileId, String)>,
     /// Tiles not copied whole, with why: retried, never recorded.
     pub failed: Vec<(TileId, String)>,
+    /// Copied tiles whose objects showed the checksums recorded for the source's files.
+    pub confirmed: usize,
 }
 
 /// Runs one tool between two storages.
@@ -45,6 +47,8 @@ pub struct Copier<'a> {
     pub to: &'a Storage,
     pub keys: &'a KeyWriter,
     pub years: YearRange,
+    /// For an S3 target: uploads confirmed by the checksums S3 keeps, where they are known.
+    pub confirm: Option<&'a super::confirm::ByChecksum<'a>>,
 }
 
 impl Copier<'_> {
@@ -68,7 +72,13 @@ impl Copier<'_> {
             }
         }
         match self.tool {
-            CopyTool::S5cmd => self.s5cmd(chunk, &input),
+            CopyTool::S5cmd => {
+                let mut outcome = self.s5cmd(chunk, &input)?;
+                if let Some(confirm) = self.confirm {
+                    outcome.confirmed = confirm.confirm(&mut outcome)?;
+                }
+                Ok(outcome)
+            }
             CopyTool::Rsync => {
                 // `--files-from` lists tile folders relative to both roots; `-r` (which `-a`
                 // does not imply with a list) copies each folder whole.

@@ -11,6 +11,7 @@
 //! next chunk is counted), and the next sync computes the diff again: it sends only what is
 //! left. Copy processes die with it (see `copy::die_with_parent`).
 
+mod confirm;
 mod copy;
 mod plan;
 
@@ -27,15 +28,20 @@ use tessera_engine::copylist::{KeyStyle, KeyWriter};
 use tessera_engine::grid::{Bbox, TileId};
 use tessera_engine::inventory::{COMPACT_AFTER_ROWS, Filter, Inventory};
 use tessera_engine::manifest::ManifestRow;
+use tessera_engine::storage::Storage;
 
 use crate::args::SyncArgs;
 use crate::open_inventory;
 use crate::shard::Shard;
+use confirm::ByChecksum;
 use copy::{Copier, Outcome};
 use plan::{Plan, Scope};
 
 /// Failed tiles named on stderr at the end; `tessera diff` lists them all.
 const SHOWN_FAILURES: usize = 20;
+/// The S3 client that confirms uploads: HEADs, a few at once per chunk, retried as a scan's.
+const CONFIRM_SETTINGS: crate::bucket::Settings =
+    crate::bucket::Settings { concurrency: 16, timeout: Duration::from_secs(60), retries: 10 };
 
 /// Returns whether every tile was copied as it should be.
 pub fn run(dir: &Path, args: &SyncArgs) -> Result<bool> {
@@ -64,7 +70,23 @@ pub fn run(dir: &Path, args: &SyncArgs) -> Result<bool> {
     let started = Instant::now();
     let mut sync = Sync::new(&plan, args);
     let keys = KeyWriter::new(inventory.years());
-    let copier = Copier { tool: plan.tool, from: &plan.from, to: &plan.to, keys: &keys, years: inventory.years() };
+    let target_bucket = match &plan.to {
+        Storage::S3(url) => Some(crate::bucket::Bucket::open(url, CONFIRM_SETTINGS)?),
+        Storage::Local(_) => None,
+    };
+    let recorded = crate::verify::tile::recorded_checksums(&inventory, &args.source)?;
+    let confirm = target_bucket
+        .as_ref()
+        .filter(|_| !recorded.is_empty())
+        .map(|bucket| ByChecksum { bucket, recorded: &recorded, years: inventory.years() });
+    let copier = Copier {
+        tool: plan.tool,
+        from: &plan.from,
+        to: &plan.to,
+        keys: &keys,
+        years: inventory.years(),
+        confirm: confirm.as_ref(),
+    };
     let mut pending = plan.tiles.clone();
     let mut delay = Duration::from_secs_f64(args.retry_delay.max(0.0));
     for attempt in 0..=args.retries {
@@ -113,6 +135,8 @@ struct Sync<'a> {
     progress: ProgressBar,
     /// Tiles recorded in the target.
     recorded: usize,
+    /// Of those, tiles whose objects showed the source's recorded checksums.
+    confirmed: usize,
     /// Bytes of the recorded tiles, by the sizes copied.
     bytes: u64,
     /// Tiles recorded whose sizes differ from what they should be.
@@ -125,7 +149,7 @@ struct Sync<'a> {
 impl<'a> Sync<'a> {
     fn new(plan: &'a Plan, args: &SyncArgs) -> Sync<'a> {
         let progress = progress_bar(plan, &args.source, &args.target);
-        Sync { plan, progress, recorded: 0, bytes: 0, differ: Vec::new(), failed: Vec::new(), shard: args.shard }
+        Sync { plan, progress, recorded: 0, confirmed: 0, bytes: 0, differ: Vec::new(), failed: Vec::new(), shard: args.shard }
     }
 
     /// Copies `tiles` once: `jobs` workers take chunks from a queue and send their outcomes
@@ -187,6 +211,7 @@ impl<'a> Sync<'a> {
             .sum();
         self.progress.inc(planned);
         self.recorded += outcome.copied.len();
+        self.confirmed += outcome.confirmed;
         self.bytes += outcome.copied.iter().map(weight).sum::<u64>();
         self.differ.extend(outcome.differ);
         self.failed.extend(outcome.failed);
@@ -210,6 +235,9 @@ impl<'a> Sync<'a> {
             HumanDuration(elapsed),
             HumanBytes(rate as u64)
         );
+        if self.confirmed > 0 {
+            summary.push_str(&format!("; {} confirmed by the checksums S3 keeps", self.confirmed));
+        }
         if !self.failed.is_empty() {
             summary.push_str(&format!("; {} failed", self.failed.len()));
         }

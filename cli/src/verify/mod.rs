@@ -1,10 +1,13 @@
-//! `tessera verify STORE`: re-hash a store's files against the registry's SHA-256s, a local
-//! directory or an S3 store, whole or as one shard of a fleet.
+//! `tessera verify STORE`: check a store's files against every source of checksums
+//! ([`tile`] says which, in which order): a local directory by reading each file once, an S3
+//! store by the checksums S3 keeps (HEADs, no byte read), whole or as one shard of a fleet.
+//! Each run says how many files each source checked and names those none could.
 
 mod local;
+mod plan;
 mod s3;
 mod shards;
-mod tile;
+pub mod tile;
 
 use std::path::Path;
 
@@ -19,6 +22,7 @@ use tessera_engine::registry::{ReadOptions, RegistryTiles};
 use self::local::LocalCheck;
 use self::s3::BucketCheck;
 use self::shards::FindingsFile;
+use self::tile::{Expectations, Source, Verdict};
 use crate::args::VerifyArgs;
 use crate::bucket::Bucket;
 use crate::open_inventory;
@@ -33,10 +37,81 @@ const CHUNK_PER_S3_TILE: usize = 4;
 /// A damaged tile and what is wrong with it.
 pub type Damaged = (TileId, String);
 
-/// Hashes tiles of one store and says which are damaged.
+/// The verdict on each file of one tile, by the file's key in the store.
+#[derive(Debug)]
+pub struct TileVerdict {
+    pub id: TileId,
+    pub verdicts: Vec<(String, Verdict)>,
+}
+
+impl TileVerdict {
+    /// What is wrong with the tile, if a file of it is damaged.
+    fn damage(&self) -> Option<String> {
+        let problems: Vec<&str> = self
+            .verdicts
+            .iter()
+            .filter_map(|(_, verdict)| match verdict {
+                Verdict::Damaged(problem) => Some(problem.as_str()),
+                _ => None,
+            })
+            .collect();
+        (!problems.is_empty()).then(|| problems.join("; "))
+    }
+}
+
+/// Checks tiles of one store.
 trait Check {
-    /// The damaged tiles among `ids`, in any order.
-    fn damaged(&self, ids: &[TileId]) -> Result<Vec<Damaged>>;
+    /// The verdicts on the tiles of `ids` the registry holds, in any order.
+    fn check(&self, ids: &[TileId]) -> Result<Vec<TileVerdict>>;
+}
+
+/// How many files each source checked, and the files none could.
+#[derive(Debug, Default)]
+struct Tally {
+    by_source: [u64; Source::ALL.len()],
+    unchecked: Vec<String>,
+}
+
+impl Tally {
+    fn add(&mut self, judged: &[TileVerdict]) {
+        for (key, verdict) in judged.iter().flat_map(|tile| &tile.verdicts) {
+            match verdict {
+                Verdict::Intact(source) => self.by_source[*source as usize] += 1,
+                Verdict::Unchecked => self.unchecked.push(key.clone()),
+                Verdict::Damaged(_) => {}
+            }
+        }
+    }
+
+    fn report(&self, store: &str, read_missing_helps: bool) {
+        let checked: Vec<String> = Source::ALL
+            .iter()
+            .zip(self.by_source)
+            .filter(|(_, count)| *count > 0)
+            .map(|(source, count)| format!("{count} by {}", source.describe()))
+            .collect();
+        if !checked.is_empty() {
+            eprintln!("tessera: files of {store} found intact: {}", checked.join(", "));
+        }
+        if self.unchecked.is_empty() {
+            return;
+        }
+        let files = plural(self.unchecked.len() as u64, "file");
+        eprintln!("tessera: {files} of {store} could not be checked: no source has a checksum to compare with");
+        for key in self.unchecked.iter().take(20) {
+            eprintln!("tessera: unchecked: {key}");
+        }
+        if self.unchecked.len() > 20 {
+            eprintln!("tessera: ... and {} more", self.unchecked.len() - 20);
+        }
+        let hint = if read_missing_helps { "; or --read-missing reads them" } else { "" };
+        eprintln!("tessera: `tessera hash` on the store they were copied from records checksums for them{hint}");
+    }
+}
+
+/// `1 file`, `2 files`.
+pub fn plural(count: u64, noun: &str) -> String {
+    if count == 1 { format!("1 {noun}") } else { format!("{count} {noun}s") }
 }
 
 /// Returns whether every verified tile was intact.
@@ -48,10 +123,11 @@ pub fn run(dir: &Path, args: &VerifyArgs) -> Result<bool> {
     let store = inventory.store(&args.store)?;
     let storage = store.config.storage()?;
     let tiles = store.tiles.to_vec();
-    let registry = read_hashes(&inventory)?;
-    let tiles_at_once = args.threads.unwrap_or(16).max(1);
+    let registry = read_registry(&inventory)?;
+    let expected = Expectations { registry: &registry, recorded: tile::recorded_checksums(&inventory, &args.store)? };
+    let jobs = args.jobs.unwrap_or(if matches!(storage, Storage::S3(_)) { 64 } else { default_threads() }).max(1);
     let bucket = match &storage {
-        Storage::S3(url) => Some(Bucket::open(url, args.s3.settings(Some(tiles_at_once)))?),
+        Storage::S3(url) => Some(Bucket::open(url, args.s3.settings(Some(jobs)))?),
         Storage::Local(root) if !Path::new(root).is_dir() => {
             bail!("the store's storage {root} is not a directory on this machine")
         }
@@ -59,13 +135,10 @@ pub fn run(dir: &Path, args: &VerifyArgs) -> Result<bool> {
     };
     let years = inventory.years();
     let check: Box<dyn Check + '_> = match &bucket {
-        Some(bucket) => Box::new(BucketCheck { bucket, years, registry: &registry, tiles: tiles_at_once }),
-        None => Box::new(LocalCheck {
-            root: Path::new(storage.as_str()),
-            years,
-            registry: &registry,
-            threads: args.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get())),
-        }),
+        Some(bucket) => {
+            Box::new(BucketCheck { bucket, years, expected: &expected, tiles: jobs, read_missing: args.read_missing })
+        }
+        None => Box::new(LocalCheck { root: Path::new(storage.as_str()), years, expected: &expected, threads: jobs }),
     };
     let mut run = match args.shard {
         Some(shard) => Run::shard(&args.store, shard, args, years)?,
@@ -80,16 +153,29 @@ pub fn run(dir: &Path, args: &VerifyArgs) -> Result<bool> {
     if let Some(after) = run.resume_after {
         eprintln!("tessera: resuming after tile id {} ({} tiles left); --restart starts over", after.0, ids.len());
     }
+    if args.dry_run {
+        plan::print(&args.store, &ids, years, &expected, bucket.is_some(), args.read_missing);
+        return Ok(true);
+    }
     let progress = progress_bar(ids.len() as u64);
-    let chunk = if bucket.is_some() { CHUNK_PER_S3_TILE * tiles_at_once } else { CHUNK };
+    let chunk = if bucket.is_some() { CHUNK_PER_S3_TILE * jobs } else { CHUNK };
+    let mut tally = Tally::default();
     for chunk in ids.chunks(chunk) {
-        let mut found = check.damaged(chunk)?;
+        let judged = check.check(chunk)?;
+        tally.add(&judged);
+        let mut found: Vec<Damaged> =
+            judged.iter().filter_map(|tile| tile.damage().map(|problem| (tile.id, problem))).collect();
         found.sort_by_key(|(id, _)| *id);
         run.save(&mut inventory, chunk, found)?;
         progress.inc(chunk.len() as u64);
     }
     progress.finish_and_clear();
-    run.finish(&mut inventory)
+    tally.report(&args.store, bucket.is_some() && !args.read_missing);
+    Ok(run.finish(&mut inventory)? && tally.unchecked.is_empty())
+}
+
+fn default_threads() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get())
 }
 
 /// Where a run's findings go: the inventory itself (damaged tiles removed, the verify
@@ -228,17 +314,16 @@ fn merge(dir: &Path, args: &VerifyArgs, findings_dir: &Path) -> Result<bool> {
     Ok(damaged.is_empty())
 }
 
-fn read_hashes(inventory: &Inventory) -> Result<RegistryTiles> {
+/// The registry's tiles, with its hashes where it has them (upstream's 0.11 manifests have
+/// none: the tiles' `SHA256` files and recorded checksums are the sources then).
+fn read_registry(inventory: &Inventory) -> Result<RegistryTiles> {
     let Some(tiles) = inventory.registry_tiles(ReadOptions { hashes: true })? else {
-        bail!("verify compares with the registry's hashes, and {} is missing", inventory.registry_path().display());
+        bail!("verify checks the tiles the registry lists, and {} is missing", inventory.registry_path().display());
     };
-    if tiles.hash.is_none() {
-        bail!("{} has no `hash` column: there is nothing to verify against", inventory.registry_path().display());
-    }
     Ok(tiles)
 }
 
-fn key(years: YearRange, id: TileId) -> String {
+pub fn key(years: YearRange, id: TileId) -> String {
     let mut key = Vec::new();
     KeyWriter::new(years).push(&mut key, id.0, KeyStyle::Key);
     String::from_utf8_lossy(&key).into_owned()

@@ -46,6 +46,10 @@ pub struct Counts {
     pub hung: AtomicUsize,
     /// GETs of an object without a `Range` header: reads of a whole object at once.
     pub whole_gets: AtomicUsize,
+    /// GETs of an object, ranged or not: every read of object bytes.
+    pub object_gets: AtomicUsize,
+    /// HEADs of an object.
+    pub heads: AtomicUsize,
     /// Times the `on_first_read` hook ran.
     pub replaced: AtomicUsize,
 }
@@ -97,6 +101,14 @@ impl FaultyProxy {
         self.counts.whole_gets.load(Ordering::Relaxed)
     }
 
+    pub fn object_gets(&self) -> usize {
+        self.counts.object_gets.load(Ordering::Relaxed)
+    }
+
+    pub fn heads(&self) -> usize {
+        self.counts.heads.load(Ordering::Relaxed)
+    }
+
     pub fn replaced(&self) -> usize {
         self.counts.replaced.load(Ordering::Relaxed)
     }
@@ -130,6 +142,12 @@ fn serve(client: TcpStream, upstream: &str, faults: &Faults, counts: &Counts, st
         let object_get = request_line.starts_with("GET ") && !request_line.contains("list-type=");
         if object_get && !ranged {
             counts.whole_gets.fetch_add(1, Ordering::Relaxed);
+        }
+        if object_get {
+            counts.object_gets.fetch_add(1, Ordering::Relaxed);
+        }
+        if request_line.starts_with("HEAD ") {
+            counts.heads.fetch_add(1, Ordering::Relaxed);
         }
         let failed = ranged && faults.fail_ranges_of.as_ref().is_some_and(|path| request_line.contains(path.as_str()));
         let throttled = faults.throttle_every > 0 && n.is_multiple_of(faults.throttle_every);

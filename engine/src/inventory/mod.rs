@@ -399,6 +399,13 @@ impl Inventory {
         Ok(Some(registry::read_registry(&path, self.years(), options)?.0))
     }
 
+    /// The checksums `tessera hash` recorded for `store`'s files; empty when it was never
+    /// hashed.
+    pub fn checksums(&self, store: &str) -> Result<crate::checksums::Checksums> {
+        let name = &self.store(store)?.config.name;
+        crate::checksums::Checksums::open(&StoreFiles::new(&self.dir, name).checksums(), self.years())
+    }
+
     /// Where the inventory's registry is (or would be), for messages.
     pub fn registry_path(&self) -> PathBuf {
         self.dir.join(REGISTRY_FILE)

@@ -122,6 +122,19 @@ impl Inventory {
         self.reopen(at, &files)
     }
 
+    /// Adds `tiles` to the checksums recorded for `store` (a tile recorded again is replaced),
+    /// under the store's lock: two runs recording at once lose neither's rows.
+    pub fn record_checksums(&mut self, store: &str, tiles: &[crate::checksums::TileSums]) -> Result<()> {
+        self.store_position(store)?;
+        let files = StoreFiles::new(&self.dir, store);
+        fs::create_dir_all(self.dir.join("stores")).map_err(Error::io("creating", self.dir.join("stores")))?;
+        let _lock = files.lock()?;
+        let path = files.checksums();
+        let mut merged: Vec<_> = crate::checksums::Checksums::open(&path, self.years())?.iter().collect();
+        merged.extend_from_slice(tiles);
+        crate::checksums::write(&path, self.years(), &merged)
+    }
+
     fn store_position(&self, name: &str) -> Result<usize> {
         self.config.store_position(name)
     }

@@ -72,6 +72,12 @@ impl StoreFiles {
         self.manifest.with_extension("delta")
     }
 
+    /// `stores/NAME.sums`: the checksums `tessera hash` recorded for the store's files
+    /// ([`crate::checksums`]).
+    pub fn checksums(&self) -> PathBuf {
+        self.manifest.with_extension("sums")
+    }
+
     /// `stores/NAME.verify`: the last tile id an interrupted `verify` finished, to resume after.
     pub(crate) fn verify_cursor(&self) -> PathBuf {
         self.manifest.with_extension("verify")
