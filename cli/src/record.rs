@@ -144,15 +144,22 @@ pub fn repair(dir: &Path, args: &crate::args::RepairArgs) -> Result<()> {
     match tessera_engine::inventory::repair_journal(dir, &args.store)? {
         None => eprintln!("tessera: {}'s journal is not damaged: nothing to repair", args.store),
         Some(repaired) => {
-            let lost: u64 = repaired.skipped.iter().map(|(from, to)| to - from).sum();
+            let damaged: u64 = repaired.skipped.iter().map(|(from, to)| to - from).sum();
             let ranges: Vec<String> = repaired.skipped.iter().map(|(from, to)| format!("{from}..{to}")).collect();
             eprintln!(
-                "tessera: repaired {}'s journal: {} records kept; {lost} damaged bytes (at {}) skipped, with whatever records they held; the damaged file is kept at {}",
+                "tessera: repaired {}'s journal: {} records kept, {} restored from the index, {} lost; {damaged} damaged bytes (at {}) skipped; the damaged file is kept at {}",
                 args.store,
                 repaired.kept,
+                repaired.restored,
+                repaired.lost,
                 ranges.join(", "),
                 repaired.aside.display()
             );
+            if repaired.lost > 0 {
+                eprintln!(
+                    "tessera: note: no index built after the damage holds the lost records: `tessera diff` counts their tiles as missing until they are recorded or listed again"
+                );
+            }
         }
     }
     Ok(())

@@ -15,7 +15,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use tessera_engine::inventory::Inventory;
 use tessera_engine::listing::{Problem, ScanReport, ScannedTile, Scanner, list_local};
-use tessera_engine::store::{Listing, Replaced, Scope};
+use tessera_engine::store::{Listing, Replaced, Scope, Taken};
 use tessera_engine::{Storage, YearRange};
 
 use crate::args::ScanArgs;
@@ -28,24 +28,25 @@ pub fn run(dir: &Path, args: &ScanArgs) -> Result<()> {
     let mut inventory = open_inventory(dir)?;
     let store = inventory.store(&args.store)?.config.name.clone();
     let mut scanner = Scanner::new(inventory.years(), args.year);
-    let listed_at = if args.list {
-        // Taken as the walk starts: a record made while it runs may be missed by it, and is
-        // then dropped and copied again, never kept over a listing that did not see it.
+    // Before anything is listed or read: records appended from here on are kept over the
+    // listing, whether or not it shows their tiles.
+    let started_after = inventory.journal_end(&store)?;
+    let taken = if args.list {
         let now = tessera_engine::journal::now_ns();
         let storage = inventory.store(&store)?.config.storage()?;
         // Only what the scan replaces is walked: --year's folder, --prefix's tile folders.
         let scope = Scope { years: args.year.into_iter().collect(), prefix: args.prefix.clone() };
         list_store(&storage, inventory.years(), &scope, args, &mut scanner, &mut timings)?;
-        now
+        Taken::ByTheScan(now)
     } else {
         let inputs = if args.listings.is_empty() { vec!["-".to_owned()] } else { args.listings.clone() };
         let previous = inventory.store_state(&store)?.provenance.listed_at;
-        let listed_at = listed_at(&inputs, previous);
+        let taken = taken(&inputs, previous);
         for input in &inputs {
             scanner.start_input();
             read_input(input, &mut scanner, &mut timings).with_context(|| format!("cannot read listing {input}"))?;
         }
-        listed_at
+        taken
     };
     let gathering = Instant::now();
     let (tiles, report) = scanner.finish();
@@ -58,7 +59,7 @@ pub fn run(dir: &Path, args: &ScanArgs) -> Result<()> {
         refuse_problems(&report, mismatches)?;
     }
     let scope = Scope { years: args.year.into_iter().collect(), prefix: args.prefix.clone() };
-    let listing = Listing { rows: &tiles, scope: &scope, listed_at, merge: args.merge };
+    let listing = Listing { rows: &tiles, scope: &scope, started_after, taken, merge: args.merge };
     let replaced = inventory.replace(&store, &listing)?;
     eprintln!("tessera: wrote {store}: {}", describe(&replaced, &scope, args.merge));
     if args.timings {
@@ -200,20 +201,21 @@ impl Timings {
     }
 }
 
-/// When the listings were taken: the earliest birth time of the listing files (a file is
-/// created as its lister starts writing), or now for standard input (it is being listed).
+/// When the listings were taken: by the scan for standard input alone (it is being listed as
+/// the scan reads it), else before the scan, at the earliest birth time of the listing files
+/// (a file is created as its lister starts writing); see [`Taken`] for what that birth bounds.
 ///
 /// A file born before the store's previous listing was taken has been rewritten since (a
 /// daily `s5cmd ls > listing.txt` keeps the first day's birth): its birth says nothing of when
 /// this listing began, and taking it would keep every record made since over the listing. Its
 /// last change is taken instead: records made while it was written are then dropped, and at
 /// worst copied again.
-fn listed_at(inputs: &[String], previous: Option<i64>) -> i64 {
+fn taken(inputs: &[String], previous: Option<i64>) -> Taken {
     let now = tessera_engine::journal::now_ns();
     let nanos = |time: std::time::SystemTime| -> Option<i64> {
         Some(time.duration_since(std::time::UNIX_EPOCH).ok()?.as_nanos() as i64)
     };
-    let taken = |input: &String| -> Option<i64> {
+    let born = |input: &String| -> Option<i64> {
         let meta = std::fs::metadata(input).ok()?;
         let modified = meta.modified().ok().and_then(nanos);
         match meta.created().ok().and_then(nanos) {
@@ -221,12 +223,11 @@ fn listed_at(inputs: &[String], previous: Option<i64>) -> i64 {
             _ => modified,
         }
     };
-    inputs
-        .iter()
-        .map(|input| if input == "-" { Some(now) } else { taken(input) })
-        .map(|at| at.unwrap_or(now))
-        .min()
-        .unwrap_or(now)
+    let files = inputs.iter().filter(|input| *input != "-");
+    match files.map(|input| born(input).unwrap_or(now)).min() {
+        Some(born) => Taken::BeforeTheScan(born),
+        None => Taken::ByTheScan(now),
+    }
 }
 
 /// `3799980 tiles held; 12 dropped in 2024 (no longer listed); 5 records kept ...`

@@ -9,7 +9,7 @@ use serde_json::json;
 use tessera_engine::inventory::{self, Config, Inventory, REGISTRY};
 use tessera_engine::journal;
 use tessera_engine::manifest::{self, ManifestRow};
-use tessera_engine::store::{Listing, Scope};
+use tessera_engine::store::{Listing, Scope, Taken};
 
 use crate::args::{ImportArgs, IngestArgs, StoresArgs};
 use crate::open_inventory;
@@ -42,13 +42,21 @@ fn registry_years(config: &Config, counts: Vec<(u16, u64)>) -> String {
 pub fn ingest(dir: &Path, args: &IngestArgs) -> Result<()> {
     let mut inventory = open_inventory(dir)?;
     let store = inventory.store(&args.store)?.config.name.clone();
+    // Taken before the file is read: records from here on are kept over what it says.
+    let started_after = inventory.journal_end(&store)?;
     let (rows, report) = manifest::read_manifest(&args.manifest, inventory.years())
         .with_context(|| format!("cannot ingest {} into {store}", args.manifest.display()))?;
     for warning in report.warnings() {
         eprintln!("tessera: note: {warning}");
     }
     let (unlisted, differ) = against_registry(&inventory, &rows)?;
-    let listing = Listing { rows: &rows, scope: &Scope::default(), listed_at: journal::now_ns(), merge: false };
+    let listing = Listing {
+        rows: &rows,
+        scope: &Scope::default(),
+        started_after,
+        taken: Taken::ByTheScan(journal::now_ns()),
+        merge: false,
+    };
     inventory.replace(&store, &listing)?;
     let mut notes = Vec::new();
     if let Some(unlisted) = unlisted.filter(|n| *n > 0) {

@@ -132,8 +132,10 @@ fn a_damaged_journal_frame_is_an_error_and_nothing_is_cut() {
     assert_eq!(code, Some(2), "{said}");
     assert_eq!(fs::read(&journal).expect("the journal"), bytes, "nothing was cut");
 
+    // The index was removed with the damage: nothing can tell what the damaged frame held.
     let said = ok(&dir, &["repair", "scaleway"], b"");
-    assert!(said.contains("2 records kept") && said.contains("44 damaged bytes"), "{said}");
+    assert!(said.contains("2 records kept, 0 restored from the index, 1 lost"), "{said}");
+    assert!(said.contains("44 damaged bytes"), "{said}");
     let aside: Vec<_> = fs::read_dir(dir.join("stores"))
         .expect("stores")
         .flatten()
@@ -144,6 +146,99 @@ fn a_damaged_journal_frame_is_an_error_and_nothing_is_cut() {
     let now = missing(&dir, "scaleway");
     assert!(now.contains(&gaps[0]) && !now.contains(&gaps[1]) && !now.contains(&gaps[2]), "{:?}", &now[..3]);
     ok(&dir, &["record", "scaleway"], gaps[3].as_bytes());
+}
+
+#[test]
+fn repair_restores_the_records_of_a_damaged_frame_from_the_verified_index() {
+    let (_temp, dir) = demo();
+    let gaps = missing(&dir, "scaleway");
+    for key in &gaps[..3] {
+        ok(&dir, &["record", "scaleway"], key.as_bytes());
+    }
+    // A byte of the first frame flips on disk; the index, built from the journal whole, stays.
+    let journal = dir.join("stores/scaleway.journal");
+    let mut bytes = fs::read(&journal).expect("a journal");
+    let first_frame = bytes.windows(3).position(|magic| magic == b"TJR").expect("a frame");
+    bytes[first_frame + 17] ^= 0x40;
+    fs::write(&journal, &bytes).expect("damage");
+
+    let said = ok(&dir, &["repair", "scaleway"], b"");
+    assert!(said.contains("2 records kept, 1 restored from the index, 0 lost"), "{said}");
+    let now = missing(&dir, "scaleway");
+    assert!(gaps[..3].iter().all(|key| !now.contains(key)), "all three records are held: {:?}", &now[..3]);
+    assert_eq!(now.len(), gaps.len() - 3);
+    // The repaired journal is whole: a fresh index built from it agrees, and records go on.
+    fs::remove_file(dir.join("stores/scaleway.tbm")).expect("remove the index");
+    assert_eq!(missing(&dir, "scaleway"), now);
+    ok(&dir, &["record", "scaleway"], gaps[3].as_bytes());
+}
+
+/// Sets the time the last frame of the journal at `path` says it was appended at (what a
+/// clock that read `appended_at` then would have written) and its checksum to match.
+fn restamp_last_frame(path: &Path, appended_at: i64) {
+    let mut bytes = fs::read(path).expect("a journal");
+    // Header "TJH2" (20 bytes), then frames "TJR2" | count | appended_at | entries | xxh3.
+    assert_eq!(&bytes[..4], b"TJH2", "a journal with a header");
+    let (mut at, mut last) = (20, None);
+    while at < bytes.len() {
+        assert_eq!(&bytes[at..at + 4], b"TJR2");
+        let count = u32::from_le_bytes(bytes[at + 4..at + 8].try_into().expect("4 bytes")) as usize;
+        last = Some((at, 16 + 20 * count));
+        at += 16 + 20 * count + 8;
+    }
+    let (start, body) = last.expect("a frame");
+    bytes[start + 8..start + 16].copy_from_slice(&appended_at.to_le_bytes());
+    let checksum = xxhash_rust::xxh3::xxh3_64(&bytes[start..start + body]);
+    bytes[start + body..start + body + 8].copy_from_slice(&checksum.to_le_bytes());
+    fs::write(path, &bytes).expect("restamped");
+}
+
+fn now_ns() -> i64 {
+    let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("after 1970");
+    since.as_nanos() as i64
+}
+
+const HOUR_NS: i64 = 3_600_000_000_000;
+
+#[test]
+fn a_scan_supersedes_an_earlier_record_though_the_clock_stepped_back_between_them() {
+    let (_temp, dir) = demo();
+    let gaps = missing(&dir, "scaleway");
+    let vanished = gaps[0].clone();
+    ok(&dir, &["record", "scaleway"], vanished.as_bytes());
+    // The clock was an hour fast when the record was made, and has been stepped back since.
+    restamp_last_frame(&dir.join("stores/scaleway.journal"), now_ns() + HOUR_NS);
+    // The tile vanishes from the store; a listing piped into a scan afterwards lacks it.
+    let listing = scaleway_listing_without(&dir, &vanished);
+    let said = ok(&dir, &["scan", "scaleway", "-"], listing.as_bytes());
+    assert!(!said.contains("records made since the listing was taken kept"), "{said}");
+    assert!(missing(&dir, "scaleway").contains(&vanished), "the record made before the scan outlived it");
+}
+
+#[test]
+fn a_removal_made_during_a_scan_survives_it_though_the_clock_stepped_back() {
+    let (_temp, dir) = demo();
+    let listing = scaleway_listing(&dir);
+    let gaps: HashSet<String> = missing(&dir, "scaleway").into_iter().collect();
+    let damaged = registry_keys(&dir).into_iter().find(|key| !gaps.contains(key)).expect("a tile scaleway holds");
+    let mut scan = spawn(&dir, &["scan", "scaleway", "-"]);
+    let mut stdin = scan.stdin.take().expect("stdin");
+    stdin.write_all(&listing.as_bytes()[..listing.len() / 2]).expect("half the listing");
+    std::thread::sleep(Duration::from_millis(200));
+    // While the scan reads: `verify` finds a copy damaged and removes it, with the clock
+    // stepped back an hour since the scan started.
+    let id = tessera_engine::grid::DEFAULT_YEARS
+        .id(tessera_engine::grid::Tile::parse_key(&damaged).expect("a key"))
+        .expect("an id");
+    let mut inventory = tessera_engine::Inventory::open(&dir).expect("the inventory");
+    assert_eq!(inventory.remove("scaleway", &[id]).expect("removed"), 1);
+    restamp_last_frame(&dir.join("stores/scaleway.journal"), now_ns() - HOUR_NS);
+    stdin.write_all(&listing.as_bytes()[listing.len() / 2..]).expect("the rest");
+    drop(stdin);
+    let (code, said) = status_line(&scan.wait_with_output().expect("the scan ends"));
+    assert_eq!(code, Some(0), "{said}");
+    assert!(said.contains("1 records made since the listing was taken kept"), "{said}");
+    assert!(missing(&dir, "scaleway").contains(&damaged), "the listing undid the later removal");
 }
 
 #[test]

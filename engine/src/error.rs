@@ -188,6 +188,18 @@ pub enum Error {
         forgotten_until: i64,
     },
 
+    /// A listing whose scan started in a journal the store no longer holds: it cannot tell
+    /// which of the records folded into the manifest since came after it.
+    #[error(
+        "the journal {store} had when its listing's scan started (generation {generation}) has since been folded into the manifest twice, or repaired: the listing cannot tell which records came after it; scan the store again"
+    )]
+    ScanOutlivedJournal {
+        /// The name of the store.
+        store: String,
+        /// The generation of the journal the scan started in.
+        generation: u64,
+    },
+
     /// A `tessera.toml` that cannot be read or is inconsistent.
     #[error("config {path}: {message}")]
     Config {

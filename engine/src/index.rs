@@ -194,6 +194,8 @@ pub(crate) struct Index {
     pub view: RoaringView<Mapped>,
     /// The payload's xxh3-64, as verified: what derived data names the index by.
     pub checksum: u64,
+    /// The source files the index was built from, as its header says.
+    pub source: SourceStamp,
 }
 
 /// Maps and verifies an index file: header, length, payload checksum, structure, cardinality,
@@ -251,7 +253,7 @@ fn open_bytes(bytes: Bytes, years: YearRange, source: Option<SourceStamp>) -> st
     if view.containers().last().is_some_and(|c| u64::from(c.base()) >= years.id_limit()) {
         return Err(IndexProblem::Corrupt(format!("it holds ids past the last year of {years}")));
     }
-    Ok(Index { view, checksum: header.checksum })
+    Ok(Index { view, checksum: header.checksum, source: header.source })
 }
 
 fn check_payload(

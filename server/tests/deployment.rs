@@ -118,13 +118,22 @@ fn query_values_that_are_not_utf8_are_refused() {
 #[test]
 fn a_copy_list_is_streamed_and_capped() {
     use tessera_engine::inventory::Inventory;
-    use tessera_engine::store::{Listing, Scope};
+    use tessera_engine::store::{Listing, Scope, Taken, journal::Position};
     let (_temp, dir) = demo();
     // scaleway emptied: it lacks every tile okavango holds, thousands of lines.
     let mut inventory = Inventory::open(&dir).expect("inventory");
     let none: &[tessera_engine::manifest::ManifestRow] = &[];
     inventory
-        .replace("scaleway", &Listing { rows: none, scope: &Scope::default(), listed_at: 0, merge: false })
+        .replace(
+            "scaleway",
+            &Listing {
+                rows: none,
+                scope: &Scope::default(),
+                started_after: Position::NONE,
+                taken: Taken::ByTheScan(0),
+                merge: false,
+            },
+        )
         .expect("emptied");
     let lacking = inventory.missing_count("okavango", "scaleway", &Default::default()).expect("count");
     assert!(lacking > 4000, "{lacking}");

@@ -12,7 +12,7 @@ use tessera_engine::grid::TileId;
 use tessera_engine::inventory::{COMPACT_AFTER_ROWS, Filter, Inventory};
 use tessera_engine::journal;
 use tessera_engine::manifest::ManifestRow;
-use tessera_engine::store::{Listing, Scope};
+use tessera_engine::store::{Listing, Scope, Taken};
 
 const BATCH: usize = 250;
 
@@ -42,7 +42,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut rewrite_ms = Vec::new();
     for _ in 0..3 {
         let started = Instant::now();
-        let listing = Listing { rows: &rows, scope: &Scope::default(), listed_at: journal::now_ns(), merge: false };
+        let started_after = inventory.journal_end("scaleway")?;
+        let taken = Taken::ByTheScan(journal::now_ns());
+        let listing = Listing { rows: &rows, scope: &Scope::default(), started_after, taken, merge: false };
         inventory.replace("scaleway", &listing)?;
         rewrite_ms.push(started.elapsed().as_secs_f64() * 1e3);
     }

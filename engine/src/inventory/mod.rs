@@ -338,6 +338,12 @@ impl Inventory {
         StoreFiles::new(&self.dir, &self.store(store)?.config.name).state()
     }
 
+    /// Where `store`'s journal ends now: what a scan takes before it reads its listing, for
+    /// [`store::Listing::started_after`].
+    pub fn journal_end(&self, store: &str) -> Result<store::journal::Position> {
+        StoreFiles::new(&self.dir, &self.store(store)?.config.name).journal_end()
+    }
+
     /// Tiles both stores hold whose sizes differ (where both sides know them; the source's
     /// unknown sizes are taken from the registry): a partial or corrupt copy to send again.
     /// Reads both manifests, so it costs tens of milliseconds on a 3.8M-tile store. `source`

@@ -91,8 +91,9 @@ impl Inventory {
 
     /// Writes a listing of `store` (from `tessera scan` or `ingest`) as its new manifest, under
     /// the store's lock: the whole store, a scope of it, or merged into it (see
-    /// [`store::Listing`]). Records appended after the listing was taken keep applying over it;
-    /// records from before are superseded by it. Then rewrites the index and reopens the store.
+    /// [`store::Listing`]). Records appended after the listing's scan started keep applying
+    /// over it; records from before are superseded by it. Then rewrites the index and reopens
+    /// the store.
     pub fn replace<R: manifest::SizedTile>(
         &mut self,
         store: &str,
@@ -210,7 +211,8 @@ pub struct Recorded {
 }
 
 /// Salvages the damaged journal of `store` in the inventory at `dir` (see
-/// [`store::repair`]): its valid records are kept, the damaged file set aside. Reads only
+/// [`store::repair`]): its valid records are kept, the damaged ones restored from the store's
+/// index where it holds them, the damaged file set aside. Reads only
 /// the config, since a damaged journal may keep the inventory from opening. `None` when the
 /// journal is not damaged.
 pub fn repair_journal(dir: &Path, store: &str) -> Result<Option<store::Repaired>> {

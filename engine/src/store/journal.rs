@@ -21,6 +21,11 @@
 //! torn tail: [`read`] refuses it with [`Error::DamagedJournal`] and nothing is cut, because
 //! the frames after it were acknowledged. [`salvage`] then keeps every valid frame.
 //!
+//! A [`Position`] names a point in a store's history of journals: a generation and a byte
+//! offset in the journal of that generation. It stays meaningful across a compaction, which
+//! starts a new generation and keeps the old journal as [`previous_path`], and is what a scan
+//! records as it starts: which frames its listing can have seen, found without a clock.
+//!
 //! Journals written before the header existed (frames `TJR1`, without `appended_at`) are read
 //! as generation 0, their frames as appended at time 0.
 
@@ -77,6 +82,22 @@ pub struct Frame {
     pub entries: Vec<Entry>,
 }
 
+/// A point in a store's journals: the first `bytes` bytes (header included) of the journal of
+/// `generation`. Compared by identity, never by time: a clock stepped back cannot move it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Position {
+    /// The journal's generation (0: a legacy journal, or none).
+    pub generation: u64,
+    /// Bytes from the start of that journal: everything up to the end of a frame.
+    pub bytes: u64,
+}
+
+impl Position {
+    /// Before every journal: the store had none (nor a retired one), so every frame of any
+    /// journal it has since comes after this position.
+    pub const NONE: Position = Position { generation: 0, bytes: 0 };
+}
+
 /// A journal as read: its generation, its complete frames, and the length they take.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Journal {
@@ -99,14 +120,27 @@ impl Journal {
         self.frames.iter().filter(|frame| frame.end > from).map(|frame| frame.entries.len()).sum()
     }
 
-    /// The offset where the frames appended after `time` (nanoseconds) begin: everything
-    /// before it was appended at or before `time`.
-    pub fn offset_after(&self, time: i64) -> u64 {
-        let first_later = self.frames.iter().position(|frame| frame.appended_at > time);
-        match first_later {
-            Some(0) => self.header_len(),
-            Some(at) => self.frames[at - 1].end,
-            None => self.valid,
+    /// Where the journal ends now: the position a scan starting now records.
+    pub fn end(&self) -> Position {
+        Position { generation: self.generation, bytes: self.valid }
+    }
+
+    /// Whether `position` is a point of this journal (a journal with no bytes has none).
+    pub fn holds(&self, position: Position) -> bool {
+        self.valid > 0 && position.generation == self.generation && position.bytes <= self.valid
+    }
+
+    /// How many frames end at or before `bytes`: those a position there comes after.
+    pub fn frames_up_to(&self, bytes: u64) -> usize {
+        self.frames.iter().take_while(|frame| frame.end <= bytes).count()
+    }
+
+    /// The offset where frame `index` starts (where the frames from `index` on begin; the
+    /// end of the last frame when `index` is the number of frames).
+    pub fn start_of(&self, index: usize) -> u64 {
+        match index.checked_sub(1).and_then(|before| self.frames.get(before)) {
+            Some(frame) => frame.end,
+            None => self.header_len(),
         }
     }
 
@@ -138,15 +172,28 @@ pub fn read(path: &Path) -> Result<Journal> {
     Ok(journal)
 }
 
+/// Bytes of a damaged journal that are not a valid frame, skipped by [`salvage`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Damage {
+    /// Where the skipped bytes start.
+    pub from: u64,
+    /// Where the next valid frame starts.
+    pub to: u64,
+    /// The records they held: as many as their frame header says when it is intact and
+    /// spans them exactly, else as many as bytes this long could hold.
+    pub records: usize,
+}
+
 /// Reads what can be read of a damaged journal: every valid frame, skipping the bytes that
-/// are not one. Returns the journal and the byte ranges skipped.
-pub fn salvage(path: &Path) -> Result<(Journal, Vec<(u64, u64)>)> {
+/// are not one. Returns the journal and what was skipped.
+pub fn salvage(path: &Path) -> Result<(Journal, Vec<Damage>)> {
     let bytes = read_bytes(path)?;
     let (mut journal, mut bad_at) = parse(&bytes);
     let mut skipped = Vec::new();
     while let Some(offset) = bad_at {
         let Some(next) = next_valid_frame(&bytes, offset as usize) else { break };
-        skipped.push((offset, next as u64));
+        let records = records_in(&bytes[offset as usize..next]);
+        skipped.push(Damage { from: offset, to: next as u64, records });
         let mut at = next;
         bad_at = None;
         while at < bytes.len() {
@@ -164,6 +211,21 @@ pub fn salvage(path: &Path) -> Result<(Journal, Vec<(u64, u64)>)> {
         journal.valid = journal.frames.last().map_or(journal.valid, |frame| frame.end);
     }
     Ok((journal, skipped))
+}
+
+/// How many records the damaged bytes `bad` held (see [`Damage::records`]). A flipped bit
+/// in an entry leaves the frame header whole, and then the count is exact.
+fn records_in(bad: &[u8]) -> usize {
+    let header_len = match bad.get(..4) {
+        Some(magic) if magic == FRAME_MAGIC => FRAME_HEADER,
+        Some(magic) if magic == LEGACY_MAGIC => LEGACY_FRAME_HEADER,
+        _ => LEGACY_FRAME_HEADER,
+    };
+    let said = bad.get(4..8).and_then(|count| count.try_into().ok()).map(u32::from_le_bytes);
+    match said {
+        Some(count) if header_len + count as usize * ENTRY + CHECKSUM == bad.len() => count as usize,
+        _ => bad.len().saturating_sub(LEGACY_FRAME_HEADER + CHECKSUM) / ENTRY,
+    }
 }
 
 fn read_bytes(path: &Path) -> Result<Vec<u8>> {
@@ -388,7 +450,8 @@ mod tests {
         assert_eq!(fs::read(&path).unwrap(), bytes, "reading cut nothing");
         let (salvaged, skipped) = salvage(&path).unwrap();
         assert_eq!(entries(&salvaged), [row(2), row(3)]);
-        assert_eq!(skipped, [(first_frame as u64, (first_frame + FRAME_HEADER + ENTRY + CHECKSUM) as u64)]);
+        let damaged_frame_end = (first_frame + FRAME_HEADER + ENTRY + CHECKSUM) as u64;
+        assert_eq!(skipped, [Damage { from: first_frame as u64, to: damaged_frame_end, records: 1 }]);
     }
 
     #[test]
@@ -408,22 +471,25 @@ mod tests {
         let journal = read(&path).unwrap();
         assert_eq!((journal.generation, journal.valid), (0, legacy.len() as u64));
         assert_eq!(entries(&journal), [row(1), row(2)]);
-        assert_eq!(journal.offset_after(-1), 0);
+        assert_eq!(journal.start_of(0), 0);
+        assert!(journal.holds(Position { generation: 0, bytes: journal.frames[0].end }));
     }
 
     #[test]
-    fn offsets_split_the_frames_by_when_they_were_appended() {
+    fn a_position_splits_the_frames_of_its_own_journal_only() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("s3.journal");
         let mut journal = Journal::default();
         append(&path, &mut journal, &[row(1)]).unwrap();
-        let between = now_ns();
-        std::thread::sleep(std::time::Duration::from_millis(2));
+        let scan_started = journal.end();
         append(&path, &mut journal, &[row(2)]).unwrap();
-        assert_eq!(journal.offset_after(0), HEADER as u64);
-        let split = journal.offset_after(between);
-        assert_eq!(split, journal.frames[0].end);
-        assert_eq!(journal.entries_after(split).copied().collect::<Vec<_>>(), [row(2)]);
-        assert_eq!(journal.offset_after(now_ns()), journal.valid);
+        assert!(journal.holds(scan_started));
+        let seen = journal.frames_up_to(scan_started.bytes);
+        assert_eq!((seen, journal.start_of(seen)), (1, scan_started.bytes));
+        assert_eq!(journal.entries_after(journal.start_of(seen)).copied().collect::<Vec<_>>(), [row(2)]);
+        assert_eq!(journal.start_of(0), HEADER as u64);
+        let restarted = start(&path).unwrap();
+        assert!(!restarted.holds(scan_started), "a new generation holds no position of the old one");
+        assert!(!Journal::default().holds(Position::NONE));
     }
 }

@@ -13,12 +13,14 @@
 //! manifest's provenance, and then makes one durable change, the commit point:
 //! - a record or a removal appends one fsynced frame;
 //! - a listing (`scan`, `ingest`) writes a new manifest whose provenance includes exactly the
-//!   frames appended before the listing was taken: those are superseded by it, the later
-//!   ones keep applying over it;
+//!   frames its listing can have seen: those appended before its scan started, by journal
+//!   position, not by clock (see [`Listing`]). Those are superseded by it, the later ones
+//!   keep applying over it;
 //! - a compaction writes a manifest that includes the whole journal, then retires it to
 //!   `NAME.journal.prev` and starts a new one (a new generation, so no frame is applied
-//!   twice). A listing taken before the retired records is applied with those of them that
-//!   came after it; one taken before records no journal holds any longer is refused.
+//!   twice). A listing whose scan started in the retired journal is applied with the retired
+//!   records that came after it; one whose scan started in a journal the store no longer
+//!   holds is refused.
 //!
 //! The index is written after the commit point and is stale until then: a crash at any
 //! point leaves the previous state or the new one, and the next open rebuilds the index.
@@ -36,7 +38,7 @@ use crate::copylist::{KeyStyle, KeyWriter};
 use crate::error::{Error, Result};
 use crate::grid::{TileId, Year, YearRange};
 use crate::index::{self, SourceStamp};
-use journal::{Entry, Journal};
+use journal::{Damage, Entry, Journal, Position};
 use manifest::{ManifestRow, Provenance, SizedTile};
 
 /// Temporary files older than this are a killed writer's, removed by the next writer.
@@ -100,6 +102,18 @@ impl StoreFiles {
     /// The manifest's provenance; the default (includes no journal, never listed) without one.
     pub fn provenance(&self) -> Result<Provenance> {
         if self.manifest.exists() { manifest::read_provenance(&self.manifest) } else { Ok(Provenance::default()) }
+    }
+
+    /// Where the store's journal ends now: the position a scan records as it starts, for
+    /// [`Listing::started_after`]. With no journal, the end of the one a compaction retired (a
+    /// crash between retiring it and starting the next leaves none), else [`Position::NONE`].
+    pub fn journal_end(&self) -> Result<Position> {
+        let current = journal::read(&self.journal)?;
+        if current.valid > 0 {
+            return Ok(current.end());
+        }
+        let retired = journal::read(&journal::previous_path(&self.journal))?;
+        Ok(if retired.valid > 0 { retired.end() } else { Position::NONE })
     }
 
     /// The journal and the manifest's provenance, read together.
@@ -266,11 +280,48 @@ pub struct Listing<'a, R: SizedTile = ManifestRow> {
     pub rows: &'a [R],
     /// What the listing covers.
     pub scope: &'a Scope,
-    /// When the listing was taken, nanoseconds since the epoch: records appended after it keep
-    /// applying over the new manifest; those appended before are superseded by it.
-    pub listed_at: i64,
+    /// Where the store's journal ended when the listing's scan started
+    /// ([`StoreFiles::journal_end`], read before the listing is): the frames up to it are
+    /// superseded by the listing, every later frame keeps applying over it, whatever the
+    /// clocks said when they were appended. A position in the journal a compaction retired
+    /// still counts; one in a journal the store no longer holds is
+    /// [`Error::ScanOutlivedJournal`].
+    pub started_after: Position,
+    /// When the listing was taken, and whether before its scan.
+    pub taken: Taken,
     /// Add the listed tiles to what the store holds, dropping nothing.
     pub merge: bool,
+}
+
+/// When a listing was taken, relative to the scan that writes it.
+///
+/// The journal position decides what a listing supersedes; a clock can only narrow that.
+/// A listing file made before its scan cannot show records made between its birth and the
+/// scan, and nothing but a clock orders those: of the frames before the scan's start, it
+/// supersedes only the leading run appended at or before its birth, each no earlier than the
+/// one before it. The first frame stamped after the birth, or earlier than a frame before it
+/// (the clock was seen stepping back), and every frame after it keep applying. So a clock
+/// step never lets a listing supersede a frame appended after its scan started, and a step
+/// the journal shows keeps every frame after it. What no rule can see is a clock stepped
+/// back between the file's birth and a record made before the scan, with no frame between
+/// to show it: a listing taken by the scan ([`Taken::ByTheScan`]) has no such blind spot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Taken {
+    /// By the scan itself or piped into it as it ran (`scan --list`, `scan -`, `ingest`), at
+    /// this time (nanoseconds since the epoch, kept for `status` only): it shows every record
+    /// made before the scan started.
+    ByTheScan(i64),
+    /// Earlier, by another tool, as a file born at this time (nanoseconds since the epoch).
+    BeforeTheScan(i64),
+}
+
+impl Taken {
+    /// When the listing was taken, nanoseconds since the epoch.
+    pub fn at(&self) -> i64 {
+        match *self {
+            Taken::ByTheScan(at) | Taken::BeforeTheScan(at) => at,
+        }
+    }
 }
 
 /// What writing a listing did.
@@ -282,7 +333,7 @@ pub struct Replaced {
     pub dropped: usize,
     /// Listed tiles outside the scope: ignored.
     pub outside: usize,
-    /// Records appended after the listing was taken, applied over it.
+    /// Records appended after the listing was taken (see [`Taken`]), applied over it.
     pub kept_records: usize,
     /// How long the writes took.
     pub timings: WriteTimings,
@@ -305,26 +356,18 @@ pub(crate) fn replace<R: SizedTile>(
     listing: &Listing<R>,
 ) -> Result<(Vec<TileId>, Replaced)> {
     let state = files.state()?;
-    if let Some(forgotten_until) = state.provenance.forgotten_until
-        && listing.listed_at <= forgotten_until
-    {
-        let store = files.manifest.file_stem().map(|stem| stem.to_string_lossy().into_owned()).unwrap_or_default();
-        return Err(Error::ListingTooOld { store, listed_at: listing.listed_at, forgotten_until });
-    }
+    let retired = journal::read(&journal::previous_path(&files.journal))?;
+    let seen = Seen::of(files, &state, &retired, listing)?;
     let from = state.applies_from();
-    // Frames appended up to the listing are superseded; never fewer than the manifest includes.
-    let covered = state.journal.offset_after(listing.listed_at).max(from);
+    let covered = state.journal.start_of(seen.current);
     // Records a compaction folded into the manifest after the listing was taken: the listing
     // cannot show them, and they are not in the journal to apply over it.
-    let retired = journal::read(&journal::previous_path(&files.journal))?;
-    let folded_later = effects(
-        retired.frames.iter().filter(|frame| frame.appended_at > listing.listed_at).flat_map(|frame| &frame.entries),
-    );
+    let folded_later = effects(retired.frames[seen.retired..].iter().flat_map(|frame| &frame.entries));
     let mut report = Replaced { kept_records: folded_later.len(), ..Replaced::default() };
     let provenance = Provenance {
         journal_generation: state.journal.generation,
         journal_bytes: covered,
-        listed_at: Some(listing.listed_at),
+        listed_at: Some(listing.taken.at()),
         forgotten_until: state.provenance.forgotten_until,
     };
     let writing = std::time::Instant::now();
@@ -356,6 +399,68 @@ pub(crate) fn replace<R: SizedTile>(
     apply_ids(&mut ids, &effects(kept.into_iter()));
     report.held = ids.len();
     Ok((ids, report))
+}
+
+/// The frames a listing can have seen, counted from the start of each of the store's
+/// journals: all before are superseded by it, all after keep applying over it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Seen {
+    /// Frames of the journal a compaction retired.
+    retired: usize,
+    /// Frames of the current journal.
+    current: usize,
+}
+
+impl Seen {
+    /// What `listing` can have seen: the frames before its scan's start, narrowed by the
+    /// birth of a listing file made before the scan (see [`Taken`]).
+    fn of<R: SizedTile>(files: &StoreFiles, state: &State, retired: &Journal, listing: &Listing<R>) -> Result<Seen> {
+        let store = || files.manifest.file_stem().map(|stem| stem.to_string_lossy().into_owned()).unwrap_or_default();
+        let Some(seen) = Seen::by_position(&state.journal, retired, listing.started_after) else {
+            let generation = listing.started_after.generation;
+            return Err(Error::ScanOutlivedJournal { store: store(), generation });
+        };
+        let Taken::BeforeTheScan(born) = listing.taken else { return Ok(seen) };
+        if let Some(forgotten_until) = state.provenance.forgotten_until
+            && born <= forgotten_until
+        {
+            return Err(Error::ListingTooOld { store: store(), listed_at: born, forgotten_until });
+        }
+        Ok(seen.narrowed_to(born, &state.journal, retired))
+    }
+
+    /// The frames before `started_after`, found by the journal's identity; `None` when the
+    /// store holds that journal no longer (two compactions, or a repair, since).
+    fn by_position(current: &Journal, retired: &Journal, started_after: Position) -> Option<Seen> {
+        if started_after == Position::NONE {
+            // No journal when the scan started: every frame there is now came after it.
+            Some(Seen { retired: 0, current: 0 })
+        } else if current.holds(started_after) {
+            Some(Seen { retired: retired.frames.len(), current: current.frames_up_to(started_after.bytes) })
+        } else if retired.holds(started_after) {
+            Some(Seen { retired: retired.frames_up_to(started_after.bytes), current: 0 })
+        } else {
+            None
+        }
+    }
+
+    /// Cuts the seen frames, in journal order (the retired journal's, then the current's), at
+    /// the first a listing born at `born` cannot be known to have seen: stamped after `born`,
+    /// or earlier than a frame before it.
+    fn narrowed_to(self, born: i64, current: &Journal, retired: &Journal) -> Seen {
+        let seen = retired.frames[..self.retired].iter().chain(&current.frames[..self.current]);
+        let mut newest = i64::MIN;
+        let first_unseen = seen.map(|frame| frame.appended_at).position(|at| {
+            let unseen = at > born || at < newest;
+            newest = newest.max(at);
+            unseen
+        });
+        match first_unseen {
+            None => self,
+            Some(at) if at < self.retired => Seen { retired: at, current: 0 },
+            Some(at) => Seen { retired: self.retired, current: at - self.retired },
+        }
+    }
 }
 
 /// For a scoped rescan: drops from `held` the tiles in scope, counting those the listing
@@ -417,15 +522,28 @@ pub(crate) fn compact(files: &StoreFiles, years: YearRange) -> Result<Vec<TileId
 pub struct Repaired {
     /// Where the damaged journal was set aside, whole.
     pub aside: PathBuf,
-    /// Byte ranges of it that were not frames: what was lost.
+    /// Byte ranges of it that were not frames.
     pub skipped: Vec<(u64, u64)>,
-    /// Records salvaged into the new journal (those the manifest did not include already).
+    /// Records of its valid frames salvaged into the new journal (those the manifest did not
+    /// include already).
     pub kept: usize,
+    /// Tiles whose records were in the damaged bytes, restored from the store's index (added
+    /// with unknown sizes, or removed again).
+    pub restored: usize,
+    /// Records the damaged bytes held past what the manifest includes, when no index built
+    /// after them could restore them: lost (see [`Damage::records`]). 0 when one could.
+    pub lost: usize,
 }
 
 /// Salvages a damaged journal, under the store's lock: every valid frame's records that the
 /// manifest does not include go into a new journal (a new generation), and the damaged one
 /// is set aside whole. `None` when the journal is not damaged (nothing is changed).
+///
+/// What the damaged bytes recorded is restored from the store's index when it is whole (its
+/// checksums verify), was built from the manifest as it is, and from the journal up to past
+/// the damage: the index then holds what the damaged frames left the store holding, and the
+/// difference between it and the salvaged records at that point is written back, in its
+/// place. Without such an index the damaged records are lost, and counted.
 pub fn repair(files: &StoreFiles, years: YearRange) -> Result<Option<Repaired>> {
     let _lock = files.lock()?;
     match journal::read(&files.journal) {
@@ -435,12 +553,202 @@ pub fn repair(files: &StoreFiles, years: YearRange) -> Result<Option<Repaired>> 
     }
     let (salvaged, skipped) = journal::salvage(&files.journal)?;
     let state = State { journal: salvaged, provenance: files.provenance()? };
-    let entries: Vec<Entry> = state.pending().copied().collect();
+    let from = state.applies_from();
+    let damage: Vec<Damage> = skipped.iter().copied().filter(|damage| damage.to > from).collect();
+    let kept = state.pending_count();
+    let (entries, restored, lost) = match index_past(files, years, &damage)? {
+        Some((index_ids, built_at)) => {
+            let (entries, restored) = restore(files, years, &state, &index_ids, built_at)?;
+            (entries, restored, 0)
+        }
+        None => (state.pending().copied().collect(), 0, damage.iter().map(|damage| damage.records).sum()),
+    };
     let aside = journal::set_aside(&files.journal)?;
     let mut fresh = journal::start(&files.journal)?;
     if !entries.is_empty() {
         journal::append(&files.journal, &mut fresh, &entries)?;
     }
     files.write_index(years, files.read_ids(years)?.0)?;
-    Ok(Some(Repaired { aside, skipped, kept: entries.len() }))
+    let skipped = skipped.iter().map(|damage| (damage.from, damage.to)).collect();
+    Ok(Some(Repaired { aside, skipped, kept, restored, lost }))
+}
+
+/// The ids of the store's index and the journal length it was built at, when the index can
+/// tell what the `damage` recorded: whole, built from the manifest as it is now, and from the
+/// journal up to past the damage (no longer than it is: not from another journal).
+fn index_past(files: &StoreFiles, years: YearRange, damage: &[Damage]) -> Result<Option<(Vec<TileId>, u64)>> {
+    let Some(damage_end) = damage.iter().map(|damage| damage.to).max() else { return Ok(None) };
+    let Ok(index) = index::open(&files.index(), years, None) else { return Ok(None) };
+    let now = files.stamp()?;
+    let built = index.source;
+    let same_manifest = (built.len, built.mtime_ns) == (now.len, now.mtime_ns);
+    if !same_manifest || built.journal_len < damage_end || built.journal_len > now.journal_len {
+        return Ok(None);
+    }
+    Ok(Some((index.view.to_vec().into_iter().map(TileId).collect(), built.journal_len)))
+}
+
+/// The new journal's entries, with what the damage recorded restored from `index_ids` (the
+/// store as it was with the journal `built_at` bytes long), and how many tiles that restored:
+/// the salvaged entries up to there, then a tile for each difference between the index and
+/// what they make of the manifest, then the salvaged entries after.
+fn restore(
+    files: &StoreFiles,
+    years: YearRange,
+    state: &State,
+    index_ids: &[TileId],
+    built_at: u64,
+) -> Result<(Vec<Entry>, usize)> {
+    let from = state.applies_from();
+    let frames_before = state.journal.frames.iter().filter(|frame| frame.end > from && frame.end <= built_at);
+    let before: Vec<Entry> = frames_before.flat_map(|frame| &frame.entries).copied().collect();
+    let mut held =
+        if files.manifest.exists() { manifest::read_manifest_ids(&files.manifest, years)?.0 } else { Vec::new() };
+    apply_ids(&mut held, &effects(before.iter()));
+    let differences = differences(&held, index_ids);
+    let restored = differences.len();
+    let after = state.journal.entries_after(built_at.max(from)).copied();
+    let entries = before.into_iter().chain(differences).chain(after).collect();
+    Ok((entries, restored))
+}
+
+/// The entries that turn `held` into `wanted` (both sorted): a tile present for each id only
+/// `wanted` has (sizes unknown), a removal for each only `held` has.
+fn differences(held: &[TileId], wanted: &[TileId]) -> Vec<Entry> {
+    let present = |id: TileId| Entry::Present(ManifestRow { id, file_size: None, scales_size: None });
+    let added = wanted.iter().filter(|id| held.binary_search(id).is_err()).map(|&id| present(id));
+    let removed = held.iter().filter(|id| wanted.binary_search(id).is_err()).map(|&id| Entry::Removed(id));
+    let mut entries: Vec<Entry> = added.chain(removed).collect();
+    entries.sort_by_key(Entry::id);
+    entries
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::grid::DEFAULT_YEARS;
+
+    fn row(id: u32) -> ManifestRow {
+        ManifestRow { id: TileId(id), file_size: None, scales_size: None }
+    }
+
+    fn record(files: &StoreFiles, ids: &[u32]) {
+        let mut journal = journal::read(&files.journal).unwrap();
+        let entries: Vec<Entry> = ids.iter().map(|&id| Entry::Present(row(id))).collect();
+        journal::append(&files.journal, &mut journal, &entries).unwrap();
+    }
+
+    fn scan(files: &StoreFiles, listed: &[u32], started_after: Position, taken: Taken) -> Result<Vec<TileId>> {
+        let rows: Vec<ManifestRow> = listed.iter().map(|&id| row(id)).collect();
+        let listing = Listing { rows: &rows, scope: &Scope::default(), started_after, taken, merge: false };
+        Ok(replace(files, DEFAULT_YEARS, &listing)?.0)
+    }
+
+    fn store() -> (tempfile::TempDir, StoreFiles) {
+        let dir = tempfile::tempdir().unwrap();
+        fs::create_dir_all(dir.path().join("stores")).unwrap();
+        let files = StoreFiles::new(dir.path(), "s3");
+        (dir, files)
+    }
+
+    fn ids(values: &[u32]) -> Vec<TileId> {
+        values.iter().map(|&id| TileId(id)).collect()
+    }
+
+    #[test]
+    fn a_record_folded_by_a_compaction_during_the_scan_is_kept_over_its_listing() {
+        let (_dir, files) = store();
+        record(&files, &[1]);
+        let started_after = files.journal_end().unwrap();
+        // While the scan reads its listing (which shows 1 only): 2 is recorded and folded in.
+        record(&files, &[2]);
+        compact(&files, DEFAULT_YEARS).unwrap();
+        record(&files, &[3]);
+        assert_eq!(scan(&files, &[1], started_after, Taken::ByTheScan(0)).unwrap(), ids(&[1, 2, 3]));
+        assert_eq!(files.read_rows(DEFAULT_YEARS).unwrap(), [row(1), row(2), row(3)]);
+        // A scan that started after all of it supersedes every record.
+        let started_after = files.journal_end().unwrap();
+        assert_eq!(scan(&files, &[1], started_after, Taken::ByTheScan(0)).unwrap(), ids(&[1]));
+    }
+
+    #[test]
+    fn a_scan_that_outlived_two_compactions_is_refused() {
+        let (_dir, files) = store();
+        record(&files, &[1]);
+        let started_after = files.journal_end().unwrap();
+        for id in [2, 3] {
+            record(&files, &[id]);
+            compact(&files, DEFAULT_YEARS).unwrap();
+        }
+        let err = scan(&files, &[1], started_after, Taken::ByTheScan(0)).unwrap_err();
+        assert!(matches!(err, Error::ScanOutlivedJournal { generation, .. } if generation == started_after.generation));
+        assert_eq!(files.read_rows(DEFAULT_YEARS).unwrap(), [row(1), row(2), row(3)], "nothing was written");
+    }
+
+    #[test]
+    fn a_scan_that_found_no_journal_keeps_every_record_made_since() {
+        let (_dir, files) = store();
+        let started_after = files.journal_end().unwrap();
+        assert_eq!(started_after, Position::NONE);
+        record(&files, &[2]);
+        assert_eq!(scan(&files, &[1], started_after, Taken::ByTheScan(0)).unwrap(), ids(&[1, 2]));
+    }
+
+    #[test]
+    fn repair_restores_a_damaged_removal_from_the_index_and_counts_what_it_cannot() {
+        let (_dir, files) = store();
+        record(&files, &[1, 2]);
+        let mut journal = journal::read(&files.journal).unwrap();
+        journal::append(&files.journal, &mut journal, &[Entry::Removed(TileId(1))]).unwrap();
+        record(&files, &[3]);
+        files.write_index(DEFAULT_YEARS, files.read_ids(DEFAULT_YEARS).unwrap().0).unwrap();
+        let whole = fs::read(&files.journal).unwrap();
+        // The removal's frame (the second) flips a bit in its entry.
+        let mut bytes = whole.clone();
+        let removal = journal.frames[0].end as usize;
+        bytes[removal + 17] ^= 1;
+        fs::write(&files.journal, &bytes).unwrap();
+        let repaired = repair(&files, DEFAULT_YEARS).unwrap().unwrap();
+        assert_eq!((repaired.kept, repaired.restored, repaired.lost), (3, 1, 0));
+        assert_eq!(files.read_ids(DEFAULT_YEARS).unwrap().0, ids(&[2, 3]));
+        // Without the index, the removal is lost, and counted.
+        fs::write(&files.journal, &bytes).unwrap();
+        fs::remove_file(files.index()).unwrap();
+        let repaired = repair(&files, DEFAULT_YEARS).unwrap().unwrap();
+        assert_eq!((repaired.kept, repaired.restored, repaired.lost), (3, 0, 1));
+        assert_eq!(files.read_ids(DEFAULT_YEARS).unwrap().0, ids(&[1, 2, 3]));
+    }
+
+    fn frame(end: u64, appended_at: i64) -> journal::Frame {
+        journal::Frame { end, appended_at, entries: vec![Entry::Present(row(end as u32))] }
+    }
+
+    #[test]
+    fn a_listing_file_sees_only_the_frames_before_its_birth_and_before_any_clock_step() {
+        let retired = Journal { generation: 7, frames: vec![frame(64, 10), frame(108, 20)], valid: 108 };
+        let current = Journal { generation: 8, frames: vec![frame(64, 30), frame(108, 40)], valid: 108 };
+        let all = Seen { retired: 2, current: 2 };
+        assert_eq!(all.narrowed_to(40, &current, &retired), all);
+        assert_eq!(all.narrowed_to(35, &current, &retired), Seen { retired: 2, current: 1 });
+        assert_eq!(all.narrowed_to(15, &current, &retired), Seen { retired: 1, current: 0 });
+        // The clock stepped back before the current journal's last frame: however early it
+        // says it came, it is not taken as seen, nor anything after it.
+        let stepped = Journal { generation: 8, frames: vec![frame(64, 30), frame(108, 5)], valid: 108 };
+        assert_eq!(all.narrowed_to(40, &stepped, &retired), Seen { retired: 2, current: 1 });
+        // A clock never widens what the position allows.
+        let before = Seen { retired: 2, current: 0 };
+        assert_eq!(before.narrowed_to(i64::MAX, &current, &retired), before);
+    }
+
+    #[test]
+    fn a_listing_file_keeps_the_records_made_after_its_birth() {
+        let (_dir, files) = store();
+        record(&files, &[1]);
+        let born = files.state().unwrap().journal.newest().unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        record(&files, &[2]);
+        let started_after = files.journal_end().unwrap();
+        let held = scan(&files, &[], started_after, Taken::BeforeTheScan(born)).unwrap();
+        assert_eq!(held, ids(&[2]), "1 was recorded before the file's birth, 2 after it");
+    }
 }
