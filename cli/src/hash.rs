@@ -160,7 +160,8 @@ fn changed_since(
     let unchanged = |id: TileId| -> bool {
         let (Some(sums), Some(files)) = (recorded.get(id), data_files(years, id)) else { return false };
         files.iter().zip(sums.files).all(|(file, sums)| {
-            std::fs::metadata(root.join(file)).is_ok_and(|meta| meta.len() == sums.size && mtime_ns(&meta) == sums.mtime_ns)
+            std::fs::metadata(root.join(file))
+                .is_ok_and(|meta| meta.len() == sums.size && mtime_ns(&meta) == sums.mtime_ns)
         })
     };
     let (same, changed): (Vec<TileId>, Vec<TileId>) = tiles.iter().partition(|&&id| unchanged(id));
@@ -212,7 +213,8 @@ impl Hashing<'_> {
             Ok(())
         })?;
         hashed += self.save_found(&found, &mut save)?;
-        let failed = std::mem::take(&mut found.lock().map_err(|_| anyhow::anyhow!("a hashing thread panicked"))?.failed);
+        let failed =
+            std::mem::take(&mut found.lock().map_err(|_| anyhow::anyhow!("a hashing thread panicked"))?.failed);
         Ok((hashed, failed))
     }
 
@@ -221,7 +223,8 @@ impl Hashing<'_> {
         found: &Mutex<Found>,
         save: &mut impl FnMut(&[TileSums]) -> tessera_engine::Result<()>,
     ) -> Result<usize> {
-        let unsaved = std::mem::take(&mut found.lock().map_err(|_| anyhow::anyhow!("a hashing thread panicked"))?.unsaved);
+        let unsaved =
+            std::mem::take(&mut found.lock().map_err(|_| anyhow::anyhow!("a hashing thread panicked"))?.unsaved);
         if !unsaved.is_empty() {
             save(&unsaved)?;
         }

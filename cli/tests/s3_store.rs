@@ -246,8 +246,11 @@ fn verify_of_a_bucket_finds_damage_and_shards_verify_every_tile_once() {
     // The whole store, through throttling and a hung request.
     let proxy =
         FaultyProxy::start(&world.s3.endpoint, Faults { throttle_every: 7, hang: vec![5], ..Faults::default() });
-    let verify = world
-        .tessera(&proxy.endpoint, &["verify", "s3", "--read-missing", "--threads", "4", "--request-timeout", "2"], b"");
+    let verify = world.tessera(
+        &proxy.endpoint,
+        &["verify", "s3", "--read-missing", "--threads", "4", "--request-timeout", "2"],
+        b"",
+    );
     let report = String::from_utf8_lossy(&verify.stderr);
     assert_eq!(verify.status.code(), Some(1), "{report}");
     assert!(report.contains(&format!("verified {} tiles of s3: 2 damaged", world.keys.len())), "{report}");
@@ -560,7 +563,10 @@ fn a_mirror_synced_from_a_hashed_primary_verifies_by_head_without_reading_a_byte
     let verify = world.tessera(&proxy.endpoint, &["verify", "s3", "--restart"], b"");
     let report = String::from_utf8_lossy(&verify.stderr);
     assert_eq!(verify.status.code(), Some(1), "{report}");
-    assert!(report.contains(&format!("damaged: {replaced} ({}.npy: MD5 (ETag) differs", name_of(replaced))), "{report}");
+    assert!(
+        report.contains(&format!("damaged: {replaced} ({}.npy: MD5 (ETag) differs", name_of(replaced))),
+        "{report}"
+    );
     assert!(report.contains(&format!("verified {} tiles of s3: 1 damaged", world.keys.len())), "{report}");
     assert_eq!(proxy.object_gets(), 0, "{report}");
     assert_eq!(world.missing("s3"), std::slice::from_ref(replaced));
@@ -586,6 +592,9 @@ fn sync_does_not_record_an_upload_whose_checksum_contradicts_the_source_s() {
     let synced = world.tessera(&world.s3.endpoint, &["sync", "primary", "s3", "--retries", "0"], b"");
     let said = String::from_utf8_lossy(&synced.stderr);
     assert_eq!(synced.status.code(), Some(1), "{said}");
-    assert!(said.contains(&format!("failed: {rotten} (uploaded, but {}.npy: MD5 (ETag) differs", name_of(rotten))), "{said}");
+    assert!(
+        said.contains(&format!("failed: {rotten} (uploaded, but {}.npy: MD5 (ETag) differs", name_of(rotten))),
+        "{said}"
+    );
     assert_eq!(world.missing("s3"), std::slice::from_ref(rotten));
 }

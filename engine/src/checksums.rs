@@ -185,7 +185,8 @@ fn row_id(row: &[u8]) -> u32 {
 
 fn encode_row(tile: &TileSums, out: &mut Vec<u8>) {
     out.extend_from_slice(&tile.id.0.to_le_bytes());
-    let has_md5 = tile.files.iter().enumerate().fold(0u32, |flags, (at, file)| flags | (u32::from(file.md5.is_some()) << at));
+    let has_md5 =
+        tile.files.iter().enumerate().fold(0u32, |flags, (at, file)| flags | (u32::from(file.md5.is_some()) << at));
     out.extend_from_slice(&has_md5.to_le_bytes());
     for file in &tile.files {
         out.extend_from_slice(&file.size.to_le_bytes());

@@ -75,10 +75,11 @@ pub fn run(dir: &Path, args: &SyncArgs) -> Result<bool> {
         Storage::Local(_) => None,
     };
     let recorded = crate::verify::tile::recorded_checksums(&inventory, &args.source)?;
-    let confirm = target_bucket
-        .as_ref()
-        .filter(|_| !recorded.is_empty())
-        .map(|bucket| ByChecksum { bucket, recorded: &recorded, years: inventory.years() });
+    let confirm = target_bucket.as_ref().filter(|_| !recorded.is_empty()).map(|bucket| ByChecksum {
+        bucket,
+        recorded: &recorded,
+        years: inventory.years(),
+    });
     let copier = Copier {
         tool: plan.tool,
         from: &plan.from,
@@ -149,7 +150,16 @@ struct Sync<'a> {
 impl<'a> Sync<'a> {
     fn new(plan: &'a Plan, args: &SyncArgs) -> Sync<'a> {
         let progress = progress_bar(plan, &args.source, &args.target);
-        Sync { plan, progress, recorded: 0, confirmed: 0, bytes: 0, differ: Vec::new(), failed: Vec::new(), shard: args.shard }
+        Sync {
+            plan,
+            progress,
+            recorded: 0,
+            confirmed: 0,
+            bytes: 0,
+            differ: Vec::new(),
+            failed: Vec::new(),
+            shard: args.shard,
+        }
     }
 
     /// Copies `tiles` once: `jobs` workers take chunks from a queue and send their outcomes

@@ -57,7 +57,9 @@ impl LocalCheck<'_> {
             let path = folder.join(&file.name);
             let verdict = match sha256_of(&path) {
                 Ok(actual) => file.judge(&Found::Read(actual), &listed),
-                Err(err) if err.kind() == io::ErrorKind::NotFound => Verdict::Damaged(format!("{}: no such file", file.name)),
+                Err(err) if err.kind() == io::ErrorKind::NotFound => {
+                    Verdict::Damaged(format!("{}: no such file", file.name))
+                }
                 Err(err) => return Err(err).with_context(|| format!("cannot read {}", path.display())),
             };
             verdicts.push((format!("{}/{}", tile.folder, file.name), verdict));

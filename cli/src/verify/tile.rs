@@ -192,11 +192,7 @@ mod tests {
     use super::*;
 
     fn file(registry: Option<u8>, recorded: Option<FileSums>) -> FileExpected {
-        FileExpected {
-            name: "grid_0.15_49.95.npy".into(),
-            registry_sha256: registry.map(|byte| [byte; 32]),
-            recorded,
-        }
+        FileExpected { name: "grid_0.15_49.95.npy".into(), registry_sha256: registry.map(|byte| [byte; 32]), recorded }
     }
 
     fn sums(byte: u8) -> FileSums {
@@ -211,8 +207,14 @@ mod tests {
     fn a_read_file_is_judged_by_the_first_source_that_has_a_hash() {
         let mut expected = [0u8; 32];
         expected[31] = 7;
-        assert_eq!(file(Some(1), Some(sums(2))).judge(&Found::Read([1; 32]), &listing(3)), Verdict::Intact(Source::Registry));
-        assert_eq!(file(None, Some(sums(2))).judge(&Found::Read(expected), &listing(7)), Verdict::Intact(Source::Sha256File));
+        assert_eq!(
+            file(Some(1), Some(sums(2))).judge(&Found::Read([1; 32]), &listing(3)),
+            Verdict::Intact(Source::Registry)
+        );
+        assert_eq!(
+            file(None, Some(sums(2))).judge(&Found::Read(expected), &listing(7)),
+            Verdict::Intact(Source::Sha256File)
+        );
         assert_eq!(file(None, Some(sums(2))).judge(&Found::Read([2; 32]), ""), Verdict::Intact(Source::Recorded));
         assert!(matches!(file(None, Some(sums(2))).judge(&Found::Read([9; 32]), ""), Verdict::Damaged(_)));
         assert_eq!(file(None, None).judge(&Found::Read([9; 32]), ""), Verdict::Unchecked);
@@ -229,12 +231,17 @@ mod tests {
         // A SHA-256 kept by S3 is compared with the registry first.
         assert_eq!(file(Some(1), None).judge(&meta(None, Some([1; 32]), None), ""), Verdict::Intact(Source::Registry));
         // An ETag that is an MD5, against a recorded MD5.
-        assert_eq!(file(None, Some(sums(4))).judge(&meta(None, None, Some([4; 16])), ""), Verdict::Intact(Source::Recorded));
+        assert_eq!(
+            file(None, Some(sums(4))).judge(&meta(None, None, Some([4; 16])), ""),
+            Verdict::Intact(Source::Recorded)
+        );
         assert!(matches!(file(None, Some(sums(4))).judge(&meta(None, None, Some([5; 16])), ""), Verdict::Damaged(_)));
         // Nothing comparable: unchecked, not intact.
         assert_eq!(file(Some(1), None).judge(&meta(Some(2), None, Some([4; 16])), ""), Verdict::Unchecked);
         // Another size is damage before any checksum is looked at.
         let other_size = Found::Metadata(ObjectChecksums { size: 11, crc64nvme: Some(2), sha256: None, md5: None });
-        assert!(matches!(file(None, Some(sums(2))).judge(&other_size, ""), Verdict::Damaged(ref p) if p.contains("size")));
+        assert!(
+            matches!(file(None, Some(sums(2))).judge(&other_size, ""), Verdict::Damaged(ref p) if p.contains("size"))
+        );
     }
 }
