@@ -27,6 +27,7 @@ use tessera_engine::copylist::{KeyStyle, KeyWriter};
 use tessera_engine::grid::{Bbox, TileId};
 use tessera_engine::inventory::{COMPACT_AFTER_ROWS, Filter, Inventory};
 use tessera_engine::manifest::ManifestRow;
+use tessera_engine::storage::Links;
 
 use crate::args::SyncArgs;
 use crate::open_inventory;
@@ -64,7 +65,9 @@ pub fn run(dir: &Path, args: &SyncArgs) -> Result<bool> {
     let started = Instant::now();
     let mut sync = Sync::new(&plan, args);
     let keys = KeyWriter::new(inventory.years());
-    let copier = Copier { tool: plan.tool, from: &plan.from, to: &plan.to, keys: &keys, years: inventory.years() };
+    let links = if args.copy_links { Links::Followed } else { Links::Refused };
+    let (from, to, years) = (&plan.from, &plan.to, inventory.years());
+    let copier = Copier { tool: plan.tool, from, to, keys: &keys, years, links };
     let mut pending = plan.tiles.clone();
     let mut delay = Duration::from_secs_f64(args.retry_delay.max(0.0));
     for attempt in 0..=args.retries {
