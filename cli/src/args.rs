@@ -108,7 +108,8 @@ pub enum Command {
     ///
     /// The diff comes from the inventory (no listing); the copy from the tool for the pair of
     /// storages: `s5cmd` when S3 is on a side (its per-object output confirms each file),
-    /// `rsync` between two directories (each tile's files compared by size afterwards). Chunks
+    /// `rsync` between two directories (each tile's files compared by size afterwards, and a
+    /// symbolic link never taken for a copy: see --copy-links). Chunks
     /// of --chunk tiles go to one tool process each, --jobs at a time; each chunk's confirmed
     /// tiles are recorded (fsynced) as it ends, with the sizes copied. A failed tile is never
     /// recorded: it is tried again --retries times, pausing --retry-delay seconds (doubling),
@@ -197,6 +198,18 @@ pub struct SyncArgs {
     /// The copy tool, instead of the one for the pair (`cp` instead of `rsync`, say).
     #[arg(long, value_enum)]
     pub tool: Option<Tool>,
+
+    /// Copy the files SOURCE's symbolic links point to, not the links (`rsync --copy-links`,
+    /// `cp --dereference`).
+    ///
+    /// Without it a link is never a copy: `rsync -a` and `cp -a` copy a linked file as a
+    /// link, which would leave TARGET holding no byte of its own, so a tile whose folder or
+    /// files are links, at SOURCE or at TARGET, fails with the reason and is never recorded. Use it when SOURCE is built of links on purpose (tile files linked in
+    /// from another disk or dataset): each tile's files are then checked against what SOURCE's
+    /// links point to, and TARGET must hold files of its own. `s5cmd` always uploads what a
+    /// link points to: an object is never a link.
+    #[arg(long)]
+    pub copy_links: bool,
 
     /// Copy shard I of N (counting from 0): the tiles whose id is I modulo N, so that N
     /// processes on N hosts copy each tile once. Each records what it copied into the same
@@ -388,6 +401,13 @@ pub struct ScanArgs {
     /// in key ranges cut at each year's degree folders (`2024/grid_12.`), --threads requests
     /// at once, throttled or failed requests retried with backoff. With --year or --prefix,
     /// only the keys they name.
+    ///
+    /// A symbolic link in a directory store is never counted as a tile file, as `tessera
+    /// sync` never takes a link for a copy: a mirror made of links into the primary holds
+    /// nothing of its own. Each link is named (with --report, all of them), and a tile with a
+    /// linked file is partial. For a store built of links on purpose, scan the listing `find
+    /// -L DIR -type f -printf '%s %p\n'` prints (it counts what links point to), and copy
+    /// from it with `tessera sync --copy-links`.
     #[arg(long)]
     pub list: bool,
 
@@ -409,10 +429,18 @@ pub struct ScanArgs {
     #[arg(long)]
     pub merge: bool,
 
-    /// Fail, writing nothing, on any unreadable line, zero-size or misfiled file, partial tile
-    /// or size that differs from the registry (the message names the first offending line).
+    /// Fail, writing nothing, on any unreadable line, zero-size or misfiled file, symbolic
+    /// link, partial tile or size that differs from the registry (the message names the
+    /// first offending line).
     #[arg(long)]
     pub strict: bool,
+
+    /// Write every finding to FILE, one a line: each symbolic link a walk met (`link PATH ->
+    /// TARGET`), each partial tile with the files it lacks (`partial KEY: lacks ...`), each
+    /// tile whose sizes differ from the registry's (`differs KEY: listed ... the registry
+    /// says ...`). Stderr names the first ten of each kind.
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<PathBuf>,
 
     /// The listing covers this year only: the scan replaces that year of the store (tiles of
     /// the year it does not list are dropped, other years are untouched). Also the year of

@@ -1,5 +1,7 @@
 //! `tessera scan STORE [LISTING...|-]`: a store's manifest and index from listing text.
 
+mod findings;
+
 use std::fs::File;
 use std::io::{self, Read, Write};
 use std::num::NonZeroU64;
@@ -13,6 +15,7 @@ use flate2::read::MultiGzDecoder;
 use flate2::write::GzEncoder;
 use indicatif::{ProgressBar, ProgressStyle};
 
+use tessera_engine::copylist::KeyWriter;
 use tessera_engine::inventory::Inventory;
 use tessera_engine::listing::{Problem, ScanReport, ScannedTile, Scanner, list_local};
 use tessera_engine::store::{Listing, Replaced, Scope, Taken};
@@ -21,6 +24,7 @@ use tessera_engine::{Storage, YearRange};
 use crate::args::ScanArgs;
 use crate::bucket::Bucket;
 use crate::open_inventory;
+use findings::{Findings, SizeMismatch, counted};
 
 pub fn run(dir: &Path, args: &ScanArgs) -> Result<()> {
     let started = Instant::now();
@@ -31,12 +35,13 @@ pub fn run(dir: &Path, args: &ScanArgs) -> Result<()> {
     // Before anything is listed or read: records appended from here on are kept over the
     // listing, whether or not it shows their tiles.
     let started_after = inventory.journal_end(&store)?;
+    let mut findings = Findings::new(KeyWriter::new(inventory.years()), args.report.as_deref())?;
     let taken = if args.list {
         let now = tessera_engine::journal::now_ns();
         let storage = inventory.store(&store)?.config.storage()?;
         // Only what the scan replaces is walked: --year's folder, --prefix's tile folders.
         let scope = Scope { years: args.year.into_iter().collect(), prefix: args.prefix.clone() };
-        list_store(&storage, inventory.years(), &scope, args, &mut scanner, &mut timings)?;
+        list_store(&storage, inventory.years(), &scope, args, &mut scanner, &mut findings, &mut timings)?;
         Taken::ByTheScan(now)
     } else {
         let inputs = if args.listings.is_empty() { vec!["-".to_owned()] } else { args.listings.clone() };
@@ -54,9 +59,11 @@ pub fn run(dir: &Path, args: &ScanArgs) -> Result<()> {
     let checking = Instant::now();
     let mismatches = size_mismatches(&inventory, &tiles)?;
     timings.size_check = checking.elapsed();
-    print_report(&report, mismatches);
+    let links = findings.links();
+    print_report(&report, mismatches.len() as u64, links);
+    findings.finish(&report.partial_tiles, &mismatches)?;
     if args.strict {
-        refuse_problems(&report, mismatches)?;
+        refuse_problems(&report, mismatches.len() as u64, links)?;
     }
     let scope = Scope { years: args.year.into_iter().collect(), prefix: args.prefix.clone() };
     let listing = Listing { rows: &tiles, scope: &scope, started_after, taken, merge: args.merge };
@@ -72,13 +79,14 @@ pub fn run(dir: &Path, args: &ScanArgs) -> Result<()> {
 
 /// `scan --list`: lists the store itself (a walk of its directory, or S3 list requests) and
 /// feeds what it finds to `scanner` as it comes, with a progress spinner, and saves the
-/// listing when asked.
+/// listing when asked. A walk's links go to `findings`.
 fn list_store(
     storage: &Storage,
     years: YearRange,
     scope: &Scope,
     args: &ScanArgs,
     scanner: &mut Scanner,
+    findings: &mut Findings,
     timings: &mut Timings,
 ) -> Result<()> {
     let mut saved = match &args.save_listing {
@@ -104,7 +112,7 @@ fn list_store(
         }
     };
     let summary = match storage {
-        Storage::Local(root) => walk_directory(Path::new(root), years, scope, args, &mut feed)?,
+        Storage::Local(root) => walk_directory(Path::new(root), years, scope, args, &mut feed, findings)?,
         Storage::S3(url) => list_bucket(url, years, scope, args, &mut feed)?,
     };
     // The listing runs while blocks are parsed: --timings shows the wait for it as the read.
@@ -121,20 +129,23 @@ fn list_store(
     Ok(())
 }
 
-/// Walks a directory store with `--threads` workers; returns what was listed, in words.
+/// Walks a directory store with `--threads` workers; returns what was listed, in words. Links
+/// are not listed but noted in `findings`.
 fn walk_directory(
     root: &Path,
     years: YearRange,
     scope: &Scope,
     args: &ScanArgs,
     feed: &mut impl FnMut(&[u8]),
+    findings: &mut Findings,
 ) -> Result<String> {
     if !root.is_dir() {
         bail!("the store's storage {} is not a directory on this machine", root.display());
     }
     let threads = args.threads.unwrap_or_else(|| 2 * std::thread::available_parallelism().map_or(2, |n| n.get()));
     let progress = spinner(&root.display().to_string(), "tile folders");
-    let folders = list_local(root, years, scope, threads, feed, |listed| progress.set_position(listed as u64))?;
+    let link = |link| findings.link(link);
+    let folders = list_local(root, years, scope, threads, feed, link, |listed| progress.set_position(listed as u64))?;
     progress.finish_and_clear();
     Ok(format!("{folders} tile folders under {}", root.display()))
 }
@@ -397,14 +408,14 @@ fn read_blocks(
 
 /// Present tiles whose listed sizes differ from the registry's, from its memory-mapped
 /// details: the tiles and the registry's ids are both sorted, so the rows are read in order.
-fn size_mismatches(inventory: &Inventory, tiles: &[ScannedTile]) -> Result<u64> {
-    let Some(registry) = inventory.registry() else { return Ok(0) };
+fn size_mismatches(inventory: &Inventory, tiles: &[ScannedTile]) -> Result<Vec<SizeMismatch>> {
+    let Some(registry) = inventory.registry() else { return Ok(Vec::new()) };
     let (details, built) = inventory.registry_details()?;
     if let Some(notice) = built {
         eprintln!("tessera: note: {}", crate::word(&notice));
     }
     let ids = registry.to_vec();
-    let mut mismatches = 0;
+    let mut mismatches = Vec::new();
     let mut at = 0;
     for tile in tiles {
         // Both lists are sorted and nearly the same: step, do not search.
@@ -417,40 +428,64 @@ fn size_mismatches(inventory: &Inventory, tiles: &[ScannedTile]) -> Result<u64> 
         let Some(expected) = details.get(at as u64) else { continue };
         let differs = |seen: Option<NonZeroU64>, want: Option<u64>| matches!((seen, want), (Some(seen), Some(want)) if seen.get() != want);
         if differs(tile.file_size, expected.file_size) || differs(tile.scales_size, expected.scales_size) {
-            mismatches += 1;
+            mismatches.push(SizeMismatch {
+                id: tile.id,
+                listed: (tile.file_size, tile.scales_size),
+                registry: (expected.file_size, expected.scales_size),
+            });
         }
     }
     Ok(mismatches)
 }
 
-fn print_report(report: &ScanReport, mismatches: u64) {
+/// `scanned 12 lines: 3 tiles present, 1 partial tile, 1 tile whose sizes differ ...`, then a
+/// note for each kind of line that could not be counted, and for the links a walk met.
+fn print_report(report: &ScanReport, mismatches: u64, links: u64) {
     eprintln!(
-        "tessera: scanned {} lines: {} tiles present, {} partial tiles, {} sizes differ from the registry",
-        report.lines, report.present_tiles, report.partial_tiles, mismatches
+        "tessera: scanned {}: {}, {}, {}",
+        counted(report.lines, "line", "lines"),
+        counted(report.present_tiles, "tile present", "tiles present"),
+        counted(report.partial_tiles.len() as u64, "partial tile", "partial tiles"),
+        differing(mismatches)
     );
-    for (what, problem) in problems(report) {
+    for ((one, many), problem) in problems(report) {
         if let Some(line) = problem.first_line {
-            eprintln!("tessera: note: {} {what} (first at line {line})", problem.count);
+            eprintln!("tessera: note: {} (first at line {line})", counted(problem.count, one, many));
         }
+    }
+    if links > 0 {
+        let links = counted(links, "symbolic link", "symbolic links");
+        eprintln!("tessera: note: {links} not counted: a link is never a tile file (see `tessera scan --help`)");
     }
 }
 
-fn problems(report: &ScanReport) -> [(&'static str, Problem); 4] {
+fn differing(mismatches: u64) -> String {
+    let tiles = counted(mismatches, "tile whose sizes differ", "tiles whose sizes differ");
+    format!("{tiles} from the registry")
+}
+
+/// Each kind of line a scan cannot count, as one and as many.
+fn problems(report: &ScanReport) -> [((&'static str, &'static str), Problem); 4] {
     [
-        ("unreadable lines", report.unreadable),
-        ("zero-size tile files", report.zero_size),
-        ("misfiled .npy names", report.misfiled),
-        ("files that are not tile files", report.other_files),
+        (("unreadable line", "unreadable lines"), report.unreadable),
+        (("zero-size tile file", "zero-size tile files"), report.zero_size),
+        (("misfiled .npy name", "misfiled .npy names"), report.misfiled),
+        (("file that is not a tile file", "files that are not tile files"), report.other_files),
     ]
 }
 
-fn refuse_problems(report: &ScanReport, mismatches: u64) -> Result<()> {
-    if let Some((what, problem)) = problems(report).into_iter().find(|(_, p)| p.count > 0) {
+fn refuse_problems(report: &ScanReport, mismatches: u64, links: u64) -> Result<()> {
+    if let Some(((one, many), problem)) = problems(report).into_iter().find(|(_, p)| p.count > 0) {
         let line = problem.first_line.unwrap_or_default();
-        bail!("--strict: {} {what}, the first at line {line}; nothing was written", problem.count);
+        bail!("--strict: {}, the first at line {line}; nothing was written", counted(problem.count, one, many));
     }
-    if report.partial_tiles > 0 || mismatches > 0 {
-        bail!("--strict: {} partial tiles, {mismatches} size mismatches; nothing was written", report.partial_tiles);
+    if links > 0 {
+        bail!("--strict: {}; nothing was written", counted(links, "symbolic link", "symbolic links"));
+    }
+    let partial = report.partial_tiles.len() as u64;
+    if partial > 0 || mismatches > 0 {
+        let partial = counted(partial, "partial tile", "partial tiles");
+        bail!("--strict: {partial}, {}; nothing was written", differing(mismatches));
     }
     Ok(())
 }

@@ -207,7 +207,7 @@ fn listing_a_bucket_equals_s5cmd_ls_through_throttling_and_a_hung_request() {
     // Every answered request, every throttled one and the hung one went through the proxy.
     assert_eq!(proxy.requests() as u64, requests + proxy.throttled() as u64 + 1, "{report}");
     assert!(took >= Duration::from_secs(2) && took < Duration::from_secs(60), "the hung request timed out: {took:?}");
-    for line in ["2 partial tiles", "1 zero-size tile files", "3 files that are not tile files"] {
+    for line in ["2 partial tiles", "1 zero-size tile file", "3 files that are not tile files"] {
         assert!(report.contains(line), "{line}: {report}");
     }
 

@@ -164,7 +164,7 @@ fn stale_adds_tiles_whose_sizes_differ() {
     let (mut all, _) = tiles(&dir, usize::MAX);
     all[7].1 -= 1000; // a truncated embeddings file on the target
     let scan = tessera(&dir, &["scan", "s3"], Some(find_listing(&all).as_bytes()));
-    assert!(String::from_utf8_lossy(&scan.stderr).contains("1 sizes differ from the registry"));
+    assert!(String::from_utf8_lossy(&scan.stderr).contains("1 tile whose sizes differ from the registry"));
     assert!(diff_keys(&dir, "s3").is_empty());
     let stale = tessera(&dir, &["diff", "okavango", "s3", "--stale"], None);
     assert_eq!(String::from_utf8_lossy(&stale.stdout).lines().collect::<Vec<_>>(), [all[7].0.as_str()]);
@@ -290,4 +290,68 @@ fn listing_a_directory_store_itself_equals_scanning_what_find_prints() {
     let report = String::from_utf8_lossy(&sharded.stderr);
     assert!(in_shard > 0 && report.contains(&format!("listed {in_shard} tile folders")), "{report}");
     assert_eq!(diff_keys_from(&found, "registry", "scaleway"), diff_keys_from(&listed, "registry", "scaleway"));
+}
+
+/// A listing with `partial` tiles lacking their scales file and `differing` tiles whose
+/// embeddings file is 1,000 bytes short, scanned into s3 with `--report`: stderr and report.
+fn scan_with_findings(dir: &Path, partial: usize, differing: usize) -> (String, String, Vec<String>, Vec<String>) {
+    let (mut all, _) = tiles(dir, usize::MAX);
+    let lacking: Vec<String> = all[..partial].iter().map(|(key, _, _)| key.clone()).collect();
+    let short: Vec<String> = all[partial..partial + differing].iter().map(|(key, _, _)| key.clone()).collect();
+    for tile in &mut all[partial..partial + differing] {
+        tile.1 -= 1000;
+    }
+    let listing = find_listing(&all);
+    let scales_of_lacking =
+        |line: &&str| lacking.iter().any(|key| line.ends_with(&format!("{key}/{}_scales.npy", name_of(key))));
+    let listing: String =
+        listing.lines().filter(|line| !scales_of_lacking(line)).map(|line| format!("{line}\n")).collect();
+    let report = dir.join("report.txt");
+    let scan = tessera(dir, &["scan", "s3", "--report", report.to_str().unwrap()], Some(listing.as_bytes()));
+    let stderr = String::from_utf8_lossy(&scan.stderr).into_owned();
+    assert!(scan.status.success(), "{stderr}");
+    (stderr, fs::read_to_string(&report).expect("the report"), lacking, short)
+}
+
+#[test]
+fn scan_names_partial_tiles_and_sizes_that_differ_the_first_ten_on_stderr_all_in_the_report() {
+    let (_temp, dir) = demo();
+    let (stderr, report, lacking, short) = scan_with_findings(&dir, 1, 1);
+    assert!(stderr.contains(", 1 partial tile, 1 tile whose sizes differ from the registry"), "{stderr}");
+    let key = &lacking[0];
+    let partial = format!("partial {key}: lacks {}_scales.npy (not listed, or listed empty)", name_of(key));
+    let (all, _) = tiles(&dir, usize::MAX);
+    let (_, embeddings, scales) = all.iter().find(|(k, _, _)| k == &short[0]).expect("a registry tile");
+    let differs = format!(
+        "differs {}: listed {} + {scales} bytes, the registry says {embeddings} + {scales}",
+        short[0],
+        embeddings - 1000
+    );
+    assert!(stderr.contains(&format!("tessera: {partial}\n")), "{stderr}");
+    assert!(stderr.contains(&format!("tessera: {differs}\n")), "{stderr}");
+    assert_eq!(report, format!("{partial}\n{differs}\n"));
+
+    let (stderr, report, lacking, short) = scan_with_findings(&dir, 12, 13);
+    assert!(stderr.contains(", 12 partial tiles, 13 tiles whose sizes differ from the registry"), "{stderr}");
+    let named = |kind: &str| stderr.lines().filter(|line| line.starts_with(&format!("tessera: {kind} "))).count();
+    assert_eq!((named("partial"), named("differs")), (10, 10), "{stderr}");
+    let report_path = dir.join("report.txt");
+    for more in [2, 3] {
+        let line = format!("tessera: ... and {more} more (all in {})", report_path.display());
+        assert!(stderr.contains(&line), "{line} in {stderr}");
+    }
+    let in_report = |kind: &str| -> Vec<String> {
+        let mut keys: Vec<String> = report
+            .lines()
+            .filter_map(|line| line.strip_prefix(&format!("{kind} "))?.split(':').next().map(str::to_owned))
+            .collect();
+        keys.sort();
+        keys
+    };
+    let sorted = |mut keys: Vec<String>| {
+        keys.sort();
+        keys
+    };
+    assert_eq!(in_report("partial"), sorted(lacking));
+    assert_eq!(in_report("differs"), sorted(short));
 }

@@ -17,9 +17,24 @@
 //! assert!(CopyTool::S5cmd.check(&primary, &cephfs).is_err());
 //! # Ok::<(), tessera_engine::Error>(())
 //! ```
+//!
+//! # Symbolic links in a directory store
+//!
+//! A link is never a tile file, nor a tile folder: a "copy" made of links into another store
+//! holds no byte of its own, and is gone with the store it points into. The rule, kept here
+//! and applied by [`LocalEntry::of`] wherever tessera looks at a directory store itself:
+//! - `tessera scan --list` names each link it meets and counts nothing through it, so a tile
+//!   with a linked file is partial there (a `find -L` listing, scanned, counts what links
+//!   point to, for a store built of links on purpose);
+//! - `tessera sync` with `cp` or `rsync` never confirms a tile whose folder or files are links,
+//!   at the source or the target, and says so. With `--copy-links` ([`Links::Followed`]) the
+//!   tool copies what the source's links point to (`cp --dereference`, `rsync --copy-links`)
+//!   and the check follows the source's links, but the target's files must still be its own.
+//!
+//! `s5cmd` uploads what a link points to in any case: an object is never a link.
 
 use std::fmt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
 
@@ -96,6 +111,66 @@ impl Storage {
 impl fmt::Display for Storage {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
+    }
+}
+
+/// How the symbolic links of a directory store are taken (see the module docs).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Links {
+    /// A link is not a tile file: it is named, never counted or confirmed as a copy.
+    #[default]
+    Refused,
+    /// A link stands for what it points to: the source side of `sync --copy-links`.
+    Followed,
+}
+
+/// What a path in a directory store is, judged by [`Links`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LocalEntry {
+    /// A file or folder of its own (or what a followed link points to); `len` is a file's size
+    /// in bytes.
+    Own {
+        /// The size in bytes, for a file.
+        len: u64,
+    },
+    /// A symbolic link, not followed, and the path it holds.
+    Link {
+        /// Where the link points, as written in it.
+        to: PathBuf,
+    },
+    /// Nothing is there (a followed link that points nowhere counts as nothing).
+    Absent,
+}
+
+#[cfg(feature = "disk")]
+impl LocalEntry {
+    /// Judges `path`: one `lstat`, and one more call for a link (to follow or to read it).
+    /// Errors other than "not found" are [`Error::Io`], naming the path.
+    pub fn of(path: &Path, links: Links) -> Result<LocalEntry> {
+        match std::fs::symlink_metadata(path) {
+            Ok(own) => LocalEntry::judge(path, &own, links),
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(LocalEntry::Absent),
+            Err(err) => Err(Error::io("reading", path)(err)),
+        }
+    }
+
+    /// Judges `path` by `own`, its own metadata as a directory walk has it already
+    /// (`DirEntry::metadata` does not follow links).
+    pub fn judge(path: &Path, own: &std::fs::Metadata, links: Links) -> Result<LocalEntry> {
+        if !own.file_type().is_symlink() {
+            return Ok(LocalEntry::Own { len: own.len() });
+        }
+        match links {
+            Links::Refused => {
+                let to = std::fs::read_link(path).map_err(Error::io("reading the link", path))?;
+                Ok(LocalEntry::Link { to })
+            }
+            Links::Followed => match std::fs::metadata(path) {
+                Ok(target) => Ok(LocalEntry::Own { len: target.len() }),
+                Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(LocalEntry::Absent),
+                Err(err) => Err(Error::io("following the link", path)(err)),
+            },
+        }
     }
 }
 

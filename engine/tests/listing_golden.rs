@@ -32,7 +32,9 @@ fn render(name: &str, text: &[u8]) -> String {
     let _ = writeln!(
         out,
         "partial tiles: {}, present tiles: {}, SHA256 listed: {}",
-        report.partial_tiles, report.present_tiles, report.lists_sha256
+        report.partial_tiles.len(),
+        report.present_tiles,
+        report.lists_sha256
     );
     let writer = KeyWriter::new(DEFAULT_YEARS);
     for tile in tiles {

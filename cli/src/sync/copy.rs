@@ -5,7 +5,10 @@
 //!   (except server-side copies), and each failure. Its exit status is not enough: `s5cmd`
 //!   reports per object (peak/s5cmd#869).
 //! - `rsync`, `cp` (two directories): they report one exit status for the whole chunk, so each
-//!   tile's files are compared afterwards, source against target, by size.
+//!   tile's files are compared afterwards, source against target, by size. A link is never a
+//!   copy (the rule is in `tessera_engine::storage`): `-a` copies a link as a link, so a tile
+//!   whose folder or files are links at the target fails, and so does one whose source holds
+//!   links, unless `--copy-links` ([`Links::Followed`]) had the tool copy what they point to.
 //!
 //! Both `.npy` files must be there and non-empty; a `SHA256` file is copied (and checked) where
 //! the source has one. What is not confirmed is failed, with the reason, and never recorded.
@@ -21,7 +24,7 @@ use tessera_engine::copylist::{KeyStyle, KeyWriter};
 use tessera_engine::grid::{TileId, YearRange};
 use tessera_engine::listing::Role;
 use tessera_engine::manifest::ManifestRow;
-use tessera_engine::storage::{CopyTool, Storage};
+use tessera_engine::storage::{CopyTool, Links, LocalEntry, Storage};
 
 use crate::record::tile_in;
 
@@ -47,6 +50,8 @@ pub struct Copier<'a> {
     pub to: &'a Storage,
     pub keys: &'a KeyWriter,
     pub years: YearRange,
+    /// Whether the source's links are copied as what they point to (`--copy-links`).
+    pub links: Links,
     /// For an S3 target: uploads confirmed by the checksums S3 keeps, where they are known.
     pub confirm: Option<&'a super::confirm::ByChecksum<'a>>,
 }
@@ -83,10 +88,11 @@ impl Copier<'_> {
                 // `--files-from` lists tile folders relative to both roots; `-r` (which `-a`
                 // does not imply with a list) copies each folder whole.
                 let mut command = Command::new("rsync");
-                command
-                    .args(["-a", "-r", "--files-from=-"])
-                    .arg(format!("{}/", self.from))
-                    .arg(format!("{}/", self.to));
+                command.args(["-a", "-r", "--files-from=-"]);
+                if self.links == Links::Followed {
+                    command.arg("--copy-links");
+                }
+                command.arg(format!("{}/", self.from)).arg(format!("{}/", self.to));
                 let (status, said) = run(command, &input)?;
                 Ok(self.compare_folders(chunk, &status, &said))
             }
@@ -95,7 +101,15 @@ impl Copier<'_> {
                 // root, the chunk's keys as arguments (the `cp` copy list's lines are commands
                 // for a shell, one a tile: one process here does the whole chunk).
                 let mut command = Command::new("cp");
-                command.args(["-a", "--parents", "-t"]).arg(format!("{}/", self.to)).current_dir(self.from.as_str());
+                // `--remove-destination`: a link already at the target (an old copy of links)
+                // is replaced; `cp` would otherwise write through it, into the file it points to,
+                // which is another store's. (`rsync` writes a new file and renames it over.)
+                command.args(["-a", "--parents", "--remove-destination"]);
+                if self.links == Links::Followed {
+                    // After `-a`, which implies `--no-dereference`: the last one wins.
+                    command.arg("--dereference");
+                }
+                command.arg("-t").arg(format!("{}/", self.to)).current_dir(self.from.as_str());
                 command.args(chunk.iter().map(|row| self.key(row.id)));
                 let (status, said) = run(command, b"")?;
                 Ok(self.compare_folders(chunk, &status, &said))
@@ -152,7 +166,7 @@ impl Copier<'_> {
         let first_words = said.lines().find(|line| !line.trim().is_empty()).unwrap_or_default().trim();
         for row in chunk {
             let key = self.key(row.id);
-            match compare_tile(&from.join(&key), &to.join(&key)) {
+            match compare_tile(&from.join(&key), &to.join(&key), self.links) {
                 Ok(copied) => judge(&mut outcome, row, copied),
                 Err(problem) if status.success() || first_words.is_empty() => outcome.failed.push((row.id, problem)),
                 Err(problem) => outcome.failed.push((row.id, format!("{problem} ({tool} {status}: {first_words})"))),
@@ -168,21 +182,32 @@ fn tile_files(folder: &Path) -> [String; 3] {
     [format!("{name}.npy"), format!("{name}_scales.npy"), "SHA256".to_owned()]
 }
 
-/// The sizes at `target` when every file of the tile at `source` is there, complete.
-fn compare_tile(source: &Path, target: &Path) -> std::result::Result<(u64, u64), String> {
+/// The sizes at `target` when every file of the tile at `source` is there, complete, and its
+/// own: a link, at the target or (unless `links` follows them) at the source, is not a copy.
+fn compare_tile(source: &Path, target: &Path, links: Links) -> std::result::Result<(u64, u64), String> {
+    let folder = |path: &Path| path.file_name().map(|name| name.to_string_lossy().into_owned()).unwrap_or_default();
+    let judge = |path: &Path, links| LocalEntry::of(path, links).map_err(|err| err.to_string());
+    if let LocalEntry::Link { to } = judge(source, links)? {
+        return Err(link_at_source(&format!("folder {}", folder(source)), &to));
+    }
+    if let LocalEntry::Link { to } = judge(target, Links::Refused)? {
+        return Err(link_at_target(&format!("folder {}", folder(target)), &to));
+    }
     let mut sizes = [0u64; 2];
     for (n, file) in tile_files(source).iter().enumerate() {
-        let want = match fs::metadata(source.join(file)) {
-            Ok(meta) => meta.len(),
-            Err(err) if err.kind() == io::ErrorKind::NotFound && n == 2 => continue,
-            Err(err) => return Err(format!("the source's {file}: {err}")),
+        let want = match judge(&source.join(file), links)? {
+            LocalEntry::Own { len } => len,
+            LocalEntry::Absent if n == 2 => continue,
+            LocalEntry::Absent => return Err(format!("the source's {file} is not there")),
+            LocalEntry::Link { to } => return Err(link_at_source(file, &to)),
         };
         if n < 2 && want == 0 {
             return Err(format!("the source's {file} is empty"));
         }
-        let got = match fs::metadata(target.join(file)) {
-            Ok(meta) => meta.len(),
-            Err(err) => return Err(format!("{file} not at the target: {err}")),
+        let got = match judge(&target.join(file), Links::Refused)? {
+            LocalEntry::Own { len } => len,
+            LocalEntry::Absent => return Err(format!("{file} not at the target")),
+            LocalEntry::Link { to } => return Err(link_at_target(file, &to)),
         };
         if got != want {
             return Err(format!("{file}: {got} of {want} bytes at the target"));
@@ -192,6 +217,21 @@ fn compare_tile(source: &Path, target: &Path) -> std::result::Result<(u64, u64),
         }
     }
     Ok((sizes[0], sizes[1]))
+}
+
+/// Why a tile whose source holds a link is not copied, and what to do.
+fn link_at_source(name: &str, to: &Path) -> String {
+    let to = to.display();
+    format!(
+        "the source's {name} is a symbolic link (to {to}): a link is never a copy; --copy-links copies what it points to"
+    )
+}
+
+/// Why a link at the target is not a copy: it was there before, or the tool made it from a
+/// link at the source, which is then named instead.
+fn link_at_target(name: &str, to: &Path) -> String {
+    let to = to.display();
+    format!("the target's {name} is a symbolic link (to {to}): a link is never a copy; delete it and sync again")
 }
 
 /// Sorts a tile whose files all arrived: copied, or copied with sizes other than expected.

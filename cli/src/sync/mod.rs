@@ -28,7 +28,7 @@ use tessera_engine::copylist::{KeyStyle, KeyWriter};
 use tessera_engine::grid::{Bbox, TileId};
 use tessera_engine::inventory::{COMPACT_AFTER_ROWS, Filter, Inventory};
 use tessera_engine::manifest::ManifestRow;
-use tessera_engine::storage::Storage;
+use tessera_engine::storage::{Links, Storage};
 
 use crate::args::SyncArgs;
 use crate::open_inventory;
@@ -80,14 +80,9 @@ pub fn run(dir: &Path, args: &SyncArgs) -> Result<bool> {
         recorded: &recorded,
         years: inventory.years(),
     });
-    let copier = Copier {
-        tool: plan.tool,
-        from: &plan.from,
-        to: &plan.to,
-        keys: &keys,
-        years: inventory.years(),
-        confirm: confirm.as_ref(),
-    };
+    let links = if args.copy_links { Links::Followed } else { Links::Refused };
+    let (from, to, years) = (&plan.from, &plan.to, inventory.years());
+    let copier = Copier { tool: plan.tool, from, to, keys: &keys, years, links, confirm: confirm.as_ref() };
     let mut pending = plan.tiles.clone();
     let mut delay = Duration::from_secs_f64(args.retry_delay.max(0.0));
     for attempt in 0..=args.retries {

@@ -22,10 +22,10 @@ mod walk;
 #[cfg(feature = "disk")]
 pub use crate::fsutil::{MappedFile, map_file};
 pub use formats::{Format, Line, Size};
-pub use scanner::{Problem, ScanReport, ScannedTile, Scanner};
+pub use scanner::{PartialTile, Problem, ScanReport, ScannedTile, Scanner};
 pub use tile_path::{Role, TilePath, parse_tile_path};
 #[cfg(feature = "disk")]
-pub use walk::list_local;
+pub use walk::{FoundLink, list_local};
 
 #[cfg(test)]
 mod tests;

@@ -23,8 +23,9 @@ pub struct ScanReport {
     pub misfiled: Problem,
     /// Tile files listed with size 0.
     pub zero_size: Problem,
-    /// Tiles with some files listed but not all that make a tile present.
-    pub partial_tiles: u64,
+    /// Tiles with some files listed but not all that make a tile present, in id order, with
+    /// what each lacks.
+    pub partial_tiles: Vec<PartialTile>,
     /// Tiles present.
     pub present_tiles: u64,
     /// Whether any `SHA256` file was listed (then every present tile needs one).
@@ -60,6 +61,20 @@ pub struct ScannedTile {
     pub scales_size: Option<NonZeroU64>,
 }
 
+/// A tile listed in part: which of the files that make it present it lacks (not listed, or
+/// listed empty).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PartialTile {
+    /// The tile's dense id.
+    pub id: TileId,
+    /// The embeddings file, `grid_X_Y.npy`, is not listed or empty.
+    pub lacks_embeddings: bool,
+    /// The scales file, `grid_X_Y_scales.npy`, is not listed or empty.
+    pub lacks_scales: bool,
+    /// `SHA256` is not listed, where the listing shows other tiles' `SHA256` files.
+    pub lacks_sha256: bool,
+}
+
 /// Sizes seen for one tile: `ABSENT`, `UNKNOWN` or bytes.
 #[derive(Debug, Clone, Copy)]
 struct Seen {
@@ -83,16 +98,22 @@ impl Seen {
         self.sha256 |= other.sha256;
     }
 
-    /// The tile, if what was seen makes it present: both `.npy` files listed and not empty,
-    /// and its `SHA256` when the listing shows them.
-    fn present(self, needs_sha256: bool) -> Option<ScannedTile> {
-        let listed = |size: u64| size != ABSENT && size != 0;
-        if !(listed(self.embeddings) && listed(self.scales) && (self.sha256 || !needs_sha256)) {
-            return None;
+    /// The tile if what was seen makes it present: both `.npy` files listed and not empty,
+    /// and its `SHA256` when the listing shows them. Else what it lacks.
+    fn present(self, needs_sha256: bool) -> Result<ScannedTile, PartialTile> {
+        let lacks = |size: u64| size == ABSENT || size == 0;
+        let partial = PartialTile {
+            id: TileId(self.id),
+            lacks_embeddings: lacks(self.embeddings),
+            lacks_scales: lacks(self.scales),
+            lacks_sha256: needs_sha256 && !self.sha256,
+        };
+        if partial.lacks_embeddings || partial.lacks_scales || partial.lacks_sha256 {
+            return Err(partial);
         }
         let known = |size: u64| if size == UNKNOWN { None } else { NonZeroU64::new(size) };
         let (file_size, scales_size) = (known(self.embeddings), known(self.scales));
-        Some(ScannedTile { id: TileId(self.id), file_size, scales_size })
+        Ok(ScannedTile { id: TileId(self.id), file_size, scales_size })
     }
 }
 
@@ -377,19 +398,15 @@ impl Scanner {
             same
         });
         let needs_sha256 = self.report.lists_sha256;
-        let mut partial_tiles = 0;
+        let mut partial_tiles = Vec::new();
         // Written for speed: `Seen` and `ScannedTile` have the same size and alignment, so this
         // collects in place into `seen`'s buffer instead of writing 3.8M tiles to fresh pages.
         let mut tiles: Vec<ScannedTile> = (self.seen.into_iter())
-            .filter_map(|seen| {
-                let tile = seen.present(needs_sha256);
-                partial_tiles += u64::from(tile.is_none());
-                tile
-            })
+            .filter_map(|seen| seen.present(needs_sha256).map_err(|partial| partial_tiles.push(partial)).ok())
             .collect();
         // Reserved room never written costs only address space, but the caller keeps `tiles`.
         tiles.shrink_to_fit();
-        self.report.partial_tiles += partial_tiles;
+        self.report.partial_tiles = partial_tiles;
         self.report.present_tiles = tiles.len() as u64;
         (tiles, self.report)
     }
