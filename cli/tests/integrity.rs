@@ -7,7 +7,7 @@ mod common;
 use std::collections::HashSet;
 use std::fs;
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::Duration;
 
@@ -111,19 +111,26 @@ fn scaleway_listing_without(dir: &Path, gone: &str) -> String {
     find_listing(&held)
 }
 
-#[test]
-fn a_damaged_journal_frame_is_an_error_and_nothing_is_cut() {
-    let (_temp, dir) = demo();
+/// The demo with three tiles recorded in scaleway, one frame each, then a byte of the first
+/// frame's first entry flipped on disk; returns the gaps before, the journal and its bytes.
+fn three_records_the_first_damaged() -> (tempfile::TempDir, PathBuf, Vec<String>, PathBuf, Vec<u8>) {
+    let (temp, dir) = demo();
     let gaps = missing(&dir, "scaleway");
     for key in &gaps[..3] {
         ok(&dir, &["record", "scaleway"], key.as_bytes());
     }
     let journal = dir.join("stores/scaleway.journal");
     let mut bytes = fs::read(&journal).expect("a journal");
-    // A byte of the first frame's first entry flips on disk; the index goes stale.
     let first_frame = bytes.windows(3).position(|magic| magic == b"TJR").expect("a frame");
     bytes[first_frame + 17] ^= 0x40;
     fs::write(&journal, &bytes).expect("damage");
+    (temp, dir, gaps, journal, bytes)
+}
+
+#[test]
+fn a_damaged_journal_frame_is_an_error_and_nothing_is_cut() {
+    let (_temp, dir, gaps, journal, bytes) = three_records_the_first_damaged();
+    // The index goes stale.
     fs::remove_file(dir.join("stores/scaleway.tbm")).expect("remove the index");
     let (code, said) = status_line(&run(&dir, &["diff", "okavango", "scaleway", "--count"], b""));
     assert_eq!(code, Some(2), "no silent answer from a damaged journal: {said}");
@@ -150,17 +157,8 @@ fn a_damaged_journal_frame_is_an_error_and_nothing_is_cut() {
 
 #[test]
 fn repair_restores_the_records_of_a_damaged_frame_from_the_verified_index() {
-    let (_temp, dir) = demo();
-    let gaps = missing(&dir, "scaleway");
-    for key in &gaps[..3] {
-        ok(&dir, &["record", "scaleway"], key.as_bytes());
-    }
-    // A byte of the first frame flips on disk; the index, built from the journal whole, stays.
-    let journal = dir.join("stores/scaleway.journal");
-    let mut bytes = fs::read(&journal).expect("a journal");
-    let first_frame = bytes.windows(3).position(|magic| magic == b"TJR").expect("a frame");
-    bytes[first_frame + 17] ^= 0x40;
-    fs::write(&journal, &bytes).expect("damage");
+    // The index, built from the journal whole, stays.
+    let (_temp, dir, gaps, journal, _) = three_records_the_first_damaged();
 
     let said = ok(&dir, &["repair", "scaleway"], b"");
     assert!(said.contains("2 records kept, 1 restored from the index, 0 lost"), "{said}");

@@ -17,6 +17,14 @@ use common::tiles::{Tile, write_registry};
 use common::tools::{AWS_ENV, S3, require};
 
 const BUCKET: &str = "tessera";
+
+/// The listing test times its requests against a 5-second timeout: it runs alone, the other
+/// tests (each with its own S3 server and several tessera processes) together.
+static ALONE: std::sync::RwLock<()> = std::sync::RwLock::new(());
+
+fn beside_others() -> std::sync::RwLockReadGuard<'static, ()> {
+    ALONE.read().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
 const ROOT: &str = "s3://tessera/v1";
 
 /// A bucket holding a few hundred tiles (three objects each), the registry of their true
@@ -175,6 +183,7 @@ fn requests_and_ranges(report: &str) -> (u64, u64) {
 
 #[test]
 fn listing_a_bucket_equals_s5cmd_ls_through_throttling_and_a_hung_request() {
+    let _alone = ALONE.write().unwrap_or_else(|poisoned| poisoned.into_inner());
     let Some(world) = World::new(1100) else { return };
     // What a listing must see as it is: a tile without its scales, one with empty scales, and
     // strays in a year folder, at the root and in a year the inventory does not cover.
@@ -189,7 +198,7 @@ fn listing_a_bucket_equals_s5cmd_ls_through_throttling_and_a_hung_request() {
         FaultyProxy::start(&world.s3.endpoint, Faults { throttle_every: 4, hang: vec![3], ..Faults::default() });
     let saved = world.dir.join("listing.gz");
     let args =
-        ["scan", "s3", "--list", "--threads", "8", "--request-timeout", "2", "--save-listing", saved.to_str().unwrap()];
+        ["scan", "s3", "--list", "--threads", "8", "--request-timeout", "5", "--save-listing", saved.to_str().unwrap()];
     let started = Instant::now();
     let listed = world.succeeds(world.tessera(&proxy.endpoint, &args, b""));
     let took = started.elapsed();
@@ -206,7 +215,9 @@ fn listing_a_bucket_equals_s5cmd_ls_through_throttling_and_a_hung_request() {
     assert!(proxy.throttled() > 0 && proxy.hung() == 1, "{} throttled, {} hung", proxy.throttled(), proxy.hung());
     // Every answered request, every throttled one and the hung one went through the proxy.
     assert_eq!(proxy.requests() as u64, requests + proxy.throttled() as u64 + 1, "{report}");
-    assert!(took >= Duration::from_secs(2) && took < Duration::from_secs(60), "the hung request timed out: {took:?}");
+    // The hung request was given up after its 5 seconds (a page of a thousand keys from moto may
+    // take seconds of its own on a busy machine: a shorter timeout would abandon those too).
+    assert!(took >= Duration::from_secs(5) && took < Duration::from_secs(60), "the hung request timed out: {took:?}");
     for line in ["2 partial tiles", "1 zero-size tile file", "3 files that are not tile files"] {
         assert!(report.contains(line), "{line}: {report}");
     }
@@ -227,6 +238,7 @@ fn listing_a_bucket_equals_s5cmd_ls_through_throttling_and_a_hung_request() {
 
 #[test]
 fn verify_of_a_bucket_finds_damage_and_shards_verify_every_tile_once() {
+    let _beside_others = beside_others();
     let Some(world) = World::new(200) else { return };
     world.scan_from_s5cmd("s3");
     world.scan_from_s5cmd("copy");
@@ -346,6 +358,7 @@ fn verify_of_a_bucket_finds_damage_and_shards_verify_every_tile_once() {
 /// damage. An empty object, of which S3 refuses any range, is read and judged.
 #[test]
 fn verify_never_reads_an_object_whole_and_stops_on_one_it_cannot_read() {
+    let _beside_others = beside_others();
     let Some(world) = World::new(20) else { return };
     world.scan_from_s5cmd("s3");
     let (failing, emptied) = (&world.keys[3], &world.keys[12]);
@@ -385,6 +398,7 @@ fn verify_never_reads_an_object_whole_and_stops_on_one_it_cannot_read() {
 /// damaged, or fail on the ranges past the end of a shorter one.
 #[test]
 fn verify_reads_an_object_replaced_mid_read_again_whole() {
+    let _beside_others = beside_others();
     let Some(world) = World::new(10) else { return };
     world.scan_from_s5cmd("s3");
     let key = &world.keys[4];
@@ -443,6 +457,7 @@ fn indexed_job(yaml: &str) -> (Vec<String>, u32, Vec<(String, String)>) {
 
 #[test]
 fn the_kubernetes_job_and_the_slurm_array_verify_every_tile_once() {
+    let _beside_others = beside_others();
     let Some(world) = World::new(96) else { return };
     world.scan_from_s5cmd("s3");
     let damaged = &world.keys[40];
@@ -518,13 +533,60 @@ fn the_kubernetes_job_and_the_slurm_array_verify_every_tile_once() {
     assert!(!alone.status.success() && String::from_utf8_lossy(&alone.stderr).contains("sbatch"));
 }
 
+/// Writes `bytes` at `key` under the store's root with the CRC64NVME S3 computes for every
+/// upload, sent as an SDK sends it (moto keeps a checksum only when the uploader sends one):
+/// presigned by object_store with the checksum headers bound into the signature.
+fn put_with_crc64nvme(world: &World, key: &str, bytes: &[u8]) {
+    use base64::Engine;
+    use object_store::signer::{HeaderName, HeaderValue, Method, SignedUrlOptions, Signer};
+    use std::io::{Read, Write};
+    let mut crc = crc_fast::Digest::new(crc_fast::CrcAlgorithm::Crc64Nvme);
+    crc.update(bytes);
+    let checksum = base64::engine::general_purpose::STANDARD.encode(crc.finalize().to_be_bytes());
+    let headers = [("x-amz-sdk-checksum-algorithm", "CRC64NVME".to_owned()), ("x-amz-checksum-crc64nvme", checksum)];
+    let mut options = SignedUrlOptions::default();
+    for (name, value) in &headers {
+        let value = HeaderValue::from_str(value).expect("a header value");
+        options = options.with_signed_header(HeaderName::from_static(name), value);
+    }
+    let s3 = object_store::aws::AmazonS3Builder::new()
+        .with_bucket_name(BUCKET)
+        .with_endpoint(&world.s3.endpoint)
+        .with_allow_http(true)
+        .with_access_key_id(AWS_ENV[0].1)
+        .with_secret_access_key(AWS_ENV[1].1)
+        .with_region(AWS_ENV[2].1)
+        .build()
+        .expect("a client");
+    let path = object_store::path::Path::from(format!("{}/{key}", ROOT.trim_start_matches("s3://tessera/")));
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime");
+    let url = runtime
+        .block_on(s3.signed_url_opts(Method::PUT, &path, Duration::from_secs(300), &options))
+        .expect("a presigned URL");
+    let host = world.s3.endpoint.trim_start_matches("http://");
+    let target = &url.as_str()[url.as_str().find(host).expect("the endpoint's URL") + host.len()..];
+    let mut stream = std::net::TcpStream::connect(host).expect("connect to the S3 server");
+    let extra: String = headers.iter().map(|(name, value)| format!("{name}: {value}\r\n")).collect();
+    write!(
+        stream,
+        "PUT {target} HTTP/1.1\r\nHost: {host}\r\nContent-Length: {}\r\n{extra}Connection: close\r\n\r\n",
+        bytes.len()
+    )
+    .expect("send");
+    stream.write_all(bytes).expect("send the body");
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).expect("an answer");
+    assert!(answer.starts_with("HTTP/1.1 200"), "PUT {target}: {answer}");
+}
+
 /// Once the primary is hashed, a mirror on S3 filled by `sync` verifies by HEADs alone: no
 /// byte is read (counted by the proxy in front of the S3 server), an object replaced with other
-/// bytes of the same size is named, `--dry-run` prints the requests, and the upload itself was
-/// confirmed by checksum. (moto keeps no checksum of an upload that sends none, so what S3
-/// keeps here is the ETag; the CRC64NVME comparison is checked in `verify::tile`'s tests.)
+/// bytes of the same size is named, S3's CRC64NVME is compared where it keeps one, `--dry-run`
+/// prints the requests, and the upload itself was confirmed by checksum. (moto keeps no
+/// checksum of an upload that sends none, as s5cmd's: the ETag is what those are judged by.)
 #[test]
 fn a_mirror_synced_from_a_hashed_primary_verifies_by_head_without_reading_a_byte() {
+    let _beside_others = beside_others();
     let Some(world) = World::new(24) else { return };
     world.succeeds(world.s5cmd(&["rm", &format!("{ROOT}/*")]));
     world.succeeds(world.tessera(&world.s3.endpoint, &["scan", "primary", "--list"], b""));
@@ -570,6 +632,24 @@ fn a_mirror_synced_from_a_hashed_primary_verifies_by_head_without_reading_a_byte
     assert!(report.contains(&format!("verified {} tiles of s3: 1 damaged", world.keys.len())), "{report}");
     assert_eq!(proxy.object_gets(), 0, "{report}");
     assert_eq!(world.missing("s3"), std::slice::from_ref(replaced));
+
+    // An object S3 keeps a CRC64NVME of is judged by it: the right bytes pass, other bytes of
+    // the same size do not (their CRC is theirs; the ETag is not looked at).
+    let with_crc = &world.keys[9];
+    let scales = format!("{with_crc}/{}_scales.npy", name_of(with_crc));
+    let good = fs::read(world.dir.join("tree").join(&scales)).expect("read");
+    put_with_crc64nvme(&world, &scales, &good);
+    let verify = world.tessera(&world.s3.endpoint, &["verify", "s3", "--restart"], b"");
+    let report = String::from_utf8_lossy(&verify.stderr);
+    assert_eq!(verify.status.code(), Some(0), "{report}");
+    let mut other = good.clone();
+    other[0] ^= 1;
+    put_with_crc64nvme(&world, &scales, &other);
+    let verify = world.tessera(&world.s3.endpoint, &["verify", "s3", "--restart"], b"");
+    let report = String::from_utf8_lossy(&verify.stderr);
+    assert_eq!(verify.status.code(), Some(1), "{report}");
+    let problem = format!("damaged: {with_crc} ({}_scales.npy: CRC64NVME differs", name_of(with_crc));
+    assert!(report.contains(&problem), "{report}");
 }
 
 /// A source file damaged after it was hashed (same size, same modification time: nothing
@@ -577,6 +657,7 @@ fn a_mirror_synced_from_a_hashed_primary_verifies_by_head_without_reading_a_byte
 /// recorded: the tile is failed and not recorded.
 #[test]
 fn sync_does_not_record_an_upload_whose_checksum_contradicts_the_source_s() {
+    let _beside_others = beside_others();
     let Some(world) = World::new(12) else { return };
     world.succeeds(world.s5cmd(&["rm", &format!("{ROOT}/*")]));
     world.succeeds(world.tessera(&world.s3.endpoint, &["scan", "primary", "--list"], b""));

@@ -224,14 +224,21 @@ fn name_is(line: &str, name: &str) -> bool {
 fn forward(request: &[u8], upstream: &str) -> std::io::Result<Vec<u8>> {
     let mut server = TcpStream::connect(upstream)?;
     server.set_read_timeout(Some(Duration::from_secs(120)))?;
-    server.write_all(request)?;
+    // The answer is read to the end of the connection: the server is asked to close it (a
+    // server that keeps it open would hold every answer until its keep-alive runs out).
+    server.write_all(&closing(request))?;
     let mut answer = Vec::new();
     server.read_to_end(&mut answer)?;
-    let head_end = answer.windows(4).position(|w| w == b"\r\n\r\n").map_or(answer.len(), |at| at + 2);
-    let head = String::from_utf8_lossy(&answer[..head_end]);
+    Ok(closing(&answer))
+}
+
+/// An HTTP message with its `Connection` header replaced by `Connection: close`.
+fn closing(message: &[u8]) -> Vec<u8> {
+    let head_end = message.windows(4).position(|w| w == b"\r\n\r\n").map_or(message.len(), |at| at + 2);
+    let head = String::from_utf8_lossy(&message[..head_end]);
     let mut rewritten: String = head.split_inclusive("\r\n").filter(|line| !name_is(line, "connection")).collect();
     rewritten.push_str("Connection: close\r\n");
     let mut out = rewritten.into_bytes();
-    out.extend_from_slice(&answer[head_end..]);
-    Ok(out)
+    out.extend_from_slice(&message[head_end..]);
+    out
 }
