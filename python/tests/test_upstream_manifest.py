@@ -83,7 +83,7 @@ def test_an_upstream_0_11_tree_verifies_by_its_sha256_files_then_a_mirror_by_rec
     grid.write_bytes(good[:-1] + bytes([good[-1] ^ 1]))
     verify = tessera(inventory, "verify", "okavango", "--restart")
     assert verify.returncode == 1, verify.stderr
-    assert f"damaged: 2024/{name} ({name}.npy: sha256 differs from the tiles' SHA256 files" in verify.stderr
+    assert f"damaged: 2024/{name} ({name}.npy: sha256 differs from the tile's SHA256 file" in verify.stderr
     grid.write_bytes(good)
     assert tessera(inventory, "scan", "okavango", "--list").returncode == 0
 

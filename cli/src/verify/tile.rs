@@ -44,6 +44,15 @@ pub enum Source {
 impl Source {
     pub const ALL: [Source; 3] = [Source::Registry, Source::Sha256File, Source::Recorded];
 
+    /// What a file's damage is measured against, in its report: "differs from ...".
+    pub fn whose(self) -> &'static str {
+        match self {
+            Source::Registry => "the registry's",
+            Source::Sha256File => "the tile's SHA256 file",
+            Source::Recorded => "the checksums recorded by `tessera hash`",
+        }
+    }
+
     pub fn describe(self) -> &'static str {
         match self {
             Source::Registry => "the registry's hashes",
@@ -137,7 +146,7 @@ impl FileExpected {
             if expected == actual {
                 Verdict::Intact(source)
             } else {
-                Verdict::Damaged(format!("{}: sha256 differs from {}", self.name, source.describe()))
+                Verdict::Damaged(format!("{}: sha256 differs from {}", self.name, source.whose()))
             }
         };
         match found {
@@ -159,7 +168,7 @@ impl FileExpected {
 
     fn judge_metadata(&self, meta: &ObjectChecksums, listed: Option<[u8; 32]>) -> Verdict {
         let differs = |what: &str, source: Source| {
-            Verdict::Damaged(format!("{}: {what} differs from {}", self.name, source.describe()))
+            Verdict::Damaged(format!("{}: {what} differs from {}", self.name, source.whose()))
         };
         if let Some(recorded) = self.recorded
             && recorded.size != meta.size
