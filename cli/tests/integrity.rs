@@ -158,7 +158,7 @@ fn a_damaged_journal_frame_is_an_error_and_nothing_is_cut() {
 #[test]
 fn repair_restores_the_records_of_a_damaged_frame_from_the_verified_index() {
     // The index, built from the journal whole, stays.
-    let (_temp, dir, gaps, journal, _) = three_records_the_first_damaged();
+    let (_temp, dir, gaps, _, _) = three_records_the_first_damaged();
 
     let said = ok(&dir, &["repair", "scaleway"], b"");
     assert!(said.contains("2 records kept, 1 restored from the index, 0 lost"), "{said}");
