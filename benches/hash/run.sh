@@ -46,7 +46,7 @@ rate() { echo "scale=2; $1 / $2 / 1000000000" | bc; }
 bench() {
   local name="$1" tree="$2" inv="$3"
   local bytes files
-  bytes=$(find "$tree" -type f -printf '%s\n' | awk '{s += $1} END {print s}')
+  bytes=$(find "$tree" -type f -printf '%s\n' | awk '{s += $1} END {printf "%d\n", s}')
   files=$(find "$tree" -type f | wc -l)
   find "$tree" -type f -print0 | xargs -0 cat > /dev/null   # warm the page cache
   echo "== $name tree: $files files, $(rate "$bytes" 1) GB"
