@@ -11,11 +11,13 @@
 //! every byte), so it is written durably and a damaged one is an error, never silently dropped.
 //! The byte layout is specified in `docs/FORMAT.md`.
 
+use std::fs::File;
 use std::path::Path;
 
 use xxhash_rust::xxh3::xxh3_64;
 
 use crate::error::{Error, IndexProblem, Result};
+use crate::file_bytes::{self, FileBytes};
 use crate::fsutil;
 use crate::grid::{TileId, YearRange};
 
@@ -57,23 +59,24 @@ pub struct TileSums {
 /// An opened checksums table.
 #[derive(Debug)]
 pub struct Checksums {
-    bytes: Vec<u8>,
+    bytes: FileBytes,
     rows: usize,
 }
 
 impl Checksums {
     /// An empty table: a store never hashed.
     pub fn empty() -> Checksums {
-        Checksums { bytes: vec![0; HEADER_LEN], rows: 0 }
+        Checksums { bytes: FileBytes::Owned(vec![0; HEADER_LEN]), rows: 0 }
     }
 
-    /// Reads the table at `path`, made for `years`; an empty one when there is no file. A file
+    /// Maps the table at `path`, made for `years`; an empty one when there is no file. A file
     /// that is damaged, foreign or made for other years is an error naming the problem.
     pub fn open(path: &Path, years: YearRange) -> Result<Checksums> {
-        let bytes = match std::fs::read(path) {
+        let file = match File::open(path) {
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(Checksums::empty()),
-            read => read.map_err(Error::io("reading", path))?,
+            opened => opened.map_err(Error::io("opening", path))?,
         };
+        let bytes = FileBytes::Mapped(file_bytes::map(&file).map_err(Error::io("mapping", path))?);
         let rows = check(&bytes, years).map_err(|problem| Error::BadIndex { path: path.to_owned(), problem })?;
         Ok(Checksums { bytes, rows })
     }

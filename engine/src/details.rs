@@ -11,10 +11,10 @@ use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use memmap2::Mmap;
 use xxhash_rust::xxh3::Xxh3;
 
 use crate::error::{Error, IndexProblem, Result};
+use crate::file_bytes::{self, FileBytes};
 use crate::grid::YearRange;
 use crate::index::SourceStamp;
 use crate::notice::Notice;
@@ -52,27 +52,9 @@ pub struct TileDetails {
 /// An opened details table.
 #[derive(Debug)]
 pub struct Details {
-    bytes: Bytes,
+    bytes: FileBytes,
     columns: u16,
     rows: u64,
-}
-
-/// A details table's bytes: mapped from its file, or built in memory (a read-only inventory).
-#[derive(Debug)]
-enum Bytes {
-    Mapped(Mmap),
-    Owned(Vec<u8>),
-}
-
-impl std::ops::Deref for Bytes {
-    type Target = [u8];
-
-    fn deref(&self) -> &[u8] {
-        match self {
-            Bytes::Mapped(map) => map,
-            Bytes::Owned(bytes) => bytes,
-        }
-    }
 }
 
 impl Details {
@@ -134,7 +116,7 @@ pub fn open_or_build_as(
     let (table, _) = registry::read_registry(registry, years, ReadOptions { hashes: true })?;
     let bytes = encode(&table, stamp);
     if !write {
-        let details = check(Bytes::Owned(bytes), stamp, tiles)
+        let details = check(FileBytes::Owned(bytes), stamp, tiles)
             .map_err(|problem| Error::BadIndex { path: path.clone(), problem })?;
         return Ok((details, Some(Notice::Rebuilt { path, problem, in_memory: true })));
     }
@@ -146,16 +128,16 @@ pub fn open_or_build_as(
 /// Maps `path` and checks its header against the registry it must describe.
 fn open(path: &Path, stamp: SourceStamp, tiles: u64) -> std::result::Result<Details, IndexProblem> {
     let file = File::open(path).map_err(|err| index::unreadable(&err))?;
-    let map = index::map_file(&file).map_err(|err| index::unreadable(&err))?;
+    let map = file_bytes::map(&file).map_err(|err| index::unreadable(&err))?;
     // Rows are read one tile at a time, anywhere in the file: read-ahead would only pull in
     // pages nobody asked for (a sync of 9,184 scattered tiles touched 250 MB without this).
     #[cfg(unix)]
     let _ = map.advise(memmap2::Advice::Random);
-    check(Bytes::Mapped(map), stamp, tiles)
+    check(FileBytes::Mapped(map), stamp, tiles)
 }
 
 /// Checks a table's header against the registry it must describe.
-fn check(map: Bytes, stamp: SourceStamp, tiles: u64) -> std::result::Result<Details, IndexProblem> {
+fn check(map: FileBytes, stamp: SourceStamp, tiles: u64) -> std::result::Result<Details, IndexProblem> {
     let header = map
         .get(..HEADER_LEN)
         .ok_or(IndexProblem::Truncated { found: map.len() as u64, expected: HEADER_LEN as u64 })?;

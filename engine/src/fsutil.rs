@@ -128,7 +128,7 @@ impl MappedFile {
 /// reads once and never writes (listings) or replaces only by renaming (indexes).
 pub fn map_file(path: &Path) -> Result<MappedFile> {
     let file = File::open(path).map_err(Error::io("opening", path))?;
-    let map = crate::index::map_file(&file).map_err(Error::io("mapping", path))?;
+    let map = crate::file_bytes::map(&file).map_err(Error::io("mapping", path))?;
     #[cfg(unix)]
     let _ = map.advise(memmap2::Advice::Sequential);
     Ok(MappedFile(map))

@@ -16,6 +16,7 @@ use xxhash_rust::xxh3::xxh3_64;
 
 use crate::bitmap::RoaringView;
 use crate::error::{Error, IndexProblem, Result};
+use crate::file_bytes::{self, FileBytes};
 use crate::fsutil;
 use crate::grid::{CELL_CENTI, COLS, ROWS, TileId, YearRange};
 
@@ -169,21 +170,11 @@ pub(crate) fn write(path: &Path, bytes: &[u8]) -> Result<()> {
 /// The payload of an index: what a [`RoaringView`] reads. Normally a memory-mapped file; an
 /// index built in memory (the empty set of a store with no manifest yet) owns its bytes.
 #[derive(Debug)]
-pub struct Mapped(Bytes);
-
-#[derive(Debug)]
-enum Bytes {
-    Map(Mmap),
-    Owned(Vec<u8>),
-}
+pub struct Mapped(FileBytes);
 
 impl AsRef<[u8]> for Mapped {
     fn as_ref(&self) -> &[u8] {
-        let whole: &[u8] = match &self.0 {
-            Bytes::Map(map) => map,
-            Bytes::Owned(bytes) => bytes,
-        };
-        &whole[HEADER_LEN..]
+        &self.0[HEADER_LEN..]
     }
 }
 
@@ -206,9 +197,9 @@ pub(crate) struct Index {
 pub(crate) fn open(path: &Path, years: YearRange, source: Option<SourceStamp>) -> Result<Index> {
     let bad = |problem: IndexProblem| Error::BadIndex { path: path.to_owned(), problem };
     let file = File::open(path).map_err(|err| bad(unreadable(&err)))?;
-    let map = map_file(&file).map_err(|err| bad(unreadable(&err)))?;
+    let map = file_bytes::map(&file).map_err(|err| bad(unreadable(&err)))?;
     ask_for_huge_pages(&map);
-    open_bytes(Bytes::Map(map), years, source).map_err(bad)
+    open_bytes(FileBytes::Mapped(map), years, source).map_err(bad)
 }
 
 /// Asks Linux to read the index into the page cache, when it is not there, in 2 MiB pages.
@@ -234,15 +225,17 @@ pub(crate) fn unreadable(err: &std::io::Error) -> IndexProblem {
 
 /// An index held in memory, checked like a file: for sets that have no file.
 pub(crate) fn open_owned(bytes: Vec<u8>, years: YearRange) -> Result<Index> {
-    open_bytes(Bytes::Owned(bytes), years, None).map_err(|problem| Error::BadIndex { path: "<memory>".into(), problem })
+    open_bytes(FileBytes::Owned(bytes), years, None)
+        .map_err(|problem| Error::BadIndex { path: "<memory>".into(), problem })
 }
 
-fn open_bytes(bytes: Bytes, years: YearRange, source: Option<SourceStamp>) -> std::result::Result<Index, IndexProblem> {
+fn open_bytes(
+    bytes: FileBytes,
+    years: YearRange,
+    source: Option<SourceStamp>,
+) -> std::result::Result<Index, IndexProblem> {
     let mapped = Mapped(bytes);
-    let whole: &[u8] = match &mapped.0 {
-        Bytes::Map(map) => map,
-        Bytes::Owned(bytes) => bytes,
-    };
+    let whole: &[u8] = &mapped.0;
     let header = Header::decode(whole)?;
     check_payload(&header, &whole[HEADER_LEN..], years, source)?;
     let view = RoaringView::open(mapped).map_err(|err| IndexProblem::Corrupt(err.to_string()))?;
@@ -282,15 +275,6 @@ fn check_payload(
         return Err(IndexProblem::Corrupt(format!("payload checksum {checksum:016x}, its header says {said:016x}")));
     }
     Ok(())
-}
-
-#[allow(unsafe_code)]
-pub(crate) fn map_file(file: &File) -> std::io::Result<Mmap> {
-    // SAFETY: tessera never writes an index file in place: it writes a temporary file and
-    // renames it over the old one, so a mapping keeps seeing the bytes it was opened with.
-    // Another program truncating the file while it is mapped could still fault the process;
-    // that is the documented limit of memory-mapping (docs/FORMAT.md).
-    unsafe { Mmap::map(file) }
 }
 
 #[cfg(test)]

@@ -35,6 +35,8 @@ pub mod checksums;
 #[cfg(feature = "disk")]
 pub mod details;
 #[cfg(feature = "disk")]
+mod file_bytes;
+#[cfg(feature = "disk")]
 mod fsutil;
 #[cfg(feature = "disk")]
 mod index;
