@@ -19,6 +19,7 @@ mod shard;
 mod status;
 mod stores;
 mod sync;
+mod text;
 mod time;
 mod verify;
 

@@ -24,7 +24,8 @@ use tessera_engine::{Storage, YearRange};
 use crate::args::ScanArgs;
 use crate::bucket::Bucket;
 use crate::open_inventory;
-use findings::{Findings, SizeMismatch, counted};
+use crate::text::counted;
+use findings::{Findings, SizeMismatch};
 
 pub fn run(dir: &Path, args: &ScanArgs) -> Result<()> {
     let started = Instant::now();

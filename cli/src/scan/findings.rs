@@ -153,20 +153,3 @@ impl Findings {
         )
     }
 }
-
-/// `1 partial tile`, `2 partial tiles`: a count with the noun that fits it.
-pub fn counted(count: u64, one: &str, many: &str) -> String {
-    format!("{count} {}", if count == 1 { one } else { many })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn one_is_singular_and_every_other_count_plural() {
-        assert_eq!(counted(0, "partial tile", "partial tiles"), "0 partial tiles");
-        assert_eq!(counted(1, "partial tile", "partial tiles"), "1 partial tile");
-        assert_eq!(counted(2, "partial tile", "partial tiles"), "2 partial tiles");
-    }
-}

@@ -15,6 +15,7 @@ use tessera_engine::storage::{CopyTool, Storage};
 use crate::diff::union;
 use crate::pair;
 use crate::shard::Shard;
+use crate::text::thousands;
 
 /// Files in a tile folder: two `.npy` files and `SHA256`. A listing sync lists them all.
 const FILES_PER_TILE: u64 = 3;
@@ -212,33 +213,7 @@ fn expected_sizes(
     Ok((rows, notice))
 }
 
-/// `9184` as `9,184`: the plan's figures are read by people.
-fn thousands(n: u64) -> String {
-    let digits = n.to_string();
-    let mut text = String::with_capacity(digits.len() + digits.len() / 3);
-    for (k, digit) in digits.chars().enumerate() {
-        if k > 0 && (digits.len() - k).is_multiple_of(3) {
-            text.push(',');
-        }
-        text.push(digit);
-    }
-    text
-}
-
 /// The ids in `ranges`, of `shard` only if there is one.
 fn count(ranges: &[IdRange], shard: Option<Shard>) -> u64 {
     ranges.iter().map(|range| shard.map_or(range.len(), |shard| shard.count_in(*range))).sum()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn thousands_are_separated() {
-        let cases = [(0, "0"), (999, "999"), (1_000, "1,000"), (9_184, "9,184"), (11_399_940, "11,399,940")];
-        for (n, text) in cases {
-            assert_eq!(thousands(n), text);
-        }
-    }
 }

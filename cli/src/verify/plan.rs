@@ -1,12 +1,12 @@
 //! `verify --dry-run`: what a run would request and read, and what the requests cost at S3's
 //! list prices, before anything is sent.
 
+use indicatif::HumanBytes;
 use tessera_engine::grid::{TileId, YearRange};
 
-use super::plural;
 use super::s3::RANGE;
 use super::tile::Expectations;
-use crate::hash::human_bytes;
+use crate::text::counted;
 
 /// S3 Standard's list price of GET and HEAD requests (us-east-1), in dollars per 1,000.
 const DOLLARS_PER_1000_GETS: f64 = 0.0004;
@@ -59,9 +59,13 @@ impl Plan {
 pub fn print(store: &str, ids: &[TileId], years: YearRange, expected: &Expectations, s3: bool, read_missing: bool) {
     let plan = Plan::of(ids, years, expected);
     let cost = |requests: u64| requests as f64 / 1000.0 * DOLLARS_PER_1000_GETS;
-    println!("verify {store}: {} ({})", plural(plan.tiles, "tile"), plural(plan.files, "file"));
+    println!("verify {store}: {} ({})", counted(plan.tiles, "tile", "tiles"), counted(plan.files, "file", "files"));
     if !s3 {
-        println!("  reads {} of {} on this machine; no requests", human_bytes(plan.bytes), plural(plan.files, "file"));
+        println!(
+            "  reads {} of {} on this machine; no requests",
+            HumanBytes(plan.bytes),
+            counted(plan.files, "file", "files")
+        );
         return;
     }
     println!("  HEAD requests: {} (${:.4} at ${DOLLARS_PER_1000_GETS} per 1,000)", plan.files, cost(plan.files));
@@ -71,22 +75,22 @@ pub fn print(store: &str, ids: &[TileId], years: YearRange, expected: &Expectati
         println!(
             "  --read-missing: at most {} ranged GETs reading {} (${:.4}), for the {} no HEAD can settle",
             plan.gets_unrecorded,
-            human_bytes(plan.bytes_unrecorded),
+            HumanBytes(plan.bytes_unrecorded),
             cost(plan.gets_unrecorded),
-            plural(unrecorded, "file")
+            counted(unrecorded, "file", "files")
         );
     } else {
         println!(
             "  GET requests: 0; {} without recorded checksums are checked only if S3 keeps a SHA-256 of them \
              (else named as unchecked; --read-missing reads them: {})",
-            plural(unrecorded, "file"),
-            human_bytes(plan.bytes_unrecorded)
+            counted(unrecorded, "file", "files"),
+            HumanBytes(plan.bytes_unrecorded)
         );
     }
     println!(
         "  reading the whole store instead: {} ranged GETs, {} (${:.4} in requests, plus transfer out of the region)",
         plan.gets,
-        human_bytes(plan.bytes),
+        HumanBytes(plan.bytes),
         cost(plan.gets)
     );
 }
