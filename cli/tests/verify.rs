@@ -123,3 +123,26 @@ fn verify_stops_on_a_file_it_cannot_read_and_removes_only_what_is_damaged() {
     assert!(said.contains(&format!("damaged: {} ({name}.npy: no such file)", keys[4])), "{said}");
     assert_eq!(common::missing(&inventory, "mirror"), std::slice::from_ref(&keys[4]));
 }
+
+/// `verify --dry-run` plans from the inventory alone: a store whose directory is not on this
+/// machine (a mount on another host, a disk not attached yet) still gets its plan, and nothing
+/// is read or changed. A real run there is refused, naming the directory.
+#[test]
+fn a_dry_run_plans_a_store_whose_directory_is_not_here() {
+    let temp = tempfile::tempdir().expect("temp dir");
+    let root = temp.path();
+    stores(root);
+    let inventory = scanned_inventory(root);
+    fs::rename(root.join("mirror"), root.join("elsewhere")).expect("unmount the mirror");
+
+    let plan = common::run(&inventory, &["verify", "mirror", "--dry-run"], b"");
+    let (out, err) = (String::from_utf8_lossy(&plan.stdout), String::from_utf8_lossy(&plan.stderr));
+    assert_eq!(plan.status.code(), Some(0), "{err}");
+    assert!(out.contains("verify mirror: 6 tiles (12 files)"), "{out}");
+    assert!(common::missing(&inventory, "mirror").is_empty(), "a plan changes nothing");
+
+    let refused = common::run(&inventory, &["verify", "mirror"], b"");
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(2), "{err}");
+    assert!(err.contains(&format!("{} is not a directory", root.join("mirror").display())), "{err}");
+}

@@ -27,6 +27,7 @@ use crate::args::VerifyArgs;
 use crate::bucket::Bucket;
 use crate::open_inventory;
 use crate::shard::Shard;
+use crate::text::counted;
 
 /// Tiles of a directory hashed between two saves of where the run has got to.
 const CHUNK: usize = 256;
@@ -96,7 +97,7 @@ impl Tally {
         if self.unchecked.is_empty() {
             return;
         }
-        let files = plural(self.unchecked.len() as u64, "file");
+        let files = counted(self.unchecked.len() as u64, "file", "files");
         eprintln!("tessera: {files} of {store} could not be checked: no source has a checksum to compare with");
         for key in self.unchecked.iter().take(20) {
             eprintln!("tessera: unchecked: {key}");
@@ -107,11 +108,6 @@ impl Tally {
         let hint = if read_missing_helps { "; or --read-missing reads them" } else { "" };
         eprintln!("tessera: `tessera hash` on the store they were copied from records checksums for them{hint}");
     }
-}
-
-/// `1 file`, `2 files`.
-pub fn plural(count: u64, noun: &str) -> String {
-    if count == 1 { format!("1 {noun}") } else { format!("{count} {noun}s") }
 }
 
 /// Returns whether every verified tile was intact.
@@ -128,7 +124,8 @@ pub fn run(dir: &Path, args: &VerifyArgs) -> Result<bool> {
     let jobs = args.jobs.unwrap_or(if matches!(storage, Storage::S3(_)) { 64 } else { default_threads() }).max(1);
     let bucket = match &storage {
         Storage::S3(url) => Some(Bucket::open(url, args.s3.settings(Some(jobs)))?),
-        Storage::Local(root) if !Path::new(root).is_dir() => {
+        // A plan needs only the inventory: the store's disk may be on another machine.
+        Storage::Local(root) if !args.dry_run && !Path::new(root).is_dir() => {
             bail!("the store's storage {root} is not a directory on this machine")
         }
         Storage::Local(_) => None,
