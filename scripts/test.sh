@@ -12,7 +12,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}" CARGO_INCREMENTAL=0
 
-step() { printf '\n==> %s\n' "$*"; }
+# Each step says when it started (minutes into the run): where a slow CI run spends its time.
+step() { printf '\n==> [%d:%02d] %s\n' $((SECONDS / 60)) $((SECONDS % 60)) "$*"; }
 
 step "toolchain: rustfmt, clippy, wasm32-unknown-unknown"
 rustup component add rustfmt clippy >/dev/null 2>&1 || true
@@ -78,4 +79,4 @@ if cargo tree -p tessera-engine -e normal --prefix none | grep -Eq '^(tokio|hype
   echo "engine must not depend on an async runtime or HTTP" >&2
   exit 1
 fi
-echo "all checks passed"
+echo "all checks passed in $((SECONDS / 60)) min $((SECONDS % 60)) s"

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # `tessera hash STORE` (SHA-256 and CRC64NVME of every file, one read, a thread per core)
-# beside `cat FILES > /dev/null` (the ceiling: reading alone) and `sha256sum FILES` (one
-# process, then one per core through xargs), on the same files, warm page cache, in
-# interleaved rounds. Two trees, generated from a seed:
+# beside `cat FILES > /dev/null` (reading alone) and `sha256sum FILES` (one process, then one
+# per core through xargs), on the same files, warm page cache, in interleaved rounds; and the
+# ceiling SHA-256 itself sets: OpenSSL's SHA-256 (SHA-NI where the CPU has it) over 64 KiB
+# blocks in memory, one process and one per core, measured in each round. Two trees, generated from a seed:
 #   small: 5,000 tiles of the size the test fixtures write (a few KB a file): per-file costs;
 #   large: tiles of a 96 MiB embeddings file and a 4 MiB scales file, GB gigabytes in all.
 #   benches/hash/run.sh [GB] [ROUNDS]
@@ -12,7 +13,7 @@ lscpu | grep -E '^(Vendor ID|Model name|CPU\(s\)|Flags):' | sed 's/^\(Flags:\).*
 gigabytes="${1:-20}"
 rounds="${2:-3}"
 cargo build --release -q -p tessera-cli
-tessera="$PWD/target/release/tessera"
+tessera="${CARGO_TARGET_DIR:-$PWD/target}/release/tessera"
 work="$PWD/target/bench-hash"
 cores=$(nproc)
 
@@ -40,13 +41,19 @@ inventory() {
   "$tessera" --inventory "$1" scan primary --list >/dev/null 2>&1
 }
 
+# sha256_ceiling [PROCESSES]: GB/s of OpenSSL's SHA-256 over 64 KiB blocks in memory.
+sha256_ceiling() {
+  openssl speed -evp sha256 -bytes 65536 -seconds 2 ${1:+-multi "$1"} 2>/dev/null |
+    awk '/^sha256 /{sub(/k$/, "", $2); printf "%.2f\n", $2 * 1000 / 1e9}'
+}
+
 seconds() { local start end; start=$(date +%s.%N); "$@" >/dev/null 2>&1; end=$(date +%s.%N); echo "$end - $start" | bc; }
 rate() { echo "scale=2; $1 / $2 / 1000000000" | bc; }
 
 bench() {
   local name="$1" tree="$2" inv="$3"
   local bytes files
-  bytes=$(find "$tree" -type f -printf '%s\n' | awk '{s += $1} END {printf "%d\n", s}')
+  bytes=$(find "$tree" -type f -printf '%s\n' | awk '{s += $1} END {printf "%.0f\n", s}')
   files=$(find "$tree" -type f | wc -l)
   find "$tree" -type f -print0 | xargs -0 cat > /dev/null   # warm the page cache
   echo "== $name tree: $files files, $(rate "$bytes" 1) GB"
@@ -57,10 +64,13 @@ bench() {
   hash_one() { "$tessera" --inventory "$inv" hash primary --force --threads 1; }
   for round in $(seq "$rounds"); do
     local c s1 sc h1 hc
+    local ceiling1 ceiling
     c=$(seconds cat_all); s1=$(seconds sha_one); sc=$(seconds sha_cores); h1=$(seconds hash_one); hc=$(seconds hash_cores)
+    ceiling1=$(sha256_ceiling); ceiling=$(sha256_ceiling "$cores")
     echo "round $round (GB/s): cat $(rate "$bytes" "$c") | sha256sum $(rate "$bytes" "$s1"), x$cores $(rate "$bytes" "$sc")" \
       "| tessera hash (SHA-256 + CRC64NVME) 1 thread $(rate "$bytes" "$h1"), $cores threads $(rate "$bytes" "$hc")" \
-      "| tessera/cat $(echo "scale=2; $c / $hc" | bc)"
+      "| SHA-256 in memory (openssl) 1 process $ceiling1, $cores processes $ceiling" \
+      "| tessera/cat $(echo "scale=2; $c / $hc" | bc), tessera/SHA-256 ceiling $(echo "scale=2; $(rate "$bytes" "$hc") / $ceiling" | bc)"
   done
 }
 

@@ -10,7 +10,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 lscpu | grep -E '^(Vendor ID|Model name|CPU family|Model|CPU\(s\)):' || true
 cargo build --release -q -p tessera-cli -p tessera-benches --bin tessera --bin diff-timer --bin serve-ready
-tessera="$PWD/target/release/tessera"
+tessera="${CARGO_TARGET_DIR:-$PWD/target}/release/tessera"
 [ -f target/bench-demo/tessera.toml ] || "$tessera" init --demo target/bench-demo
 if ! [ -f target/bench-planet/registry.details ]; then
   /usr/bin/time -f "init --demo --planet: %e s, peak RSS %M KB" "$tessera" init --demo target/bench-planet --planet

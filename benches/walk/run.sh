@@ -10,7 +10,7 @@ lscpu | grep -E '^(Vendor ID|Model name|CPU family|Model|CPU\(s\)):' || true
 year="${1:-2024}"
 rounds="${2:-3}"
 cargo build --release -q -p tessera-cli
-tessera="$PWD/target/release/tessera"
+tessera="${CARGO_TARGET_DIR:-$PWD/target}/release/tessera"
 [ -d target/bench-demo ] || "$tessera" init --demo target/bench-demo
 work=target/bench-walk
 tree="$PWD/$work/tree"
