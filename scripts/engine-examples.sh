@@ -10,7 +10,12 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 "$tessera" init --small --demo "$work/demo" 2>/dev/null
 t() { "$tessera" --inventory "$work/demo" "$@"; }
-example() { cargo run -q -p tessera-engine --example "$@"; }
+# Built once, with the test profile and the whole workspace's features: what `cargo test
+# --workspace` has already compiled, so only the examples are built here (`cargo run -p
+# tessera-engine` resolved the engine's features alone and rebuilt its dependencies: 5.6 min).
+cargo build -q --workspace --examples --profile test
+examples="${CARGO_TARGET_DIR:-target}/debug/examples"
+example() { "$examples/$1" "${@:2}"; }
 
 bbox=17,-35,20,-33
 gap=$(example mirror_gap "$work/demo" okavango scaleway "$bbox" | awk '$1 == "total" {print $2}')
@@ -43,8 +48,7 @@ echo "tbm_with_croaring: CRoaring reads every store's index as the engine does"
 
 # The web handler: three requests over loopback, then it exits by itself.
 port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-cargo build -q -p tessera-engine --example web_handler
-scripts/timed 60 target/debug/examples/web_handler "$work/demo" "127.0.0.1:$port" 3 &
+scripts/timed 60 "$examples/web_handler" "$work/demo" "127.0.0.1:$port" 3 &
 server=$!
 # The first request is retried until the server listens (a bare probe would use up a request).
 for _ in $(seq 100); do
