@@ -6,8 +6,8 @@
 # benches once in test mode), the STAC validator and pystac-client against `tessera serve`, the
 # map built and checked in headless Chromium, STAC Browser clicked through in the same browser,
 # the deployment files linted and verified, the hot-reload soak (wrk from Debian), doc tests, the
-# engine's rustdoc (missing docs denied) and examples, the Python wheel and its tests, clippy,
-# and the engine's wasm32 build.
+# engine's examples, the Python wheel and its tests, clippy, rustdoc (the engine's missing docs
+# denied), and clippy on the web app for wasm32.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}" CARGO_INCREMENTAL=0
@@ -61,9 +61,6 @@ scripts/reload-soak.sh target/debug/tessera 60
 step "doc tests"
 cargo test --workspace --doc
 
-step "the engine's API documentation: rustdoc with warnings denied, every public item documented"
-RUSTDOCFLAGS="-D warnings" cargo doc -p tessera-engine --no-deps
-
 step "the engine's examples, each checked against the tessera command"
 scripts/engine-examples.sh target/debug/tessera
 
@@ -72,6 +69,12 @@ scripts/python-check.sh target/debug/tessera
 
 step "clippy -D warnings"
 cargo clippy --workspace --all-targets -- -D warnings
+
+# After clippy, and for the whole workspace: rustdoc then reads the dependencies' metadata
+# clippy has just built (20 s), where `cargo doc -p tessera-engine` resolved the engine's
+# features alone and built them all again (3.6 min).
+step "API documentation: rustdoc with warnings denied (the engine's: every public item documented)"
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps
 
 step "clippy on the web app for wasm32 (its UI code only compiles there)"
 cargo clippy -p tessera-web --target wasm32-unknown-unknown -- -D warnings
