@@ -142,6 +142,15 @@ pub enum Command {
         tessera serve --listen 0.0.0.0:8080 --proxy-protocol   # behind HAProxy's send-proxy or an AWS NLB\n  \
         curl 'http://127.0.0.1:8080/search?bbox=0.5,49.5,1.5,50.5&limit=2'")]
     Serve(ServeArgs),
+    /// Write the map's data as static files into DEST, for any web server or CDN to serve
+    /// without a tessera process: each store's coverage per year and the gap layers (what each
+    /// store lacks of the registry, what each mirror lacks of the primary), rendered by the
+    /// same code as `tessera serve`'s `/coverage`. Files whose bytes are unchanged are not
+    /// written again; each written one replaces the old atomically.
+    #[command(after_help = "Examples:\n  \
+        tessera publish /var/www/tessera\n  \
+        tessera publish site --dry-run     # what would be written")]
+    Publish(PublishArgs),
 }
 
 #[derive(Debug, Args)]
@@ -235,6 +244,15 @@ impl From<Tool> for CopyTool {
             Tool::S5cmd => CopyTool::S5cmd,
         }
     }
+}
+
+#[derive(Debug, Args)]
+pub struct PublishArgs {
+    /// The site's directory (made when missing).
+    pub dest: PathBuf,
+    /// Say what would be written, and write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 #[derive(Debug, Args)]

@@ -11,6 +11,7 @@ mod diff;
 mod hash;
 mod init;
 mod pair;
+mod publish;
 mod record;
 mod scan;
 mod select;
@@ -67,6 +68,7 @@ fn main() -> ExitCode {
         Command::Record(record) => record::run(&cli.inventory, record),
         Command::Repair(repair) => record::repair(&cli.inventory, repair),
         Command::Serve(serve) => serve::run(&cli.inventory, serve),
+        Command::Publish(publish) => publish::run(&cli.inventory, publish),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

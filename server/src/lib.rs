@@ -38,6 +38,7 @@ mod hex;
 mod metrics;
 mod pages;
 mod pool;
+pub mod publish;
 mod query;
 mod render;
 mod routes;
