@@ -7,10 +7,10 @@
 use std::path::Path;
 
 use bytes::Bytes;
+use tessera_engine::bitmap::encode_ranges;
 use tessera_engine::inventory::Role;
 
 use crate::catalog::Catalog;
-use crate::coverage::{self, Cache};
 use crate::error::Result;
 
 /// One file of a published site: where it goes (relative to the site's root) and its bytes.
@@ -25,17 +25,17 @@ pub struct SiteFile {
 pub fn coverage_files(inventory: &Path) -> Result<Vec<SiteFile>> {
     // The base URL only shapes the API's documents, none of which is written here.
     let catalog = Catalog::load(inventory, "http://localhost")?;
-    let cache = Cache::default();
-    let years: Vec<String> = catalog.inventory().years().iter().map(|year| year.to_string()).collect();
     let mut files = Vec::new();
     for (source, target) in layers(&catalog) {
-        for year in &years {
-            let encoded = coverage::bitmap(&catalog, &cache, &source, target.as_deref(), year)?;
+        for year in catalog.inventory().years().iter() {
+            // The bytes `/coverage` sends, without the gzip and brotli forms it keeps beside
+            // them: a static site's server compresses what it serves.
+            let cells = catalog.inventory().coverage(&source, target.as_deref(), year)?;
             let path = match &target {
                 None => format!("coverage/{source}/{year}.bin"),
                 Some(target) => format!("coverage/{source}/{target}/{year}.bin"),
             };
-            files.push(SiteFile { path, bytes: encoded.identity.clone() });
+            files.push(SiteFile { path, bytes: Bytes::from(encode_ranges(&cells)) });
         }
     }
     Ok(files)
